@@ -1,0 +1,104 @@
+"""Compose one experiment from its config, run it, and record how it ended.
+
+This is where config meets code: everything is instantiated from `cfg` (a node with a
+`_target_` is a class to build), then handed to the trainer. Nothing here reads
+Hydra's global state, so it can be called from tests and notebooks with any config.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.runinfo import write_metrics
+from pipeline.tensorflow_quiet import import_tensorflow
+
+
+def seed_everything(seed: int) -> None:
+    """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops."""
+    tf = import_tensorflow()
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike, command: str = "tbpipe") -> dict[str, Any]:
+    """Train the configured model, write its summaries and metrics.json; return the metrics."""
+    tf = import_tensorflow()
+    from pipeline.sinks.base import Experiment
+    from pipeline.train import Trainer
+    from pipeline.writers import close_writers, open_writers
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    data = instantiate(cfg.data).generate()
+    model = instantiate(cfg.model)
+    optimizer = instantiate(cfg.optimizer)
+    optimizer.build(model.trainable_variables)
+    sinks = [instantiate(node) for node in (cfg.get("sinks") or {}).values()]
+    tensors = {
+        name: tf.constant(getattr(data, name)) for name in ("x_train", "y_train", "x_test", "y_test")
+    }
+    steps = int(cfg.trainer.steps)
+    metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
+    write_metrics(run_dir, metrics)
+
+    writers = open_writers(run_dir, **cfg.writer)
+    experiment = Experiment(
+        model=model,
+        data=data,
+        tensors=tensors,
+        writers=writers,
+        step_graph=lambda: None,
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        command=command,
+        run_dir=run_dir,
+    )
+    trainer = Trainer(experiment, optimizer, sinks)
+    experiment.step_graph = trainer.step_graph
+    try:
+        for sink in sinks:
+            sink.start(experiment)
+        outcome = trainer.run(steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress))
+    finally:
+        close_writers(writers)
+    metrics = {
+        "k": outcome.stats["k"],
+        "k_true": data.k_true,
+        "k_error": outcome.stats.get("k_error"),
+        "train_loss": outcome.stats["train_loss"],
+        "test_loss": outcome.stats["test_loss"],
+        "steps": outcome.step,
+        "steps_planned": steps,
+        "seconds": round(time.perf_counter() - started, 4),
+        "status": "diverged" if outcome.diverged else "completed",
+    }
+    write_metrics(run_dir, metrics)
+    return metrics
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def summary_line(metrics: dict[str, Any], run_dir: Path) -> str:
+    """The one line a run ends with: estimate, truth, and where to look."""
+    where = display_path(run_dir)
+    k, k_true = metrics.get("k"), metrics.get("k_true")
+    k_text = "nan" if k is None else f"{k:.4f}"
+    truth = "" if k_true is None else f" (true {k_true})"
+    return f"k = {k_text}{truth} | logs: {where} | tensorboard --logdir {where}"

@@ -1,0 +1,53 @@
+"""What every sink shares: the `Sink` contract and the `Experiment` it records from.
+
+A sink says what it records, how often (`every` N steps) and into which writer. Sinks
+with `in_graph = True` are traced into the compiled training loop; the others (e.g. a
+matplotlib image) run in Python at chunk boundaries. Sinks know nothing of Hydra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.data import Dataset
+
+
+@dataclass
+class Experiment:
+    """Everything a sink may look at while a run is under way."""
+
+    model: Any  # a tf.Module with __call__, slope(x), activations(x), trainable_variables
+    data: Dataset  # the numpy arrays, for plots
+    tensors: Mapping[str, Any]  # x_train, y_train, x_test, y_test as tf constants
+    writers: Mapping[str, Any]  # "train" / "test" -> tf.summary.SummaryWriter
+    step_graph: Callable[[], Any]  # returns the tf.Graph of one training step
+    config_yaml: str  # the resolved config, for the TEXT tab
+    command: str  # the command line that reproduces the run
+    run_dir: Path
+
+
+class Sink:
+    """Base class for a summary kind. Override `start` (once) and/or `record` (periodic)."""
+
+    #: record every N steps; None means the sink writes once, in `start`.
+    every: int | None = None
+    #: True: `record` is traced into the compiled loop; False: it runs in Python.
+    in_graph: bool = True
+
+    def __init__(self, writer: str = "train", every: int | None = None):
+        self.writer = writer
+        if every is not None:
+            self.every = int(every)
+
+    def start(self, experiment: Experiment) -> None:
+        """Called once before the first training step."""
+
+    def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        """Write this sink's summaries for `step`; `stats` holds k, k_error, train/test loss."""
+
+    def writer_of(self, experiment: Experiment, name: str | None = None) -> Any:
+        """The summary writer this sink writes to (or another one, by name)."""
+        return experiment.writers[name or self.writer]

@@ -1,0 +1,31 @@
+"""IMAGES tab: a matplotlib plot of the fit, rendered to PNG in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.plots import fit_png
+from pipeline.sinks.base import Experiment, Sink
+
+
+class ImageSink(Sink):
+    """Plots train/test points and the model's current fit every `every` steps and at the end."""
+
+    in_graph = False  # matplotlib runs in Python, between compiled chunks
+
+    def __init__(self, every: int = 500, writer: str = "train"):
+        super().__init__(writer=writer, every=every)
+
+    def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        data = experiment.data
+        lo = float(min(data.x_train.min(), data.x_test.min()))
+        hi = float(max(data.x_train.max(), data.x_test.max()))
+        line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
+        line_y = experiment.model(tf.constant(line_x)).numpy()
+        png = fit_png(data, line_x, line_y, step=int(step), k=float(stats["k"]))
+        with self.writer_of(experiment).as_default(step=int(step)):
+            tf.summary.image("fit", tf.image.decode_png(png, channels=4)[tf.newaxis])
