@@ -1,0 +1,41 @@
+# tbpipe: two commands on a fresh machine (Python 3.11 + make):
+#   make run    set up .venv if needed, then run the default experiment
+#   make test   set up .venv if needed, then run the whole test suite
+# Pass overrides with ARGS, e.g. `make run ARGS="data.noise_std=0.5"`.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint format lock clean
+
+setup: $(STAMP)
+
+# Reinstall when the dependency list or the pinned versions change.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/tbpipe $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Regenerate the exact pins from the current environment (after changing pyproject.toml).
+lock: setup
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^tbpipe' > requirements.lock
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Shared fixtures: run the real `tbpipe` console script, or compose configs in process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
+
+
+def run_tbpipe(
+    *args: str, cwd: Path, check: bool = True, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run the installed console script as a user would; output is captured as text."""
+    result = subprocess.run(
+        [TBPIPE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"tbpipe {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The config `tbpipe <overrides>` would run, composed with Hydra's compose API."""
+    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """One run of the default experiment through the console script; returns its run dir."""
+    workdir = tmp_path_factory.mktemp("default")
+    run_dir = workdir / "run"
+    result = run_tbpipe(f"hydra.run.dir={run_dir}", cwd=workdir)
+    assert f"logs: {run_dir}" in result.stdout or "logs: run" in result.stdout
+    return run_dir
