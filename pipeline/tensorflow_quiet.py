@@ -2,8 +2,8 @@
 
 TF 2.21 logs through absl before absl is initialised, so TF_CPP_MIN_LOG_LEVEL does not
 silence the first lines (oneDNN notice, missing CUDA drivers, CPU features). We hide
-stderr at the file-descriptor level for the import and the first device query only, and replay what was hidden if
-the import fails. Set TBPIPE_TF_LOGS=1 to see everything.
+stderr at the file-descriptor level for the import and the first device query only, and
+replay what was hidden if the import fails. Set TBPIPE_TF_LOGS=1 to see everything.
 """
 
 from __future__ import annotations

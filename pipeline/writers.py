@@ -12,7 +12,10 @@ import tensorflow as tf
 
 
 def open_writers(
-    run_dir: Path, train: str = "train", test: str = "test", max_queue: int = 1000,
+    run_dir: Path,
+    train: str = "train",
+    test: str = "test",
+    max_queue: int = 1000,
     flush_millis: int = 10000,
 ) -> dict[str, tf.summary.SummaryWriter]:
     """Create the train and test writers under `run_dir`."""

@@ -1,0 +1,1 @@
+"""tbpipe tests: they read what a user would see (event files, console output)."""

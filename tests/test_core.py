@@ -1,0 +1,169 @@
+"""The core story: one command trains y = k*x and writes the tutorial's four tabs.
+
+Everything is read back from the real event files with TensorBoard's reader.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import app
+from pipeline.data import LinearData
+from pipeline.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, TEXT, load_run, share_between
+from tests.conftest import compose_config
+
+# -- the default experiment, run through the console script ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_run(default_run):
+    return load_run(default_run / "train")
+
+
+@pytest.fixture(scope="module")
+def test_run(default_run):
+    return load_run(default_run / "test")
+
+
+def test_graph_is_a_graphdef_with_nested_name_scopes(train_run):
+    names = [node.name for node in train_run.graph.node]
+    loss_ops = [n for n in names if n.startswith("loss/")]
+    # mean(square(pred - y)) in TF2: Sub, Square, the reduction axes Const, Mean
+    assert sorted(op.split("/")[1] for op in loss_ops) == ["Const", "Mean", "Square", "sub"]
+    assert "linear/prediction/mul" in names
+    assert any(n.startswith("update/ResourceApplyGradientDescent") for n in names)
+    assert any(n.startswith("gradient_tape/") for n in names)
+
+
+def test_scalars_k_and_loss_on_train_and_loss_on_test(train_run, test_run):
+    assert {"k", "k_error", "loss"} <= set(train_run.tags(SCALARS))
+    assert test_run.tags(SCALARS) == ["loss"]
+    k = train_run.scalars("k")
+    # every step by default, from step 0 (before any update) to step 1000 (the final state)
+    assert [step for step, _ in k] == list(range(0, 1001))
+    assert k[0][1] == 0.0  # k_init
+    assert len(test_run.scalars("loss")) == 1001
+
+
+def test_last_scalars_are_what_metrics_json_reports(default_run, train_run, test_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert metrics["steps"] == 1000
+    assert set(metrics) >= {"k", "k_error", "train_loss", "test_loss", "steps", "seconds", "status"}
+    assert train_run.scalars("k")[-1] == (1000, pytest.approx(metrics["k"], abs=1e-7))
+    assert test_run.scalars("loss")[-1][1] == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert metrics["k_error"] == pytest.approx(abs(metrics["k"] - 2.0), abs=1e-6)
+
+
+def test_histograms_of_weights_and_residuals(train_run, test_run):
+    assert {"linear/k", "residuals", "activations/prediction"} <= set(train_run.tags(HISTOGRAMS))
+    assert "residuals" in test_run.tags(HISTOGRAMS)
+    steps = [step for step, _ in train_run.histograms("linear/k")]
+    assert steps == list(range(0, 1000, 10)) + [1000]
+    # residuals count every training point: 200 by default
+    assert train_run.histograms("residuals")[-1][1][:, 2].sum() == 200
+
+
+def test_image_of_the_fit_decodes_as_png(train_run):
+    images = train_run.images("fit")
+    assert [step for step, _ in images] == [0, 500, 1000]
+    picture = Image.open(io.BytesIO(images[-1][1]))
+    assert picture.format == "PNG"
+    assert picture.size[0] > 100 and picture.size[1] > 100
+
+
+def test_config_text_shows_what_produced_the_run(train_run):
+    config = dict(train_run.texts("config"))[0]
+    assert "noise_std: 0.1" in config
+    assert "_target_: pipeline.models.LinearModel" in config
+
+
+def test_default_settings_converge_to_the_least_squares_slope(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    data = LinearData(**{k: v for k, v in compose_config().data.items() if k != "_target_"})
+    d = data.generate()
+    x, y = d.x_train.astype(np.float64), d.y_train.astype(np.float64)
+    closed_form = float((x * y).sum() / (x * x).sum())
+    assert abs(metrics["k"] - 2.0) < 0.02
+    assert abs(metrics["k"] - closed_form) < 1e-3
+
+
+def test_run_ends_with_one_line_giving_estimate_truth_and_logs(tmp_path):
+    from tests.conftest import run_tbpipe
+
+    result = run_tbpipe(
+        "trainer.steps=20", "sinks=[scalars]", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path
+    )
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("k = ") and "(true 2.0)" in last
+    assert last.endswith("| logs: r | tensorboard --logdir r")
+    assert "oneDNN" not in result.stderr and "cuda" not in result.stderr.lower()
+
+
+# -- in-process runs: the compose API gives the same config the command line would ---------
+
+
+def run_in_process(tmp_path, *overrides):
+    cfg = compose_config(*overrides)
+    metrics = app.run(cfg, tmp_path)
+    return metrics, load_run(tmp_path / "train"), load_run(tmp_path / "test")
+
+
+def test_mlp_hidden_output_and_n01_weights(tmp_path):
+    hidden = 2000
+    metrics, train, _ = run_in_process(
+        tmp_path, "model=mlp", f"model.hidden={hidden}", "trainer.steps=10", "sinks=[histograms]"
+    )
+    assert metrics["status"] == "completed"
+    assert "activations/hidden" in train.tags(HISTOGRAMS)
+    for _, buckets in train.histograms("activations/hidden"):
+        assert buckets[:, 2].sum() == 200 * hidden  # N x D values in every histogram
+    step0, weights = train.histograms("mlp/hidden/weights")[0]
+    assert step0 == 0
+    assert weights[:, 2].sum() == hidden
+    assert 100 * share_between(weights, -0.5, 0.5) == pytest.approx(38.3, abs=3)
+    assert 100 * share_between(weights, -1.5, 1.5) == pytest.approx(86.6, abs=3)
+
+
+def test_mlp_converges_too(tmp_path):
+    metrics, _, _ = run_in_process(tmp_path, "model=mlp", "sinks=[]")
+    assert metrics["status"] == "completed"
+    assert abs(metrics["k"] - 2.0) < 0.05
+
+
+EXAMPLES = {
+    "example1_graph": {GRAPHS},
+    "example2_scalars": {GRAPHS, SCALARS},
+    "example3_histogram": {GRAPHS, SCALARS, HISTOGRAMS},
+    "example4_image": {GRAPHS, SCALARS, HISTOGRAMS, IMAGES},
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_each_example_writes_exactly_the_kinds_it_names(tmp_path, example):
+    _, train, test = run_in_process(tmp_path, f"+experiment={example}", "trainer.steps=20")
+    written = set(train.series) | set(test.series)
+    if train.graph is not None:
+        written.add(GRAPHS)
+    written.discard("graph")  # the graph also appears as the `__run_graph__` tensor tag
+    written = {GRAPHS if kind == "graphs" else kind for kind in written}
+    assert written == EXAMPLES[example]
+    assert TEXT not in written
+
+
+def test_same_config_and_seed_give_the_same_numbers(tmp_path):
+    overrides = ("model=mlp", "trainer.steps=50", "sinks=[scalars]")
+    _, first, _ = run_in_process(tmp_path / "a", *overrides)
+    _, second, _ = run_in_process(tmp_path / "b", *overrides)
+    assert first.scalars("k") == second.scalars("k")
+    assert first.scalars("loss") == second.scalars("loss")
+
+
+def test_adam_optimizer_converges(tmp_path):
+    metrics, _, _ = run_in_process(tmp_path, "optimizer=adam", "sinks=[]")
+    assert abs(metrics["k"] - 2.0) < 0.02
