@@ -46,9 +46,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, command: str = "tbpipe") ->
     optimizer = instantiate(cfg.optimizer)
     optimizer.build(model.trainable_variables)
     sinks = [instantiate(node) for node in (cfg.get("sinks") or {}).values()]
-    tensors = {
-        name: tf.constant(getattr(data, name)) for name in ("x_train", "y_train", "x_test", "y_test")
-    }
+    splits = ("x_train", "y_train", "x_test", "y_test")
+    tensors = {name: tf.constant(getattr(data, name)) for name in splits}
     steps = int(cfg.trainer.steps)
     metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
     write_metrics(run_dir, metrics)
