@@ -1,0 +1,186 @@
+"""Structured configs for every config group: types for Hydra, ranges for `validate`.
+
+Each dataclass is stored in Hydra's ConfigStore as `schema/<group>/<option>` and named
+first in the defaults list of its YAML file, so Hydra itself rejects an unknown key or a
+value of the wrong type while composing. Ranges (a step count >= 1, a finite learning
+rate > 0) are beyond OmegaConf, so each field carries an `Allowed` rule in its metadata
+and `pipeline.validate` checks them after composition. Nothing here imports TensorFlow:
+a typo in an override is reported before the slow import starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a field accepts, in words for the user and as a test for the validator."""
+
+    text: str
+    accepts: Callable[[Any], bool]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer_at_least(low: int) -> Allowed:
+    return Allowed(f"an integer >= {low}", lambda v: _integer(v) and v >= low)
+
+
+def finite_number() -> Allowed:
+    return Allowed("a finite number", lambda v: _number(v) and math.isfinite(v))
+
+
+def finite_at_least(low: float) -> Allowed:
+    return Allowed(
+        f"a finite number >= {low:g}", lambda v: _number(v) and math.isfinite(v) and v >= low
+    )
+
+
+def finite_above(low: float) -> Allowed:
+    return Allowed(
+        f"a finite number > {low:g}", lambda v: _number(v) and math.isfinite(v) and v > low
+    )
+
+
+def in_unit_interval() -> Allowed:
+    return Allowed("a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
+
+
+def one_of(*choices: str) -> Allowed:
+    return Allowed(f"one of {', '.join(choices)}", lambda v: v in choices)
+
+
+def boolean() -> Allowed:
+    return Allowed("true or false", lambda v: isinstance(v, bool))
+
+
+def integer() -> Allowed:
+    return Allowed("an integer", _integer)
+
+
+def text() -> Allowed:
+    return Allowed("a non-empty string", lambda v: isinstance(v, str) and v != "")
+
+
+def rule(default: Any, allowed: Allowed) -> Any:
+    """A dataclass field with its default and the range the validator enforces."""
+    return field(default=default, metadata={"allowed": allowed})
+
+
+# -- top level ------------------------------------------------------------------------
+@dataclass
+class TrainerSchema:
+    """`trainer`: how long to train and how often Python looks in."""
+
+    steps: int = rule(1000, integer_at_least(1))
+    chunk: int = rule(500, integer_at_least(1))
+    progress: bool = rule(True, boolean())
+
+
+# -- data -----------------------------------------------------------------------------
+@dataclass
+class LinearDataSchema:
+    """`data=linear`: y = k_true * x + noise."""
+
+    _target_: str = "pipeline.data.LinearData"
+    k_true: float = rule(2.0, finite_number())
+    noise_std: float = rule(0.1, finite_at_least(0))
+    n_train: int = rule(200, integer_at_least(2))
+    n_test: int = rule(100, integer_at_least(1))
+    x_low: float = rule(-1.0, finite_number())
+    x_high: float = rule(1.0, finite_number())
+    seed: int = rule(0, integer())
+
+
+# -- model ----------------------------------------------------------------------------
+@dataclass
+class LinearModelSchema:
+    """`model=linear`: one weight."""
+
+    _target_: str = "pipeline.models.LinearModel"
+    k_init: float = rule(0.0, finite_number())
+
+
+@dataclass
+class MLPModelSchema:
+    """`model=mlp`: one hidden layer."""
+
+    _target_: str = "pipeline.models.MLPModel"
+    hidden: int = rule(32, integer_at_least(1))
+    activation: str = rule("relu", one_of("relu", "tanh"))
+    init_std: float = rule(1.0, finite_above(0))
+    seed: int = rule(0, integer())
+
+
+# -- optimizer ------------------------------------------------------------------------
+@dataclass
+class SGDSchema:
+    """`optimizer=sgd`."""
+
+    _target_: str = "pipeline.optimizers.SGD"
+    learning_rate: float = rule(0.5, finite_above(0))
+
+
+@dataclass
+class AdamSchema:
+    """`optimizer=adam`."""
+
+    _target_: str = "pipeline.optimizers.Adam"
+    learning_rate: float = rule(0.05, finite_above(0))
+    beta1: float = rule(0.9, in_unit_interval())
+    beta2: float = rule(0.999, in_unit_interval())
+    epsilon: float = rule(1e-7, finite_above(0))
+
+
+# -- writer ---------------------------------------------------------------------------
+@dataclass
+class WriterSchema:
+    """`writer=default`: the train/ and test/ summary writers."""
+
+    train: str = rule("train", text())
+    test: str = rule("test", text())
+    max_queue: int = rule(1000, integer_at_least(1))
+    flush_millis: int = rule(10000, integer_at_least(1))
+
+
+#: Every sink may say how often it records; users' own sinks may carry any other key.
+SINK_EVERY = integer_at_least(1)
+
+#: schema/<group>/<option> in the ConfigStore, named in the defaults list of <group>/<option>.yaml
+GROUP_SCHEMAS: dict[str, type] = {
+    "data/linear": LinearDataSchema,
+    "model/linear": LinearModelSchema,
+    "model/mlp": MLPModelSchema,
+    "optimizer/sgd": SGDSchema,
+    "optimizer/adam": AdamSchema,
+    "writer/default": WriterSchema,
+}
+
+#: the schema of each known `_target_`, so a node is checked whatever file it came from
+SCHEMA_OF_TARGET: dict[str, type] = {
+    schema._target_: schema for schema in GROUP_SCHEMAS.values() if hasattr(schema, "_target_")
+}
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    store = ConfigStore.instance()
+    for path, schema in GROUP_SCHEMAS.items():
+        group, name = path.split("/")
+        store.store(group=f"schema/{group}", name=name, node=schema)
+    store.store(group="schema", name="trainer", node=TrainerSchema)
+
+
+register()
