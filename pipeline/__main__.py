@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import shlex
+import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,8 +23,15 @@ def _task(cfg: DictConfig) -> float | None:
     return metrics["test_loss"]  # what a sweeper (e.g. Optuna) minimises
 
 
+#: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
+SUBCOMMANDS = {"report": "pipeline.report", "board": "pipeline.board"}
+
+
 def main() -> None:
     """Console-script entry point."""
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        subcommand = importlib.import_module(SUBCOMMANDS[sys.argv[1]])
+        sys.exit(subcommand.main(sys.argv[2:]))
     _task()
 
 

@@ -7,6 +7,7 @@ samples per tag) and sort tags by the plugin that wrote them.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,3 +80,88 @@ def share_between(buckets: np.ndarray, low: float, high: float) -> float:
     overlap = np.where(point, ((left > low) & (left < high)).astype(float), overlap)
     total = count.sum()
     return float((overlap * count).sum() / total) if total else float("nan")
+
+
+#: TensorBoard reads any file whose name contains this as an event file.
+EVENT_FILE_MARK = "tfevents"
+
+
+class DamagedEventFile(UserWarning):
+    """An event file that is truncated or malformed: TensorBoard silently stops reading it."""
+
+
+def find_runs(logdir: str | Path) -> list[tuple[str, Path]]:
+    """Every TensorBoard run under `logdir`: (name, path) of each folder holding event files.
+
+    Runs are named as TensorBoard names them, by their path relative to `logdir`
+    ("." for `logdir` itself), so names match what the dashboard shows.
+    """
+    root = Path(logdir)
+    folders = {path.parent for path in root.rglob(f"*{EVENT_FILE_MARK}*") if path.is_file()}
+    return sorted((folder.relative_to(root).as_posix(), folder) for folder in folders)
+
+
+def check_event_file(path: str | Path) -> str | None:
+    """Why TensorBoard cannot read `path` to its end, or None when every record is whole.
+
+    TensorBoard's loader swallows a truncated or corrupt record and quietly stops, so
+    damage would otherwise go unnoticed. An event file is a TFRecord file: each record is
+    a length, its CRC, the data (an Event proto) and the data's CRC; we check all four with
+    TensorBoard's own CRC and Event proto, without TensorFlow.
+    """
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    data = Path(path).read_bytes()
+    offset, number = 0, 1
+    while offset < len(data):
+        where = f"record {number} (byte {offset} of {len(data)})"
+        if offset + 12 > len(data):
+            return f"truncated: {where} ends inside its header"
+        (length,) = struct.unpack_from("<Q", data, offset)
+        (length_crc,) = struct.unpack_from("<I", data, offset + 8)
+        if masked_crc32c(data[offset : offset + 8]) != length_crc:
+            return f"malformed: {where} has a bad length checksum"
+        end = offset + 12 + length
+        if end + 4 > len(data):
+            return f"truncated: {where} needs {length + 16} bytes, the file ends first"
+        record = data[offset + 12 : end]
+        if masked_crc32c(record) != struct.unpack_from("<I", data, end)[0]:
+            return f"malformed: {where} has a bad data checksum"
+        try:
+            event_pb2.Event.FromString(record)
+        except Exception:  # protobuf's DecodeError: the bytes are not an Event
+            return f"malformed: {where} is not an Event"
+        offset, number = end + 4, number + 1
+    return None
+
+
+def load_runs(logdir: str | Path) -> list[tuple[str, RunData]]:
+    """Load every run under `logdir`, warning (DamagedEventFile) about each damaged file.
+
+    A damaged file does not stop the others: its readable records are still loaded, as
+    TensorBoard would show them; a run that cannot be loaded at all is left out.
+    """
+    import warnings
+
+    loaded = []
+    for name, folder in find_runs(logdir):
+        for event_file in sorted(folder.glob(f"*{EVENT_FILE_MARK}*")):
+            damage = check_event_file(event_file)
+            if damage:
+                warnings.warn(f"{event_file}: {damage}", DamagedEventFile, stacklevel=2)
+        try:
+            loaded.append((name, load_run(folder)))
+        except Exception as error:
+            warnings.warn(f"{folder}: run left out ({error})", DamagedEventFile, stacklevel=2)
+    return loaded
+
+
+def final_scalars(run: RunData) -> dict[str, tuple[int, float]]:
+    """Each scalar tag's last (step, value): what the run ended with."""
+    finals = {}
+    for tag in run.tags(SCALARS):
+        points = run.scalars(tag)
+        if points:
+            finals[tag] = points[-1]
+    return finals

@@ -1,0 +1,186 @@
+"""`tbpipe report DIR`: what every run under a TensorBoard logdir ended with, without clicking.
+
+Works on any logdir (tbpipe's runs and sweeps, the Keras TensorBoard callback, TF1
+FileWriter logs): runs are found and read with TensorBoard's own reader (`runs.py`).
+One row per run with its final scalars; `--histograms` adds the distribution reading
+guide (`histogram_guide.py`) for every histogram tag at its first and last step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+PROG = "tbpipe report"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad arguments give one line naming what was wrong, not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", type=Path, help="a TensorBoard logdir (any depth of runs)")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    form.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--histograms",
+        action="store_true",
+        help="also read every histogram: mean, std, shares in (-0.5, 0.5) and (-1.5, 1.5), "
+        "dead share and the DISTRIBUTIONS percentiles, at the first and last step",
+    )
+    parser.add_argument(
+        "--dead-threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help="a weight with |w| < T counts as dead (default 1e-3)",
+    )
+    return parser
+
+
+def _finite(value: float) -> float | None:
+    """Strict JSON: no NaN or Infinity."""
+    return value if math.isfinite(value) else None
+
+
+def scalar_rows(runs: list) -> list[dict]:
+    """One row per run: its name, last step and each scalar tag's final value."""
+    from pipeline.runs import final_scalars
+
+    rows = []
+    for name, run in runs:
+        finals = final_scalars(run)
+        step = max((step for step, _ in finals.values()), default=None)
+        rows.append({"run": name, "step": step, "scalars": {t: v for t, (_, v) in finals.items()}})
+    return rows
+
+
+def _scalar_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    tags = sorted({tag for row in rows for tag in row["scalars"]})
+    header = ["run", "step", *tags]
+    body = []
+    for row in rows:
+        values = [row["scalars"].get(tag) for tag in tags]
+        body.append(
+            [row["run"], "" if row["step"] is None else str(row["step"])]
+            + ["" if v is None else f"{v:.6g}" for v in values]
+        )
+    return header, body
+
+
+def _histogram_table(readings: list) -> tuple[list[str], list[list[str]]]:
+    from pipeline.histogram_guide import DISTRIBUTION_PERCENTILES
+
+    percentile_names = [f"{p:g}" for p in DISTRIBUTION_PERCENTILES]
+    header = ["run", "tag", "step", "count", "mean", "std", "in(-0.5,0.5)", "in(-1.5,1.5)"]
+    header += ["dead", *[f"p{name}" for name in percentile_names]]
+    body = []
+    for r in readings:
+        body.append(
+            [r.run, r.tag, str(r.step), f"{r.count:g}", f"{r.mean:.4g}", f"{r.std:.4g}"]
+            + [f"{share:.1%}" for share in (r.within_half, r.within_one_and_half, r.dead)]
+            + [f"{r.percentiles[name]:.4g}" for name in percentile_names]
+        )
+    return header, body
+
+
+def _aligned(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    lines = [header, ["-" * w for w in widths], *body]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def _csv(header: list[str], body: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *body])
+    return out.getvalue().rstrip("\n")
+
+
+def render(logdir: Path, rows: list[dict], readings: list | None, form: str) -> str:
+    """The report as text: form is "table", "csv" or "json"."""
+    if form == "json":
+        document = {
+            "logdir": str(logdir),
+            "runs": [
+                {**row, "scalars": {t: _finite(v) for t, v in row["scalars"].items()}}
+                for row in rows
+            ],
+        }
+        if readings is not None:
+            document["histograms"] = [
+                {k: (_finite(v) if isinstance(v, float) else v) for k, v in r.as_dict().items()}
+                | {"percentiles": {p: _finite(v) for p, v in r.percentiles.items()}}
+                for r in readings
+            ]
+        return json.dumps(document, indent=2, allow_nan=False)
+    tables = [_scalar_table(rows)]
+    if readings is not None:
+        tables.append(_histogram_table(readings))
+    show = _csv if form == "csv" else _aligned
+    return "\n\n".join(show(header, body) for header, body in tables)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`tbpipe report DIR [--csv|--json] [--histograms] [--dead-threshold T]`."""
+    args = _parser().parse_args(argv)
+    if not args.logdir.is_dir():
+        print(
+            f"{PROG}: DIR '{args.logdir}' is not a directory; give a TensorBoard logdir",
+            file=sys.stderr,
+        )
+        return 2
+    threshold = args.dead_threshold
+    if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
+        print(
+            f"{PROG}: --dead-threshold {threshold} is not allowed; give a number > 0",
+            file=sys.stderr,
+        )
+        return 2
+
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    import_tensorflow()  # TensorBoard's reader imports it; do it quietly first
+    from pipeline import histogram_guide, runs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", runs.DamagedEventFile)
+        loaded = runs.load_runs(args.logdir)
+    for warning in caught:
+        if not issubclass(warning.category, runs.DamagedEventFile):
+            continue
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    if not loaded:
+        print(
+            f"{PROG}: no event files (events.out.tfevents.*) under '{args.logdir}'", file=sys.stderr
+        )
+        return 1
+
+    readings = None
+    if args.histograms:
+        threshold = histogram_guide.DEAD_THRESHOLD if threshold is None else threshold
+        readings = [
+            reading
+            for name, run in loaded
+            for reading in histogram_guide.read_run_histograms(name, run, threshold)
+        ]
+    form = "json" if args.json else "csv" if args.csv else "table"
+    print(render(args.logdir, scalar_rows(loaded), readings, form))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
