@@ -10,6 +10,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import pipeline.sweep  # noqa: F401  registers `tbpipe.job_dir`, which names sweep job dirs
+
 
 @hydra.main(version_base="1.3", config_path="pkg://pipeline.conf", config_name="config")
 def _task(cfg: DictConfig) -> float | None:
@@ -18,7 +20,7 @@ def _task(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     command = shlex.join(["tbpipe", *hydra_cfg.overrides.task])
-    metrics = app.run(cfg, run_dir, command=command)
+    metrics = app.run(cfg, run_dir, command=command, overrides=hydra_cfg.overrides.task)
     print(app.summary_line(metrics, run_dir), flush=True)
     return metrics["test_loss"]  # what a sweeper (e.g. Optuna) minimises
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.runinfo import write_metrics
+from pipeline.runinfo import write_metrics, write_run_info
+from pipeline.sweep import hparams_of
 from pipeline.tensorflow_quiet import import_tensorflow
 
 
@@ -30,8 +32,16 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def run(cfg: DictConfig, run_dir: str | os.PathLike, command: str = "tbpipe") -> dict[str, Any]:
-    """Train the configured model, write its summaries and metrics.json; return the metrics."""
+def run(
+    cfg: DictConfig,
+    run_dir: str | os.PathLike,
+    command: str = "tbpipe",
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Train the configured model, write its summaries and metrics.json; return the metrics.
+
+    `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
+    """
     tf = import_tensorflow()
     from pipeline.sinks.base import Experiment
     from pipeline.train import Trainer
@@ -51,6 +61,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, command: str = "tbpipe") ->
     steps = int(cfg.trainer.steps)
     metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
     write_metrics(run_dir, metrics)
+    write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
 
     writers = open_writers(run_dir, **cfg.writer)
     experiment = Experiment(
@@ -62,6 +73,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, command: str = "tbpipe") ->
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         command=command,
         run_dir=run_dir,
+        hparams=hparams_of(cfg, overrides),
     )
     trainer = Trainer(experiment, optimizer, sinks)
     experiment.step_graph = trainer.step_graph

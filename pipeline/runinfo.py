@@ -1,10 +1,13 @@
-"""What a run leaves beside its event files: metrics.json, written atomically."""
+"""What a run leaves beside its event files: metrics.json (atomic) and run.json (how to redo it)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import platform
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,43 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     """The metrics of a finished (or failed) run."""
     return json.loads((Path(run_dir) / METRICS_FILE).read_text())
+
+
+RUN_FILE = "run.json"
+#: The packages whose versions decide a run's numbers (distribution names).
+PACKAGES = ("tensorflow", "tensorboard", "hydra-core", "omegaconf", "numpy")
+
+
+def versions() -> dict[str, str]:
+    """Python and the packages that shape a run's numbers, without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def write_run_info(
+    run_dir: Path, command: str, overrides: Sequence[str] = (), config: Any = None
+) -> Path:
+    """run.json: what reproduces this run: command, overrides, resolved config, versions.
+
+    `rerun` runs the saved config itself (.hydra/config.yaml) into a new run dir.
+    """
+    run_dir = Path(run_dir)
+    saved = str((run_dir / ".hydra").resolve())
+    info = {
+        "command": command,
+        "overrides": list(overrides),
+        "rerun": shlex.join(["tbpipe", "--config-path", saved, "--config-name", "config"]),
+        "versions": versions(),
+        "platform": platform.platform(),
+        "config": config,
+    }
+    path = run_dir / RUN_FILE
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return path

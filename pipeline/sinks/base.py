@@ -8,7 +8,7 @@ matplotlib image) run in Python at chunk boundaries. Sinks know nothing of Hydra
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class Experiment:
     config_yaml: str  # the resolved config, for the TEXT tab
     command: str  # the command line that reproduces the run
     run_dir: Path
+    #: the run's settings for the HPARAMS tab (name -> bool/int/float/str)
+    hparams: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Sink:

@@ -1,0 +1,258 @@
+"""Sweeps: one directory per job with a name that says its setting, and a summary at the end.
+
+`SweepSummary` is a Hydra callback named in conf/config.yaml (`hydra.callbacks.summary`).
+Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
+launcher; it reads only each job's metrics.json and .hydra/*.yaml, then writes
+summary.csv, summary.png and the HParams experiment config at the sweep root and prints
+a short table. Importing this module registers the `tbpipe.job_dir` resolver that names
+job directories, so it must stay light (no TensorFlow, no matplotlib at import).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+#: The main settings every run reports to the HPARAMS tab, swept or not.
+MAIN_SETTINGS = (
+    "data.noise_std",
+    "optimizer.learning_rate",
+    "trainer.steps",
+    "model",
+    "optimizer",
+    "seed",
+)
+#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes them.
+HPARAMS_METRICS = (("k", "train"), ("k_error", "train"), ("loss", "train"), ("loss", "test"))
+#: Columns of summary.csv after the swept keys.
+RESULT_COLUMNS = (
+    "k",
+    "k_true",
+    "k_error",
+    "k_stderr",
+    "train_loss",
+    "test_loss",
+    "steps",
+    "seconds",
+    "status",
+    "reason",
+)
+#: Longest job directory name we write; file systems stop at 255 bytes.
+MAX_NAME_BYTES = 200
+
+
+def job_dir_name(num: int | str, override_dirname: str) -> str:
+    """`<num>_<overrides>`, or `<num>` when nothing is left to name; never a nested path.
+
+    The job number keeps names unique (seed sweeps, excluded keys, no overrides at all);
+    a `/` in a value becomes `∕` (U+2215) so it cannot open a subdirectory, and very long
+    names are cut and given a hash of the full text so they stay unique.
+    """
+    name = f"{num}_{override_dirname}" if override_dirname else str(num)
+    name = name.replace("/", "\u2215").replace("\0", "")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = name.encode()[: MAX_NAME_BYTES - 11].decode(errors="ignore") + "~" + digest
+    return name
+
+
+if not OmegaConf.has_resolver("tbpipe.job_dir"):
+    OmegaConf.register_new_resolver("tbpipe.job_dir", job_dir_name)
+
+
+def hparam_value(value: Any) -> bool | int | float | str:
+    """HParams take bool, int, float or str; anything else is shown as text."""
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def hparams_of(
+    cfg: DictConfig, overrides: Sequence[str] = ()
+) -> dict[str, bool | int | float | str]:
+    """The settings a run reports to HPARAMS: every overridden key plus the main settings.
+
+    A key naming a config node with a `_target_` (e.g. `model`) reports the class it builds;
+    a key that is not in the config (e.g. `experiment`) reports the override's text.
+    """
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    given = {o.key_or_group: o.get_value_element_as_str() for o in parsed if not o.is_delete()}
+    hparams: dict[str, bool | int | float | str] = {}
+    for key in [*given, *MAIN_SETTINGS]:
+        node = OmegaConf.select(cfg, key, default=None)
+        if isinstance(node, DictConfig) and "_target_" in node:
+            hparams[key] = str(node._target_).rsplit(".", 1)[-1]
+        elif node is not None and not isinstance(node, DictConfig):
+            hparams[key] = hparam_value(
+                OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+            )
+        elif key in given:
+            hparams[key] = given[key]
+    return hparams
+
+
+def slope_stderr(job_config: DictConfig) -> float | None:
+    """Standard error of the least-squares slope through 0, sigma / sqrt(sum x^2).
+
+    Computed from the job's own training x (regenerated from its saved config), so it is
+    the best |k - k_true| one can expect at that noise level. None when the data are not
+    the tutorial's linear data.
+    """
+    data_cfg = job_config.get("data")
+    if data_cfg is None or "noise_std" not in data_cfg:
+        return None
+    try:
+        from hydra.utils import instantiate
+
+        x = instantiate(data_cfg).generate().x_train
+    except Exception as error:  # a job's config that no longer builds: no reference line
+        log.warning("no standard error for %s: %s", data_cfg, error)
+        return None
+    return float(data_cfg.noise_std) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+
+
+def read_job(job_dir: Path) -> dict[str, Any]:
+    """One summary row: a job's number, overrides, final metrics and how it ended."""
+    hydra_dir = job_dir / ".hydra"
+    job_cfg = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job
+    overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
+    row: dict[str, Any] = {
+        "job": int(job_cfg.num),
+        "dir": job_dir.name,
+        "overrides": " ".join(overrides),
+    }
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    row["swept"] = {o.key_or_group: o.value() for o in parsed if not o.is_delete()}
+    metrics_path = job_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    row.update({key: metrics.get(key) for key in RESULT_COLUMNS if key in metrics})
+    if not metrics:
+        row.update(status="failed", reason="the job wrote no metrics.json")
+    elif row.get("status") == "running":
+        row.update(status="failed", reason=metrics.get("reason") or "the job never finished")
+    job_config = OmegaConf.load(hydra_dir / "config.yaml")
+    row["k_stderr"] = slope_stderr(job_config)
+    row["hparams"] = hparams_of(job_config, overrides)
+    return row
+
+
+def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder)."""
+    jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
+    return sorted((read_job(job) for job in jobs), key=lambda row: row["job"])
+
+
+def swept_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Keys overridden in any job, in the order the jobs give them."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row["swept"]))
+    return list(keys)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """summary.csv: one row per job; its overrides, each swept key, final metrics, status."""
+    keys = swept_keys(rows)
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["job", "dir", "overrides", *keys, *RESULT_COLUMNS])
+        for row in rows:
+            swept = [row["swept"].get(key, "") for key in keys]
+            writer.writerow(
+                [
+                    row["job"],
+                    row["dir"],
+                    row["overrides"],
+                    *swept,
+                    *(blank_if_none(row.get(col)) for col in RESULT_COLUMNS),
+                ]
+            )
+    return path
+
+
+def blank_if_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The short table printed when a sweep ends."""
+    lines = [
+        f"{'job':>3}  {'k':>8}  {'|k-k_true|':>10}  {'test loss':>10}  {'s':>6}  "
+        f"{'status':<9}  setting"
+    ]
+    for row in rows:
+        status = row.get("status") or "?"
+        if row.get("reason") and status != "completed":
+            status = f"{status} ({row['reason']})"
+        lines.append(
+            f"{row['job']:>3}  {number(row.get('k')):>8}  {number(row.get('k_error')):>10}"
+            f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
+            f"{status:<9}  {row['overrides'] or '(defaults)'}"
+        )
+    return "\n".join(lines)
+
+
+def number(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def write_hparams_config(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
+    """The HPARAMS experiment at the sweep root: which metrics to show, grouped train/test.
+
+    Written with TensorBoard's own event writer, so the launching process needs no TF.
+    """
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    values: dict[str, list[Any]] = {}
+    for row in rows:
+        for name, value in row.get("hparams", {}).items():
+            values.setdefault(name, []).append(value)
+    hparams = [hp.HParam(name, hparam_domain(hp, found)) for name, found in values.items()]
+    metrics = [
+        hp.Metric(tag, group=run, display_name=f"{tag} ({run})") for tag, run in HPARAMS_METRICS
+    ]
+    summary = hp.hparams_config_pb(hparams=hparams, metrics=metrics)
+    writer = EventFileWriter(str(sweep_dir))
+    try:
+        writer.add_event(event_pb2.Event(wall_time=time.time(), summary=summary))
+    finally:
+        writer.close()
+
+
+def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
+    """The values a swept setting took, as a Discrete domain (None when types are mixed)."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return hp.Discrete(sorted({float(v) for v in values}))
+    kinds = {type(v) for v in values}
+    return hp.Discrete(sorted(set(values))) if len(kinds) == 1 else None
+
+
+class SweepSummary(Callback):
+    """Hydra callback: when a sweep ends, summarise its jobs at the sweep root."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = read_sweep(sweep_dir)
+        if not rows:
+            log.warning("sweep summary: no jobs found in %s", sweep_dir)
+            return
+        write_csv(rows, sweep_dir / "summary.csv")
+        write_hparams_config(rows, sweep_dir)
+        from pipeline.sweep_plot import summary_png
+
+        summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
+        print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
+        print(table(rows), flush=True)

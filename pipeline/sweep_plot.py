@@ -1,0 +1,98 @@
+"""summary.png: how the estimate of k moves with the swept setting (matplotlib, Agg).
+
+Left: k against the swept parameter, with k_true. Right: |k - k_true|, and beside it the
+standard error of the least-squares slope, sigma / sqrt(sum x^2): the error that noise
+alone explains. Jobs that differ in other swept keys (e.g. seed) get one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: The parameter a sweep is most likely about; drawn on the x axis when it was swept.
+PREFERRED_AXIS = "data.noise_std"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def axis_key(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str | None:
+    """The swept key to draw on the x axis: numeric, with more than one value."""
+    numeric = [
+        key
+        for key in keys
+        if all(is_number(row["swept"].get(key)) for row in rows)
+        and len({row["swept"][key] for row in rows}) > 1
+    ]
+    if PREFERRED_AXIS in numeric:
+        return PREFERRED_AXIS
+    return numeric[0] if numeric else None
+
+
+def series_label(row: dict[str, Any], keys: Sequence[str]) -> str:
+    """What tells apart the lines: the other swept keys' values."""
+    return ", ".join(f"{key}={row['swept'][key]}" for key in keys if key in row["swept"])
+
+
+def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
+    """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG."""
+    done = [row for row in rows if row.get("k") is not None]
+    x_key = axis_key(done, keys) if done else None
+    others = [k for k in keys if k != x_key and len({str(r["swept"].get(k)) for r in done}) > 1]
+    fig, (ax_k, ax_err) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    try:
+        if x_key is None:  # nothing numeric swept: one point per job, labelled by its setting
+            positions = list(range(len(done)))
+            names = [row["overrides"] or row["dir"] for row in done]
+            for ax in (ax_k, ax_err):
+                ax.set_xticks(positions, names, rotation=30, ha="right", fontsize="small")
+            groups = {"": list(zip(positions, done, strict=True))}
+        else:
+            groups = {}
+            for row in sorted(done, key=lambda r: r["swept"][x_key]):
+                groups.setdefault(series_label(row, others), []).append((row["swept"][x_key], row))
+        for label, points in groups.items():
+            xs = [x for x, _ in points]
+            ax_k.plot(xs, [row["k"] for _, row in points], "o-", label=label or "k")
+            ax_err.plot(
+                xs,
+                [row.get("k_error") for _, row in points],
+                "o-",
+                label=f"|k - k_true| {label}".strip(),
+            )
+            stderr = [(x, row["k_stderr"]) for x, row in points if row.get("k_stderr") is not None]
+            if stderr:
+                ax_err.plot(
+                    *zip(*stderr, strict=True),
+                    "--",
+                    color="grey",
+                    label=f"std. error of slope σ/√Σx² {label}".strip(),
+                )
+        k_true = next((row["k_true"] for row in done if row.get("k_true") is not None), None)
+        if k_true is not None:
+            ax_k.axhline(k_true, color="grey", lw=1, ls=":", label=f"k_true = {k_true}")
+        xlabel = x_key or "job"
+        ax_k.set(xlabel=xlabel, ylabel="estimated k", title="estimate of k")
+        ax_err.set(xlabel=xlabel, ylabel="|k - k_true|", title="error of the estimate")
+        if x_key is not None and min(r["swept"][x_key] for r in done) > 0:
+            for ax in (ax_k, ax_err):
+                ax.set_xscale("log")
+        failed = len(rows) - len(done)
+        if failed:
+            fig.suptitle(f"{failed} of {len(rows)} jobs failed (see summary.csv)", color="red")
+        for ax in (ax_k, ax_err):
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="x-small")
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
