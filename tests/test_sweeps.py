@@ -1,0 +1,195 @@
+"""Sweeps: one TensorBoard run per setting, HParams to compare them, a summary at the end.
+
+The story: "how does the estimate of k degrade as noise grows?" A 3-value noise sweep runs
+once through the real console script; every test reads what it left on disk with
+TensorBoard's own readers (the event multiplexer and the HParams plugin's backend).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups, metadata
+
+from pipeline.data import LinearData
+from pipeline.runs import load_run
+from pipeline.sweep import job_dir_name
+from tests.conftest import compose_config, run_tbpipe
+
+NOISE = ("0.01", "0.5", "2")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def noise_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """`tbpipe -m data.noise_std=0.01,0.5,2`: the sweep dir and what the sweep printed."""
+    workdir = tmp_path_factory.mktemp("noise_sweep")
+    sweep_dir = workdir / "sweep"
+    result = run_tbpipe(
+        "-m",
+        f"data.noise_std={','.join(NOISE)}",
+        "trainer.steps=150",
+        "trainer.progress=false",
+        "sinks=[scalars,hparams]",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=workdir,
+    )
+    return sweep_dir, result.stdout
+
+
+def multiplexer(root: Path) -> pem.EventMultiplexer:
+    """TensorBoard's view of a log dir: every run under it, loaded."""
+    runs = pem.EventMultiplexer()
+    runs.AddRunsFromDirectory(str(root))
+    runs.Reload()
+    return runs
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name)
+
+
+def test_a_noise_sweep_gives_one_tensorboard_run_per_noise_level(noise_sweep):
+    sweep_dir, _ = noise_sweep
+    runs = multiplexer(sweep_dir).Runs()
+    for writer in ("train", "test"):
+        named = sorted(run for run in runs if run.endswith(f"/{writer}"))
+        assert len(named) == 3, runs
+        for num, noise in enumerate(NOISE):
+            assert named[num].startswith(f"{num}_") and f"data.noise_std={noise}" in named[num]
+    assert len({run.split("/")[0] for run in runs if "/" in run}) == 3
+
+
+def test_hparams_tab_lists_each_job_with_its_settings_and_final_metrics(noise_sweep):
+    sweep_dir, _ = noise_sweep
+    runs = multiplexer(sweep_dir)
+    # what the HPARAMS tab asks for: session groups, through the plugin's own backend
+    tb_context = base_plugin.TBContext(
+        logdir=str(sweep_dir),
+        multiplexer=runs,
+        data_provider=data_provider.MultiplexerDataProvider(runs, str(sweep_dir)),
+    )
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0, slice_size=100, allowed_statuses=[api_pb2.STATUS_UNKNOWN]
+    )
+    groups = list_session_groups.Handler(
+        context.RequestContext(), backend_context.Context(tb_context), "", request
+    ).run()
+    assert groups.total_size == 3
+    by_noise = {g.hparams["data.noise_std"].number_value: g for g in groups.session_groups}
+    assert sorted(by_noise) == sorted(float(n) for n in NOISE)
+    for noise, group in by_noise.items():
+        job = next(d for d in job_dirs(sweep_dir) if d.name == group.name)
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert group.hparams["seed"].number_value == 0
+        assert group.hparams["trainer.steps"].number_value == 150
+        assert group.hparams["model"].string_value == "LinearModel"
+        assert group.hparams["optimizer"].string_value == "SGD"
+        assert group.hparams["optimizer.learning_rate"].number_value == 0.5
+        values = {(m.name.group, m.name.tag): m.value for m in group.metric_values}
+        assert values[("train", "k")] == pytest.approx(metrics["k"], rel=1e-6), noise
+        assert values[("train", "k_error")] == pytest.approx(metrics["k_error"], rel=1e-5)
+        assert values[("test", "loss")] == pytest.approx(metrics["test_loss"], rel=1e-6)
+    # the sweep root names the metrics, grouped by the run they live in
+    content = runs.PluginRunToTagToContent(metadata.PLUGIN_NAME)["."][metadata.EXPERIMENT_TAG]
+    experiment = metadata.parse_experiment_plugin_data(content)
+    assert {(m.name.group, m.name.tag) for m in experiment.metric_infos} == {
+        ("train", "k"),
+        ("train", "k_error"),
+        ("train", "loss"),
+        ("test", "loss"),
+    }
+    assert "data.noise_std" in {h.name for h in experiment.hparam_infos}
+
+
+def test_the_estimate_of_k_degrades_as_noise_grows(noise_sweep):
+    sweep_dir, _ = noise_sweep
+    final_error = [load_run(job / "train").scalars("k_error")[-1][1] for job in job_dirs(sweep_dir)]
+    assert final_error[0] < final_error[1] < final_error[2], final_error
+    # deterministic for seed 0: the numbers of this sweep, to 3 significant digits
+    assert final_error == pytest.approx([0.000867, 0.0433, 0.173], rel=1e-2)
+
+
+def test_summary_csv_has_one_row_per_job_with_its_final_metrics(noise_sweep):
+    sweep_dir, printed = noise_sweep
+    with open(sweep_dir / "summary.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 3
+    for row, job, noise in zip(rows, job_dirs(sweep_dir), NOISE, strict=True):
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert row["dir"] == job.name and row["data.noise_std"] == noise
+        assert f"data.noise_std={noise}" in row["overrides"]
+        assert row["status"] == "completed" and row["reason"] == ""
+        for key in ("k", "k_error", "train_loss", "test_loss", "seconds"):
+            assert float(row[key]) == metrics[key], key
+        # the standard error of the least-squares slope from the job's own data
+        x = LinearData(noise_std=float(noise), seed=0).generate().x_train.astype(np.float64)
+        assert float(row["k_stderr"]) == pytest.approx(float(noise) / math.sqrt((x**2).sum()))
+    png = (sweep_dir / "summary.png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+    assert "sweep summary (3 jobs)" in printed and printed.count("completed") == 3
+
+
+def test_every_job_records_how_to_reproduce_it(noise_sweep):
+    sweep_dir, _ = noise_sweep
+    job = job_dirs(sweep_dir)[1]
+    info = json.loads((job / "run.json").read_text())
+    assert info["command"].startswith("tbpipe data.noise_std=0.5 ")
+    assert "data.noise_std=0.5" in info["overrides"]
+    assert info["config"]["data"]["noise_std"] == 0.5 and info["config"]["data"]["seed"] == 0
+    assert set(info["versions"]) >= {"python", "tensorflow", "tensorboard", "hydra-core", "numpy"}
+    assert info["versions"]["tensorflow"].startswith("2.21")
+    assert f"--config-path '{job / '.hydra'}'" in info["rerun"] or str(job) in info["rerun"]
+
+
+def test_a_seed_sweep_with_a_repeated_setting_still_gives_one_dir_per_job(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_tbpipe(
+        "-m",
+        "seed=0,0",  # the same setting twice
+        "trainer.progress=false,true",  # excluded from names: it changes no number
+        "trainer.steps=50",
+        "sinks=[scalars]",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+    )
+    names = [job.name for job in job_dirs(sweep_dir)]
+    assert len(names) == 4 and len(set(names)) == 4, names
+    assert "0_seed=0,sinks=[scalars],trainer.steps=50" in names
+    assert "1_seed=0,sinks=[scalars],trainer.steps=50" in names
+    assert all("progress" not in name for name in names)
+
+
+def test_job_names_never_nest_and_stay_unique():
+    assert job_dir_name(0, "") == "0"
+    assert job_dir_name(3, "data.path=a/b") == "3_data.path=a\u2215b"
+    long_a, long_b = (job_dir_name(1, "x=" + "a" * 300 + tail) for tail in ("1", "2"))
+    assert long_a != long_b and len(long_a.encode()) <= 200
+    # the resolver Hydra uses for hydra.sweep.subdir
+    node = OmegaConf.create({"name": "${tbpipe.job_dir:7,${dirname}}", "dirname": "a=b/c,d=e"})
+    assert node.name == "7_a=b\u2215c,d=e"
+
+
+def test_the_noise_sweep_experiment_defines_the_sweep_in_config():
+    cfg = compose_config("+experiment=noise_sweep")
+    assert list(cfg.sinks) == ["scalars", "images", "hparams"]
+    with_hydra = _compose_with_hydra("+experiment=noise_sweep")
+    params = with_hydra.hydra.sweeper.params
+    assert params["data.noise_std"] == "0.01,0.1,0.5,1,2"
+
+
+def _compose_with_hydra(*overrides: str):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
