@@ -19,8 +19,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.runinfo import write_metrics, write_run_info
+from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
 from pipeline.sweep import hparams_of
 from pipeline.tensorflow_quiet import import_tensorflow
+from pipeline.validate import validate
 
 
 def seed_everything(seed: int) -> None:
@@ -42,9 +44,10 @@ def run(
 
     `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
     """
+    validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
     tf = import_tensorflow()
     from pipeline.sinks.base import Experiment
-    from pipeline.train import Trainer
+    from pipeline.train import Outcome, Trainer
     from pipeline.writers import close_writers, open_writers
 
     run_dir = Path(run_dir)
@@ -77,12 +80,21 @@ def run(
     )
     trainer = Trainer(experiment, optimizer, sinks)
     experiment.step_graph = trainer.step_graph
+    ending: dict[str, Any] = {"status": "completed"}
     try:
-        for sink in sinks:
-            sink.start(experiment)
-        outcome = trainer.run(steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress))
+        with stop_on_signals() as watch:
+            for sink in sinks:
+                sink.start(experiment)
+            outcome = trainer.run(
+                steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress), on_chunk=watch.check
+            )
+    except RunInterrupted as stop:
+        final = {name: float(value) for name, value in trainer.stats().items()}
+        outcome, ending = Outcome(stop.step, False, final), interrupted_ending(stop, steps)
     finally:
-        close_writers(writers)
+        close_writers(writers)  # event files stay readable however the run ended
+    if outcome.diverged:
+        ending = diverged_ending(outcome.step, cfg.optimizer.get("learning_rate"))
     metrics = {
         "k": outcome.stats["k"],
         "k_true": data.k_true,
@@ -92,7 +104,7 @@ def run(
         "steps": outcome.step,
         "steps_planned": steps,
         "seconds": round(time.perf_counter() - started, 4),
-        "status": "diverged" if outcome.diverged else "completed",
+        **ending,  # status, and reason when the run did not complete
     }
     write_metrics(run_dir, metrics)
     return metrics

@@ -74,3 +74,24 @@ def write_run_info(
     path = run_dir / RUN_FILE
     path.write_text(json.dumps(info, indent=2) + "\n")
     return path
+
+
+def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
+    """Mark a run that stopped early (`failed`, `interrupted`) unless it already says how it ended.
+
+    Called when an exception escaped training: metrics.json may be missing or still say
+    "running". Returns the reason metrics.json gives, so the message and the file agree.
+    """
+    run_dir = Path(run_dir)
+    try:
+        metrics = read_metrics(run_dir)
+    except (OSError, ValueError):
+        metrics = {}
+    if metrics.get("status") not in (None, "running"):
+        return str(metrics.get("reason", reason))
+    keys = ("k", "k_true", "k_error", "train_loss", "test_loss", "steps", "steps_planned")
+    ended = {key: metrics.get(key) for key in keys}
+    ended.update(seconds=None, status=status, reason=" ".join(str(reason).split()))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_metrics(run_dir, ended)
+    return ended["reason"]

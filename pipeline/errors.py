@@ -1,0 +1,63 @@
+"""How tbpipe ends when something is wrong: one line on stderr and an exit code.
+
+The exit codes are documented in docs/ERRORS.md (tests check that table row by row):
+a script or a scheduler can tell a typo from a diverged run from a Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+from typing import Any
+
+EXIT_FAILED = 1  # an unexpected error inside the run (metrics.json: status failed)
+EXIT_BAD_INPUT = 2  # a bad override or output directory: nothing was run, nothing written
+EXIT_DIVERGED = 3  # the loss became NaN or Inf (metrics.json: status diverged)
+
+
+def exit_code_for_signal(signum: int) -> int:
+    """The shell's convention: 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+class BadInput(Exception):
+    """A config or command-line value tbpipe cannot run with; the message is one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class BadValue(BadInput):
+    """`key=value` is outside what `key` allows."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"bad value {key}={as_typed(value)}: must be {allowed}")
+
+
+def as_typed(value: Any) -> str:
+    """A value as the user would type it in an override (nan, inf, true, abc)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # nan, inf, -inf: what Hydra's override grammar accepts
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def full_error_requested() -> bool:
+    """HYDRA_FULL_ERROR=1 asks for the traceback instead of the one line."""
+    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def report(message: str) -> None:
+    """Write the one line to stderr, prefixed with the program name."""
+    sys.stderr.write(f"tbpipe: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,80 @@
+"""Runs that stop before their last step: Ctrl-C / SIGTERM, and a loss that diverged.
+
+A signal must not kill the process mid-write: the handler only notes it, and training
+stops at the next chunk boundary (`SignalWatch.check`, the trainer's `on_chunk`), so the
+caller can close the writers and say in metrics.json how the run ended. A second signal
+gives up waiting and raises KeyboardInterrupt at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(Exception):
+    """Training stopped at `step` because the process received `signum`."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}")
+        self.signum, self.step = signum, step
+
+
+class SignalWatch:
+    """Remembers the first stop signal; `check(step)` raises `RunInterrupted` once one came."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def check(self, step: int) -> None:
+        if self.signum is not None:
+            raise RunInterrupted(self.signum, step)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[SignalWatch]:
+    """While inside, SIGINT and SIGTERM are noted by the watch instead of ending the process."""
+    watch = SignalWatch()
+    if threading.current_thread() is not threading.main_thread():
+        yield watch  # only the main thread may install handlers; the launcher's own apply
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, watch._handle)
+    try:
+        yield watch
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def interrupted_ending(stop: RunInterrupted, steps_planned: int) -> dict[str, Any]:
+    """The status and reason metrics.json records for a run stopped by a signal."""
+    name = signal.Signals(stop.signum).name
+    return {
+        "status": "interrupted",
+        "reason": f"{name} received after step {stop.step} of {steps_planned}; "
+        "events up to that step are kept",
+        "signal": name,
+    }
+
+
+def diverged_ending(step: int, learning_rate: Any) -> dict[str, Any]:
+    """The status, reason and hint metrics.json records for a loss that became NaN or Inf."""
+    hint = "lower optimizer.learning_rate"
+    if isinstance(learning_rate, (int, float)):
+        hint += f" (now {learning_rate:g}; try {learning_rate / 10:g})"
+    return {
+        "status": "diverged",
+        "reason": f"the loss became NaN or Inf at step {step}; {hint}",
+    }
