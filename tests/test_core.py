@@ -71,7 +71,7 @@ def test_histograms_of_weights_and_residuals(train_run, test_run):
 
 def test_image_of_the_fit_decodes_as_png(train_run):
     images = train_run.images("fit")
-    assert [step for step, _ in images] == [0, 500, 1000]
+    assert [step for step, _ in images] == [1000]  # by default only the final fit
     picture = Image.open(io.BytesIO(images[-1][1]))
     assert picture.format == "PNG"
     assert picture.size[0] > 100 and picture.size[1] > 100
@@ -167,3 +167,10 @@ def test_same_config_and_seed_give_the_same_numbers(tmp_path):
 def test_adam_optimizer_converges(tmp_path):
     metrics, _, _ = run_in_process(tmp_path, "optimizer=adam", "sinks=[]")
     assert abs(metrics["k"] - 2.0) < 0.02
+
+
+def test_images_every_n_steps_and_at_the_end(tmp_path):
+    _, train, _ = run_in_process(
+        tmp_path, "trainer.steps=25", "sinks=[images]", "+sinks.images.every=10"
+    )
+    assert [step for step, _ in train.images("fit")] == [0, 10, 20, 25]

@@ -32,9 +32,12 @@ class Experiment:
 
 
 class Sink:
-    """Base class for a summary kind. Override `start` (once) and/or `record` (periodic)."""
+    """Base class for a summary kind. Override `start` (once) and/or `record`.
 
-    #: record every N steps; None means the sink writes once, in `start`.
+    `record` runs every `every` steps and always once more for the final state.
+    """
+
+    #: record every N steps; None: no periodic records (only `start` and the final state).
     every: int | None = None
     #: True: `record` is traced into the compiled loop; False: it runs in Python.
     in_graph: bool = True

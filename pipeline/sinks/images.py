@@ -13,11 +13,15 @@ from pipeline.sinks.base import Experiment, Sink
 
 
 class ImageSink(Sink):
-    """Plots train/test points and the model's current fit every `every` steps and at the end."""
+    """Plots train/test points and the model's fit at the end, and every `every` steps if set.
+
+    A plot costs tens of milliseconds of matplotlib, a thousand times a training step, so
+    by default only the final fit is drawn.
+    """
 
     in_graph = False  # matplotlib runs in Python, between compiled chunks
 
-    def __init__(self, every: int = 500, writer: str = "train"):
+    def __init__(self, every: int | None = None, writer: str = "train"):
         super().__init__(writer=writer, every=every)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
