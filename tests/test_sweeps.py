@@ -152,22 +152,38 @@ def test_every_job_records_how_to_reproduce_it(noise_sweep):
     assert f"--config-path '{job / '.hydra'}'" in info["rerun"] or str(job) in info["rerun"]
 
 
-def test_a_seed_sweep_with_a_repeated_setting_still_gives_one_dir_per_job(tmp_path):
+def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    run_tbpipe(
+    result = run_tbpipe(
         "-m",
         "seed=0,0",  # the same setting twice
-        "trainer.progress=false,true",  # excluded from names: it changes no number
+        "optimizer.learning_rate=0.5,1000",  # 1000 diverges within a few steps
+        "trainer.progress=false",  # excluded from names: it changes no number
         "trainer.steps=50",
         "sinks=[scalars]",
         f"hydra.sweep.dir={sweep_dir}",
         cwd=tmp_path,
     )
     names = [job.name for job in job_dirs(sweep_dir)]
-    assert len(names) == 4 and len(set(names)) == 4, names
-    assert "0_seed=0,sinks=[scalars],trainer.steps=50" in names
-    assert "1_seed=0,sinks=[scalars],trainer.steps=50" in names
+    assert len(set(names)) == 4, names
+    assert names[0] == "0_optimizer.learning_rate=0.5,seed=0,sinks=[scalars],trainer.steps=50"
+    assert names[2] == "2" + names[0][1:]
     assert all("progress" not in name for name in names)
+    with open(sweep_dir / "summary.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["status"] for row in rows] == ["completed", "diverged"] * 2
+    assert all(row["reason"] for row in rows[1::2]) and not rows[0]["reason"]
+    assert "job 1 diverged: " in result.stdout and "job 3 diverged: " in result.stdout
+    # two identical jobs in one process: bit-identical k and loss, step by step
+    first, second = (
+        {
+            (writer, tag): [(step, value.tobytes()) for step, value in points]
+            for writer in ("train", "test")
+            for tag, points in load_run(sweep_dir / name / writer).series["scalars"].items()
+        }
+        for name in names[0::2]
+    )
+    assert first == second and sum(len(points) for points in first.values()) >= 4 * 51
 
 
 def test_job_names_never_nest_and_stay_unique():
