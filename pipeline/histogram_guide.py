@@ -37,7 +37,8 @@ class HistogramReading:
     std: float
     within_half: float  # share of values in (-0.5, 0.5)
     within_one_and_half: float  # share of values in (-1.5, 1.5)
-    dead: float  # share of values with |value| < dead_threshold
+    dead: float  # share of values with |value| < dead_threshold (interpolated in a bucket)
+    dead_at_most: float  # share in the buckets that touch (-dead_threshold, dead_threshold)
     dead_threshold: float
     percentiles: dict[str, float]  # "6.68" -> value below which 6.68% of values lie
 
@@ -56,6 +57,18 @@ def bucket_moments(buckets: np.ndarray) -> tuple[float, float, float]:
     # a uniform spread over a bucket of width w adds w^2 / 12 to the variance
     variance = float((count * ((middle - mean) ** 2 + (right - left) ** 2 / 12)).sum() / total)
     return total, mean, math.sqrt(max(variance, 0.0))
+
+
+def touching_share(buckets: np.ndarray, low: float, high: float) -> float:
+    """Share of values in buckets that touch (low, high): an upper bound on the share inside.
+
+    A bucket much wider than (low, high) hides how its values sit: ReLU outputs that are
+    exactly 0 share a bucket with small positive ones, so the interpolated dead share
+    reads low; this bound says how high it could be.
+    """
+    left, right, count = buckets[:, 0], buckets[:, 1], buckets[:, 2]
+    total = count.sum()
+    return float(count[(right > low) & (left < high)].sum() / total) if total else math.nan
 
 
 def distribution_percentiles(buckets: np.ndarray) -> dict[str, float]:
@@ -85,6 +98,7 @@ def read_histogram(
         within_half=share_between(buckets, -0.5, 0.5),
         within_one_and_half=share_between(buckets, -1.5, 1.5),
         dead=share_between(buckets, -dead_threshold, dead_threshold),
+        dead_at_most=touching_share(buckets, -dead_threshold, dead_threshold),
         dead_threshold=dead_threshold,
         percentiles=distribution_percentiles(buckets),
     )

@@ -85,12 +85,13 @@ def _histogram_table(readings: list) -> tuple[list[str], list[list[str]]]:
 
     percentile_names = [f"{p:g}" for p in DISTRIBUTION_PERCENTILES]
     header = ["run", "tag", "step", "count", "mean", "std", "in(-0.5,0.5)", "in(-1.5,1.5)"]
-    header += ["dead", *[f"p{name}" for name in percentile_names]]
+    header += ["dead", "dead<=", *[f"p{name}" for name in percentile_names]]
     body = []
     for r in readings:
         body.append(
             [r.run, r.tag, str(r.step), f"{r.count:g}", f"{r.mean:.4g}", f"{r.std:.4g}"]
             + [f"{share:.1%}" for share in (r.within_half, r.within_one_and_half, r.dead)]
+            + [f"{r.dead_at_most:.1%}"]
             + [f"{r.percentiles[name]:.4g}" for name in percentile_names]
         )
     return header, body

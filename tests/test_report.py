@@ -69,6 +69,11 @@ def test_dead_share_follows_the_threshold():
     buckets = np.array([[-1.0, 0.0, 50.0], [0.0, 1.0, 50.0]])  # uniform on (-1, 1)
     assert read_histogram(buckets, dead_threshold=0.1).dead == pytest.approx(0.1)
     assert read_histogram(buckets, dead_threshold=0.5).dead == pytest.approx(0.5)
+    # ReLU-like: half the values exactly 0, in one wide bucket with small positive ones
+    relu = np.array([[0.0, 0.5, 60.0], [0.5, 1.0, 40.0]])
+    reading = read_histogram(relu, dead_threshold=1e-3)
+    assert reading.dead == pytest.approx(60 * 1e-3 / 0.5 / 100)  # interpolated: reads low
+    assert reading.dead_at_most == pytest.approx(0.6)  # the bound says it may be 60%
 
 
 def test_table_and_csv_list_every_run(normal_weights, capsys):
