@@ -104,6 +104,7 @@ def run(
         "steps": outcome.step,
         "steps_planned": steps,
         "seconds": round(time.perf_counter() - started, 4),
+        "train_seconds": round(outcome.seconds, 4),  # the loop and its summaries alone
         **ending,  # status, and reason when the run did not complete
     }
     write_metrics(run_dir, metrics)

@@ -8,6 +8,7 @@ recorded at step `steps`, so the last scalar equals what metrics.json reports.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class Outcome:
     step: int  # number of updates applied while the loss stayed finite
     diverged: bool
     stats: dict[str, float]
+    seconds: float = 0.0  # wall time of the training loop and its summaries
 
 
 def mean_squared_error(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -132,6 +134,7 @@ class Trainer:
         self, steps: int, chunk: int, progress: bool = True, on_chunk: Callable | None = None
     ) -> Outcome:
         """Train for `steps` updates, recording every sink at its cadence and at the end."""
+        started = time.perf_counter()
         for sink in self.python_sinks:
             self._record_in_python([sink], 0)
         start = 0
@@ -143,7 +146,8 @@ class Trainer:
                 bar.update(reached - start)
                 if not finite:
                     # the update of step reached-1 came from a non-finite loss
-                    return Outcome(reached - 1, True, self._final_stats())
+                    elapsed = time.perf_counter() - started
+                    return Outcome(reached - 1, True, self._final_stats(), elapsed)
                 start = end
                 due = [s for s in self.python_sinks if end < steps and end % s.every == 0]
                 self._record_in_python(due, end)
@@ -151,7 +155,7 @@ class Trainer:
                     on_chunk(end)
         # the final state, recorded by every sink whatever its cadence (a no-op for once-only sinks)
         self._record_in_python(self.sinks, steps)
-        return Outcome(steps, False, self._final_stats())
+        return Outcome(steps, False, self._final_stats(), time.perf_counter() - started)
 
     def _final_stats(self) -> dict[str, float]:
         return {name: float(value) for name, value in self.stats().items()}
