@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.contracts import (
+    build_piece,
+    check_data,
+    check_model,
+    check_optimizer,
+    check_sink,
+    target_of,
+)
 from pipeline.runinfo import write_metrics, write_run_info
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
 from pipeline.sweep import hparams_of
@@ -54,11 +61,16 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     seed_everything(int(cfg.seed))
-    data = instantiate(cfg.data).generate()
-    model = instantiate(cfg.model)
-    optimizer = instantiate(cfg.optimizer)
+    # each piece may be the user's own: check its contract as soon as it is built
+    data = check_data("data", build_piece(cfg.data), target_of(cfg.data))
+    model = build_piece(cfg.model)
+    check_model("model", model, target_of(cfg.model), tf.constant(data.x_train))
+    optimizer = check_optimizer("optimizer", build_piece(cfg.optimizer), target_of(cfg.optimizer))
     optimizer.build(model.trainable_variables)
-    sinks = [instantiate(node) for node in (cfg.get("sinks") or {}).values()]
+    sinks = [
+        check_sink(f"sinks.{name}", build_piece(node), target_of(node))
+        for name, node in (cfg.get("sinks") or {}).items()
+    ]
     splits = ("x_train", "y_train", "x_test", "y_test")
     tensors = {name: tf.constant(getattr(data, name)) for name in splits}
     steps = int(cfg.trainer.steps)
