@@ -8,6 +8,7 @@ Run:  .venv/bin/python benchmarks/config_error_latency.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds, code, message in rows:
         print(f"{name:<{width}}  {seconds:8.3f}  {code:4d}  {message[:90]}")
     print(f"files left in the working directory by tbpipe: {left or 'none'}")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     slowest = max(seconds for name, seconds, *_ in rows if name.startswith("tbpipe"))
     return 0 if slowest < 1.0 and not left else 1
 
