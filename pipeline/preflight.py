@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.errors import BadInput, BadValue, full_error_requested
+from pipeline.search import is_search, require_sweeper, trial_jobs
 from pipeline.validate import explain, override_for, validate
 
 # Hydra flags that print something and run nothing: Hydra handles these on its own.
@@ -55,6 +56,7 @@ def _check_configs(args, multirun: bool) -> None:
     overrides = list(args.overrides)
     if args.config_dir is not None:
         overrides.append(f"hydra.searchpath=[file://{os.path.abspath(args.config_dir)}]")
+    require_sweeper(overrides)  # hparams_search=... without the `search` extra: what to install
     if args.config_path is not None:
         init = initialize_config_dir(
             config_dir=os.path.abspath(args.config_path), version_base="1.3"
@@ -111,6 +113,10 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
 
     if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
         yield cfg, overrides  # another sweeper has its own grammar: check the common part
+    if is_search(cfg):  # Optuna: a few jobs that stand for every trial (pipeline/search.py)
+        for job in trial_jobs(cfg, overrides):
+            yield compose(job, run_mode=RunMode.RUN), job
+        return
         return
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)

@@ -24,6 +24,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.search import SEARCH_COLUMNS, best_line, mark_trials
+
 log = logging.getLogger(__name__)
 
 #: The main settings every run reports to the HPARAMS tab, swept or not.
@@ -164,9 +166,11 @@ def swept_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """summary.csv: one row per job; its overrides, each swept key, final metrics, status."""
     keys = swept_keys(rows)
+    # a search (pipeline/search.py) adds each trial's objective and mark: best, failed
+    columns = [*RESULT_COLUMNS, *(col for col in SEARCH_COLUMNS if any(col in r for r in rows))]
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["job", "dir", "overrides", *keys, *RESULT_COLUMNS])
+        writer.writerow(["job", "dir", "overrides", *keys, *columns])
         for row in rows:
             swept = [row["swept"].get(key, "") for key in keys]
             writer.writerow(
@@ -175,7 +179,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
                     row["dir"],
                     row["overrides"],
                     *swept,
-                    *(blank_if_none(row.get(col)) for col in RESULT_COLUMNS),
+                    *(blank_if_none(row.get(col)) for col in columns),
                 ]
             )
     return path
@@ -255,6 +259,7 @@ class SweepSummary(Callback):
         if not rows:
             log.warning("sweep summary: no jobs found in %s", sweep_dir)
             return
+        best = mark_trials(rows, sweep_dir)  # an Optuna search: best and failed trials
         write_csv(rows, sweep_dir / "summary.csv")
         write_hparams_config(rows, sweep_dir)
         from pipeline.sweep_plot import summary_png
@@ -262,3 +267,5 @@ class SweepSummary(Callback):
         summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
         print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
         print(table(rows), flush=True)
+        if best is not None:
+            print(best_line(best), flush=True)

@@ -1,0 +1,234 @@
+"""tbpipe from Python (e.g. a notebook): run an experiment or a sweep, read runs back.
+
+The overrides are the command line's, word for word, and pass the same checks first
+(`pipeline.preflight`), so a typo is the same one-line `BadInput`:
+
+    from pipeline import api
+    result = api.run_experiment("model=mlp", "data.noise_std=0.5", run_dir="runs/mlp")
+    result.metrics["k"], result.run_dir
+    sweep = api.run_sweep("data.noise_std=0.01,0.1,1", "trainer.steps=300")
+    api.read_runs(sweep.sweep_dir)            # plain dicts; api.scalars_frame(...) for pandas
+
+`run_experiment` composes the config with Hydra's compose API and trains in this process:
+same config and seed as `tbpipe`, bit-identical series. `run_sweep` runs `tbpipe -m` in a
+subprocess, because Hydra's compose API runs no launcher, sweeper or callback: that way a
+sweep from Python has the command line's layout (job dirs, multirun.yaml, summary.csv), its
+launchers (joblib, submitit) and sweepers (Optuna), and a crashing job cannot take the
+notebook down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pipeline.errors import BadInput
+from pipeline.preflight import check_command_line
+from pipeline.runinfo import METRICS_FILE, read_metrics
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run wrote its event files and how it ended (the metrics.json dict)."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's root dir (point TensorBoard here), each job's result and tbpipe's output."""
+
+    sweep_dir: Path
+    jobs: list[RunResult]
+    output: str
+
+
+def run_experiment(
+    *overrides: str,
+    run_dir: str | os.PathLike | None = None,
+    config_dir: str | os.PathLike | None = None,
+) -> RunResult:
+    """Train one experiment in this process, as `tbpipe [--config-dir D] <overrides>` would.
+
+    `run_dir` defaults to the config's `hydra.run.dir` (outputs/<date>/<time>); `config_dir`
+    is the user's own config dir, searched after tbpipe's (like `--config-dir`).
+    """
+    from pipeline import app
+
+    argv = _argv(overrides, config_dir, run_dir and f"hydra.run.dir={run_dir}")
+    check_command_line(argv)  # the command line's one-line errors, before TF is imported
+    cfg = compose_config(*argv[_skip(config_dir) :], config_dir=config_dir)
+    run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
+    task_overrides = [o for o in overrides if not _is_hydra_override(o)]
+    with open_dict(cfg):
+        hydra_cfg = cfg.pop("hydra")
+    _save_like_hydra(run_dir, cfg, hydra_cfg, task_overrides)
+    command = shlex.join(["tbpipe", *argv[: _skip(config_dir)], *task_overrides])
+    metrics = app.run(cfg, run_dir, command=command, overrides=task_overrides)
+    return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+def run_sweep(
+    *overrides: str,
+    sweep_dir: str | os.PathLike | None = None,
+    config_dir: str | os.PathLike | None = None,
+    timeout: float | None = None,
+) -> SweepResult:
+    """Run `tbpipe -m <overrides>` in a subprocess; return each job's run dir and metrics.
+
+    Jobs run one after another unless the overrides choose another launcher
+    (`hydra/launcher=joblib`). Raises `BadInput` for a bad override (nothing is run) and
+    `RuntimeError` if the sweep stops; a job that diverges or fails does not stop the others.
+    """
+    argv = _argv(overrides, config_dir, sweep_dir and f"hydra.sweep.dir={sweep_dir}")
+    check_command_line(["-m", *argv])
+    if sweep_dir is None:
+        sweep_dir = _resolved_sweep_dir(argv[_skip(config_dir) :], config_dir)
+        argv.append(f"hydra.sweep.dir={sweep_dir}")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-m", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise RuntimeError(f"tbpipe -m stopped (exit {done.returncode}): {last}")
+    jobs = [RunResult(path, read_metrics(path)) for path in _job_dirs(Path(sweep_dir))]
+    return SweepResult(sweep_dir=Path(sweep_dir), jobs=jobs, output=done.stdout)
+
+
+def compose_config(*overrides: str, config_dir: str | os.PathLike | None = None) -> DictConfig:
+    """The config `tbpipe <overrides>` runs, with its `hydra` node (Hydra's compose API)."""
+    from hydra import compose, initialize_config_module
+
+    if config_dir is not None:
+        overrides = (*overrides, f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
+    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+# -- reading runs back ------------------------------------------------------------------
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """One run as plain data: metrics, overrides and every scalar series.
+
+    `scalars` maps `<writer>/<tag>` (e.g. `train/k`, `test/loss`) to [(step, value), ...],
+    read from the event files with TensorBoard's reader.
+    """
+    from pipeline.runs import find_runs, load_run
+
+    run_dir = Path(run_dir)
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for name, folder in find_runs(run_dir):
+        run = load_run(folder)
+        for tag in run.tags("scalars"):
+            scalars[tag if name == "." else f"{name}/{tag}"] = run.scalars(tag)
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides = (
+        OmegaConf.to_object(OmegaConf.load(overrides_file)) if overrides_file.exists() else []
+    )
+    metrics = read_metrics(run_dir) if (run_dir / METRICS_FILE).exists() else {}
+    return {"run_dir": run_dir, "metrics": metrics, "overrides": overrides, "scalars": scalars}
+
+
+def read_runs(logdir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every tbpipe run under `logdir` (a run dir, a sweep dir, outputs/), as `read_run`."""
+    root = Path(logdir)
+    return [read_run(path.parent) for path in sorted(root.rglob(METRICS_FILE))]
+
+
+def scalars_table(logdir: str | os.PathLike) -> list[dict[str, Any]]:
+    """One row per scalar point under `logdir`: run (relative dir), tag, step, value."""
+    root = Path(logdir)
+    rows = []
+    for run in read_runs(root):
+        name = run["run_dir"].relative_to(root).as_posix()
+        for tag, points in run["scalars"].items():
+            rows.extend({"run": name, "tag": tag, "step": s, "value": v} for s, v in points)
+    return rows
+
+
+def scalars_frame(logdir: str | os.PathLike) -> Any:
+    """`scalars_table` as a pandas DataFrame (pandas is optional: not a tbpipe dependency)."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            "scalars_frame needs pandas (pip install pandas); "
+            "scalars_table gives the same rows as plain dicts"
+        ) from None
+    return pandas.DataFrame(scalars_table(logdir), columns=["run", "tag", "step", "value"])
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _argv(overrides: Sequence[str], config_dir: Any, extra: Any) -> list[str]:
+    head = ["--config-dir", str(Path(config_dir).resolve())] if config_dir is not None else []
+    return [*head, *overrides, *([str(extra)] if extra else [])]
+
+
+def _skip(config_dir: Any) -> int:
+    """How many leading argv words are `--config-dir D`."""
+    return 0 if config_dir is None else 2
+
+
+def _is_hydra_override(override: str) -> bool:
+    """Hydra's own settings (hydra.run.dir, hydra/launcher=...) are not the task's."""
+    return re.split(r"[./=@]", override.lstrip("+~"), maxsplit=1)[0] == "hydra"
+
+
+def _save_like_hydra(run_dir: Path, cfg: DictConfig, hydra_cfg: Any, overrides: list[str]) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them."""
+    saved = run_dir / ".hydra"
+    saved.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, saved / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), saved / "overrides.yaml")
+
+
+def _resolved_sweep_dir(overrides: Sequence[str], config_dir: Any) -> str:
+    """The config's `hydra.sweep.dir`, resolved now (e.g. multirun/<date>/<time>)."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    if config_dir is not None:
+        overrides = [*overrides, f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"]
+    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        cfg = GlobalHydra.instance().hydra.compose_config(
+            "config", list(overrides), run_mode=RunMode.MULTIRUN, with_log_configuration=False
+        )
+        return str(OmegaConf.select(cfg, "hydra.sweep.dir"))
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job dirs in job order: `<num>_<overrides>` (pipeline/sweep.py names them)."""
+
+    def number(path: Path) -> tuple[int, str]:
+        head = path.name.split("_", 1)[0]
+        return (int(head) if head.isdigit() else sys.maxsize, path.name)
+
+    return sorted((p.parent for p in sweep_dir.glob(f"*/{METRICS_FILE}")), key=number)
+
+
+__all__ = [
+    "BadInput",
+    "RunResult",
+    "SweepResult",
+    "compose_config",
+    "read_run",
+    "read_runs",
+    "run_experiment",
+    "run_sweep",
+    "scalars_frame",
+    "scalars_table",
+]
