@@ -7,6 +7,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from pipeline.histogram_summary import histogram
 from pipeline.sinks.base import Experiment, Sink
 
 
@@ -29,10 +30,10 @@ class HistogramSink(Sink):
         model, t = experiment.model, experiment.tensors
         with self.writer_of(experiment).as_default(step=step):
             for variable in model.trainable_variables:
-                tf.summary.histogram(variable_tag(variable), variable, buckets=self.buckets)
+                histogram(variable_tag(variable), variable, buckets=self.buckets)
             for name, value in model.activations(t["x_train"]).items():
-                tf.summary.histogram(f"activations/{name}", value, buckets=self.buckets)
+                histogram(f"activations/{name}", value, buckets=self.buckets)
         for split in ("train", "test"):
             residuals = t[f"y_{split}"] - model(t[f"x_{split}"])
             with self.writer_of(experiment, split).as_default(step=step):
-                tf.summary.histogram("residuals", residuals, buckets=self.buckets)
+                histogram("residuals", residuals, buckets=self.buckets)

@@ -1,0 +1,45 @@
+"""Our branch-free histogram buckets equal TensorBoard's own, edge cases included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.tensorflow_quiet import import_tensorflow
+
+tf = import_tensorflow()
+
+from tensorboard.plugins.histogram.summary_v2 import _buckets as tensorboard_buckets  # noqa: E402
+
+from pipeline.histogram_summary import histogram, histogram_buckets  # noqa: E402
+from pipeline.runs import HISTOGRAMS, load_run  # noqa: E402
+
+RNG = np.random.default_rng(7)
+CASES = {
+    "normal 10k": RNG.standard_normal(10_000),
+    "hidden 200x32": np.maximum(RNG.standard_normal((200, 32)), 0).astype(np.float32),
+    "one value": np.array([3.0]),
+    "all equal": np.full(7, 2.5),
+    "two values": np.array([0.0, 1.0]),
+    "float32 uniform": RNG.uniform(-1, 1, 200).astype(np.float32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("buckets", [1, 7, 30])
+def test_buckets_match_tensorboard(name, buckets):
+    data = tf.constant(CASES[name])
+    ours = histogram_buckets(data, buckets).numpy()
+    theirs = tensorboard_buckets(data, buckets).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+def test_tensorboard_reads_it_as_a_histogram(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default(step=3):
+        histogram("weights", tf.constant(CASES["normal 10k"]))
+    writer.close()
+    run = load_run(tmp_path)
+    assert run.tags(HISTOGRAMS) == ["weights"]
+    ((step, buckets),) = run.histograms("weights")
+    assert step == 3 and buckets.shape == (30, 3) and buckets[:, 2].sum() == 10_000
