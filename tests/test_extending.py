@@ -1,0 +1,224 @@
+"""A user's own data generator, model and sink, in their own folder, with no edit to tbpipe.
+
+The worked example of docs/EXTENDING.md (examples/quadratic) is copied to a temporary
+"user project" and run through the console script, once found from the current directory
+with `--config-dir`, once from PYTHONPATH with `hydra.searchpath`; the summaries are read
+back with TensorBoard's reader. A piece that breaks the contract is one line naming it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.contracts import ContractError, check_data, check_model, check_sink
+from pipeline.data import Dataset, LinearData
+from pipeline.runs import load_run
+from pipeline.sinks.base import Sink
+from tests.conftest import run_tbpipe
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quadratic"
+
+
+@pytest.fixture(scope="module")
+def user_project(tmp_path_factory) -> Path:
+    """The worked example, copied where tbpipe has never heard of it."""
+    project = tmp_path_factory.mktemp("user") / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
+@pytest.fixture(scope="module")
+def both_models(user_project) -> dict[str, Path]:
+    """One sweep from the user's dir: quadratic data fitted by their model and by the MLP."""
+    sweep_dir = user_project / "multirun"
+    run_tbpipe(
+        "-m",
+        "--config-dir",
+        "conf",
+        "+experiment=quadratic_two_param,quadratic_mlp",
+        "trainer.steps=300",
+        "trainer.progress=false",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=user_project,
+    )
+    jobs = sorted(path for path in sweep_dir.iterdir() if path.is_dir())
+    assert [job.name.split("_", 1)[0] for job in jobs] == ["0", "1"]
+    return {"two_param": jobs[0], "mlp": jobs[1]}
+
+
+def test_the_users_two_parameter_model_recovers_a_and_k(both_models):
+    train = load_run(both_models["two_param"] / "train")
+    k = train.scalars("k")
+    assert [step for step, _ in k][:3] == [0, 1, 2] and k[-1][0] == 300
+    assert k[-1][1] == pytest.approx(2.0, abs=0.05)  # k_true: the linear coefficient
+    assert train.scalars("k_error")[-1][1] < 0.05
+    curvature = train.scalars("curvature/a")  # the user's sink, every 10 steps
+    assert [step for step, _ in curvature][:3] == [0, 10, 20]
+    assert curvature[0][1] == pytest.approx(0.0, abs=1e-6)  # a_init = 0
+    assert curvature[-1][1] == pytest.approx(1.0, abs=0.05)
+    # every trainable variable histogrammed by its name, plus the model's activations
+    assert {"quadratic/a", "quadratic/k", "activations/curvature_term"} <= set(
+        train.tags("histograms")
+    )
+    assert train.graph is not None and any("quadratic" in n.name for n in train.graph.node)
+    assert train.tags("images") == ["fit"]
+
+
+def test_tbpipes_mlp_fits_the_users_quadratic_data(both_models):
+    train = load_run(both_models["mlp"] / "train")
+    assert {"mlp/hidden/weights", "mlp/readout/weights", "activations/hidden"} <= set(
+        train.tags("histograms")
+    )
+    curvature = [value for _, value in train.scalars("curvature/a")]
+    assert abs(curvature[-1] - 1.0) < abs(curvature[0] - 1.0)  # it learns the bend
+    loss = [value for _, value in load_run(both_models["mlp"] / "test").scalars("loss")]
+    assert loss[-1] < 0.5 * loss[0]
+
+
+def test_pieces_found_on_pythonpath_with_configs_on_the_searchpath(user_project, tmp_path):
+    run_dir = tmp_path / "run"
+    run_tbpipe(
+        f"hydra.searchpath=[file://{user_project / 'conf'}]",
+        "data=quadratic",
+        "model=two_param",
+        "sinks=[scalars,curvature]",
+        "trainer.steps=50",
+        "trainer.progress=false",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(user_project)},
+    )
+    train = load_run(run_dir / "train")
+    assert {"k", "k_error", "loss", "curvature/a", "curvature/a_error"} <= set(
+        train.tags("scalars")
+    )
+    assert train.scalars("curvature/a")[-1][0] == 50
+
+
+BROKEN_MODEL = '''
+import tensorflow as tf
+
+
+class NoSlope(tf.Module):
+    """Has weights and a call, but no slope(x)."""
+
+    def __init__(self):
+        super().__init__(name="no_slope")
+        self.w = tf.Variable(1.0, name="w")
+
+    def __call__(self, x):
+        return self.w * x
+
+    def activations(self, x):
+        return {}
+'''
+
+
+def test_a_model_without_slope_is_one_line_naming_it(tmp_path):
+    (tmp_path / "broken.py").write_text(BROKEN_MODEL)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "no_slope.yaml").write_text("_target_: broken.NoSlope\n")
+    result = run_tbpipe(
+        "--config-dir",
+        "conf",
+        "model=no_slope",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if line.startswith("tbpipe:")]
+    assert len(ours) == 1 and "Traceback" not in result.stderr
+    assert "model: broken.NoSlope has no slope(x)" in ours[0]
+
+
+# -- each contract, checked in process ----------------------------------------------------
+def column(n: int, dtype=np.float32) -> np.ndarray:
+    return np.zeros((n, 1), dtype=dtype)
+
+
+class ReturnsADict:
+    def generate(self):
+        return {"x_train": column(3)}
+
+
+class Float64Data:
+    def generate(self):
+        return Dataset(column(3, np.float64), column(3), column(2), column(2))
+
+
+class FlatData:
+    def generate(self):
+        return Dataset(np.zeros(3, np.float32), column(3), column(2), column(2))
+
+
+@pytest.mark.parametrize(
+    ("generator", "says"),
+    [
+        (object(), "data: user.Gen has no generate()"),
+        (ReturnsADict(), "data: user.Gen.generate() returned dict, not a pipeline.data.Dataset"),
+        (Float64Data(), "data: user.Gen.generate(): x_train is float64, not a float32 array"),
+        (FlatData(), "data: user.Gen.generate(): x_train has shape (3,), not (N, 1)"),
+    ],
+)
+def test_a_data_generator_breaking_the_contract_is_named(generator, says):
+    with pytest.raises(ContractError) as caught:
+        check_data("data", generator, "user.Gen")
+    assert str(caught.value).startswith(says) and "\n" not in str(caught.value)
+
+
+def test_the_built_in_pieces_meet_the_contract():
+    import tensorflow as tf
+
+    from pipeline.models import LinearModel, MLPModel
+
+    data = check_data("data", LinearData(n_train=5, n_test=3), "LinearData")
+    x = tf.constant(data.x_train)
+    for model in (LinearModel(), MLPModel(hidden=4)):
+        assert check_model("model", model, type(model).__name__, x) is model
+    assert check_sink("sinks.s", Sink(every=5), "Sink").every == 5
+
+
+def test_models_and_sinks_breaking_the_contract_are_named():
+    import tensorflow as tf
+
+    x = tf.zeros([4, 1])
+
+    class TwoWeightsOneName(tf.Module):
+        def __init__(self):
+            super().__init__(name="twins")
+            self.a, self.b = tf.Variable(1.0, name="w"), tf.Variable(2.0, name="w")
+
+        def __call__(self, x):
+            return self.a * self.b * x
+
+        def slope(self, x):
+            return self.a * self.b
+
+        def activations(self, x):
+            return {}
+
+    class WrongShape(TwoWeightsOneName):
+        def __init__(self):
+            tf.Module.__init__(self, name="wrong")
+            self.a, self.b = tf.Variable(1.0, name="a"), tf.Variable(2.0, name="b")
+
+        def __call__(self, x):
+            return tf.reduce_sum(x, axis=1)
+
+    with pytest.raises(ContractError, match=r"^model: u.Twins has several .* named w;"):
+        check_model("model", TwoWeightsOneName(), "u.Twins", x)
+    with pytest.raises(
+        ContractError, match=r"^model: u.Wrong\(x\) returned shape \[4\], not \[4, 1\]"
+    ):
+        check_model("model", WrongShape(), "u.Wrong", x)
+    with pytest.raises(ContractError, match=r"^sinks.mine: u.Mine has no start, record, every"):
+        check_sink("sinks.mine", object(), "u.Mine")
+    never = Sink()
+    never.every = 0
+    with pytest.raises(ContractError, match=r"every=0, not None or an integer >= 1"):
+        check_sink("sinks.mine", never, "u.Mine")
