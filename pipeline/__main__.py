@@ -26,6 +26,7 @@ from pipeline.errors import (
     BadInput,
     exit_code_for_signal,
     full_error_requested,
+    one_line,
     report,
 )
 from pipeline.preflight import check_command_line
@@ -49,7 +50,7 @@ def _task(cfg: DictConfig) -> float | None:
     except Exception as error:
         if full_error_requested():
             raise
-        reason = record_unfinished(run_dir, "failed", f"{type(error).__name__}: {error}")
+        reason = record_unfinished(run_dir, "failed", one_line(error))
         report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
         if sweeping:
             return math.inf  # one failed job must not stop the others
@@ -79,6 +80,8 @@ def main() -> None:
     except BadInput as error:
         report(str(error))
         sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        sys.exit(exit_code_for_signal(signal.SIGINT))  # nothing was started
     _task()
 
 

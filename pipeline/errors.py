@@ -61,3 +61,16 @@ def report(message: str) -> None:
     """Write the one line to stderr, prefixed with the program name."""
     sys.stderr.write(f"tbpipe: {message}\n")
     sys.stderr.flush()
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line. TensorFlow's errors embed a stack of `File ...` lines:
+    keep their first line and the line after the stack, which says what went wrong."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    frames = [i for i, line in enumerate(lines) if line.startswith("File ")]
+    if frames:
+        after = [line for line in lines[frames[-1] + 1 :] if not line.startswith(("[[", "[Op:"))]
+        lines = lines[:1] + after[:1]
+    text = " ".join(" ".join(lines).split())
+    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -22,7 +22,8 @@ def histogram_buckets(data: tf.Tensor, bucket_count: int = 30) -> tf.Tensor:
     low, high = tf.reduce_min(values), tf.reduce_max(values)
     single_value = tf.equal(low, high)
     # a zero-width range would be invalid for the kernel; the counts are replaced below
-    safe_high = tf.where(single_value, low + 1.0, high)
+    # (+1 is lost to rounding once |low| > 2**53, e.g. a weight on its way to diverging)
+    safe_high = tf.where(single_value, low + tf.maximum(tf.abs(low), 1.0), high)
     counts = tf.histogram_fixed_width(values, tf.stack([low, safe_high]), nbins=bucket_count)
     all_in_last = tf.one_hot(bucket_count - 1, bucket_count, dtype=tf.int32) * tf.size(values)
     counts = tf.cast(tf.where(single_value, all_in_last, counts), tf.float64)

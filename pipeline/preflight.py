@@ -36,6 +36,8 @@ def check_command_line(argv: Sequence[str]) -> None:
     from hydra._internal.utils import get_args_parser
 
     args = get_args_parser().parse_args(list(argv))
+    if args.config_path is not None and not os.path.isabs(args.config_path):
+        return  # Hydra resolves a relative --config-path its own way; let it report
     multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
     try:
         _check_configs(args, multirun)
@@ -54,9 +56,9 @@ def _check_configs(args, multirun: bool) -> None:
     from hydra.types import RunMode
 
     overrides = list(args.overrides)
+    require_sweeper(overrides)  # hparams_search=... without the `search` extra: what to install
     if args.config_dir is not None:
         overrides.append(f"hydra.searchpath=[file://{os.path.abspath(args.config_dir)}]")
-    require_sweeper(overrides)  # hparams_search=... without the `search` extra: what to install
     if args.config_path is not None:
         init = initialize_config_dir(
             config_dir=os.path.abspath(args.config_path), version_base="1.3"
@@ -111,12 +113,12 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
-        yield cfg, overrides  # another sweeper has its own grammar: check the common part
     if is_search(cfg):  # Optuna: a few jobs that stand for every trial (pipeline/search.py)
         for job in trial_jobs(cfg, overrides):
             yield compose(job, run_mode=RunMode.RUN), job
         return
+    if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
+        yield cfg, overrides  # another sweeper has its own grammar: check the common part
         return
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
@@ -162,12 +164,15 @@ class _Wrapped(Exception):
 def _check_output_dir(key: str, value: str) -> None:
     """The run (or sweep) directory must be new and creatable; probe without leaving a trace."""
     path = Path(value)
-    for marker in RUN_MARKERS:
-        if (path / marker).exists():
-            raise BadInput(
-                f"{key}={value} already holds an earlier run ({marker}); "
-                "tbpipe never writes into it: choose a new directory"
-            )
+    found = [marker for marker in RUN_MARKERS if (path / marker).exists()]
+    if path.is_dir():  # event files in the dir or in its writer subdirs (train/, test/)
+        found += [f"{p.relative_to(path)}" for p in path.glob("*tfevents*")][:1]
+        found += [f"{p.relative_to(path)}" for p in path.glob("*/*tfevents*")][:1]
+    if found:
+        raise BadInput(
+            f"{key}={value} already holds an earlier run ({found[0]}); "
+            "tbpipe never writes into it: choose a new directory"
+        )
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
