@@ -1,0 +1,140 @@
+"""What a job needs to know about the launcher that started it (joblib, submitit, Ray).
+
+`LaunchedJob` is a Hydra callback named in conf/config.yaml (`hydra.callbacks.launched_job`).
+Its `on_job_start` runs inside each job's own process, whatever the launcher, before the
+task imports TensorFlow, and does three things:
+
+- gives TensorFlow a fair share of the cores when several jobs share one machine
+  (joblib runs `n_jobs` at once; submitit_local runs every job at once), through
+  TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which TF reads when it starts. Without
+  it every job starts one thread per core and the jobs fight over the CPUs;
+- puts submitit's stdout/stderr files (kept in `submitit_folder`, outside the job dir) into
+  the job dir as `stdout.log` / `stderr.log`, as hard links, so they keep growing with the
+  job and survive deleting `.submitit/`;
+- logs where the job ran (host, process, launcher, threads) to `<job dir>/tbpipe.log`.
+
+The sweep summary is not here: `pipeline.sweep.SweepSummary.on_multirun_end` runs once, in
+the launching process, after the launcher has collected every job.
+This module stays light (no TensorFlow, no joblib at import).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+#: Environment variables TensorFlow reads once, when its runtime starts.
+TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def launcher_name(launcher: DictConfig | dict) -> str:
+    """`basic`, `joblib`, `submitit_local`, `submitit_slurm`, `ray`, ... from `_target_`."""
+    target = str(launcher.get("_target_", ""))
+    names = {
+        "BasicLauncher": "basic",
+        "JoblibLauncher": "joblib",
+        "LocalLauncher": "submitit_local",
+        "SlurmLauncher": "submitit_slurm",
+        "RayLauncher": "ray",
+    }
+    return names.get(target.rsplit(".", 1)[-1], target or "unknown")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects taskset / Slurm's cgroup), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def jobs_at_once(n_jobs: int, cpus: int) -> int:
+    """How many jobs joblib runs at once for `n_jobs` (-1: one per CPU, -2: all but one...)."""
+    if n_jobs < 0:
+        return max(1, cpus + 1 + n_jobs)
+    return max(1, n_jobs)
+
+
+def fair_share_of_cores(launcher: DictConfig | dict, cpus: int | None = None) -> int | None:
+    """TensorFlow threads per job for this launcher; None leaves TF's default (all cores).
+
+    basic: one job at a time, so TF keeps every core. joblib: the cores divided by the jobs
+    it runs at once. submitit_local starts every job at once, so one thread each unless
+    `cpus_per_task` says otherwise. On a cluster (Slurm, Ray) `cpus_per_task` when given;
+    otherwise TF sees only the CPUs the scheduler gave the job.
+    """
+    cpus = cpus or usable_cpus()
+    name = launcher_name(launcher)
+    cpus_per_task = launcher.get("cpus_per_task")
+    if name == "joblib":
+        return max(1, cpus // jobs_at_once(int(launcher.get("n_jobs", -1)), cpus))
+    if name == "submitit_local":
+        return int(cpus_per_task) if cpus_per_task else 1
+    if name != "basic" and cpus_per_task:
+        return int(cpus_per_task)
+    return None
+
+
+def share_cores_with_tensorflow(threads: int) -> dict[str, str]:
+    """Tell TF (not yet started in this process) to use `threads` threads per op pool.
+
+    A value the user exported already wins. Returns the variables as TF will see them.
+    """
+    for name in TF_THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    return {name: os.environ[name] for name in TF_THREAD_VARIABLES}
+
+
+def submitit_logs() -> tuple[Path, Path] | None:
+    """(stdout, stderr) files of the submitit job this process runs, or None if not one."""
+    try:
+        import submitit
+
+        paths = submitit.JobEnvironment().paths
+    except Exception:  # not inside a submitit job (no submitit, or no job environment)
+        return None
+    return paths.stdout, paths.stderr
+
+
+def link_into(source: Path, target: Path) -> str:
+    """Put `source` at `target`: a hard link (same file, keeps growing), else a symlink."""
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    try:
+        os.link(source, target)
+        return "hard link"
+    except OSError:  # another file system, or links not allowed: point at it instead
+        target.symlink_to(source.resolve())
+        return "symlink"
+
+
+class LaunchedJob(Callback):
+    """Hydra callback: fair share of cores, submitit logs in the job dir, where the job ran."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        launcher = config.hydra.launcher
+        name = launcher_name(launcher)
+        if name == "basic":  # one job at a time, in this process: nothing to adapt
+            return
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
+        where = f"job {config.hydra.job.num} on {socket.gethostname()} pid {os.getpid()}"
+        threads = fair_share_of_cores(launcher)
+        if threads is not None:
+            shown = share_cores_with_tensorflow(threads)
+            where += f", TensorFlow threads {shown}"
+        log.info("%s, launcher %s", where, name)
+        logs = submitit_logs()
+        if logs is not None:
+            for source, name_in_job_dir in zip(logs, ("stdout.log", "stderr.log"), strict=True):
+                if source.exists():
+                    how = link_into(source, job_dir / name_in_job_dir)
+                    log.info("%s: %s of %s", name_in_job_dir, how, source)
