@@ -96,6 +96,11 @@ def test_truncated_and_malformed_event_files_give_a_warning_naming_the_file(
     shutil.copytree(logdir / "weights", damaged / "whole")
     (event_file,) = (damaged / "truncated").iterdir()
     event_file.write_bytes(event_file.read_bytes()[:-20])  # cut the last record short
+    shutil.copytree(logdir / "weights", damaged / "flipped")
+    (flipped,) = (damaged / "flipped").iterdir()
+    data = bytearray(flipped.read_bytes())
+    data[-5] ^= 1  # one bit of the last record's data: it still parses, its CRC fails
+    flipped.write_bytes(bytes(data))
     garbage = damaged / "garbage" / "events.out.tfevents.1.host"
     garbage.parent.mkdir()
     garbage.write_bytes(b"this is not an event file\n" * 4)
@@ -103,9 +108,10 @@ def test_truncated_and_malformed_event_files_give_a_warning_naming_the_file(
     assert report.main([str(damaged), "--json"]) == 0
     captured = capsys.readouterr()
     warnings = captured.err.splitlines()
-    assert len(warnings) == 2, captured.err
-    assert str(event_file) in warnings[1] and "truncated" in warnings[1]
-    assert str(garbage) in warnings[0] and "malformed" in warnings[0]
+    assert len(warnings) == 3, captured.err
+    assert str(flipped) in warnings[0] and "checksum" in warnings[0]
+    assert str(garbage) in warnings[1] and "malformed" in warnings[1]
+    assert str(event_file) in warnings[2] and "truncated" in warnings[2]
     rows = {row["run"]: row for row in json.loads(captured.out)["runs"]}
     assert rows["whole"]["scalars"] == {"loss": 0.25}
     assert rows["truncated"]["step"] is not None  # what TensorBoard can still read, it shows
