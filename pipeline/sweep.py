@@ -152,7 +152,23 @@ def read_job(job_dir: Path) -> dict[str, Any]:
 def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder)."""
     jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
-    return sorted((read_job(job) for job in jobs), key=lambda row: row["job"])
+    return sorted((read_job_or_say_why(job) for job in jobs), key=lambda row: row["job"])
+
+
+def read_job_or_say_why(job_dir: Path) -> dict[str, Any]:
+    """A job whose files cannot be read is a failed row, not the end of the summary."""
+    try:
+        return read_job(job_dir)
+    except Exception as error:
+        num = job_dir.name.split("_", 1)[0]
+        return {
+            "job": int(num) if num.isdigit() else -1,
+            "dir": job_dir.name,
+            "overrides": "(unreadable)",
+            "swept": {},
+            "status": "failed",
+            "reason": " ".join(f"unreadable job dir: {type(error).__name__}: {error}".split()),
+        }
 
 
 def swept_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
