@@ -62,7 +62,7 @@ def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path)
         for label, points in groups.items():
             xs = [x for x, _ in points]
             ax_k.plot(xs, [row["k"] for _, row in points], "o-", label=label or "k")
-            ax_err.plot(
+            (error_line,) = ax_err.plot(
                 xs,
                 [row.get("k_error") for _, row in points],
                 "o-",
@@ -73,7 +73,8 @@ def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path)
                 ax_err.plot(
                     *zip(*stderr, strict=True),
                     "--",
-                    color="grey",
+                    color="grey" if len(groups) == 1 else error_line.get_color(),
+                    alpha=0.7,
                     label=f"std. error of slope σ/√Σx² {label}".strip(),
                 )
         k_true = next((row["k_true"] for row in done if row.get("k_true") is not None), None)
