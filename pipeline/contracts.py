@@ -92,19 +92,19 @@ def check_model(key: str, model: Any, target: str, x: Any) -> Any:
             raise ContractError(f"{where} has no {text}")
     if not callable(getattr(model, "activations", None)):
         raise ContractError(f"{where} has no activations(x) (return {{}} if there are none)")
+    prediction = tf.convert_to_tensor(model(x))  # first: a Keras model builds its weights here
     variables = list(getattr(model, "trainable_variables", None) or [])
     if not variables:
         raise ContractError(f"{where} has no trainable_variables (subclass tf.Module)")
-    names = [variable.name.split(":")[0] for variable in variables]
+    names = [variable_name(variable) for variable in variables]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ContractError(
             f"{where} has several trainable variables named {', '.join(twice)}; "
             "histograms need one name each (create them under distinct tf.name_scope)"
         )
-    if not all(variable.dtype.is_floating for variable in variables):
+    if not all(tf.as_dtype(variable.dtype).is_floating for variable in variables):
         raise ContractError(f"{where} has a trainable variable that is not a float")
-    prediction = tf.convert_to_tensor(model(x))
     if prediction.shape != x.shape:
         raise ContractError(
             f"{where}(x) returned shape {prediction.shape.as_list()}, not {x.shape.as_list()}"
@@ -117,6 +117,13 @@ def check_model(key: str, model: Any, target: str, x: Any) -> Any:
     if not isinstance(model.activations(x), Mapping):
         raise ContractError(f"{where}.activations(x) did not return a dict of name -> tensor")
     return model
+
+
+def variable_name(variable: Any) -> str:
+    """The name a variable's histogram is tagged with: `mlp/hidden/weights` (tf.Variable's
+    name without `:0`), or a Keras 3 variable's path (`kmlp/hidden/kernel`; its name is
+    just `kernel`)."""
+    return getattr(variable, "path", None) or variable.name.split(":")[0]
 
 
 def check_optimizer(key: str, optimizer: Any, target: str) -> Any:

@@ -99,6 +99,30 @@ def test_pieces_found_on_pythonpath_with_configs_on_the_searchpath(user_project,
     assert train.scalars("curvature/a")[-1][0] == 50
 
 
+def test_a_keras_model_from_python_gets_one_histogram_per_layer_weight(
+    user_project, tmp_path, monkeypatch
+):
+    from pipeline import api
+
+    monkeypatch.syspath_prepend(str(user_project))
+    overrides = ("data=quadratic", "model=keras_mlp", "sinks=[scalars,histograms]")
+    result = api.run_experiment(
+        *overrides,
+        "trainer.steps=40",
+        "trainer.progress=false",
+        run_dir=tmp_path / "run",
+        config_dir=user_project / "conf",
+    )
+    assert result.metrics["status"] == "completed" and result.metrics["steps"] == 40
+    train = load_run(result.run_dir / "train")
+    layers = {
+        f"keras_mlp/{layer}/{w}" for layer in ("hidden", "readout") for w in ("kernel", "bias")
+    }
+    assert layers <= set(train.tags("histograms"))
+    assert "kernel" not in train.tags("histograms")  # not the bare Keras name, twice
+    assert [step for step, _ in train.histograms("keras_mlp/hidden/kernel")] == [0, 10, 20, 30, 40]
+
+
 BROKEN_MODEL = '''
 import tensorflow as tf
 

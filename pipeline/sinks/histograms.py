@@ -12,8 +12,9 @@ from pipeline.sinks.base import Experiment, Sink
 
 
 def variable_tag(variable: tf.Variable) -> str:
-    """`mlp/hidden/weights:0` -> `mlp/hidden/weights`."""
-    return variable.name.split(":")[0]
+    """`mlp/hidden/weights:0` -> `mlp/hidden/weights`; a Keras 3 variable's path (its name
+    is only `kernel`), so two layers' weights do not share one tag."""
+    return getattr(variable, "path", None) or variable.name.split(":")[0]
 
 
 class HistogramSink(Sink):
