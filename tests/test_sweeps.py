@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import shlex
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_g
 from pipeline.data import LinearData
 from pipeline.runs import load_run
 from pipeline.sweep import job_dir_name
-from tests.conftest import compose_config, run_tbpipe
+from tests.conftest import TBPIPE, compose_config, run_tbpipe
 
 NOISE = ("0.01", "0.5", "2")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -217,3 +218,14 @@ def _compose_with_hydra(*overrides: str):
 
     with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_two_sweeps_started_together_get_two_folders(tmp_path):
+    """The default sweep root carries microseconds: two `tbpipe -m` started at once differ."""
+    args = [TBPIPE, "--cfg", "hydra", "--package", "hydra.sweep.dir", "--resolve"]
+    started = [
+        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    roots = [process.communicate(timeout=60)[0].strip().splitlines()[-1] for process in started]
+    assert all(root.startswith("multirun/") for root in roots), roots
+    assert roots[0] != roots[1]
