@@ -148,9 +148,11 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
     assert "MissingConfigException" in result.stderr
 
 
-def test_a_good_command_passes_the_checks(tmp_path):
+def test_a_good_command_passes_the_checks(tmp_path, monkeypatch):
     """The checks must not refuse what runs: the default config and a sweep over noise."""
     from pipeline.preflight import check_command_line
+
+    monkeypatch.chdir(tmp_path)
 
     check_command_line([f"hydra.run.dir={tmp_path / 'new'}"])
     check_command_line(["-m", "data.noise_std=0,0.5", "model=linear,mlp", "seed=range(2)"])
