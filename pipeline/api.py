@@ -89,6 +89,7 @@ def run_sweep(
     Jobs run one after another unless the overrides choose another launcher
     (`hydra/launcher=joblib`). Raises `BadInput` for a bad override (nothing is run) and
     `RuntimeError` if the sweep stops; a job that diverges or fails does not stop the others.
+    Your own modules must be importable by the new process (PYTHONPATH or the current dir).
     """
     argv = _argv(overrides, config_dir, sweep_dir and f"hydra.sweep.dir={sweep_dir}")
     check_command_line(["-m", *argv])
