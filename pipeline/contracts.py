@@ -85,7 +85,10 @@ def check_data(key: str, generator: Any, target: str) -> Dataset:
 
 def check_model(key: str, model: Any, target: str, x: Any) -> Any:
     """Check the model's methods and variables on the training x (a (N, 1) tensor)."""
-    tf = sys.modules["tensorflow"]
+    import tensorflow as tf
+
+    from pipeline.sinks.histograms import variable_tag  # the tag each variable is written as
+
     where = f"{key}: {target}"
     for method, text in (("__call__", "__call__(x)"), ("slope", "slope(x)")):
         if not callable(getattr(model, method, None)):
@@ -96,7 +99,7 @@ def check_model(key: str, model: Any, target: str, x: Any) -> Any:
     variables = list(getattr(model, "trainable_variables", None) or [])
     if not variables:
         raise ContractError(f"{where} has no trainable_variables (subclass tf.Module)")
-    names = [variable_name(variable) for variable in variables]
+    names = [variable_tag(variable) for variable in variables]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ContractError(
@@ -117,13 +120,6 @@ def check_model(key: str, model: Any, target: str, x: Any) -> Any:
     if not isinstance(model.activations(x), Mapping):
         raise ContractError(f"{where}.activations(x) did not return a dict of name -> tensor")
     return model
-
-
-def variable_name(variable: Any) -> str:
-    """The name a variable's histogram is tagged with: `mlp/hidden/weights` (tf.Variable's
-    name without `:0`), or a Keras 3 variable's path (`kmlp/hidden/kernel`; its name is
-    just `kernel`)."""
-    return getattr(variable, "path", None) or variable.name.split(":")[0]
 
 
 def check_optimizer(key: str, optimizer: Any, target: str) -> Any:
