@@ -62,7 +62,7 @@ def trial_jobs(cfg: DictConfig, overrides: Sequence[str]) -> list[list[str]]:
     dimensions: dict[str, list[Any]] = {}
     fixed: dict[str, str] = {}
     for override in parser.parse_overrides(given):
-        key = override.key_or_group
+        key = override.get_key_element()  # keeps a `+` or `~` prefix, as the sweeper does
         dimensions.pop(key, None)
         fixed.pop(key, None)
         if override.is_sweep_override():
@@ -79,7 +79,7 @@ def trial_jobs(cfg: DictConfig, overrides: Sequence[str]) -> list[list[str]]:
 
 
 def _values_to_try(override: Override) -> list[Any]:
-    """Both ends of an interval, every value of a choice or range; a log scale needs low > 0."""
+    """Both ends of an interval or range, every choice; a log scale needs a low end above 0."""
     sweep = override.value()
     text = override.input_line
     if override.is_interval_sweep():
@@ -92,7 +92,7 @@ def _values_to_try(override: Override) -> list[Any]:
     values = list(override.sweep_iterator())
     if not values:
         raise BadInput(f"bad search space {text}: nothing to choose from")
-    return values
+    return values[:: max(len(values) - 1, 1)] if override.is_range_sweep() else values
 
 
 def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, Any] | None:
