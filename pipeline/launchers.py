@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from pipeline.errors import EXIT_BAD_INPUT, report
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +121,26 @@ def link_into(source: Path, target: Path) -> str:
         return "symlink"
 
 
+def check_launcher_can_run(launcher: DictConfig | dict) -> str | None:
+    """Why this machine cannot launch with `launcher`, in one line; None when it can."""
+    if launcher_name(launcher) == "submitit_slurm" and shutil.which("sbatch") is None:
+        return (
+            "hydra/launcher=slurm (submitit_slurm) needs Slurm's sbatch on PATH; none found on "
+            "this machine. Run the sweep from a Slurm login node, or try the same code path "
+            "here with hydra/launcher=submitit_local"
+        )
+    return None
+
+
 class LaunchedJob(Callback):
     """Hydra callback: fair share of cores, submitit logs in the job dir, where the job ran."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """In the launching process, before any job: a launcher that cannot run here stops."""
+        problem = check_launcher_can_run(config.hydra.launcher)
+        if problem is not None:
+            report(problem)
+            sys.exit(EXIT_BAD_INPUT)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = config.hydra.launcher

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_module
 
-from pipeline.launchers import fair_share_of_cores, jobs_at_once, usable_cpus
+from pipeline.errors import EXIT_BAD_INPUT
+from pipeline.launchers import (
+    check_launcher_can_run,
+    fair_share_of_cores,
+    jobs_at_once,
+    usable_cpus,
+)
 from pipeline.runs import load_run
 from tests.conftest import run_tbpipe
 
@@ -124,6 +131,7 @@ def test_submitit_logs_end_up_in_each_job_dir(submitit_local):
         # the job's own end-of-run line, complete: it is submitit's file, linked in
         text = stdout.read_text()
         assert "k = " in text and name in text, text
+        assert "sweep summary" not in text  # the launching process writes it, not a job
         same_file = [
             p
             for p in (sweep_dir / ".submitit").rglob("*_log.out")
@@ -156,3 +164,32 @@ def test_jobs_at_once_follows_joblib():
     cpus = usable_cpus()
     for n_jobs in (-1, -2, 1, 3):
         assert jobs_at_once(n_jobs, cpus) == max(1, effective_n_jobs(n_jobs)), n_jobs
+
+
+def test_slurm_preset_is_submitit_slurm_with_tbpipe_defaults():
+    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.cpus_per_task, launcher.timeout_min) == ("gpu", 2, 30)
+    assert fair_share_of_cores(launcher, cpus=64) == 2  # TF uses the cores Slurm gives
+
+
+def test_slurm_without_sbatch_is_one_line_and_exit_2(tmp_path):
+    assert check_launcher_can_run({"_target_": "x.BasicLauncher"}) is None
+    result = run_tbpipe(
+        "-m",
+        "hydra/launcher=slurm",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": str(tmp_path)},  # no sbatch here, whatever the machine has
+    )
+    assert result.returncode == EXIT_BAD_INPUT, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "needs Slurm's sbatch" in result.stderr, result.stderr
+    assert not (tmp_path / "sweep").exists()
