@@ -21,10 +21,13 @@ def histogram_buckets(data: tf.Tensor, bucket_count: int = 30) -> tf.Tensor:
     values = tf.cast(tf.reshape(data, [-1]), tf.float64)
     low, high = tf.reduce_min(values), tf.reduce_max(values)
     single_value = tf.equal(low, high)
-    # a zero-width range would be invalid for the kernel; the counts are replaced below
-    # (+1 is lost to rounding once |low| > 2**53, e.g. a weight on its way to diverging)
-    safe_high = tf.where(single_value, low + tf.maximum(tf.abs(low), 1.0), high)
-    counts = tf.histogram_fixed_width(values, tf.stack([low, safe_high]), nbins=bucket_count)
+    # The kernel rejects an empty or non-finite range (one value, or a weight on its way to
+    # diverging): give it [0, 1) then. For a single value the counts are replaced below;
+    # for inf/NaN data the edges show what happened.
+    usable = tf.logical_and(tf.math.is_finite(high - low), tf.logical_not(single_value))
+    kernel_range = tf.where(usable, tf.stack([low, high]), tf.constant([0.0, 1.0], tf.float64))
+    countable = tf.where(tf.math.is_nan(values), kernel_range[0], values)  # kernel rejects NaN
+    counts = tf.histogram_fixed_width(countable, kernel_range, nbins=bucket_count)
     all_in_last = tf.one_hot(bucket_count - 1, bucket_count, dtype=tf.int32) * tf.size(values)
     counts = tf.cast(tf.where(single_value, all_in_last, counts), tf.float64)
     edges = tf.linspace(low, high, bucket_count + 1)

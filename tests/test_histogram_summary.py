@@ -43,3 +43,9 @@ def test_tensorboard_reads_it_as_a_histogram(tmp_path):
     assert run.tags(HISTOGRAMS) == ["weights"]
     ((step, buckets),) = run.histograms("weights")
     assert step == 3 and buckets.shape == (30, 3) and buckets[:, 2].sum() == 10_000
+
+
+@pytest.mark.parametrize("values", [[1.0, float("inf"), float("nan")], [-4.3e19], [1e308, -1e308]])
+def test_non_finite_or_huge_data_does_not_stop_the_run(values):
+    buckets = histogram_buckets(tf.constant(values, tf.float64), 5).numpy()
+    assert buckets.shape == (5, 3) and buckets[:, 2].sum() == len(values)
