@@ -10,14 +10,13 @@ import logging
 import math
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.runs import check_event_file, load_run
-from tests.conftest import TBPIPE
+from tests.conftest import TBPIPE, run_tbpipe
 from tests.test_bad_input import ROWS
 
 ROW = {row.what: row for row in ROWS}
@@ -27,15 +26,11 @@ def metrics_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def run_main_in_process(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str]:
-    """tbpipe's own main() in this process (TensorFlow is imported once for the session)."""
-    from pipeline.__main__ import main
-
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["tbpipe", *args])
-    with pytest.raises(SystemExit) as ended:
-        main()
-    return ended.value.code, capsys.readouterr().err
+def run_console_script(args: list[str], cwd: Path) -> tuple[int, str]:
+    """The real `tbpipe` in a subprocess. (Not in process: Hydra's logging set-up closes the
+    handler absl attached to the root logger, and with it pytest's captured stderr.)"""
+    result = run_tbpipe(*args, cwd=cwd, check=False)
+    return result.returncode, result.stderr
 
 
 def assert_event_files_whole(run_dir: Path, caplog) -> None:
@@ -52,14 +47,12 @@ def assert_event_files_whole(run_dir: Path, caplog) -> None:
     assert warnings == [] and truncated == []
 
 
-def test_a_diverging_loss_stops_keeps_its_events_and_says_lower_the_learning_rate(
-    tmp_path, monkeypatch, capsys, caplog
-):
+def test_a_diverging_loss_stops_keeps_its_events_and_says_lower_the_learning_rate(tmp_path, caplog):
     row = ROW["learning rate too high"]
     env, args = row.argv({})
     run_dir = tmp_path / "run"
     extra = ["trainer.steps=200", "sinks=[scalars,histograms]", f"hydra.run.dir={run_dir}"]
-    code, err = run_main_in_process([*args, *extra], tmp_path, monkeypatch, capsys)
+    code, err = run_console_script([*args, *extra], tmp_path)
 
     assert code == row.exit_code == 3
     assert row.matches(err.strip().splitlines()[-1], {}), err
@@ -73,15 +66,11 @@ def test_a_diverging_loss_stops_keeps_its_events_and_says_lower_the_learning_rat
     assert all(math.isfinite(value) for _, value in loss)
 
 
-def test_an_error_inside_the_run_is_one_line_and_marks_the_run_failed(
-    tmp_path, monkeypatch, capsys
-):
+def test_an_error_inside_the_run_is_one_line_and_marks_the_run_failed(tmp_path):
     row = ROW["error inside the run"]
     env, args = row.argv({})
     run_dir = tmp_path / "run"
-    code, err = run_main_in_process(
-        [*args, "trainer.steps=5", f"hydra.run.dir={run_dir}"], tmp_path, monkeypatch, capsys
-    )
+    code, err = run_console_script([*args, "trainer.steps=5", f"hydra.run.dir={run_dir}"], tmp_path)
     assert code == row.exit_code == 1
     assert len(err.splitlines()) == 1 and row.matches(err.strip(), {}), err
     metrics = metrics_of(run_dir)
