@@ -1,6 +1,7 @@
-"""Wall time of an 8-job noise sweep under Hydra's basic launcher vs the joblib launcher.
+r"""Wall time of an 8-job noise sweep under Hydra's basic launcher vs the joblib launcher.
 
-    .venv/bin/python benchmarks/sweep_launchers.py --reps 3 --steps 1000,10000 \\
+    .venv/bin/python benchmarks/sweep_launchers.py --reps 3 --case trainer.steps=1000 \
+        --case "model=mlp trainer.steps=20000" \
         --json docs/img/sweep_launchers.json --png docs/img/sweep_launchers.png
 
 Each repetition runs the real console script (`tbpipe -m ...`) in a fresh temporary
@@ -26,34 +27,35 @@ TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
 NOISE = "0.01,0.05,0.1,0.2,0.5,1,2,5"  # 8 jobs
 
 
-def sweep_command(launcher: str, steps: int, sweep_dir: Path) -> list[str]:
-    """The 8-job sweep: the noise_sweep experiment's sinks, one job per noise level."""
+def sweep_command(launcher: str, case: str, sweep_dir: Path) -> list[str]:
+    """The 8-job sweep: the noise_sweep experiment's sinks, one job per noise level;
+    `case` adds overrides to every job (e.g. `model=mlp trainer.steps=20000`)."""
     return [
         TBPIPE,
         "-m",
         f"data.noise_std={NOISE}",
         "sinks=[scalars,images,hparams]",  # what conf/experiment/noise_sweep.yaml writes
-        f"trainer.steps={steps}",
+        *case.split(),
         "trainer.progress=false",
         f"hydra/launcher={launcher}",
         f"hydra.sweep.dir={sweep_dir}",
     ]
 
 
-def time_sweep(launcher: str, steps: int) -> float:
+def time_sweep(launcher: str, case: str) -> float:
     """Seconds from starting `tbpipe -m` to its exit (all 8 jobs and the summary)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{launcher}-") as workdir:
-        command = sweep_command(launcher, steps, Path(workdir) / "sweep")
+        command = sweep_command(launcher, case, Path(workdir) / "sweep")
         start = time.perf_counter()
         subprocess.run(command, cwd=workdir, check=True, capture_output=True)
         return time.perf_counter() - start
 
 
-def markdown(times: dict[str, list[float]], steps: int) -> str:
-    """One table per step count: median, every repetition, speed-up (basic / launcher)."""
+def markdown(times: dict[str, list[float]], case: str) -> str:
+    """One table per case: median, every repetition, speed-up (basic / launcher)."""
     basic = statistics.median(times["basic"])
     lines = [
-        f"8-job noise sweep, trainer.steps={steps}, {os.cpu_count()} CPUs, "
+        f"8-job noise sweep, `{case}`, {os.cpu_count()} CPUs, "
         f"{len(times['basic'])} repetitions each",
         "",
         "| launcher | median wall time (s) | all runs (s) | speed-up vs basic |",
@@ -68,7 +70,7 @@ def markdown(times: dict[str, list[float]], steps: int) -> str:
 
 def plot(results: dict[str, dict[str, list[float]]], path: Path) -> None:
     """Median wall time per launcher (bars) and every repetition (dots), one group per
-    trainer.steps, with the speed-up over basic written above each group."""
+    case, with the speed-up over basic written above each group."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +92,7 @@ def plot(results: dict[str, dict[str, list[float]]], path: Path) -> None:
         ax.annotate(
             speedups, (group, max(max(s) for s in times.values())), ha="center", va="bottom"
         )
-    ax.set_xticks(range(len(results)), [f"trainer.steps={steps}" for steps in results])
+    ax.set_xticks(range(len(results)), [case.replace(" ", "\n") for case in results])
     ax.set_ylabel("wall time of the sweep (s)")
     ax.set_title("8-job noise sweep on 2 shared CPUs (speed-up = basic / launcher)", fontsize=9)
     ax.margins(y=0.15)
@@ -103,7 +105,11 @@ def plot(results: dict[str, dict[str, list[float]]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per launcher")
-    parser.add_argument("--steps", default="1000", help="trainer.steps, comma-separated")
+    parser.add_argument(
+        "--case",
+        action="append",
+        help="overrides for every job, one sweep per --case (default: trainer.steps=1000)",
+    )
     parser.add_argument("--launchers", default="basic,joblib", help="comma-separated")
     parser.add_argument("--json", type=Path, help="write the times here (and read: --replot)")
     parser.add_argument("--replot", action="store_true", help="only draw --png from --json")
@@ -113,18 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(args.json.read_text())
     else:
         results = {}
-        for steps in args.steps.split(","):
+        for case in args.case or ["trainer.steps=1000"]:
             times: dict[str, list[float]] = {name: [] for name in args.launchers.split(",")}
             for rep in range(args.reps):
                 for launcher in times:  # alternate, so a busy moment hits both
-                    seconds = time_sweep(launcher, int(steps))
+                    seconds = time_sweep(launcher, case)
                     times[launcher].append(seconds)
-                    print(f"steps {steps} rep {rep + 1}: {launcher} {seconds:.1f} s", flush=True)
-            results[steps] = times
+                    print(f"{case} rep {rep + 1}: {launcher} {seconds:.1f} s", flush=True)
+            results[case] = times
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
-    for steps, times in results.items():
-        print(markdown(times, int(steps)), "\n")
+    print(f"load average when done: {os.getloadavg()}")
+    for case, times in results.items():
+        print(markdown(times, case), "\n")
     if args.png:
         plot(results, args.png)
         print(f"figure: {args.png}")
