@@ -13,6 +13,10 @@ task imports TensorFlow, and does three things:
   job and survive deleting `.submitit/`;
 - logs where the job ran (host, process, launcher, threads) to `<job dir>/tbpipe.log`.
 
+Its `on_multirun_start` runs once, in the launching process: a launcher that cannot run on
+this machine (Slurm without sbatch) stops there in one line, and for a parallel launcher
+TensorFlow is loaded quietly up front (the sweep summary needs it in this process).
+
 The sweep summary is not here: `pipeline.sweep.SweepSummary.on_multirun_end` runs once, in
 the launching process, after the launcher has collected every job.
 This module stays light (no TensorFlow, no joblib at import).
@@ -141,6 +145,13 @@ class LaunchedJob(Callback):
         if problem is not None:
             report(problem)
             sys.exit(EXIT_BAD_INPUT)
+        if launcher_name(config.hydra.launcher) != "basic":
+            # The sweep summary at the end loads TensorFlow in this process (TensorBoard's
+            # writer uses it). Load it now, quietly, as a basic sweep's first job does;
+            # loaded by the summary it would print its start-up chatter under the table.
+            from pipeline.tensorflow_quiet import import_tensorflow
+
+            import_tensorflow()
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = config.hydra.launcher

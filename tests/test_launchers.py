@@ -35,28 +35,28 @@ SWEEP = (
 JOBLIB = "pipeline.launchers.JoblibLauncher"  # any dotted path ending in the plugin's class
 
 
-def sweep(tmp_path_factory, launcher: str) -> tuple[Path, str]:
-    """Run SWEEP under `hydra/launcher=<launcher>`; the sweep dir and what the command printed."""
+def sweep(tmp_path_factory, launcher: str) -> tuple[Path, str, str]:
+    """Run SWEEP under `hydra/launcher=<launcher>`: the sweep dir, its stdout and stderr."""
     workdir = tmp_path_factory.mktemp(launcher)
     sweep_dir = workdir / "sweep"
     result = run_tbpipe(
         *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", cwd=workdir
     )
-    return sweep_dir, result.stdout
+    return sweep_dir, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")
-def basic(tmp_path_factory) -> tuple[Path, str]:
+def basic(tmp_path_factory) -> tuple[Path, str, str]:
     return sweep(tmp_path_factory, "basic")
 
 
 @pytest.fixture(scope="module")
-def joblib(tmp_path_factory) -> tuple[Path, str]:
+def joblib(tmp_path_factory) -> tuple[Path, str, str]:
     return sweep(tmp_path_factory, "joblib")
 
 
 @pytest.fixture(scope="module")
-def submitit_local(tmp_path_factory) -> tuple[Path, str]:
+def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
     return sweep(tmp_path_factory, "submitit_local")
 
 
@@ -107,7 +107,7 @@ def test_joblib_gives_the_same_job_dirs_and_bit_identical_scalars(basic, joblib)
 
 
 def test_joblib_jobs_run_in_other_processes_with_a_fair_share_of_cores(joblib):
-    sweep_dir, _ = joblib
+    sweep_dir, _, stderr = joblib
     threads = str(fair_share_of_cores({"_target_": JOBLIB, "n_jobs": -1}))
     pids = set()
     for job in job_dirs(sweep_dir).values():
@@ -116,6 +116,7 @@ def test_joblib_jobs_run_in_other_processes_with_a_fair_share_of_cores(joblib):
         assert f"'TF_NUM_INTRAOP_THREADS': '{threads}'" in log, log
         pids.add(log.split(" pid ")[1].split(",")[0])
     assert str(os.getpid()) not in pids
+    assert "cpu_feature_guard" not in stderr  # TF loaded quietly in the launching process too
 
 
 def test_submitit_local_gives_the_same_job_dirs_and_bit_identical_scalars(basic, submitit_local):
@@ -124,7 +125,7 @@ def test_submitit_local_gives_the_same_job_dirs_and_bit_identical_scalars(basic,
 
 
 def test_submitit_logs_end_up_in_each_job_dir(submitit_local):
-    sweep_dir, _ = submitit_local
+    sweep_dir, _, _ = submitit_local
     for name, job in job_dirs(sweep_dir).items():
         stdout = job / "stdout.log"
         assert stdout.is_file() and (job / "stderr.log").is_file(), name
