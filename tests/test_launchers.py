@@ -20,6 +20,7 @@ from pipeline.launchers import (
     check_launcher_can_run,
     fair_share_of_cores,
     jobs_at_once,
+    link_into,
     usable_cpus,
 )
 from pipeline.runs import load_run
@@ -194,3 +195,16 @@ def test_slurm_without_sbatch_is_one_line_and_exit_2(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "needs Slurm's sbatch" in result.stderr, result.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_linked_log_is_the_same_file_and_keeps_growing(tmp_path):
+    source, target = tmp_path / "123_0_log.out", tmp_path / "job" / "stdout.log"
+    target.parent.mkdir()
+    source.write_text("first line\n")
+    target.write_text("an older job's log")  # a rerun into the same dir replaces it
+    assert link_into(source, target) == "hard link"
+    with open(source, "a") as stream:  # submitit goes on writing after the link is made
+        stream.write("k = 2.0\n")
+    assert target.read_text() == "first line\nk = 2.0\n"
+    source.unlink()  # deleting .submitit/ keeps the job dir's copy
+    assert target.read_text() == "first line\nk = 2.0\n"
