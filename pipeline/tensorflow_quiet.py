@@ -1,43 +1,68 @@
-"""Import TensorFlow without its C++ start-up chatter.
+"""Import TensorFlow quickly and without its C++ start-up chatter.
 
-TF 2.21 logs through absl before absl is initialised, so TF_CPP_MIN_LOG_LEVEL does not
-silence the first lines (oneDNN notice, missing CUDA drivers, CPU features). We hide
-stderr at the file-descriptor level for the import and the first device query only, and
-replay what was hidden if the import fails. Set TBPIPE_TF_LOGS=1 to see everything.
+Chatter: TF 2.21 logs through absl before absl is initialised, so TF_CPP_MIN_LOG_LEVEL
+does not silence the first lines (oneDNN notice, missing CUDA drivers, CPU features). We
+hide stderr at the file-descriptor level for the import and the first device query only,
+and replay what was hidden if the import fails. Set TBPIPE_TF_LOGS=1 to see everything.
+
+Speed: `import tensorflow` ends by eagerly importing `keras.src.optimizers` (and with it
+all of Keras 3), about a quarter of the import's time, only to register Keras optimizers
+for SavedModel loading; TensorFlow skips that step when the import fails. tbpipe needs no
+Keras, so we make that one import fail and then forget the block: a user's Keras model
+still imports Keras normally, later, when its config asks for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from types import ModuleType
+
+_KERAS_EAGER_LOAD = "keras.src.optimizers"
 
 
 def import_tensorflow() -> ModuleType:
     """Return the `tensorflow` module, imported quietly unless TBPIPE_TF_LOGS is set."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    if os.environ.get("TBPIPE_TF_LOGS"):
-        import tensorflow
-
-        return tensorflow
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with tempfile.TemporaryFile() as hidden:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(hidden.fileno(), 2)
-        try:
+    with _without_keras_eager_load():
+        if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow
 
-            # the first device query logs CUDA probing errors on machines without a GPU
-            tensorflow.config.list_logical_devices()
-        except BaseException:
-            os.dup2(saved, 2)
-            hidden.seek(0)
-            sys.stderr.write(hidden.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            return tensorflow
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with tempfile.TemporaryFile() as hidden:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            os.dup2(hidden.fileno(), 2)
+            try:
+                import tensorflow
+
+                # the first device query logs CUDA probing errors on machines without a GPU
+                tensorflow.config.list_logical_devices()
+            except BaseException:
+                os.dup2(saved, 2)
+                hidden.seek(0)
+                sys.stderr.write(hidden.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
     return tensorflow
+
+
+@contextlib.contextmanager
+def _without_keras_eager_load() -> Iterator[None]:
+    """Make `import keras.src.optimizers` fail inside the block, unless Keras is loaded."""
+    if _KERAS_EAGER_LOAD in sys.modules:
+        yield
+        return
+    sys.modules[_KERAS_EAGER_LOAD] = None  # `import` raises ImportError for a None entry
+    try:
+        yield
+    finally:
+        if sys.modules.get(_KERAS_EAGER_LOAD, 0) is None:
+            del sys.modules[_KERAS_EAGER_LOAD]
