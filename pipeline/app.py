@@ -52,7 +52,7 @@ def run(
     `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
     """
     validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
-    tf = import_tensorflow()
+    tf = import_tensorflow(cfg.trainer.get("inter_op_threads"))
     from pipeline.sinks.base import Experiment
     from pipeline.train import Outcome, Trainer
     from pipeline.writers import close_writers, open_writers

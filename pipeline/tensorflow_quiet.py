@@ -24,10 +24,17 @@ from types import ModuleType
 _KERAS_EAGER_LOAD = "keras.src.optimizers"
 
 
-def import_tensorflow() -> ModuleType:
-    """Return the `tensorflow` module, imported quietly unless TBPIPE_TF_LOGS is set."""
+def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
+    """Return the `tensorflow` module, imported quietly unless TBPIPE_TF_LOGS is set.
+
+    `inter_op_threads` (0 or None: TensorFlow's default, one per core) applies only to the
+    first import, and gives way to TF_NUM_INTEROP_THREADS when that is set (a launcher
+    sharing the cores between jobs sets it).
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    if inter_op_threads:
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(int(inter_op_threads)))
     with _without_keras_eager_load():
         if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow
