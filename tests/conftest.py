@@ -48,3 +48,30 @@ def default_run(tmp_path_factory) -> Path:
     result = run_tbpipe(f"hydra.run.dir={run_dir}", cwd=workdir)
     assert f"logs: {run_dir}" in result.stdout or "logs: run" in result.stdout
     return run_dir
+
+
+def hparams_session_groups(logdir: Path, runs=None) -> list:
+    """What the HPARAMS tab asks for (its session groups), through the plugin's own backend."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    if runs is None:
+        runs = pem.EventMultiplexer()
+        runs.AddRunsFromDirectory(str(logdir))
+        runs.Reload()
+    tb_context = base_plugin.TBContext(
+        logdir=str(logdir),
+        multiplexer=runs,
+        data_provider=data_provider.MultiplexerDataProvider(runs, str(logdir)),
+    )
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0, slice_size=1000, allowed_statuses=[api_pb2.STATUS_UNKNOWN]
+    )
+    response = list_session_groups.Handler(
+        context.RequestContext(), backend_context.Context(tb_context), "", request
+    ).run()
+    assert response.total_size == len(response.session_groups)
+    return list(response.session_groups)

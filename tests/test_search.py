@@ -18,15 +18,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-from tensorboard import context
-from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
-from tensorboard.plugins import base_plugin
-from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
 from pipeline.errors import BadInput
 from pipeline.preflight import check_command_line
-from tests.conftest import TBPIPE, compose_config, run_tbpipe
+from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
 #: A small search: 8 trials of 100 steps, the scalars and HParams a comparison needs.
 SEARCH = (
@@ -126,19 +122,9 @@ def test_every_trial_is_a_tensorboard_run_named_and_tagged_like_a_sweep_job(two_
         metrics = json.loads((job / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["steps"] == 100
     # the HPARAMS tab, through the plugin's own backend: one session group per trial
-    tb_context = base_plugin.TBContext(
-        logdir=str(sweep_dir),
-        multiplexer=runs,
-        data_provider=data_provider.MultiplexerDataProvider(runs, str(sweep_dir)),
-    )
-    request = api_pb2.ListSessionGroupsRequest(
-        start_index=0, slice_size=100, allowed_statuses=[api_pb2.STATUS_UNKNOWN]
-    )
-    groups = list_session_groups.Handler(
-        context.RequestContext(), backend_context.Context(tb_context), "", request
-    ).run()
-    assert groups.total_size == 8
-    by_name = {group.name: group for group in groups.session_groups}
+    groups = hparams_session_groups(sweep_dir, runs)
+    assert len(groups) == 8
+    by_name = {group.name: group for group in groups}
     for job, row in zip(jobs, rows, strict=True):
         group = by_name[job.name]
         assert group.hparams[LR].number_value == pytest.approx(float(row[LR]))

@@ -17,16 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from tensorboard import context
-from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
-from tensorboard.plugins import base_plugin
-from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups, metadata
+from tensorboard.plugins.hparams import metadata
 
 from pipeline.data import LinearData
 from pipeline.runs import load_run
 from pipeline.sweep import job_dir_name
-from tests.conftest import TBPIPE, compose_config, run_tbpipe
+from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
 NOISE = ("0.01", "0.5", "2")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -76,19 +73,9 @@ def test_hparams_tab_lists_each_job_with_its_settings_and_final_metrics(noise_sw
     sweep_dir, _ = noise_sweep
     runs = multiplexer(sweep_dir)
     # what the HPARAMS tab asks for: session groups, through the plugin's own backend
-    tb_context = base_plugin.TBContext(
-        logdir=str(sweep_dir),
-        multiplexer=runs,
-        data_provider=data_provider.MultiplexerDataProvider(runs, str(sweep_dir)),
-    )
-    request = api_pb2.ListSessionGroupsRequest(
-        start_index=0, slice_size=100, allowed_statuses=[api_pb2.STATUS_UNKNOWN]
-    )
-    groups = list_session_groups.Handler(
-        context.RequestContext(), backend_context.Context(tb_context), "", request
-    ).run()
-    assert groups.total_size == 3
-    by_noise = {g.hparams["data.noise_std"].number_value: g for g in groups.session_groups}
+    groups = hparams_session_groups(sweep_dir, runs)
+    assert len(groups) == 3
+    by_noise = {g.hparams["data.noise_std"].number_value: g for g in groups}
     assert sorted(by_noise) == sorted(float(n) for n in NOISE)
     for noise, group in by_noise.items():
         job = next(d for d in job_dirs(sweep_dir) if d.name == group.name)
