@@ -151,7 +151,7 @@ def test_diverging_trials_are_marked_failed_and_the_study_goes_on(tmp_path):
     failed = [row for row in rows if row["trial"] == "failed"]
     assert len(failed) >= 2, rows
     for row in failed:
-        assert row["status"] == "diverged" and row["reason"] and row["test_loss"] == ""
+        assert row["status"] == "diverged" and row["reason"]
         assert float(row["objective"]) == math.inf
         assert f"job {row['job']} diverged: " in result.stdout
     # trials after the first failure still ran to the end
