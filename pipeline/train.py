@@ -1,9 +1,10 @@
 """The compiled training loop: full-batch gradient steps in chunks of a `tf.while_loop`.
 
-In-graph sinks record inside the loop under `tf.summary.record_if`, so Python is only
-visited at chunk boundaries: for progress, for Python sinks (images), and to stop on
-divergence. Step s's summaries describe the model after s updates; the final state is
-recorded at step `steps`, so the last scalar equals what metrics.json reports.
+In-graph sinks record inside the loop (see `Trainer._chunk` for how it avoids a branch per
+step), so Python is only visited at chunk boundaries: for progress, for Python sinks
+(images), and to stop on divergence. Step s's summaries describe the model after s
+updates; the final state is recorded at step `steps`, so the last scalar equals what
+metrics.json reports.
 """
 
 from __future__ import annotations
@@ -151,11 +152,13 @@ class Trainer:
         with tf.compat.v1.name_scope(None), tf.summary.record_if(True):
             sink.record(self.experiment, step, stats)
 
-    def _record_in_python(self, sinks: Sequence[Sink], step: int) -> None:
-        stats = {name: value.numpy() for name, value in self.stats().items()}
+    def _record_in_python(self, sinks: Sequence[Sink], step: int) -> dict[str, float]:
+        """Record `sinks` eagerly at `step`; return the statistics they were given."""
+        stats = {name: float(value) for name, value in self.stats().items()}
         for sink in sinks:
             with tf.summary.record_if(True):
                 sink.record(self.experiment, step, stats)
+        return stats
 
     # -- the whole run ------------------------------------------------------------------
     def run(
@@ -163,8 +166,8 @@ class Trainer:
     ) -> Outcome:
         """Train for `steps` updates, recording every sink at its cadence and at the end."""
         started = time.perf_counter()
-        for sink in self.python_sinks:
-            self._record_in_python([sink], 0)
+        if self.python_sinks:
+            self._record_in_python(self.python_sinks, 0)
         start = 0
         bar = tqdm(total=steps, unit="step", disable=None if progress else True, leave=False)
         with bar:
@@ -181,8 +184,8 @@ class Trainer:
                 if on_chunk is not None:
                     on_chunk(end)
         # the final state, recorded by every sink whatever its cadence (a no-op for once-only sinks)
-        self._record_in_python(self.sinks, steps)
-        return Outcome(steps, False, self._final_stats(), time.perf_counter() - started)
+        final = self._record_in_python(self.sinks, steps)
+        return Outcome(steps, False, final, time.perf_counter() - started)
 
     def _final_stats(self) -> dict[str, float]:
         return {name: float(value) for name, value in self.stats().items()}
