@@ -32,12 +32,17 @@ from pipeline.tensorflow_quiet import import_tensorflow
 from pipeline.validate import validate
 
 
-def seed_everything(seed: int) -> None:
-    """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops."""
+def seed_everything(seed: int, tensorflow_seed: bool = True) -> None:
+    """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops.
+
+    `tensorflow_seed=False` when no piece draws from TF's global random state (see
+    `pipeline.reuse.needs_tensorflow_seed`): setting it also empties TF's kernel caches.
+    """
     tf = import_tensorflow()
     random.seed(seed)
     np.random.seed(seed)
-    tf.random.set_seed(seed)
+    if tensorflow_seed:
+        tf.random.set_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
@@ -53,6 +58,7 @@ def run(
     """
     validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
     tf = import_tensorflow(cfg.trainer.get("inter_op_threads"))
+    from pipeline.reuse import compiled_loop, loop_key, needs_tensorflow_seed
     from pipeline.sinks.base import Experiment
     from pipeline.train import Outcome, Trainer
     from pipeline.writers import close_writers, open_writers
@@ -60,7 +66,7 @@ def run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    seed_everything(int(cfg.seed))
+    seed_everything(int(cfg.seed), tensorflow_seed=needs_tensorflow_seed(cfg))
     # each piece may be the user's own: check its contract as soon as it is built
     data = check_data("data", build_piece(cfg.data), target_of(cfg.data))
     model = build_piece(cfg.model)
@@ -71,8 +77,13 @@ def run(
         check_sink(f"sinks.{name}", build_piece(node), target_of(node))
         for name, node in (cfg.get("sinks") or {}).items()
     ]
+    # a sweep's earlier job may have traced the loop already: then its model and
+    # optimizer carry on, starting from this job's values (pipeline/loop_cache.py)
+    loop = compiled_loop(loop_key(cfg, model, optimizer, sinks), model, optimizer, sinks)
     splits = ("x_train", "y_train", "x_test", "y_test")
     tensors = {name: tf.constant(getattr(data, name)) for name in splits}
+    if data.k_true is not None:
+        tensors["k_true"] = tf.constant(data.k_true, tf.float32)
     steps = int(cfg.trainer.steps)
     metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
     write_metrics(run_dir, metrics)
@@ -80,18 +91,17 @@ def run(
 
     writers = open_writers(run_dir, **cfg.writer)
     experiment = Experiment(
-        model=model,
+        model=loop.model,
         data=data,
         tensors=tensors,
         writers=writers,
-        step_graph=lambda: None,
+        step_graph=loop.step_graph,
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         command=command,
         run_dir=run_dir,
         hparams=hparams_of(cfg, overrides),
     )
-    trainer = Trainer(experiment, optimizer, sinks)
-    experiment.step_graph = trainer.step_graph
+    trainer = Trainer(experiment, loop, sinks)
     ending: dict[str, Any] = {"status": "completed"}
     try:
         with stop_on_signals() as watch:
@@ -101,8 +111,8 @@ def run(
                 steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress), on_chunk=watch.check
             )
     except RunInterrupted as stop:
-        final = {name: float(value) for name, value in trainer.stats().items()}
-        outcome, ending = Outcome(stop.step, False, final), interrupted_ending(stop, steps)
+        outcome = Outcome(stop.step, False, trainer.stats())
+        ending = interrupted_ending(stop, steps)
     finally:
         close_writers(writers)  # event files stay readable however the run ended
     if outcome.diverged:

@@ -22,6 +22,8 @@ class Dataset:
 class LinearData:
     """y = k_true * x + N(0, noise_std^2), x ~ U[x_low, x_high): the tutorial's data."""
 
+    reusable_across_jobs = True  # numpy's generator seeded from the config; no TF random state
+
     k_true: float = 2.0
     noise_std: float = 0.1
     n_train: int = 200

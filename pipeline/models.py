@@ -23,6 +23,8 @@ def least_squares_slope(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 class LinearModel(tf.Module):
     """y = k * x with a single weight k, the tutorial's model."""
 
+    reusable_across_jobs = True  # no random ops in a step: one trace fits every job
+
     def __init__(self, k_init: float = 0.0, name: str = "linear"):
         super().__init__(name=name)
         with self.name_scope:
@@ -51,6 +53,8 @@ class MLPModel(tf.Module):
     The readout is scaled by 1/sqrt(hidden) so that a wide layer does not blow up the
     output and diverge at the default learning rate.
     """
+
+    reusable_across_jobs = True  # no random ops in a step: one trace fits every job
 
     def __init__(
         self,

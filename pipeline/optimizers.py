@@ -15,6 +15,8 @@ import tensorflow as tf
 class SGD(tf.Module):
     """Plain gradient descent: w <- w - learning_rate * grad."""
 
+    reusable_across_jobs = True  # its state is in its variables, copied per job
+
     def __init__(self, learning_rate: float = 0.5):
         super().__init__(name="sgd")
         self.learning_rate = float(learning_rate)
@@ -32,6 +34,8 @@ class SGD(tf.Module):
 
 class Adam(tf.Module):
     """Adam with bias correction, TensorFlow's ResourceApplyAdam kernel."""
+
+    reusable_across_jobs = True  # its state is in its variables, copied per job
 
     def __init__(
         self,

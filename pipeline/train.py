@@ -1,23 +1,28 @@
 """The compiled training loop: full-batch gradient steps in chunks of a `tf.while_loop`.
 
-In-graph sinks record inside the loop (see `Trainer._chunk` for how it avoids a branch per
-step), so Python is only visited at chunk boundaries: for progress, for Python sinks
-(images), and to stop on divergence. Step s's summaries describe the model after s
+In-graph sinks record inside the loop (see `CompiledLoop._chunk` for how it avoids a
+branch per step), so Python is only visited at chunk boundaries: for progress, for Python
+sinks (images), and to stop on divergence. Step s's summaries describe the model after s
 updates; the final state is recorded at step `steps`, so the last scalar equals what
 metrics.json reports.
+
+The loop is traced once and takes what differs from job to job (the data, the writers) as
+arguments, so the jobs of a sweep can share one trace (`pipeline/reuse.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 from tqdm import tqdm
 
 from pipeline.sinks.base import Experiment, Sink
+from pipeline.writers import LoopWriter, handle_of
 
 
 @dataclass
@@ -35,6 +40,23 @@ def mean_squared_error(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(tf.square(prediction - target))
 
 
+def statistics(
+    model, tensors: Mapping[str, tf.Tensor], train_loss: tf.Tensor | None = None
+) -> dict[str, tf.Tensor]:
+    """k, k_error (when the data know k_true), train and test loss: what every sink may use."""
+    with tf.name_scope("stats"):
+        if train_loss is None:
+            train_loss = mean_squared_error(model(tensors["x_train"]), tensors["y_train"])
+        out = {
+            "k": model.slope(tensors["x_train"]),
+            "train_loss": train_loss,
+            "test_loss": mean_squared_error(model(tensors["x_test"]), tensors["y_test"]),
+        }
+        if "k_true" in tensors:
+            out["k_error"] = tf.abs(out["k"] - tensors["k_true"])
+    return out
+
+
 def no_op() -> None:
     """The branch of a `tf.cond` that records nothing."""
 
@@ -48,23 +70,55 @@ def chunk_ends(steps: int, chunk: int, python_sinks: Sequence[Sink]) -> list[int
     return sorted(ends)
 
 
-class Trainer:
-    """Runs the optimizer on the experiment's training data and feeds the sinks."""
+def in_graph_sinks(sinks: Sequence[Sink]) -> list[Sink]:
+    """The sinks traced into the loop: periodic ones that record with TensorFlow ops."""
+    return [s for s in sinks if s.every is not None and s.in_graph]
 
-    def __init__(self, experiment: Experiment, optimizer, sinks: Sequence[Sink]):
-        self.experiment = experiment
-        self.model = experiment.model
+
+class CompiledLoop:
+    """The model's training steps and the in-graph sinks, traced once into a `tf.function`.
+
+    The model and optimizer are captured (their variables are the loop's state); the data
+    tensors and the writers' handles are arguments. A later job with the same model,
+    optimizer and sinks config hands its freshly built pieces to `adopt`, which copies
+    their starting values into this loop's variables, and runs without tracing again.
+    """
+
+    def __init__(self, model, optimizer, sinks: Sequence[Sink]):
+        self.model = model
         self.optimizer = optimizer
-        self.sinks = list(sinks)
-        periodic = [s for s in sinks if s.every is not None]
-        in_graph = [s for s in periodic if s.in_graph]
+        in_graph = in_graph_sinks(sinks)
         self.every_step = [s for s in in_graph if s.every == 1]
         self.every_block = [s for s in in_graph if s.every > 1]
         #: steps between the outer loop's visits: every in-graph cadence is a multiple of it
         self.block = math.gcd(*(s.every for s in self.every_block)) if self.every_block else 1000
-        self.python_sinks = [s for s in periodic if not s.in_graph]
-        self.k_true = experiment.data.k_true
-        self._run_chunk = tf.function(self._chunk, autograph=False)
+        self._function = tf.function(self._chunk, autograph=False)
+        self._experiment: Experiment | None = None  # the calling job's, read while tracing
+        self._step_graph: tf.Graph | None = None
+
+    def __call__(self, experiment: Experiment, start: int, stop: int) -> tuple[int, bool]:
+        """Run steps [start, stop) of `experiment`; return the step reached and whether
+        the loss is still finite there."""
+        handles = {name: handle_of(writer) for name, writer in experiment.writers.items()}
+        self._experiment = experiment
+        try:
+            reached, finite = self._function(
+                tf.constant(start), tf.constant(stop), dict(experiment.tensors), handles
+            )
+        finally:
+            self._experiment = None
+        return int(reached), bool(finite)
+
+    def adopt(self, model, optimizer) -> bool:
+        """Start a new job from `model` and `optimizer` (built fresh from the same config):
+        copy their variables' values into this loop's. False if they do not match."""
+        mine = _variables(self.model) + _variables(self.optimizer)
+        fresh = _variables(model) + _variables(optimizer)
+        if [(v.shape, v.dtype) for v in mine] != [(v.shape, v.dtype) for v in fresh]:
+            return False
+        for variable, value in zip(mine, fresh, strict=True):
+            variable.assign(value)
+        return True
 
     # -- one step, as it appears in the GRAPHS view -------------------------------------
     def train_step(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
@@ -78,32 +132,20 @@ class Trainer:
 
     def step_graph(self) -> tf.Graph:
         """The graph of one full step (prediction, loss, gradients, update), traced only."""
+        if self._step_graph is None:
 
-        def one_step(x, y):
-            loss, grads = self.train_step(x, y)
-            self.optimizer.apply(grads, self.model.trainable_variables)
-            return loss
+            def one_step(x, y):
+                loss, grads = self.train_step(x, y)
+                self.optimizer.apply(grads, self.model.trainable_variables)
+                return loss
 
-        spec = tf.TensorSpec([None, 1], tf.float32)
-        return tf.function(one_step, autograph=False).get_concrete_function(spec, spec).graph
+            spec = tf.TensorSpec([None, 1], tf.float32)
+            one_step = tf.function(one_step, autograph=False)
+            self._step_graph = one_step.get_concrete_function(spec, spec).graph
+        return self._step_graph
 
-    # -- statistics every sink can use --------------------------------------------------
-    def stats(self, train_loss: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        t = self.experiment.tensors
-        with tf.name_scope("stats"):
-            if train_loss is None:
-                train_loss = mean_squared_error(self.model(t["x_train"]), t["y_train"])
-            out = {
-                "k": self.model.slope(t["x_train"]),
-                "train_loss": train_loss,
-                "test_loss": mean_squared_error(self.model(t["x_test"]), t["y_test"]),
-            }
-            if self.k_true is not None:
-                out["k_error"] = tf.abs(out["k"] - self.k_true)
-        return out
-
-    # -- the compiled chunk -------------------------------------------------------------
-    def _chunk(self, start: tf.Tensor, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    # -- the traced chunk ---------------------------------------------------------------
+    def _chunk(self, start, stop, tensors, handles) -> tuple[tf.Tensor, tf.Tensor]:
         """Steps [start, stop) as nested while loops, stopping early on a non-finite loss.
 
         A `tf.cond` costs ~15 us in a loop, as much as a whole step, so the loop avoids
@@ -112,26 +154,29 @@ class Trainer:
         branch; sinks due every N > 1 steps are asked once per block of `block` steps
         (the gcd of their cadences), in an outer loop.
         """
-        t = self.experiment.tensors
-        x, y = t["x_train"], t["y_train"]
+        writers = {name: LoopWriter(handle) for name, handle in handles.items()}
+        # the sinks see the job's experiment with the loop's arguments in place of its own
+        experiment = dataclasses.replace(
+            self._experiment, model=self.model, tensors=tensors, writers=writers
+        )
+        x, y = tensors["x_train"], tensors["y_train"]
         variables = self.model.trainable_variables
 
         def inner_body(step, loss, grads):
-            stats = self.stats(loss)
+            stats = statistics(self.model, tensors, loss)
             for sink in self.every_step:
-                self._write(sink, tf.cast(step, tf.int64), stats)
+                _write(sink, experiment, tf.cast(step, tf.int64), stats)
             self.optimizer.apply(grads, variables)
             loss, grads = self.train_step(x, y)
             return step + 1, loss, grads
 
         def outer_body(step, loss, grads):
             if self.every_block:
-                stats = self.stats(loss)
+                stats = statistics(self.model, tensors, loss)
                 for sink in self.every_block:
                     due = tf.equal(step % sink.every, 0)
-                    tf.cond(
-                        due, lambda s=sink: self._write(s, tf.cast(step, tf.int64), stats), no_op
-                    )
+                    record = lambda s=sink: _write(s, experiment, tf.cast(step, tf.int64), stats)  # noqa: E731
+                    tf.cond(due, record, no_op)
             block_end = tf.minimum((step // self.block + 1) * self.block, stop)
             return tf.while_loop(
                 lambda step, loss, _: tf.logical_and(step < block_end, tf.math.is_finite(loss)),
@@ -147,20 +192,40 @@ class Trainer:
         )
         return step, tf.math.is_finite(loss)
 
-    def _write(self, sink: Sink, step, stats) -> None:
-        # Summary tags inherit the name scope; reset it so tags read `k`, not `while/cond/k`.
-        with tf.compat.v1.name_scope(None), tf.summary.record_if(True):
-            sink.record(self.experiment, step, stats)
+
+def _variables(piece) -> list[tf.Variable]:
+    """All of a piece's variables (a tf.Module's, slots included), in a stable order."""
+    return list(getattr(piece, "variables", ()))
+
+
+def _write(sink: Sink, experiment: Experiment, step, stats) -> None:
+    # Summary tags inherit the name scope; reset it so tags read `k`, not `while/cond/k`.
+    with tf.compat.v1.name_scope(None), tf.summary.record_if(True):
+        sink.record(experiment, step, stats)
+
+
+class Trainer:
+    """Runs a job's steps through the compiled loop and feeds its Python sinks."""
+
+    def __init__(self, experiment: Experiment, loop: CompiledLoop, sinks: Sequence[Sink]):
+        self.experiment = experiment
+        self.loop = loop
+        self.sinks = list(sinks)
+        self.python_sinks = [s for s in sinks if s.every is not None and not s.in_graph]
+
+    def stats(self) -> dict[str, float]:
+        """The statistics of the model as it is now, as Python floats."""
+        tensors = statistics(self.experiment.model, self.experiment.tensors)
+        return {name: float(value) for name, value in tensors.items()}
 
     def _record_in_python(self, sinks: Sequence[Sink], step: int) -> dict[str, float]:
         """Record `sinks` eagerly at `step`; return the statistics they were given."""
-        stats = {name: float(value) for name, value in self.stats().items()}
+        stats = self.stats()
         for sink in sinks:
             with tf.summary.record_if(True):
                 sink.record(self.experiment, step, stats)
         return stats
 
-    # -- the whole run ------------------------------------------------------------------
     def run(
         self, steps: int, chunk: int, progress: bool = True, on_chunk: Callable | None = None
     ) -> Outcome:
@@ -172,12 +237,11 @@ class Trainer:
         bar = tqdm(total=steps, unit="step", disable=None if progress else True, leave=False)
         with bar:
             for end in chunk_ends(steps, chunk, self.python_sinks):
-                reached, finite = self._run_chunk(tf.constant(start), tf.constant(end))
-                reached, finite = int(reached), bool(finite)
+                reached, finite = self.loop(self.experiment, start, end)
                 bar.update(reached - start)
                 if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
                     elapsed = time.perf_counter() - started
-                    return Outcome(reached, True, self._final_stats(), elapsed)
+                    return Outcome(reached, True, self.stats(), elapsed)
                 start = end
                 due = [s for s in self.python_sinks if end < steps and end % s.every == 0]
                 self._record_in_python(due, end)
@@ -186,6 +250,3 @@ class Trainer:
         # the final state, recorded by every sink whatever its cadence (a no-op for once-only sinks)
         final = self._record_in_python(self.sinks, steps)
         return Outcome(steps, False, final, time.perf_counter() - started)
-
-    def _final_stats(self) -> dict[str, float]:
-        return {name: float(value) for name, value in self.stats().items()}

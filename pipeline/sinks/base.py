@@ -41,6 +41,11 @@ class Sink:
     every: int | None = None
     #: True: `record` is traced into the compiled loop; False: it runs in Python.
     in_graph: bool = True
+    #: True: the sink does the same in every job with the same config: it draws nothing
+    #: from TensorFlow's global random state, and what `record` traces into the loop reads
+    #: nothing of the experiment but `model`, `tensors` and `writers`. Then one trace of
+    #: the loop serves every job of a sweep (pipeline/reuse.py). Say so only when true.
+    reusable_across_jobs: bool = False
 
     def __init__(self, writer: str = "train", every: int | None = None):
         self.writer = writer

@@ -15,6 +15,8 @@ class GraphSink(Sink):
     `tf.summary.graph`, which stores a real GraphDef (trace_export stores RunMetadata).
     """
 
+    reusable_across_jobs = True  # no random state; writes once, outside the loop
+
     def start(self, experiment: Experiment) -> None:
         with self.writer_of(experiment).as_default():
             tf.summary.graph(experiment.step_graph())

@@ -23,6 +23,8 @@ class HistogramSink(Sink):
     Residuals go to both writers so the train and test distributions overlay.
     """
 
+    reusable_across_jobs = True  # records from model, tensors and writers only
+
     def __init__(self, every: int = 10, buckets: int = 30, writer: str = "train"):
         super().__init__(writer=writer, every=every)
         self.buckets = int(buckets)

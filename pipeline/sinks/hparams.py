@@ -17,6 +17,8 @@ from pipeline.sinks.base import Experiment, Sink
 class HParamsSink(Sink):
     """Writes the run's settings once, before training, at the root of the run dir."""
 
+    reusable_across_jobs = True  # no random state; writes once, outside the loop
+
     def start(self, experiment: Experiment) -> None:
         if not experiment.hparams:
             return

@@ -19,6 +19,8 @@ class ImageSink(Sink):
     by default only the final fit is drawn.
     """
 
+    reusable_across_jobs = True  # no random state; runs in Python, outside the loop
+
     in_graph = False  # matplotlib runs in Python, between compiled chunks
 
     def __init__(self, every: int | None = None, writer: str = "train"):

@@ -17,6 +17,8 @@ class ScalarSink(Sink):
     on one chart.
     """
 
+    reusable_across_jobs = True  # records from model, tensors and writers only
+
     def __init__(self, every: int = 1):
         super().__init__(every=every)
 

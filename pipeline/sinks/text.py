@@ -15,6 +15,8 @@ def indent_code(text: str) -> str:
 class TextSink(Sink):
     """Writes the config and the reproducing command once, at step 0."""
 
+    reusable_across_jobs = True  # no random state; writes once, outside the loop
+
     def start(self, experiment: Experiment) -> None:
         with self.writer_of(experiment).as_default(step=0):
             tf.summary.text("config", indent_code(experiment.config_yaml))

@@ -1,0 +1,73 @@
+"""What one process carries from a sweep job to the next: the compiled loop, TF's caches.
+
+Tracing the training loop and preparing it to run costs ~0.6 s, about as much as the
+job's 1,000 steps. The jobs of a noise sweep differ only in their data, which the loop
+takes as an argument, so the loop traced for the first job serves the others: each new
+job builds its model and optimizer as usual (contracts checked, seeds applied), and the
+loop copies their starting values into its own variables (`CompiledLoop.adopt`).
+
+A loop is reused only when its config (model, optimizer, sinks) is the same and every
+piece traced into it says its trace depends on nothing else: `reusable_across_jobs =
+True` (all of tbpipe's own pieces; see docs/EXTENDING.md). A user's piece without that
+mark gets a fresh trace every job, as before.
+
+`tf.random.set_seed` also empties TensorFlow's kernel caches, so a reused loop would be
+prepared to run all over again (~0.5 s a job). The mark also says a piece draws nothing
+from TensorFlow's global random state, so when every piece of a job carries it, the TF
+seed cannot change a thing and is left alone (`needs_tensorflow_seed`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.sinks.base import Sink
+from pipeline.train import CompiledLoop, in_graph_sinks
+
+#: how many differently shaped loops a process keeps (e.g. a sweep over model size)
+KEEP = 4
+_loops: OrderedDict[str, CompiledLoop] = OrderedDict()
+
+
+def loop_key(cfg: DictConfig, model: Any, optimizer: Any, sinks: Sequence[Sink]) -> str | None:
+    """What a loop's trace depends on, or None if a piece in it does not allow reuse."""
+    pieces = [model, optimizer, *in_graph_sinks(sinks)]
+    if not all(getattr(piece, "reusable_across_jobs", False) for piece in pieces):
+        return None
+    parts = {
+        name: OmegaConf.to_container(cfg[name], resolve=True) if name in cfg else None
+        for name in ("model", "optimizer", "sinks")
+    }
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def needs_tensorflow_seed(cfg: DictConfig) -> bool:
+    """False when every piece the config builds carries `reusable_across_jobs`."""
+    from hydra.utils import get_class
+
+    nodes = [cfg.get(name) for name in ("data", "model", "optimizer")]
+    nodes += list((cfg.get("sinks") or {}).values())
+    try:
+        classes = [get_class(node["_target_"]) for node in nodes]
+    except Exception:  # not a class config: building the piece will say what is wrong
+        return True
+    return not all(getattr(cls, "reusable_across_jobs", False) for cls in classes)
+
+
+def compiled_loop(key: str | None, model: Any, optimizer: Any, sinks: Sequence[Sink]):
+    """The loop for these pieces: an earlier job's with their values copied in, or a new one."""
+    loop = _loops.get(key) if key is not None else None
+    if loop is not None and loop.adopt(model, optimizer):
+        _loops.move_to_end(key)
+        return loop
+    loop = CompiledLoop(model, optimizer, sinks)
+    if key is not None:
+        _loops[key] = loop
+        while len(_loops) > KEEP:
+            _loops.popitem(last=False)
+    return loop

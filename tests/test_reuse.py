@@ -1,0 +1,89 @@
+"""Jobs in one process share one compiled loop, and each still gives what it gives alone.
+
+A sweep's jobs run in one process (Hydra's basic launcher), as do repeated
+`pipeline.api.run_experiment` calls. The loop traced for the first job serves the next
+ones with the same model, optimizer and sinks (pipeline/reuse.py); here the result of a
+job that reused a loop is compared, value for value, with a run in a fresh process.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pipeline import api, reuse
+from pipeline.models import LinearModel
+from pipeline.runs import load_run
+from pipeline.sinks.base import Sink
+from tests.conftest import compose_config
+
+
+def series(run_dir) -> dict:
+    """Every scalar and histogram a run wrote, per (writer, tag)."""
+    out = {}
+    for writer in ("train", "test"):
+        run = load_run(run_dir / writer)
+        for tag in run.tags("scalars"):
+            out[writer, tag] = run.scalars(tag)
+        for tag in run.tags("histograms"):
+            out[writer, tag] = [(step, values.tolist()) for step, values in run.histograms(tag)]
+    return out
+
+
+def traces() -> dict[int, int]:
+    """How many times each loop this process keeps has been traced."""
+    loops = reuse._loops.values()
+    return {id(loop): loop._function.experimental_get_tracing_count() for loop in loops}
+
+
+def test_a_job_that_reuses_the_loop_matches_a_run_in_a_fresh_process(default_run, tmp_path):
+    api.run_experiment("data.noise_std=2", "data.seed=7", run_dir=tmp_path / "first")
+    before = traces()
+    second = api.run_experiment(run_dir=tmp_path / "second")  # the default config
+    assert traces() == before  # the same loop, not traced again
+    reused, alone = series(second.run_dir), series(default_run)
+    assert ("train", "k") in reused and ("train", "linear/k") in reused
+    assert reused == alone  # every point of every scalar and histogram
+    assert second.metrics["k"] == api.read_run(default_run)["metrics"]["k"]
+
+
+def test_optimizer_state_and_every_weight_start_afresh_in_each_job(tmp_path):
+    args = ("optimizer=adam", "model=mlp", "model.hidden=8", "trainer.steps=50")
+    first = api.run_experiment(*args, run_dir=tmp_path / "first")
+    before = traces()
+    again = api.run_experiment(*args, run_dir=tmp_path / "again")
+    assert traces() == before
+    assert series(again.run_dir) == series(first.run_dir)  # Adam's moments were reset too
+
+
+class DrawsFromTheGlobalSeed(LinearModel):
+    """A user's model whose initial k comes from TensorFlow's global random state."""
+
+    reusable_across_jobs = False
+
+    def __init__(self, k_init: float = 0.0, name: str = "linear"):
+        super().__init__(k_init, name)
+        self.k.assign(tf.random.normal([]))
+
+
+class UnmarkedSink(Sink):
+    """A user's in-graph sink that does not say it can share a loop."""
+
+    every = 1
+
+
+def test_a_users_piece_without_the_mark_is_seeded_and_traced_per_job(tmp_path):
+    model = "model._target_=tests.test_reuse.DrawsFromTheGlobalSeed"
+    cfg = compose_config(model)
+    assert reuse.needs_tensorflow_seed(cfg)
+    assert not reuse.needs_tensorflow_seed(compose_config())
+    first = api.run_experiment(model, "trainer.steps=5", run_dir=tmp_path / "first")
+    again = api.run_experiment(model, "trainer.steps=5", run_dir=tmp_path / "again")
+    assert first.metrics["k"] == again.metrics["k"]  # same seed, same draw
+    assert series(first.run_dir) == series(again.run_dir)
+    pieces = (LinearModel(), object(), [])
+    assert reuse.loop_key(cfg, *pieces) is None  # `object()` is no marked optimizer
+    marked = compose_config()
+    from pipeline.optimizers import SGD
+
+    assert reuse.loop_key(marked, LinearModel(), SGD(), []) is not None
+    assert reuse.loop_key(marked, LinearModel(), SGD(), [UnmarkedSink()]) is None
