@@ -31,18 +31,25 @@ from pipeline.sweep import hparams_of
 from pipeline.tensorflow_quiet import import_tensorflow
 from pipeline.validate import validate
 
+#: the TensorFlow global seed this process last set (None: never set)
+_tensorflow_seed: int | None = None
 
-def seed_everything(seed: int, tensorflow_seed: bool = True) -> None:
+
+def seed_everything(seed: int, tensorflow_seed_matters: bool = True) -> None:
     """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops.
 
-    `tensorflow_seed=False` when no piece draws from TF's global random state (see
-    `pipeline.reuse.needs_tensorflow_seed`): setting it also empties TF's kernel caches.
+    `tf.random.set_seed` also empties TF's kernel caches (a compiled loop then has to be
+    prepared again, ~0.5 s). When no piece draws from TF's global random state
+    (`tensorflow_seed_matters=False`, see `pipeline.reuse.needs_tensorflow_seed`) and
+    this seed is already set, setting it again could change nothing and is skipped.
     """
+    global _tensorflow_seed
     tf = import_tensorflow()
     random.seed(seed)
     np.random.seed(seed)
-    if tensorflow_seed:
+    if tensorflow_seed_matters or seed != _tensorflow_seed:
         tf.random.set_seed(seed)
+        _tensorflow_seed = seed
     tf.config.experimental.enable_op_determinism()
 
 
@@ -66,7 +73,7 @@ def run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    seed_everything(int(cfg.seed), tensorflow_seed=needs_tensorflow_seed(cfg))
+    seed_everything(int(cfg.seed), tensorflow_seed_matters=needs_tensorflow_seed(cfg))
     # each piece may be the user's own: check its contract as soon as it is built
     data = check_data("data", build_piece(cfg.data), target_of(cfg.data))
     model = build_piece(cfg.model)

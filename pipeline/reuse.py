@@ -13,8 +13,10 @@ mark gets a fresh trace every job, as before.
 
 `tf.random.set_seed` also empties TensorFlow's kernel caches, so a reused loop would be
 prepared to run all over again (~0.5 s a job). The mark also says a piece draws nothing
-from TensorFlow's global random state, so when every piece of a job carries it, the TF
-seed cannot change a thing and is left alone (`needs_tensorflow_seed`).
+from TensorFlow's global random state, so when every piece of a job carries it and the
+process already holds the job's seed, setting it again could change nothing and is
+skipped (`needs_tensorflow_seed`, `pipeline.app.seed_everything`). A seed sweep still
+sets each new seed, so TF code run afterwards in the same process sees the last one.
 """
 
 from __future__ import annotations

@@ -87,3 +87,11 @@ def test_a_users_piece_without_the_mark_is_seeded_and_traced_per_job(tmp_path):
 
     assert reuse.loop_key(marked, LinearModel(), SGD(), []) is not None
     assert reuse.loop_key(marked, LinearModel(), SGD(), [UnmarkedSink()]) is None
+
+
+def test_tensorflow_code_run_after_a_job_finds_the_jobs_seed_set(tmp_path):
+    api.run_experiment("seed=3", "trainer.steps=5", run_dir=tmp_path / "first")
+    api.run_experiment("seed=3", "trainer.steps=5", run_dir=tmp_path / "again")  # seed kept
+    after_jobs = tf.random.normal([3]).numpy()  # determinism is on: this needs a seed
+    tf.random.set_seed(3)
+    assert after_jobs.tolist() == tf.random.normal([3]).numpy().tolist()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
+from tensorboard.plugins.image.metadata import create_summary_metadata as image_metadata
 
 from pipeline.plots import fit_png
 from pipeline.sinks.base import Experiment, Sink
@@ -34,4 +37,15 @@ class ImageSink(Sink):
         line_y = experiment.model(tf.constant(line_x)).numpy()
         png = fit_png(data, line_x, line_y, step=int(step), k=float(stats["k"]))
         with self.writer_of(experiment).as_default(step=int(step)):
-            tf.summary.image("fit", tf.image.decode_png(png, channels=4)[tf.newaxis])
+            write_png("fit", png)
+
+
+def write_png(tag: str, png: bytes) -> None:
+    """Write an encoded PNG as an IMAGES-tab summary, as `tf.summary.image` stores one
+    ([width, height, png] strings) but without decoding and re-encoding it."""
+    width, height = Image.open(io.BytesIO(png)).size
+    tf.summary.write(
+        tag,
+        tf.constant([str(width), str(height), png]),
+        metadata=image_metadata(display_name=None, description=None),
+    )
