@@ -25,6 +25,7 @@ from pipeline.contracts import (
     check_sink,
     target_of,
 )
+from pipeline.errors import BadInput
 from pipeline.runinfo import write_metrics, write_run_info
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
 from pipeline.sweep import hparams_of
@@ -85,12 +86,13 @@ def run(
         for name, node in (cfg.get("sinks") or {}).items()
     ]
     # a sweep's earlier job may have traced the loop already: then its model and
-    # optimizer carry on, starting from this job's values (pipeline/loop_cache.py)
+    # optimizer carry on, starting from this job's values (pipeline/reuse.py)
     loop = compiled_loop(loop_key(cfg, model, optimizer, sinks), model, optimizer, sinks)
     splits = ("x_train", "y_train", "x_test", "y_test")
     tensors = {name: tf.constant(getattr(data, name)) for name in splits}
     if data.k_true is not None:
         tensors["k_true"] = tf.constant(data.k_true, tf.float32)
+    batches = mini_batches_of(cfg, tensors)
     steps = int(cfg.trainer.steps)
     metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
     write_metrics(run_dir, metrics)
@@ -108,7 +110,7 @@ def run(
         run_dir=run_dir,
         hparams=hparams_of(cfg, overrides),
     )
-    trainer = Trainer(experiment, loop, sinks)
+    trainer = Trainer(experiment, loop, sinks, batches)
     ending: dict[str, Any] = {"status": "completed"}
     try:
         with stop_on_signals() as watch:
@@ -138,6 +140,21 @@ def run(
     }
     write_metrics(run_dir, metrics)
     return metrics
+
+
+def mini_batches_of(cfg: DictConfig, tensors: dict[str, Any]):
+    """The tf.data iterator of `trainer.batch_size` mini-batches, or None for full batches."""
+    from pipeline.train import minibatches
+
+    batch_size, n_train = cfg.trainer.get("batch_size"), int(tensors["x_train"].shape[0])
+    if batch_size is None:
+        return None
+    if batch_size > n_train:  # checked before the run for data=linear; a user's data here
+        raise BadInput(
+            f"bad value trainer.batch_size={batch_size}: more than the {n_train} training "
+            f"points; use null (every point each step) or 1 to {n_train}"
+        )
+    return minibatches(tensors["x_train"], tensors["y_train"], int(batch_size), int(cfg.seed))
 
 
 def display_path(path: Path) -> str:

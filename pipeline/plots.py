@@ -25,14 +25,27 @@ def fit_png(data: Dataset, line_x: np.ndarray, line_y: np.ndarray, step: int, k:
     # would draw the figure twice (~0.08 s a plot)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.92)
     ax = fig.subplots()
-    ax.scatter(data.x_train, data.y_train, s=8, alpha=0.6, label="train")
-    ax.scatter(data.x_test, data.y_test, s=8, alpha=0.6, marker="x", label="test")
+    for split, marker in (("train", "o"), ("test", "x")):
+        x, y, label = shown_points(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), split)
+        ax.scatter(x, y, s=8, alpha=0.6, marker=marker, label=label)
     ax.plot(line_x, line_y, color="black", lw=2, label=f"fit, k = {k:.4f}")
     if data.k_true is not None:
         ax.plot(line_x, data.k_true * line_x, "--", color="grey", lw=1, label="truth")
     ax.set(xlabel="x", ylabel="y", title=f"step {step}")
     ax.legend(loc="upper left", fontsize="small")
     return palette_png(fig)
+
+
+#: points drawn per split at most: a million would take matplotlib seconds and show no more
+MAX_POINTS = 2000
+
+
+def shown_points(x: np.ndarray, y: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Every point, or every k-th one when there are more than MAX_POINTS (said in the label)."""
+    every = -(-len(x) // MAX_POINTS)  # ceil
+    if every == 1:
+        return x, y, label
+    return x[::every], y[::every], f"{label} (every {every:,}th of {len(x):,})"
 
 
 def palette_png(fig: Figure) -> bytes:

@@ -74,6 +74,10 @@ def text() -> Allowed:
     return Allowed("a non-empty string", lambda v: isinstance(v, str) and v != "")
 
 
+def or_null(allowed: Allowed) -> Allowed:
+    return Allowed(f"null or {allowed.text}", lambda v: v is None or allowed.accepts(v))
+
+
 def rule(default: Any, allowed: Allowed) -> Any:
     """A dataclass field with its default and the range the validator enforces."""
     return field(default=default, metadata={"allowed": allowed})
@@ -85,6 +89,7 @@ class TrainerSchema:
     """`trainer`: how long to train and how often Python looks in."""
 
     steps: int = rule(1000, integer_at_least(1))
+    batch_size: int | None = rule(None, or_null(integer_at_least(1)))
     chunk: int = rule(500, integer_at_least(1))
     progress: bool = rule(True, boolean())
     inter_op_threads: int = rule(1, integer_at_least(0))

@@ -75,6 +75,27 @@ def in_graph_sinks(sinks: Sequence[Sink]) -> list[Sink]:
     return [s for s in sinks if s.every is not None and s.in_graph]
 
 
+def minibatches(x: tf.Tensor, y: tf.Tensor, batch_size: int, seed: int) -> tf.data.Iterator:
+    """Endless mini-batches of the training points: each epoch a new permutation (the same
+    ones for the same seed), cut into batches; the last n mod batch_size points of an
+    epoch's order are left out of it.
+
+    tf.data handles whole batches of indices, never single points, and each batch is
+    gathered in one op: a million points cost no more per step than a hundred.
+    """
+    n = int(x.shape[0])
+    per_epoch = n // batch_size
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=[seed, epoch])
+        rows = tf.reshape(order[: per_epoch * batch_size], [per_epoch, batch_size])
+        return tf.data.Dataset.from_tensor_slices(rows)
+
+    batches = tf.data.Dataset.range(2**62).flat_map(epoch_batches)
+    batches = batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+    return iter(batches.prefetch(2))
+
+
 class CompiledLoop:
     """The model's training steps and the in-graph sinks, traced once into a `tf.function`.
 
@@ -96,14 +117,17 @@ class CompiledLoop:
         self._experiment: Experiment | None = None  # the calling job's, read while tracing
         self._step_graph: tf.Graph | None = None
 
-    def __call__(self, experiment: Experiment, start: int, stop: int) -> tuple[int, bool]:
-        """Run steps [start, stop) of `experiment`; return the step reached and whether
-        the loss is still finite there."""
+    def __call__(
+        self, experiment: Experiment, start: int, stop: int, batches: tf.data.Iterator | None
+    ) -> tuple[int, bool]:
+        """Run steps [start, stop) of `experiment`, on mini-batches drawn from `batches`
+        or (None) on all the training points; return the step reached and whether the
+        loss is still finite there."""
         handles = {name: handle_of(writer) for name, writer in experiment.writers.items()}
         self._experiment = experiment
         try:
             reached, finite = self._function(
-                tf.constant(start), tf.constant(stop), dict(experiment.tensors), handles
+                tf.constant(start), tf.constant(stop), dict(experiment.tensors), handles, batches
             )
         finally:
             self._experiment = None
@@ -145,50 +169,71 @@ class CompiledLoop:
         return self._step_graph
 
     # -- the traced chunk ---------------------------------------------------------------
-    def _chunk(self, start, stop, tensors, handles) -> tuple[tf.Tensor, tf.Tensor]:
+    def _chunk(self, start, stop, tensors, handles, batches) -> tuple[tf.Tensor, tf.Tensor]:
         """Steps [start, stop) as nested while loops, stopping early on a non-finite loss.
 
         A `tf.cond` costs ~15 us in a loop, as much as a whole step, so the loop avoids
         them: the loss and gradients of step s are computed at the end of step s-1 and
         checked by the loop's own condition, so sinks due every step write without a
         branch; sinks due every N > 1 steps are asked once per block of `block` steps
-        (the gcd of their cadences), in an outer loop.
+        (the gcd of their cadences), in an outer loop. With mini-batches, the batch those
+        gradients came from is carried too, and the sinks see it as the training data.
         """
         writers = {name: LoopWriter(handle) for name, handle in handles.items()}
         # the sinks see the job's experiment with the loop's arguments in place of its own
         experiment = dataclasses.replace(
             self._experiment, model=self.model, tensors=tensors, writers=writers
         )
-        x, y = tensors["x_train"], tensors["y_train"]
         variables = self.model.trainable_variables
 
-        def inner_body(step, loss, grads):
-            stats = statistics(self.model, tensors, loss)
-            for sink in self.every_step:
-                _write(sink, experiment, tf.cast(step, tf.int64), stats)
-            self.optimizer.apply(grads, variables)
-            loss, grads = self.train_step(x, y)
-            return step + 1, loss, grads
+        def next_batch() -> tuple:
+            """() for full-batch steps; else the next (x, y) mini-batch."""
+            return () if batches is None else tuple(batches.get_next())
 
-        def outer_body(step, loss, grads):
-            if self.every_block:
-                stats = statistics(self.model, tensors, loss)
-                for sink in self.every_block:
-                    due = tf.equal(step % sink.every, 0)
-                    record = lambda s=sink: _write(s, experiment, tf.cast(step, tf.int64), stats)  # noqa: E731
-                    tf.cond(due, record, no_op)
+        def gradients(batch: tuple):
+            x, y = batch or (tensors["x_train"], tensors["y_train"])
+            return self.train_step(x, y)
+
+        def seen_by_sinks(batch: tuple) -> Experiment:
+            if not batch:
+                return experiment
+            view = {**tensors, "x_train": batch[0], "y_train": batch[1]}
+            return dataclasses.replace(experiment, tensors=view)
+
+        def record(sinks, step, loss, batch) -> None:
+            if not sinks:
+                return
+            seen = seen_by_sinks(batch)
+            stats = statistics(self.model, seen.tensors, loss)
+            for sink in sinks:
+                write = lambda s=sink: _write(s, seen, tf.cast(step, tf.int64), stats)  # noqa: E731
+                if sink.every == 1:
+                    write()
+                else:
+                    tf.cond(tf.equal(step % sink.every, 0), write, no_op)
+
+        def inner_body(step, loss, grads, batch):
+            record(self.every_step, step, loss, batch)
+            self.optimizer.apply(grads, variables)
+            batch = next_batch()
+            loss, grads = gradients(batch)
+            return step + 1, loss, grads, batch
+
+        def outer_body(step, loss, grads, batch):
+            record(self.every_block, step, loss, batch)
             block_end = tf.minimum((step // self.block + 1) * self.block, stop)
             return tf.while_loop(
-                lambda step, loss, _: tf.logical_and(step < block_end, tf.math.is_finite(loss)),
+                lambda step, loss, *_: tf.logical_and(step < block_end, tf.math.is_finite(loss)),
                 inner_body,
-                [step, loss, grads],
+                [step, loss, grads, batch],
             )
 
-        loss, grads = self.train_step(x, y)
-        step, loss, _ = tf.while_loop(
-            lambda step, loss, _: tf.logical_and(step < stop, tf.math.is_finite(loss)),
+        batch = next_batch()
+        loss, grads = gradients(batch)
+        step, loss, *_ = tf.while_loop(
+            lambda step, loss, *_: tf.logical_and(step < stop, tf.math.is_finite(loss)),
             outer_body,
-            [start, loss, grads],
+            [start, loss, grads, batch],
         )
         return step, tf.math.is_finite(loss)
 
@@ -207,11 +252,18 @@ def _write(sink: Sink, experiment: Experiment, step, stats) -> None:
 class Trainer:
     """Runs a job's steps through the compiled loop and feeds its Python sinks."""
 
-    def __init__(self, experiment: Experiment, loop: CompiledLoop, sinks: Sequence[Sink]):
+    def __init__(
+        self,
+        experiment: Experiment,
+        loop: CompiledLoop,
+        sinks: Sequence[Sink],
+        batches: tf.data.Iterator | None = None,
+    ):
         self.experiment = experiment
         self.loop = loop
         self.sinks = list(sinks)
         self.python_sinks = [s for s in sinks if s.every is not None and not s.in_graph]
+        self.batches = batches  # None: every step sees all the training points
 
     def stats(self) -> dict[str, float]:
         """The statistics of the model as it is now, as Python floats."""
@@ -237,7 +289,7 @@ class Trainer:
         bar = tqdm(total=steps, unit="step", disable=None if progress else True, leave=False)
         with bar:
             for end in chunk_ends(steps, chunk, self.python_sinks):
-                reached, finite = self.loop(self.experiment, start, end)
+                reached, finite = self.loop(self.experiment, start, end, self.batches)
                 bar.update(reached - start)
                 if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
                     elapsed = time.perf_counter() - started
