@@ -100,7 +100,8 @@ class CompiledLoop:
     """The model's training steps and the in-graph sinks, traced once into a `tf.function`.
 
     The model and optimizer are captured (their variables are the loop's state); the data
-    tensors and the writers' handles are arguments. A later job with the same model,
+    tensors, the writers' handles and the mini-batch iterator are arguments, so a new
+    value is a new call, not a new trace. A later job with the same model,
     optimizer and sinks config hands its freshly built pieces to `adopt`, which copies
     their starting values into this loop's variables, and runs without tracing again.
     """
