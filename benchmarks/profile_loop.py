@@ -41,9 +41,9 @@ def loop_of(overrides: list[str]):
     kept = {}
     original = training.CompiledLoop.__call__
 
-    def keep(self, experiment, start, stop, batches):
+    def keep(self, experiment, start, stop, batches=None, batch=()):
         kept.update(loop=self, experiment=experiment)
-        return original(self, experiment, start, stop, batches)
+        return original(self, experiment, start, stop, batches, batch)
 
     training.CompiledLoop.__call__ = keep
     try:

@@ -119,20 +119,35 @@ class CompiledLoop:
         self._step_graph: tf.Graph | None = None
 
     def __call__(
-        self, experiment: Experiment, start: int, stop: int, batches: tf.data.Iterator | None
-    ) -> tuple[int, bool]:
-        """Run steps [start, stop) of `experiment`, on mini-batches drawn from `batches`
-        or (None) on all the training points; return the step reached and whether the
-        loss is still finite there."""
+        self,
+        experiment: Experiment,
+        start: int,
+        stop: int,
+        batches: tf.data.Iterator | None = None,
+        batch: tuple = (),
+    ) -> tuple[int, bool, tuple]:
+        """Run steps [start, stop) of `experiment`; return the step reached, whether the
+        loss is still finite there, and the mini-batch drawn for the next step.
+
+        With `batches` None every step sees all the training points; else step `start`
+        uses `batch` and later steps draw theirs from `batches`. The batch returned is
+        the next call's `batch`, so where chunks end does not change which batches the
+        steps see.
+        """
         handles = {name: handle_of(writer) for name, writer in experiment.writers.items()}
         self._experiment = experiment
         try:
-            reached, finite = self._function(
-                tf.constant(start), tf.constant(stop), dict(experiment.tensors), handles, batches
+            reached, finite, batch = self._function(
+                tf.constant(start),
+                tf.constant(stop),
+                dict(experiment.tensors),
+                handles,
+                batches,
+                tuple(batch),
             )
         finally:
             self._experiment = None
-        return int(reached), bool(finite)
+        return int(reached), bool(finite), batch
 
     def adopt(self, model, optimizer) -> bool:
         """Start a new job from `model` and `optimizer` (built fresh from the same config):
@@ -170,7 +185,7 @@ class CompiledLoop:
         return self._step_graph
 
     # -- the traced chunk ---------------------------------------------------------------
-    def _chunk(self, start, stop, tensors, handles, batches) -> tuple[tf.Tensor, tf.Tensor]:
+    def _chunk(self, start, stop, tensors, handles, batches, batch) -> tuple:
         """Steps [start, stop) as nested while loops, stopping early on a non-finite loss.
 
         A `tf.cond` costs ~15 us in a loop, as much as a whole step, so the loop avoids
@@ -229,14 +244,13 @@ class CompiledLoop:
                 [step, loss, grads, batch],
             )
 
-        batch = next_batch()
         loss, grads = gradients(batch)
-        step, loss, *_ = tf.while_loop(
+        step, loss, _, batch = tf.while_loop(
             lambda step, loss, *_: tf.logical_and(step < stop, tf.math.is_finite(loss)),
             outer_body,
             [start, loss, grads, batch],
         )
-        return step, tf.math.is_finite(loss)
+        return step, tf.math.is_finite(loss), batch
 
 
 def _variables(piece) -> list[tf.Variable]:
@@ -265,6 +279,8 @@ class Trainer:
         self.sinks = list(sinks)
         self.python_sinks = [s for s in sinks if s.every is not None and not s.in_graph]
         self.batches = batches  # None: every step sees all the training points
+        #: the mini-batch the next step uses: drawn here, then handed from chunk to chunk
+        self.batch = () if batches is None else tuple(next(batches))
 
     def stats(self) -> dict[str, float]:
         """The statistics of the model as it is now, as Python floats."""
@@ -290,7 +306,9 @@ class Trainer:
         bar = tqdm(total=steps, unit="step", disable=None if progress else True, leave=False)
         with bar:
             for end in chunk_ends(steps, chunk, self.python_sinks):
-                reached, finite = self.loop(self.experiment, start, end, self.batches)
+                reached, finite, self.batch = self.loop(
+                    self.experiment, start, end, self.batches, self.batch
+                )
                 bar.update(reached - start)
                 if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
                     elapsed = time.perf_counter() - started

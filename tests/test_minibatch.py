@@ -61,3 +61,12 @@ def test_mini_batches_converge_reproducibly_and_the_train_side_sees_the_batch(tm
     assert {values[:, 2].sum() for _, values in test.histograms("residuals")} == {100}
     loss = series(run.run_dir, "train", "loss")
     assert loss[-1] == pytest.approx(run.metrics["train_loss"])  # final record: every point
+
+
+def test_where_chunks_end_does_not_change_which_batches_the_steps_see(tmp_path):
+    args = ("trainer.steps=120", "trainer.batch_size=8")
+    whole = api.run_experiment(*args, run_dir=tmp_path / "whole").run_dir
+    chunked = ("trainer.chunk=7", "sinks.images.every=50")  # Python visits every 7 steps or so
+    pieces = api.run_experiment(*args, *chunked, run_dir=tmp_path / "pieces").run_dir
+    for writer, tag in (("train", "k"), ("train", "loss"), ("test", "loss")):
+        assert np.array_equal(series(whole, writer, tag), series(pieces, writer, tag))
