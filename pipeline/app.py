@@ -25,12 +25,11 @@ from pipeline.contracts import (
     check_sink,
     target_of,
 )
-from pipeline.errors import BadInput
 from pipeline.runinfo import write_metrics, write_run_info
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
 from pipeline.sweep import hparams_of
 from pipeline.tensorflow_quiet import import_tensorflow
-from pipeline.validate import validate
+from pipeline.validate import check_batch_size, validate
 
 #: the TensorFlow global seed this process last set (None: never set)
 _tensorflow_seed: int | None = None
@@ -146,14 +145,10 @@ def mini_batches_of(cfg: DictConfig, tensors: dict[str, Any]):
     """The tf.data iterator of `trainer.batch_size` mini-batches, or None for full batches."""
     from pipeline.train import minibatches
 
-    batch_size, n_train = cfg.trainer.get("batch_size"), int(tensors["x_train"].shape[0])
+    batch_size = cfg.trainer.get("batch_size")
     if batch_size is None:
         return None
-    if batch_size > n_train:  # checked before the run for data=linear; a user's data here
-        raise BadInput(
-            f"bad value trainer.batch_size={batch_size}: more than the {n_train} training "
-            f"points; use null (every point each step) or 1 to {n_train}"
-        )
+    check_batch_size(batch_size, int(tensors["x_train"].shape[0]))  # a user's data too
     return minibatches(tensors["x_train"], tensors["y_train"], int(batch_size), int(cfg.seed))
 
 

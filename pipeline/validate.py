@@ -40,16 +40,22 @@ def validate(cfg: DictConfig) -> None:
             f"bad value data.x_low={data.x_low}, data.x_high={data.x_high}: "
             "x_low must be less than x_high"
         )
-    batch_size, n_train = cfg.trainer.get("batch_size"), data.get("n_train")
-    if batch_size is not None and n_train is not None and batch_size > n_train:
-        raise BadInput(
-            f"bad value trainer.batch_size={batch_size}: more than the {n_train} training "
-            f"points (data.n_train); use null (every point each step) or 1 to {n_train}"
-        )
+    if data.get("n_train") is not None:
+        check_batch_size(cfg.trainer.get("batch_size"), data.n_train, " (data.n_train)")
     for name, sink in (cfg.get("sinks") or {}).items():
         # users' own sinks may carry any key; every sink that records periodically has `every`
         if isinstance(sink, DictConfig) and sink.get("every") is not None:
             _check_value(f"sinks.{name}.every", sink.every, SINK_EVERY.text, SINK_EVERY.accepts)
+
+
+def check_batch_size(batch_size: int | None, n_train: int, source: str = "") -> None:
+    """A mini-batch cannot hold more points than there are; `source` names where n_train
+    comes from. Checked here for data=linear, and once the data exist for a user's."""
+    if batch_size is not None and batch_size > n_train:
+        raise BadInput(
+            f"bad value trainer.batch_size={batch_size}: more than the {n_train} training "
+            f"points{source}; use null (every point each step) or 1 to {n_train}"
+        )
 
 
 def _check_node(prefix: str, node: Any, schema: type) -> None:
