@@ -22,10 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")  # tbpipe's default (trainer.inter_op_threads)
 
-from hydra import compose, initialize_config_module  # noqa: E402
+from hydra import compose  # noqa: E402
 
 from pipeline import app  # noqa: E402
 from pipeline import train as training  # noqa: E402
+from pipeline.check.compose import tbpipe_configs  # noqa: E402
 from pipeline.tensorflow_quiet import import_tensorflow  # noqa: E402
 
 VARIANTS = {
@@ -47,7 +48,7 @@ def loop_of(overrides: list[str]):
 
     training.CompiledLoop.__call__ = keep
     try:
-        with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+        with tbpipe_configs():
             short = ["trainer.steps=10", "trainer.progress=false"]
             cfg = compose("config", overrides=[*overrides, *short])
         app.run(cfg, tempfile.mkdtemp())

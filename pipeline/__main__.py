@@ -1,16 +1,14 @@
 """`tbpipe` / `python -m pipeline`: the Hydra entrypoint. A doorway; the work is in app.py.
 
-Before Hydra runs anything, the command line is checked (pipeline/preflight.py), so a bad
+Before Hydra runs anything, the command line is checked (pipeline/check/preflight.py), so a bad
 override is one line on stderr within a second. How each kind of failure ends (message,
 exit code) is listed in docs/ERRORS.md.
 """
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import math
-import os
 import shlex
 import signal
 import sys
@@ -21,8 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-import pipeline.sweep  # noqa: F401  registers `tbpipe.job_dir`, which names sweep job dirs
-from pipeline.errors import (
+import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
+from pipeline.check.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -32,7 +30,8 @@ from pipeline.errors import (
     one_line,
     report,
 )
-from pipeline.preflight import check_command_line
+from pipeline.check.preflight import check_command_line
+from pipeline.compat import exit_without_teardown
 from pipeline.runinfo import record_unfinished
 
 #: how many jobs ran in this process (not in a launcher's workers)
@@ -51,7 +50,9 @@ def _task(cfg: DictConfig) -> float | None:
     command = shlex.join(["tbpipe", *hydra_cfg.overrides.task])
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        metrics = app.run(cfg, run_dir, command=command, overrides=hydra_cfg.overrides.task)
+        metrics = app.run(
+            cfg, run_dir, command=command, overrides=hydra_cfg.overrides.task, checked=True
+        )
     except KeyboardInterrupt:
         record_unfinished(run_dir, "interrupted", "interrupted by SIGINT before training")
         report(f"interrupted before training; nothing to keep in {run_dir}")
@@ -76,7 +77,7 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
-SUBCOMMANDS = {"report": "pipeline.report", "board": "pipeline.board"}
+SUBCOMMANDS = {"report": "pipeline.readback.report", "board": "pipeline.readback.board"}
 
 
 def main() -> None:
@@ -114,10 +115,7 @@ def leave(code: int | str | None) -> NoReturn:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
-    atexit._run_exitfuncs()  # noqa: SLF001  what sys.exit runs before the teardown
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    exit_without_teardown(code or 0)
 
 
 if __name__ == "__main__":

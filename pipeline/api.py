@@ -1,7 +1,7 @@
 """tbpipe from Python (e.g. a notebook): run an experiment or a sweep, read runs back.
 
 The overrides are the command line's, word for word, and pass the same checks first
-(`pipeline.preflight`), so a typo is the same one-line `BadInput`:
+(`pipeline.check.preflight`), so a typo is the same one-line `BadInput`:
 
     from pipeline import api
     result = api.run_experiment("model=mlp", "data.noise_std=0.5", run_dir="runs/mlp")
@@ -31,8 +31,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.errors import BadInput
-from pipeline.preflight import check_command_line
+import pipeline.sweeps  # noqa: F401  the sweep checks the preflight runs, the job dir resolver
+from pipeline.check import compose as check_compose
+from pipeline.check.errors import BadInput
+from pipeline.check.preflight import check_command_line
 from pipeline.runinfo import METRICS_FILE, read_metrics
 
 
@@ -74,7 +76,7 @@ def run_experiment(
         hydra_cfg = cfg.pop("hydra")
     _save_like_hydra(run_dir, cfg, hydra_cfg, task_overrides)
     command = shlex.join(["tbpipe", *argv[: _skip(config_dir)], *task_overrides])
-    metrics = app.run(cfg, run_dir, command=command, overrides=task_overrides)
+    metrics = app.run(cfg, run_dir, command=command, overrides=task_overrides, checked=True)
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 
@@ -111,12 +113,7 @@ def run_sweep(
 
 def compose_config(*overrides: str, config_dir: str | os.PathLike | None = None) -> DictConfig:
     """The config `tbpipe <overrides>` runs, with its `hydra` node (Hydra's compose API)."""
-    from hydra import compose, initialize_config_module
-
-    if config_dir is not None:
-        overrides = (*overrides, f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    return check_compose.compose_config(overrides, config_dir=config_dir)
 
 
 # -- reading runs back ------------------------------------------------------------------
@@ -126,7 +123,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     `scalars` maps `<writer>/<tag>` (e.g. `train/k`, `test/loss`) to [(step, value), ...],
     read from the event files with TensorBoard's reader.
     """
-    from pipeline.runs import find_runs, load_run
+    from pipeline.readback.runs import find_runs, load_run
 
     run_dir = Path(run_dir)
     scalars: dict[str, list[tuple[int, float]]] = {}
@@ -198,21 +195,12 @@ def _save_like_hydra(run_dir: Path, cfg: DictConfig, hydra_cfg: Any, overrides: 
 
 def _resolved_sweep_dir(overrides: Sequence[str], config_dir: Any) -> str:
     """The config's `hydra.sweep.dir`, resolved now (e.g. multirun/<date>/<time>)."""
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
-
-    if config_dir is not None:
-        overrides = [*overrides, f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"]
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
-        cfg = GlobalHydra.instance().hydra.compose_config(
-            "config", list(overrides), run_mode=RunMode.MULTIRUN, with_log_configuration=False
-        )
-        return str(OmegaConf.select(cfg, "hydra.sweep.dir"))
+    cfg = check_compose.compose_config(overrides, multirun=True, config_dir=config_dir)
+    return str(OmegaConf.select(cfg, "hydra.sweep.dir"))
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job dirs in job order: `<num>_<overrides>` (pipeline/sweep.py names them)."""
+    """Job dirs in job order: `<num>_<overrides>` (pipeline/sweeps/summary.py names them)."""
 
     def number(path: Path) -> tuple[int, str]:
         head = path.name.split("_", 1)[0]

@@ -11,13 +11,16 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.check.validate import check_batch_size, validate
 from pipeline.contracts import (
+    SPLITS,
     build_piece,
     check_data,
     check_model,
@@ -26,10 +29,10 @@ from pipeline.contracts import (
     target_of,
 )
 from pipeline.runinfo import write_metrics, write_run_info
+from pipeline.sinks.base import Experiment
+from pipeline.sinks.settings import hparams_of
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
-from pipeline.sweep import hparams_of
 from pipeline.tensorflow_quiet import import_tensorflow
-from pipeline.validate import check_batch_size, validate
 
 #: the TensorFlow global seed this process last set (None: never set)
 _tensorflow_seed: int | None = None
@@ -53,28 +56,54 @@ def seed_everything(seed: int, tensorflow_seed_matters: bool = True) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+@dataclass
+class Pieces:
+    """What one experiment is built from, ready to train."""
+
+    data: Any  # pipeline.data.Dataset
+    loop: Any  # pipeline.train.CompiledLoop: the model and optimizer it trains
+    sinks: list[Any]
+    tensors: dict[str, Any]  # the data as TF constants, k_true too when the data know it
+    batches: Any  # the tf.data iterator of mini-batches, or None (full batch)
+
+
 def run(
     cfg: DictConfig,
     run_dir: str | os.PathLike,
     command: str = "tbpipe",
     overrides: Sequence[str] = (),
+    checked: bool = False,
 ) -> dict[str, Any]:
     """Train the configured model, write its summaries and metrics.json; return the metrics.
 
     `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
+    `checked=True` says the preflight validated this config already (the command line
+    and `pipeline.api` do): each run is validated once.
     """
-    validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
-    tf = import_tensorflow(cfg.trainer.get("inter_op_threads"))
-    from pipeline.reuse import compiled_loop, loop_key, needs_tensorflow_seed
-    from pipeline.sinks.base import Experiment
-    from pipeline.train import Outcome, Trainer
-    from pipeline.writers import close_writers, open_writers
-
+    if not checked:
+        validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
+    import_tensorflow(cfg.trainer.get("inter_op_threads"))
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    pieces = build(cfg)
+    experiment = open_run(cfg, pieces, run_dir, command, overrides)
+    try:
+        outcome, ending = train(cfg, pieces, experiment)
+    finally:
+        from pipeline.writers import close_writers
+
+        close_writers(experiment.writers)  # event files stay readable however the run ended
+    return finish(run_dir, pieces, outcome, ending, int(cfg.trainer.steps), started)
+
+
+def build(cfg: DictConfig) -> Pieces:
+    """Seed, then build and check each piece (any may be the user's own), then the loop."""
+    import tensorflow as tf
+
+    from pipeline.reuse import compiled_loop, loop_key, needs_tensorflow_seed
+
     seed_everything(int(cfg.seed), tensorflow_seed_matters=needs_tensorflow_seed(cfg))
-    # each piece may be the user's own: check its contract as soon as it is built
     data = check_data("data", build_piece(cfg.data), target_of(cfg.data))
     model = build_piece(cfg.model)
     check_model("model", model, target_of(cfg.model), tf.constant(data.x_train))
@@ -87,33 +116,44 @@ def run(
     # a sweep's earlier job may have traced the loop already: then its model and
     # optimizer carry on, starting from this job's values (pipeline/reuse.py)
     loop = compiled_loop(loop_key(cfg, model, optimizer, sinks), model, optimizer, sinks)
-    splits = ("x_train", "y_train", "x_test", "y_test")
-    tensors = {name: tf.constant(getattr(data, name)) for name in splits}
+    tensors = {name: tf.constant(getattr(data, name)) for name in SPLITS}
     if data.k_true is not None:
         tensors["k_true"] = tf.constant(data.k_true, tf.float32)
-    batches = mini_batches_of(cfg, tensors)
-    steps = int(cfg.trainer.steps)
-    metrics: dict[str, Any] = {"status": "running", "steps": 0, "steps_planned": steps}
-    write_metrics(run_dir, metrics)
-    write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
+    return Pieces(data, loop, sinks, tensors, mini_batches_of(cfg, tensors))
 
-    writers = open_writers(run_dir, **cfg.writer)
-    experiment = Experiment(
-        model=loop.model,
-        data=data,
-        tensors=tensors,
-        writers=writers,
-        step_graph=loop.step_graph,
+
+def open_run(
+    cfg: DictConfig, pieces: Pieces, run_dir: Path, command: str, overrides: Sequence[str]
+) -> Experiment:
+    """metrics.json says `running` and run.json how to redo the run; writers open."""
+    from pipeline.writers import open_writers
+
+    steps = int(cfg.trainer.steps)
+    write_metrics(run_dir, {"status": "running", "steps": 0, "steps_planned": steps})
+    write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
+    return Experiment(
+        model=pieces.loop.model,
+        data=pieces.data,
+        tensors=pieces.tensors,
+        writers=open_writers(run_dir, **cfg.writer),
+        step_graph=pieces.loop.step_graph,
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         command=command,
         run_dir=run_dir,
         hparams=hparams_of(cfg, overrides),
     )
-    trainer = Trainer(experiment, loop, sinks, batches)
+
+
+def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any, dict]:
+    """Run the steps; return the outcome and how the run ended (status, reason)."""
+    from pipeline.train import Outcome, Trainer
+
+    steps = int(cfg.trainer.steps)
+    trainer = Trainer(experiment, pieces.loop, pieces.sinks, pieces.batches)
     ending: dict[str, Any] = {"status": "completed"}
     try:
         with stop_on_signals() as watch:
-            for sink in sinks:
+            for sink in pieces.sinks:
                 sink.start(experiment)
             outcome = trainer.run(
                 steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress), on_chunk=watch.check
@@ -121,13 +161,18 @@ def run(
     except RunInterrupted as stop:
         outcome = Outcome(stop.step, False, trainer.stats())
         ending = interrupted_ending(stop, steps)
-    finally:
-        close_writers(writers)  # event files stay readable however the run ended
     if outcome.diverged:
         ending = diverged_ending(outcome.step, cfg.optimizer.get("learning_rate"))
+    return outcome, ending
+
+
+def finish(
+    run_dir: Path, pieces: Pieces, outcome: Any, ending: dict, steps: int, started: float
+) -> dict[str, Any]:
+    """metrics.json with the final statistics and how the run ended; returned as a dict."""
     metrics = {
         "k": outcome.stats["k"],
-        "k_true": data.k_true,
+        "k_true": pieces.data.k_true,
         "k_error": outcome.stats.get("k_error"),
         "train_loss": outcome.stats["train_loss"],
         "test_loss": outcome.stats["test_loss"],

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from pipeline.check.errors import BadInput
 from pipeline.data import Dataset
-from pipeline.errors import BadInput
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
 SINK_MEMBERS = ("start", "record", "every", "in_graph")
@@ -45,6 +45,23 @@ def build_piece(node: DictConfig) -> Any:
 
     _find_modules_in_current_directory()
     return instantiate(node)
+
+
+def class_of(target: str) -> type | None:
+    """The class a `_target_` names, or None when it names none; logs nothing.
+
+    Hydra's `get_class` logs an ERROR before it raises, which a user would read as a
+    failure even when the miss is expected; a user's module may sit in the current dir.
+    """
+    import importlib
+
+    _find_modules_in_current_directory()
+    module, _, name = str(target).rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return found if isinstance(found, type) else None
 
 
 def target_of(node: Any) -> str:

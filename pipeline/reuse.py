@@ -7,9 +7,11 @@ job builds its model and optimizer as usual (contracts checked, seeds applied), 
 loop copies their starting values into its own variables (`CompiledLoop.adopt`).
 
 A loop is reused only when its config (model, optimizer, sinks) is the same and every
-piece traced into it says its trace depends on nothing else: `reusable_across_jobs =
-True` (all of tbpipe's own pieces; see docs/EXTENDING.md). A user's piece without that
-mark gets a fresh trace every job, as before.
+piece traced into it is one of tbpipe's own classes that declares `reusable_across_jobs =
+True` itself (`owned_and_reusable`). A user's piece, a subclass of tbpipe's included, gets
+a fresh trace and its seed every job, exactly as a run on its own: whether a user's
+class draws from TensorFlow's global random state cannot be checked, and a wrong promise
+would change a sweep's numbers silently.
 
 `tf.random.set_seed` also empties TensorFlow's kernel caches, so a reused loop would be
 prepared to run all over again (~0.5 s a job). The mark also says a piece draws nothing
@@ -28,6 +30,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.contracts import class_of
 from pipeline.sinks.base import Sink
 from pipeline.train import CompiledLoop, in_graph_sinks
 
@@ -39,7 +42,7 @@ _loops: OrderedDict[str, CompiledLoop] = OrderedDict()
 def loop_key(cfg: DictConfig, model: Any, optimizer: Any, sinks: Sequence[Sink]) -> str | None:
     """What a loop's trace depends on, or None if a piece in it does not allow reuse."""
     pieces = [model, optimizer, *in_graph_sinks(sinks)]
-    if not all(getattr(piece, "reusable_across_jobs", False) for piece in pieces):
+    if not all(owned_and_reusable(type(piece)) for piece in pieces):
         return None
     parts = {
         name: OmegaConf.to_container(cfg[name], resolve=True) if name in cfg else None
@@ -49,16 +52,22 @@ def loop_key(cfg: DictConfig, model: Any, optimizer: Any, sinks: Sequence[Sink])
 
 
 def needs_tensorflow_seed(cfg: DictConfig) -> bool:
-    """False when every piece the config builds carries `reusable_across_jobs`."""
-    from hydra.utils import get_class
-
+    """False when every piece the config builds is tbpipe's own and reusable."""
     nodes = [cfg.get(name) for name in ("data", "model", "optimizer")]
     nodes += list((cfg.get("sinks") or {}).values())
-    try:
-        classes = [get_class(node["_target_"]) for node in nodes]
-    except Exception:  # not a class config: building the piece will say what is wrong
-        return True
-    return not all(getattr(cls, "reusable_across_jobs", False) for cls in classes)
+    classes = [class_of(node.get("_target_")) if node is not None else None for node in nodes]
+    # a target that names no class: building the piece will say what is wrong
+    return not all(cls is not None and owned_and_reusable(cls) for cls in classes)
+
+
+def owned_and_reusable(cls: type) -> bool:
+    """True for a class of tbpipe's own that says `reusable_across_jobs = True` itself.
+
+    A subclass does not inherit the mark: its `__init__` or `__call__` may draw from
+    TensorFlow's global random state, which a reused loop would not reseed.
+    """
+    own = cls.__module__ == "pipeline" or cls.__module__.startswith("pipeline.")
+    return own and vars(cls).get("reusable_across_jobs", False) is True
 
 
 def compiled_loop(key: str | None, model: Any, optimizer: Any, sinks: Sequence[Sink]):

@@ -14,15 +14,13 @@ still imports Keras normally, later, when its config asks for it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from types import ModuleType
 
-_KERAS_EAGER_LOAD = "keras.src.optimizers"
+from pipeline.compat import without_keras_eager_load
 
 
 def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
@@ -36,7 +34,7 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
         return sys.modules["tensorflow"]
     if inter_op_threads:
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(int(inter_op_threads)))
-    with _without_keras_eager_load():
+    with without_keras_eager_load():
         if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow
 
@@ -67,17 +65,3 @@ def _drop_retracing_warning(record: logging.LogRecord) -> bool:
     """Each job of a sweep traces its own loop once, by design: TF's retracing warning
     ("5 out of the last 9 calls ... triggered tf.function retracing") would only alarm."""
     return "triggered tf.function retracing" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _without_keras_eager_load() -> Iterator[None]:
-    """Make `import keras.src.optimizers` fail inside the block, unless Keras is loaded."""
-    if _KERAS_EAGER_LOAD in sys.modules:
-        yield
-        return
-    sys.modules[_KERAS_EAGER_LOAD] = None  # `import` raises ImportError for a None entry
-    try:
-        yield
-    finally:
-        if sys.modules.get(_KERAS_EAGER_LOAD, 0) is None:
-            del sys.modules[_KERAS_EAGER_LOAD]

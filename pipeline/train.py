@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 from tqdm import tqdm
 
+from pipeline.compat import writer_from_handle, writer_handle
 from pipeline.sinks.base import Experiment, Sink
-from pipeline.writers import LoopWriter, handle_of
 
 
 @dataclass
@@ -134,7 +134,7 @@ class CompiledLoop:
         the next call's `batch`, so where chunks end does not change which batches the
         steps see.
         """
-        handles = {name: handle_of(writer) for name, writer in experiment.writers.items()}
+        handles = {name: writer_handle(writer) for name, writer in experiment.writers.items()}
         self._experiment = experiment
         try:
             reached, finite, batch = self._function(
@@ -195,7 +195,7 @@ class CompiledLoop:
         (the gcd of their cadences), in an outer loop. With mini-batches, the batch those
         gradients came from is carried too, and the sinks see it as the training data.
         """
-        writers = {name: LoopWriter(handle) for name, handle in handles.items()}
+        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
         # the sinks see the job's experiment with the loop's arguments in place of its own
         experiment = dataclasses.replace(
             self._experiment, model=self.model, tensors=tensors, writers=writers

@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
 from omegaconf import DictConfig
 
+from pipeline.check.compose import tbpipe_configs
+
 TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
+#: the checkout: tests that import test modules from a subprocess run there
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_tbpipe(
@@ -36,7 +40,7 @@ def run_tbpipe(
 
 def compose_config(*overrides: str) -> DictConfig:
     """The config `tbpipe <overrides>` would run, composed with Hydra's compose API."""
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
+    with tbpipe_configs():
         return compose(config_name="config", overrides=list(overrides))
 
 

@@ -150,7 +150,7 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
 
 def test_a_good_command_passes_the_checks(tmp_path, monkeypatch):
     """The checks must not refuse what runs: the default config and a sweep over noise."""
-    from pipeline.preflight import check_command_line
+    from pipeline.api import check_command_line
 
     monkeypatch.chdir(tmp_path)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import board, report
+from pipeline.readback import board, report
 from tests.conftest import TBPIPE, run_tbpipe
 
 

@@ -14,7 +14,15 @@ from PIL import Image
 
 from pipeline import app
 from pipeline.data import LinearData
-from pipeline.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, TEXT, load_run, share_between
+from pipeline.readback.runs import (
+    GRAPHS,
+    HISTOGRAMS,
+    IMAGES,
+    SCALARS,
+    TEXT,
+    load_run,
+    share_between,
+)
 from tests.conftest import compose_config
 
 # -- the default experiment, run through the console script ---------------------------------

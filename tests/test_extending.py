@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.contracts import ContractError, check_data, check_model, check_sink
 from pipeline.data import Dataset, LinearData
-from pipeline.runs import load_run
+from pipeline.readback.runs import load_run
 from pipeline.sinks.base import Sink
 from tests.conftest import run_tbpipe
 

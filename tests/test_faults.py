@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runs import check_event_file, load_run
+from pipeline.readback.runs import check_event_file, load_run
 from tests.conftest import TBPIPE, run_tbpipe
 from tests.test_bad_input import ROWS
 

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
 
-from pipeline.errors import EXIT_BAD_INPUT
-from pipeline.launchers import (
+from pipeline import api
+from pipeline.check.errors import EXIT_BAD_INPUT
+from pipeline.readback.runs import load_run
+from pipeline.sweeps.launchers import (
     check_launcher_can_run,
     fair_share_of_cores,
     jobs_at_once,
     link_into,
     usable_cpus,
 )
-from pipeline.runs import load_run
 from tests.conftest import run_tbpipe
 
 SWEEP = (
@@ -33,7 +33,7 @@ SWEEP = (
     "trainer.progress=false",
     "sinks=[scalars]",
 )
-JOBLIB = "pipeline.launchers.JoblibLauncher"  # any dotted path ending in the plugin's class
+JOBLIB = "pipeline.sweeps.launchers.JoblibLauncher"  # any dotted path ending in the plugin's class
 
 
 def sweep(tmp_path_factory, launcher: str) -> tuple[Path, str, str]:
@@ -169,12 +169,7 @@ def test_jobs_at_once_follows_joblib():
 
 
 def test_slurm_preset_is_submitit_slurm_with_tbpipe_defaults():
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-            return_hydra_config=True,
-        )
+    cfg = api.compose_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.cpus_per_task, launcher.timeout_min) == ("gpu", 2, 30)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline import api
-from pipeline.runs import load_run
+from pipeline.readback.runs import load_run
 from pipeline.tensorflow_quiet import import_tensorflow
 from pipeline.train import minibatches
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import report
-from pipeline.histogram_guide import DISTRIBUTION_PERCENTILES, read_histogram
-from pipeline.runs import find_runs
+from pipeline.readback import report
+from pipeline.readback.histogram_guide import DISTRIBUTION_PERCENTILES, read_histogram
+from pipeline.readback.runs import find_runs
 from pipeline.tensorflow_quiet import import_tensorflow
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runs import SCALARS, load_run
+from pipeline.readback.runs import SCALARS, load_run
 from tests.conftest import run_tbpipe
 
 

@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from pipeline import api, reuse
 from pipeline.models import LinearModel
-from pipeline.runs import load_run
+from pipeline.optimizers import SGD
+from pipeline.readback.runs import load_run
 from pipeline.sinks.base import Sink
-from tests.conftest import compose_config
+from tests.conftest import ROOT, compose_config, run_tbpipe
 
 
 def series(run_dir) -> dict:
@@ -56,9 +57,8 @@ def test_optimizer_state_and_every_weight_start_afresh_in_each_job(tmp_path):
 
 
 class DrawsFromTheGlobalSeed(LinearModel):
-    """A user's model whose initial k comes from TensorFlow's global random state."""
-
-    reusable_across_jobs = False
+    """A user's model whose initial k comes from TensorFlow's global random state; it
+    inherits LinearModel's `reusable_across_jobs = True` without meaning it."""
 
     def __init__(self, k_init: float = 0.0, name: str = "linear"):
         super().__init__(k_init, name)
@@ -83,10 +83,27 @@ def test_a_users_piece_without_the_mark_is_seeded_and_traced_per_job(tmp_path):
     pieces = (LinearModel(), object(), [])
     assert reuse.loop_key(cfg, *pieces) is None  # `object()` is no marked optimizer
     marked = compose_config()
-    from pipeline.optimizers import SGD
-
     assert reuse.loop_key(marked, LinearModel(), SGD(), []) is not None
     assert reuse.loop_key(marked, LinearModel(), SGD(), [UnmarkedSink()]) is None
+
+
+class SaysReusable(LinearModel):
+    """A user's subclass that declares the mark itself: still not tbpipe's own."""
+
+    reusable_across_jobs = True
+
+
+def test_a_subclass_drawing_from_the_global_seed_gives_a_sweep_job_its_numbers_alone(tmp_path):
+    """Job 1 of a two-job noise sweep equals the same run alone, every point."""
+    model = "model._target_=tests.test_reuse.DrawsFromTheGlobalSeed"
+    steps = ("trainer.steps=20", "trainer.progress=false", "sinks=[scalars,histograms]")
+    assert reuse.loop_key(compose_config(), SaysReusable(), SGD(), []) is None
+    sweep = tmp_path / "sweep"
+    run_tbpipe("-m", model, "data.noise_std=0.1,0.5", *steps, f"hydra.sweep.dir={sweep}", cwd=ROOT)
+    alone = tmp_path / "alone"
+    run_tbpipe(model, "data.noise_std=0.5", *steps, f"hydra.run.dir={alone}", cwd=ROOT)
+    (job1,) = sweep.glob("1_*")
+    assert series(job1) == series(alone)
 
 
 def test_tensorflow_code_run_after_a_job_finds_the_jobs_seed_set(tmp_path):

@@ -16,12 +16,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
 
-from pipeline.errors import BadInput
-from pipeline.preflight import check_command_line
+from pipeline import api
+from pipeline.api import check_command_line
+from pipeline.check.errors import BadInput
 from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
 #: A small search: 8 trials of 100 steps, the scalars and HParams a comparison needs.
@@ -168,8 +168,7 @@ def test_diverging_trials_are_marked_failed_and_the_study_goes_on(tmp_path):
 
 
 def test_the_search_config_sets_a_seeded_minimising_optuna_study():
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
-        cfg = compose("config", ["hparams_search=lr_optuna"], return_hydra_config=True)
+    cfg = api.compose_config("hparams_search=lr_optuna")
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"

@@ -20,9 +20,10 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
 from tensorboard.plugins.hparams import metadata
 
+from pipeline import api
 from pipeline.data import LinearData
-from pipeline.runs import load_run
-from pipeline.sweep import job_dir_name
+from pipeline.readback.runs import load_run
+from pipeline.sweeps.naming import job_dir_name
 from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
 NOISE = ("0.01", "0.5", "2")
@@ -201,10 +202,7 @@ def test_the_noise_sweep_experiment_defines_the_sweep_in_config():
 
 
 def _compose_with_hydra(*overrides: str):
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="pipeline.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    return api.compose_config(*overrides)
 
 
 def test_two_sweeps_started_together_get_two_folders(tmp_path):

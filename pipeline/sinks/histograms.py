@@ -7,8 +7,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from pipeline.histogram_summary import histogram
 from pipeline.sinks.base import Experiment, Sink
+from pipeline.sinks.histogram_buckets import histogram
 
 
 def variable_tag(variable: tf.Variable) -> str:

@@ -11,8 +11,8 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.plugins.image.metadata import create_summary_metadata as image_metadata
 
-from pipeline.plots import fit_png
 from pipeline.sinks.base import Experiment, Sink
+from pipeline.sinks.fit_plot import fit_png
 
 
 class ImageSink(Sink):

@@ -4,7 +4,7 @@ Each dataclass is stored in Hydra's ConfigStore as `schema/<group>/<option>` and
 first in the defaults list of its YAML file, so Hydra itself rejects an unknown key or a
 value of the wrong type while composing. Ranges (a step count >= 1, a finite learning
 rate > 0) are beyond OmegaConf, so each field carries an `Allowed` rule in its metadata
-and `pipeline.validate` checks them after composition. Nothing here imports TensorFlow:
+and `pipeline.check.validate` checks them after composition. Nothing here imports TensorFlow:
 a typo in an override is reported before the slow import starts.
 """
 

@@ -17,7 +17,7 @@ Its `on_multirun_start` runs once, in the launching process: a launcher that can
 this machine (Slurm without sbatch) stops there in one line, and for a parallel launcher
 TensorFlow is loaded quietly up front (the sweep summary needs it in this process).
 
-The sweep summary is not here: `pipeline.sweep.SweepSummary.on_multirun_end` runs once, in
+The sweep summary is not here: `pipeline.sweeps.summary.SweepSummary.on_multirun_end` runs once, in
 the launching process, after the launcher has collected every job.
 This module stays light (no TensorFlow, no joblib at import).
 """
@@ -36,7 +36,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pipeline.errors import EXIT_BAD_INPUT, report
+from pipeline.check.errors import EXIT_BAD_INPUT, report
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,21 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.errors import BadInput, BadValue, full_error_requested
-from pipeline.search import is_search, require_sweeper, trial_jobs
-from pipeline.validate import explain, override_for, validate
+from pipeline.check import registry
+from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
+from pipeline.check.errors import BadInput, BadValue, full_error_requested
+from pipeline.check.validate import explain, override_for, validate
+from pipeline.compat import (
+    BASIC_SWEEPER,
+    compose_with_hydra,
+    hydra_args_parser,
+    hydra_config_loader,
+    split_sweep,
+)
 
 # Hydra flags that print something and run nothing: Hydra handles these on its own.
 _NOT_A_RUN = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}
 _NOT_A_RUN |= {"--shell-completion", "-sc", "--experimental-rerun"}
-_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 #: files that mark a directory as an earlier run (or sweep) that must not be written into
 RUN_MARKERS = ("metrics.json", ".hydra", "multirun.yaml")
 
@@ -33,9 +40,7 @@ def check_command_line(argv: Sequence[str]) -> None:
     """Raise `BadInput` (one line) if the command `tbpipe <argv>` cannot run as given."""
     if _NOT_A_RUN.intersection(arg.split("=")[0] for arg in argv):
         return
-    from hydra._internal.utils import get_args_parser
-
-    args = get_args_parser().parse_args(list(argv))
+    args = hydra_args_parser().parse_args(list(argv))
     if args.config_path is not None and not os.path.isabs(args.config_path):
         return  # Hydra resolves a relative --config-path its own way; let it report
     multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
@@ -51,31 +56,21 @@ def check_command_line(argv: Sequence[str]) -> None:
 
 
 def _check_configs(args, multirun: bool) -> None:
-    from hydra import initialize_config_dir, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
     overrides = list(args.overrides)
-    require_sweeper(overrides)  # hparams_search=... without the `search` extra: what to install
+    for check in registry.override_checks:  # e.g. a search without its sweeper installed
+        check(overrides)
     if args.config_dir is not None:
-        overrides.append(f"hydra.searchpath=[file://{os.path.abspath(args.config_dir)}]")
-    if args.config_path is not None:
-        init = initialize_config_dir(
-            config_dir=os.path.abspath(args.config_path), version_base="1.3"
-        )
-    else:
-        init = initialize_config_module(config_module="pipeline.conf", version_base="1.3")
-    config_name = args.config_name or "config"
+        overrides.append(searchpath_override(args.config_dir))
+    config_name = args.config_name or CONFIG_NAME
     mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-    with init:
-        hydra = GlobalHydra.instance().hydra
-        loader = hydra.config_loader
+    with tbpipe_configs(args.config_path):
+        loader = hydra_config_loader()
 
         def compose(job_overrides: list[str], run_mode: RunMode = mode) -> DictConfig:
             try:
-                return hydra.compose_config(
-                    config_name, job_overrides, run_mode=run_mode, with_log_configuration=False
-                )
+                return compose_with_hydra(config_name, job_overrides, run_mode)
             except Exception as error:
                 if full_error_requested():
                     raise
@@ -109,15 +104,16 @@ def _validate(cfg: DictConfig, overrides: list[str]) -> None:
 
 def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str]):
     """Each job's config, composed cheaply: a job that only changes values reuses `cfg`."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    if is_search(cfg):  # Optuna: a few jobs that stand for every trial (pipeline/search.py)
-        for job in trial_jobs(cfg, overrides):
-            yield compose(job, run_mode=RunMode.RUN), job
-        return
-    if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
+    for finder in registry.sweep_job_finders:  # e.g. Optuna: jobs that stand for every trial
+        jobs = finder(cfg, overrides)
+        if jobs is not None:
+            for job in jobs:
+                yield compose(job, run_mode=RunMode.RUN), job
+            return
+    if cfg.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         yield cfg, overrides  # another sweeper has its own grammar: check the common part
         return
     parser = OverridesParser.create()
@@ -126,7 +122,7 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
         yield cfg, overrides
         return
     composed: dict[tuple[str, ...], DictConfig] = {}
-    for batch in BasicSweeper.split_arguments(parsed, None):
+    for batch in split_sweep(parsed):
         for job in batch:
             values, structural = [], []
             for override in parser.parse_overrides(job):

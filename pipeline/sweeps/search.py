@@ -21,7 +21,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import BadInput, BadValue
+from pipeline.check import registry
+from pipeline.check.errors import BadInput, BadValue
 
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 #: What the Optuna sweeper writes at the sweep root when the study ends.
@@ -31,6 +32,7 @@ SEARCH_COLUMNS = ("objective", "trial")
 INSTALL_HINT = "pip install 'tbpipe[search]'"
 
 
+@registry.check_overrides
 def require_sweeper(overrides: Sequence[str]) -> None:
     """A search asked for without the Optuna sweeper installed: say what to install."""
     asked = [o for o in overrides if o.lstrip("+~").startswith("hparams_search=")]
@@ -42,6 +44,12 @@ def require_sweeper(overrides: Sequence[str]) -> None:
 def is_search(cfg: DictConfig) -> bool:
     """True when the composed config sweeps with Hydra's Optuna sweeper."""
     return OmegaConf.select(cfg, "hydra.sweeper._target_", default=None) == OPTUNA_SWEEPER
+
+
+@registry.find_sweep_jobs
+def search_jobs(cfg: DictConfig, overrides: Sequence[str]) -> list[list[str]] | None:
+    """For the preflight: an Optuna search's stand-in jobs; None for any other sweep."""
+    return trial_jobs(cfg, overrides) if is_search(cfg) else None
 
 
 def trial_jobs(cfg: DictConfig, overrides: Sequence[str]) -> list[list[str]]:

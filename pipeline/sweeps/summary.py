@@ -4,14 +4,13 @@
 Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
 launcher; it reads only each job's metrics.json and .hydra/*.yaml, then writes
 summary.csv, summary.png and the HParams experiment config at the sweep root and prints
-a short table. Importing this module registers the `tbpipe.job_dir` resolver that names
-job directories, so it must stay light (no TensorFlow, no matplotlib at import).
+a short table. It stays light (no TensorFlow, no matplotlib at import): Hydra imports it
+to build the callback before any job runs.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -24,21 +23,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.search import SEARCH_COLUMNS, best_line, mark_trials
+from pipeline.sinks.settings import HPARAMS_METRICS, hparams_of
+from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
 
 log = logging.getLogger(__name__)
 
-#: The main settings every run reports to the HPARAMS tab, swept or not.
-MAIN_SETTINGS = (
-    "data.noise_std",
-    "optimizer.learning_rate",
-    "trainer.steps",
-    "model",
-    "optimizer",
-    "seed",
-)
-#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes them.
-HPARAMS_METRICS = (("k", "train"), ("k_error", "train"), ("loss", "train"), ("loss", "test"))
 #: Columns of summary.csv after the swept keys.
 RESULT_COLUMNS = (
     "k",
@@ -52,56 +41,6 @@ RESULT_COLUMNS = (
     "status",
     "reason",
 )
-#: Longest job directory name we write; file systems stop at 255 bytes.
-MAX_NAME_BYTES = 200
-
-
-def job_dir_name(num: int | str, override_dirname: str) -> str:
-    """`<num>_<overrides>`, or `<num>` when nothing is left to name; never a nested path.
-
-    The job number keeps names unique (seed sweeps, excluded keys, no overrides at all);
-    a `/` in a value becomes `∕` (U+2215) so it cannot open a subdirectory, and very long
-    names are cut and given a hash of the full text so they stay unique.
-    """
-    name = f"{num}_{override_dirname}" if override_dirname else str(num)
-    name = name.replace("/", "\u2215").replace("\0", "")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = name.encode()[: MAX_NAME_BYTES - 11].decode(errors="ignore") + "~" + digest
-    return name
-
-
-if not OmegaConf.has_resolver("tbpipe.job_dir"):
-    OmegaConf.register_new_resolver("tbpipe.job_dir", job_dir_name)
-
-
-def hparam_value(value: Any) -> bool | int | float | str:
-    """HParams take bool, int, float or str; anything else is shown as text."""
-    return value if isinstance(value, bool | int | float | str) else str(value)
-
-
-def hparams_of(
-    cfg: DictConfig, overrides: Sequence[str] = ()
-) -> dict[str, bool | int | float | str]:
-    """The settings a run reports to HPARAMS: every overridden key plus the main settings.
-
-    A key naming a config node with a `_target_` (e.g. `model`) reports the class it builds;
-    a key that is not in the config (e.g. `experiment`) reports the override's text.
-    """
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    given = {o.key_or_group: o.get_value_element_as_str() for o in parsed if not o.is_delete()}
-    hparams: dict[str, bool | int | float | str] = {}
-    for key in [*given, *MAIN_SETTINGS]:
-        node = OmegaConf.select(cfg, key, default=None)
-        if isinstance(node, DictConfig) and "_target_" in node:
-            hparams[key] = str(node._target_).rsplit(".", 1)[-1]
-        elif node is not None and not isinstance(node, DictConfig):
-            hparams[key] = hparam_value(
-                OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
-            )
-        elif key in given:
-            hparams[key] = given[key]
-    return hparams
 
 
 def slope_stderr(job_config: DictConfig) -> float | None:
@@ -182,7 +121,7 @@ def swept_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """summary.csv: one row per job; its overrides, each swept key, final metrics, status."""
     keys = swept_keys(rows)
-    # a search (pipeline/search.py) adds each trial's objective and mark: best, failed
+    # a search (pipeline/sweeps/search.py) adds each trial's objective and mark: best, failed
     columns = [*RESULT_COLUMNS, *(col for col in SEARCH_COLUMNS if any(col in r for r in rows))]
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream)
@@ -278,7 +217,7 @@ class SweepSummary(Callback):
         best = mark_trials(rows, sweep_dir)  # an Optuna search: best and failed trials
         write_csv(rows, sweep_dir / "summary.csv")
         write_hparams_config(rows, sweep_dir)
-        from pipeline.sweep_plot import summary_png
+        from pipeline.sweeps.plots import summary_png
 
         summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
         print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")

@@ -1,4 +1,4 @@
-"""Check a composed config against the ranges in `pipeline.schema`, and turn Hydra's
+"""Check a composed config against the ranges in `pipeline.check.schema`, and turn Hydra's
 composition errors into one line that names the key, the value given and what is allowed.
 
 Types and unknown keys are Hydra's job (the structured configs); ranges and relations
@@ -15,8 +15,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from pipeline.errors import BadInput, BadValue
-from pipeline.schema import SCHEMA_OF_TARGET, SINK_EVERY, TrainerSchema, WriterSchema, integer
+from pipeline.check.errors import BadInput, BadValue
+from pipeline.check.schema import SCHEMA_OF_TARGET, SINK_EVERY, TrainerSchema, WriterSchema, integer
 
 REQUIRED_GROUPS = ("data", "model", "optimizer")
 

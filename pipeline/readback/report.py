@@ -57,7 +57,7 @@ def _finite(value: float) -> float | None:
 
 def scalar_rows(runs: list) -> list[dict]:
     """One row per run: its name, last step and each scalar tag's final value."""
-    from pipeline.runs import final_scalars
+    from pipeline.readback.runs import final_scalars
 
     rows = []
     for name, run in runs:
@@ -81,7 +81,7 @@ def _scalar_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def _histogram_table(readings: list) -> tuple[list[str], list[list[str]]]:
-    from pipeline.histogram_guide import DISTRIBUTION_PERCENTILES
+    from pipeline.readback.histogram_guide import DISTRIBUTION_PERCENTILES
 
     percentile_names = [f"{p:g}" for p in DISTRIBUTION_PERCENTILES]
     header = ["run", "tag", "step", "count", "mean", "std", "in(-0.5,0.5)", "in(-1.5,1.5)"]
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.tensorflow_quiet import import_tensorflow
 
     import_tensorflow()  # TensorBoard's reader imports it; do it quietly first
-    from pipeline import histogram_guide, runs
+    from pipeline.readback import histogram_guide, runs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", runs.DamagedEventFile)

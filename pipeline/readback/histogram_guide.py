@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tensorboard.plugins.distribution import compressor
 
-from pipeline.runs import HISTOGRAMS, RunData, share_between
+from pipeline.readback.runs import HISTOGRAMS, RunData, share_between
 
 #: The percentiles the DISTRIBUTIONS view shades between (TensorBoard's basis points / 100):
 #: the normal CDF at -inf, -1.5, -1, -0.5, 0, 0.5, 1, 1.5 and +inf standard deviations.

@@ -11,8 +11,8 @@ tf = import_tensorflow()
 
 from tensorboard.plugins.histogram.summary_v2 import _buckets as tensorboard_buckets  # noqa: E402
 
-from pipeline.histogram_summary import histogram, histogram_buckets  # noqa: E402
-from pipeline.runs import HISTOGRAMS, load_run  # noqa: E402
+from pipeline.readback.runs import HISTOGRAMS, load_run  # noqa: E402
+from pipeline.sinks.histogram_buckets import histogram, histogram_buckets  # noqa: E402
 
 RNG = np.random.default_rng(7)
 CASES = {

@@ -1,0 +1,34 @@
+"""Checks that later stages add to the preflight, so `check/` never imports them.
+
+A stage that knows something about a command line the preflight cannot (an Optuna search
+needs its sweeper installed and has trials to check) registers a function here when it is
+imported; the preflight runs whatever is registered. Hooks must not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+#: (overrides) -> None; raise `BadInput` when the command line cannot run as given
+OverrideCheck = Callable[[Sequence[str]], None]
+#: (composed cfg, overrides) -> the overrides of jobs that stand for the sweep, or None
+#: when the hook does not know this kind of sweep
+SweepJobs = Callable[[Any, Sequence[str]], "list[list[str]] | None"]
+
+override_checks: list[OverrideCheck] = []
+sweep_job_finders: list[SweepJobs] = []
+
+
+def check_overrides(check: OverrideCheck) -> OverrideCheck:
+    """Register `check` to run on every command line before anything is composed."""
+    if check not in override_checks:
+        override_checks.append(check)
+    return check
+
+
+def find_sweep_jobs(finder: SweepJobs) -> SweepJobs:
+    """Register `finder`: jobs to compose and validate for a sweep of its kind."""
+    if finder not in sweep_job_finders:
+        sweep_job_finders.append(finder)
+    return finder

@@ -1,0 +1,130 @@
+"""Every place tbpipe relies on a private API of TensorFlow, TensorBoard, Hydra or Python.
+
+Each touch is one small function here, and tests/test_compat.py checks each against the
+installed versions, failing with a message that names the package and version that
+broke it. Nothing else in tbpipe reaches into a `_private` name. This module imports no
+TensorFlow at import time (the preflight uses its Hydra touches before TF loads).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+# -- Hydra ------------------------------------------------------------------------------
+#: `_target_` of Hydra's basic sweeper, as the composed config names it
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def hydra_args_parser():
+    """Hydra's own command-line parser (flags, overrides), so tbpipe reads argv as Hydra will."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser()
+
+
+def split_sweep(parsed_overrides: list) -> list[list[list[str]]]:
+    """The jobs a basic sweep runs for these parsed overrides, in batches, as Hydra makes them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper.split_arguments(parsed_overrides, None)
+
+
+def compose_with_hydra(config_name: str, overrides: Sequence[str], run_mode: Any):
+    """Compose `config_name` with its `hydra` node, inside an `initialize_*` block.
+
+    Hydra's public `compose` resolves the hydra node for RUN mode only; the sweep dir,
+    launcher and sweeper of a MULTIRUN come from its config loader, which is private.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().hydra.compose_config(
+        config_name, list(overrides), run_mode=run_mode, with_log_configuration=False
+    )
+
+
+def hydra_config_loader() -> Any:
+    """The config loader of the initialized Hydra (lists the options of a group)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().hydra.config_loader
+
+
+# -- TensorFlow ---------------------------------------------------------------------------
+def writer_handle(writer: Any) -> Any:
+    """The resource handle behind a `tf.summary` file writer, to pass into a tf.function.
+
+    TensorFlow's own summary ops write to the default writer's `_resource`.
+    """
+    return writer._resource  # noqa: SLF001
+
+
+def writer_from_handle(handle: Any) -> Any:
+    """A `tf.summary.SummaryWriter` that writes to `handle` and never flushes or closes.
+
+    Inside the compiled loop: the handle is the loop's argument (one trace serves every
+    job's files), and TF's writers would add a flush each time `as_default()` is left
+    inside a function (several per step). The file writer that owns the handle still
+    flushes every `max_queue` events or `flush_millis`, and on close.
+    """
+    return _loop_writer_class()(handle)
+
+
+@functools.cache
+def _loop_writer_class() -> type:
+    import tensorflow as tf
+
+    class LoopWriter(tf.summary.SummaryWriter):
+        """A writer made from a handle the compiled loop was given (see writer_from_handle)."""
+
+        def __init__(self, handle: Any):
+            self._resource = handle  # what TF's summary ops read from the default writer
+
+        def init(self) -> None:
+            """Opened by the writer the handle came from."""
+
+        def flush(self) -> None:
+            """No flush per step."""
+
+        def close(self) -> None:
+            """Closed by the writer the handle came from."""
+
+    return LoopWriter
+
+
+#: what `import tensorflow` imports last, eagerly, only to register Keras optimizers
+KERAS_EAGER_LOAD = "keras.src.optimizers"
+
+
+@contextlib.contextmanager
+def without_keras_eager_load() -> Iterator[None]:
+    """Make `import keras.src.optimizers` fail inside the block, unless Keras is loaded.
+
+    TensorFlow skips that step (a quarter of its import time) when the import fails; a
+    `None` entry in sys.modules makes `import` raise ImportError. The block is forgotten
+    afterwards, so a user's Keras model still imports Keras normally.
+    """
+    if KERAS_EAGER_LOAD in sys.modules:
+        yield
+        return
+    sys.modules[KERAS_EAGER_LOAD] = None
+    try:
+        yield
+    finally:
+        if sys.modules.get(KERAS_EAGER_LOAD, 0) is None:
+            del sys.modules[KERAS_EAGER_LOAD]
+
+
+# -- Python ---------------------------------------------------------------------------------
+def exit_without_teardown(code: int) -> NoReturn:
+    """Run the atexit handlers, flush stdout/stderr and end the process without freeing
+    every module (with TensorFlow loaded, Python's teardown takes ~1 s)."""
+    atexit._run_exitfuncs()  # noqa: SLF001  what sys.exit runs before the teardown
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

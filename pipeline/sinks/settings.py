@@ -1,0 +1,54 @@
+"""The settings a run shows in the HPARAMS tab, and the metrics it compares them on.
+
+Every run needs them (the HParams sink writes them at the run's start) and a sweep's
+summary lists them again at the sweep root, so they live here, below both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+#: The main settings every run reports to the HPARAMS tab, swept or not.
+MAIN_SETTINGS = (
+    "data.noise_std",
+    "optimizer.learning_rate",
+    "trainer.steps",
+    "model",
+    "optimizer",
+    "seed",
+)
+#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes them.
+HPARAMS_METRICS = (("k", "train"), ("k_error", "train"), ("loss", "train"), ("loss", "test"))
+
+
+def hparam_value(value: Any) -> bool | int | float | str:
+    """HParams take bool, int, float or str; anything else is shown as text."""
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def hparams_of(
+    cfg: DictConfig, overrides: Sequence[str] = ()
+) -> dict[str, bool | int | float | str]:
+    """The settings a run reports to HPARAMS: every overridden key plus the main settings.
+
+    A key naming a config node with a `_target_` (e.g. `model`) reports the class it builds;
+    a key that is not in the config (e.g. `experiment`) reports the override's text.
+    """
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    given = {o.key_or_group: o.get_value_element_as_str() for o in parsed if not o.is_delete()}
+    hparams: dict[str, bool | int | float | str] = {}
+    for key in [*given, *MAIN_SETTINGS]:
+        node = OmegaConf.select(cfg, key, default=None)
+        if isinstance(node, DictConfig) and "_target_" in node:
+            hparams[key] = str(node._target_).rsplit(".", 1)[-1]
+        elif node is not None and not isinstance(node, DictConfig):
+            hparams[key] = hparam_value(
+                OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+            )
+        elif key in given:
+            hparams[key] = given[key]
+    return hparams
