@@ -1,6 +1,7 @@
 # tbpipe: two commands on a fresh machine (Python 3.11 + make):
 #   make run    set up .venv if needed, then run the default experiment
 #   make test   set up .venv if needed, then run the whole test suite
+#   make test-fast   the in-process and unit tests only (under a minute)
 # Pass overrides with ARGS, e.g. `make run ARGS="data.noise_std=0.5"`.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint format lock clean
+.PHONY: setup run test test-fast lint format lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# In-process and unit tests only (no subprocess runs, sweeps or servers): under a minute.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -32,7 +32,7 @@ from pipeline.check.errors import (
 )
 from pipeline.check.preflight import check_command_line
 from pipeline.compat import exit_without_teardown
-from pipeline.runinfo import record_unfinished
+from pipeline.runinfo import COMPLETED, DIVERGED, FAILED, INTERRUPTED, record_unfinished
 
 #: how many jobs ran in this process (not in a launcher's workers)
 _jobs_run_here = 0
@@ -54,26 +54,26 @@ def _task(cfg: DictConfig) -> float | None:
             cfg, run_dir, command=command, overrides=hydra_cfg.overrides.task, checked=True
         )
     except KeyboardInterrupt:
-        record_unfinished(run_dir, "interrupted", "interrupted by SIGINT before training")
+        record_unfinished(run_dir, INTERRUPTED, "interrupted by SIGINT before training")
         report(f"interrupted before training; nothing to keep in {run_dir}")
         sys.exit(exit_code_for_signal(signal.SIGINT))
     except Exception as error:
         if full_error_requested():
             raise
-        reason = record_unfinished(run_dir, "failed", one_line(error))
+        reason = record_unfinished(run_dir, FAILED, one_line(error))
         report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
         if sweeping:
             return math.inf  # one failed job must not stop the others
         sys.exit(EXIT_FAILED)
-    if metrics["status"] == "completed":
+    if metrics["status"] == COMPLETED:
         print(app.summary_line(metrics, run_dir), flush=True)
         return metrics["test_loss"]  # what a sweeper (e.g. Optuna) minimises
     report(f"run {metrics['status']}: {metrics['reason']} | logs: {app.display_path(run_dir)}")
-    if metrics["status"] == "interrupted":  # stops a sweep too: the user asked to stop
+    if metrics["status"] == INTERRUPTED:  # stops a sweep too: the user asked to stop
         sys.exit(exit_code_for_signal(signal.Signals[metrics["signal"]]))
     if sweeping:
         return math.inf
-    sys.exit(EXIT_DIVERGED if metrics["status"] == "diverged" else EXIT_FAILED)
+    sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
 
 
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).

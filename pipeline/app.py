@@ -28,7 +28,7 @@ from pipeline.contracts import (
     check_sink,
     target_of,
 )
-from pipeline.runinfo import write_metrics, write_run_info
+from pipeline.runinfo import COMPLETED, RUNNING, write_metrics, write_run_info
 from pipeline.sinks.base import Experiment
 from pipeline.sinks.settings import hparams_of
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
@@ -129,7 +129,7 @@ def open_run(
     from pipeline.writers import open_writers
 
     steps = int(cfg.trainer.steps)
-    write_metrics(run_dir, {"status": "running", "steps": 0, "steps_planned": steps})
+    write_metrics(run_dir, {"status": RUNNING, "steps": 0, "steps_planned": steps})
     write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
     return Experiment(
         model=pieces.loop.model,
@@ -150,7 +150,7 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
 
     steps = int(cfg.trainer.steps)
     trainer = Trainer(experiment, pieces.loop, pieces.sinks, pieces.batches)
-    ending: dict[str, Any] = {"status": "completed"}
+    ending: dict[str, Any] = {"status": COMPLETED}
     try:
         with stop_on_signals() as watch:
             for sink in pieces.sinks:

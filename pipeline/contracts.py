@@ -29,6 +29,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pipeline.check.errors import BadInput
+from pipeline.check.schema import is_integer
 from pipeline.data import Dataset
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -155,7 +156,7 @@ def check_sink(key: str, sink: Any, target: str) -> Any:
             f"{key}: {target} has no {', '.join(missing)} (subclass pipeline.sinks.base.Sink)"
         )
     every = sink.every
-    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+    if every is not None and (not is_integer(every) or every < 1):
         raise ContractError(f"{key}: {target} has every={every!r}, not None or an integer >= 1")
     return sink
 

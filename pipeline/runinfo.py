@@ -13,6 +13,29 @@ from typing import Any
 
 METRICS_FILE = "metrics.json"
 
+# -- how a run ended: the `status` in metrics.json (docs/ERRORS.md lists the exit codes) --
+RUNNING = "running"  # written as soon as the run starts; replaced when it ends
+COMPLETED = "completed"
+DIVERGED = "diverged"  # the loss became NaN or Inf
+INTERRUPTED = "interrupted"  # SIGINT / SIGTERM
+FAILED = "failed"  # an error inside the run, or a job that left no metrics
+ENDINGS = (COMPLETED, DIVERGED, INTERRUPTED, FAILED)
+
+#: what metrics.json holds, in this order: final statistics, progress, time, ending
+METRIC_KEYS = (
+    "k",
+    "k_true",
+    "k_error",
+    "train_loss",
+    "test_loss",
+    "steps",
+    "steps_planned",
+    "seconds",
+    "train_seconds",
+    "status",
+    "reason",
+)
+
 
 def strict_json_value(value: Any) -> Any:
     """NaN and infinities become null: the JSON we write is strict (allow_nan=False)."""
@@ -87,10 +110,9 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
         metrics = read_metrics(run_dir)
     except (OSError, ValueError):
         metrics = {}
-    if metrics.get("status") not in (None, "running"):
+    if metrics.get("status") not in (None, RUNNING):
         return str(metrics.get("reason", reason))
-    keys = ("k", "k_true", "k_error", "train_loss", "test_loss", "steps", "steps_planned")
-    ended = {key: metrics.get(key) for key in keys}
+    ended = {key: metrics.get(key) for key in METRIC_KEYS[:7]}  # statistics and progress
     ended.update(seconds=None, status=status, reason=" ".join(str(reason).split()))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_metrics(run_dir, ended)

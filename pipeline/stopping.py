@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipeline.runinfo import DIVERGED, INTERRUPTED
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -62,7 +64,7 @@ def interrupted_ending(stop: RunInterrupted, steps_planned: int) -> dict[str, An
     """The status and reason metrics.json records for a run stopped by a signal."""
     name = signal.Signals(stop.signum).name
     return {
-        "status": "interrupted",
+        "status": INTERRUPTED,
         "reason": f"{name} received after step {stop.step} of {steps_planned}; "
         "events up to that step are kept",
         "signal": name,
@@ -75,6 +77,6 @@ def diverged_ending(step: int, learning_rate: Any) -> dict[str, Any]:
     if isinstance(learning_rate, (int, float)):
         hint += f" (now {learning_rate:g}; try {learning_rate / 10:g})"
     return {
-        "status": "diverged",
+        "status": DIVERGED,
         "reason": f"the loss became NaN or Inf at step {step}; {hint}",
     }

@@ -18,6 +18,17 @@ TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: fixtures that run tbpipe (a run, a sweep, a search) in a subprocess: tests using them are slow
+SLOW_FIXTURES = {"default_run", "noise_sweep", "two_searches", "basic", "joblib", "submitit_local"}
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """`make test-fast` (-m "not slow") leaves out every test that needs a real run."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def run_tbpipe(
     *args: str, cwd: Path, check: bool = True, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:

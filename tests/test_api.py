@@ -47,6 +47,7 @@ def test_a_bad_override_from_python_is_the_command_lines_one_line_error(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_from_python_has_the_command_lines_layout_and_reads_back(tmp_path):
     sweep_dir = tmp_path / "sweep"
     sweep = api.run_sweep(

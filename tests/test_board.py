@@ -15,6 +15,8 @@ import pytest
 from pipeline.readback import board, report
 from tests.conftest import TBPIPE, run_tbpipe
 
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
 
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory) -> Path:

@@ -101,6 +101,7 @@ def test_default_settings_converge_to_the_least_squares_slope(default_run):
     assert abs(metrics["k"] - closed_form) < 1e-3
 
 
+@pytest.mark.slow
 def test_run_ends_with_one_line_giving_estimate_truth_and_logs(tmp_path):
     from tests.conftest import run_tbpipe
 

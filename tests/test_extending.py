@@ -20,6 +20,8 @@ from pipeline.readback.runs import load_run
 from pipeline.sinks.base import Sink
 from tests.conftest import run_tbpipe
 
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quadratic"
 
 

@@ -19,6 +19,8 @@ from pipeline.readback.runs import check_event_file, load_run
 from tests.conftest import TBPIPE, run_tbpipe
 from tests.test_bad_input import ROWS
 
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
 ROW = {row.what: row for row in ROWS}
 
 

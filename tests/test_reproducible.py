@@ -17,6 +17,8 @@ import pytest
 from pipeline.readback.runs import SCALARS, load_run
 from tests.conftest import run_tbpipe
 
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
 
 @pytest.fixture(scope="module")
 def default_sweep(tmp_path_factory) -> Path:

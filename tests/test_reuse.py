@@ -8,6 +8,7 @@ job that reused a loop is compared, value for value, with a run in a fresh proce
 
 from __future__ import annotations
 
+import pytest
 import tensorflow as tf
 
 from pipeline import api, reuse
@@ -93,6 +94,7 @@ class SaysReusable(LinearModel):
     reusable_across_jobs = True
 
 
+@pytest.mark.slow
 def test_a_subclass_drawing_from_the_global_seed_gives_a_sweep_job_its_numbers_alone(tmp_path):
     """Job 1 of a two-job noise sweep equals the same run alone, every point."""
     model = "model._target_=tests.test_reuse.DrawsFromTheGlobalSeed"

@@ -133,6 +133,7 @@ def test_every_trial_is_a_tensorboard_run_named_and_tagged_like_a_sweep_job(two_
         assert values[("test", "loss")] == pytest.approx(float(row["test_loss"]), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_diverging_trials_are_marked_failed_and_the_study_goes_on(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_tbpipe(

@@ -149,6 +149,7 @@ def test_every_job_records_how_to_reproduce_it(noise_sweep):
     ]
 
 
+@pytest.mark.slow
 def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_tbpipe(

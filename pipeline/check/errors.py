@@ -6,6 +6,7 @@ a script or a scheduler can tell a typo from a diverged run from a Ctrl-C.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import signal
@@ -50,6 +51,13 @@ def as_typed(value: Any) -> str:
     if value is None:
         return "null"
     return str(value)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A subcommand's parser: bad arguments give one line naming what was wrong, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def full_error_requested() -> bool:

@@ -26,36 +26,38 @@ class Allowed:
     accepts: Callable[[Any], bool]
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or float, not a bool (Python's bool is an int; a config's `true` is no number)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _integer(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
+    """An int, not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def integer_at_least(low: int) -> Allowed:
-    return Allowed(f"an integer >= {low}", lambda v: _integer(v) and v >= low)
+    return Allowed(f"an integer >= {low}", lambda v: is_integer(v) and v >= low)
 
 
 def finite_number() -> Allowed:
-    return Allowed("a finite number", lambda v: _number(v) and math.isfinite(v))
+    return Allowed("a finite number", lambda v: is_number(v) and math.isfinite(v))
 
 
 def finite_at_least(low: float) -> Allowed:
     return Allowed(
-        f"a finite number >= {low:g}", lambda v: _number(v) and math.isfinite(v) and v >= low
+        f"a finite number >= {low:g}", lambda v: is_number(v) and math.isfinite(v) and v >= low
     )
 
 
 def finite_above(low: float) -> Allowed:
     return Allowed(
-        f"a finite number > {low:g}", lambda v: _number(v) and math.isfinite(v) and v > low
+        f"a finite number > {low:g}", lambda v: is_number(v) and math.isfinite(v) and v > low
     )
 
 
 def in_unit_interval() -> Allowed:
-    return Allowed("a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
+    return Allowed("a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
 
 
 def one_of(*choices: str) -> Allowed:
@@ -67,7 +69,7 @@ def boolean() -> Allowed:
 
 
 def integer() -> Allowed:
-    return Allowed("an integer", _integer)
+    return Allowed("an integer", is_integer)
 
 
 def text() -> Allowed:

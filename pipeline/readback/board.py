@@ -8,24 +8,18 @@ Ctrl-C stops it and exits 0.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.check.errors import OneLineParser
+
 PROG = "tbpipe board"
 HOST = "127.0.0.1"
 #: Where Hydra puts single runs and sweeps (conf/config.yaml: <root>/<date>/<time>).
 RUN_ROOTS = ("outputs", "multirun")
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments give one line naming what was wrong, not a usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def newest_logdir(base: Path = Path(".")) -> Path | None:
@@ -66,7 +60,7 @@ def start(logdir: Path, port: int = 0) -> tuple[object, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`tbpipe board [DIR] [--port N]`: serve until Ctrl-C."""
-    parser = _OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument(
         "logdir",
         nargs="?",

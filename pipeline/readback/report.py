@@ -18,18 +18,14 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.check.errors import OneLineParser
+from pipeline.runinfo import strict_json_value
+
 PROG = "tbpipe report"
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments give one line naming what was wrong, not a usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=Path, help="a TensorBoard logdir (any depth of runs)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -48,11 +44,6 @@ def _parser() -> argparse.ArgumentParser:
         help="a weight with |w| < T counts as dead (default 1e-3)",
     )
     return parser
-
-
-def _finite(value: float) -> float | None:
-    """Strict JSON: no NaN or Infinity."""
-    return value if math.isfinite(value) else None
 
 
 def scalar_rows(runs: list) -> list[dict]:
@@ -117,14 +108,17 @@ def render(logdir: Path, rows: list[dict], readings: list | None, form: str) -> 
         document = {
             "logdir": str(logdir),
             "runs": [
-                {**row, "scalars": {t: _finite(v) for t, v in row["scalars"].items()}}
+                {**row, "scalars": {t: strict_json_value(v) for t, v in row["scalars"].items()}}
                 for row in rows
             ],
         }
         if readings is not None:
             document["histograms"] = [
-                {k: (_finite(v) if isinstance(v, float) else v) for k, v in r.as_dict().items()}
-                | {"percentiles": {p: _finite(v) for p, v in r.percentiles.items()}}
+                {
+                    k: (strict_json_value(v) if isinstance(v, float) else v)
+                    for k, v in r.as_dict().items()
+                }
+                | {"percentiles": {p: strict_json_value(v) for p, v in r.percentiles.items()}}
                 for r in readings
             ]
         return json.dumps(document, indent=2, allow_nan=False)

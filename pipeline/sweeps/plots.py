@@ -13,15 +13,14 @@ from typing import Any
 
 import matplotlib
 
+from pipeline.check.schema import is_number
+from pipeline.runinfo import COMPLETED
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 #: The parameter a sweep is most likely about; drawn on the x axis when it was swept.
 PREFERRED_AXIS = "data.noise_std"
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def axis_key(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str | None:
@@ -44,7 +43,7 @@ def series_label(row: dict[str, Any], keys: Sequence[str]) -> str:
 
 def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
     """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG."""
-    done = [row for row in rows if row.get("status") == "completed" and row.get("k") is not None]
+    done = [row for row in rows if row.get("status") == COMPLETED and row.get("k") is not None]
     x_key = axis_key(done, keys) if done else None
     others = [k for k in keys if k != x_key and len({str(r["swept"].get(k)) for r in done}) > 1]
     fig, (ax_k, ax_err) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)

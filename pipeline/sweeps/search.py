@@ -23,6 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check import registry
 from pipeline.check.errors import BadInput, BadValue
+from pipeline.check.schema import is_integer, is_number
+from pipeline.runinfo import COMPLETED, FAILED
 
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 #: What the Optuna sweeper writes at the sweep root when the study ends.
@@ -62,7 +64,7 @@ def trial_jobs(cfg: DictConfig, overrides: Sequence[str]) -> list[list[str]]:
     """
     for key in ("n_trials", "n_jobs"):  # 0 trials ends in Optuna's "No trials are completed"
         value = OmegaConf.select(cfg, f"hydra.sweeper.{key}", default=None)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_integer(value) or value < 1:
             raise BadValue(f"hydra.sweeper.{key}", value, "a whole number >= 1")
     params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
     given = [f"{key}={value}" for key, value in params.items()] + list(overrides)
@@ -116,9 +118,9 @@ def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, An
         return None
     results = OmegaConf.to_container(OmegaConf.load(path))
     for row in rows:
-        completed = row.get("status") == "completed" and row.get("test_loss") is not None
+        completed = row.get("status") == COMPLETED and row.get("test_loss") is not None
         row["objective"] = row["test_loss"] if completed else math.inf
-        row["trial"] = "completed" if completed else "failed"
+        row["trial"] = COMPLETED if completed else FAILED
     best_params, best_value = results.get("best_params"), results.get("best_value")
     if best_params is None or best_value is None:  # a multi-objective study: no single best
         return None
@@ -126,7 +128,7 @@ def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, An
         (
             row
             for row in rows
-            if row["trial"] == "completed"
+            if row["trial"] == COMPLETED
             and _same(row["objective"], best_value)
             and all(_same(row["swept"].get(key), value) for key, value in best_params.items())
         ),
@@ -138,7 +140,7 @@ def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, An
 
 
 def _same(a: Any, b: Any) -> bool:
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+    numbers = is_number(a) and is_number(b)
     return math.isclose(a, b, rel_tol=1e-9) if numbers else a == b
 
 

@@ -23,24 +23,16 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.check.schema import is_number
+from pipeline.runinfo import COMPLETED, FAILED, METRIC_KEYS, RUNNING
 from pipeline.sinks.settings import HPARAMS_METRICS, hparams_of
 from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
 
 log = logging.getLogger(__name__)
 
-#: Columns of summary.csv after the swept keys.
-RESULT_COLUMNS = (
-    "k",
-    "k_true",
-    "k_error",
-    "k_stderr",
-    "train_loss",
-    "test_loss",
-    "steps",
-    "seconds",
-    "status",
-    "reason",
-)
+#: Columns of summary.csv after the swept keys: metrics.json's, and the slope's standard
+#: error beside k's error
+RESULT_COLUMNS = (*METRIC_KEYS[:3], "k_stderr", *METRIC_KEYS[3:])
 
 
 def slope_stderr(job_config: DictConfig) -> float | None:
@@ -79,9 +71,9 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     row.update({key: metrics.get(key) for key in RESULT_COLUMNS if key in metrics})
     if not metrics:
-        row.update(status="failed", reason="the job wrote no metrics.json")
-    elif row.get("status") == "running":
-        row.update(status="failed", reason=metrics.get("reason") or "the job never finished")
+        row.update(status=FAILED, reason="the job wrote no metrics.json")
+    elif row.get("status") == RUNNING:
+        row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
     job_config = OmegaConf.load(hydra_dir / "config.yaml")
     row["k_stderr"] = slope_stderr(job_config)
     row["hparams"] = hparams_of(job_config, overrides)
@@ -105,7 +97,7 @@ def read_job_or_say_why(job_dir: Path) -> dict[str, Any]:
             "dir": job_dir.name,
             "overrides": "(unreadable)",
             "swept": {},
-            "status": "failed",
+            "status": FAILED,
             "reason": " ".join(f"unreadable job dir: {type(error).__name__}: {error}".split()),
         }
 
@@ -158,7 +150,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
             f"{status:<9}  {row['overrides'] or '(defaults)'}"
         )
-        if status != "completed":
+        if status != COMPLETED:
             reasons.append(f"job {row['job']} {status}: {row.get('reason') or 'no reason given'}")
     return "\n".join(lines + reasons)
 
@@ -199,7 +191,7 @@ def write_hparams_config(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> Non
 
 def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
     """The values a swept setting took, as a Discrete domain (None when types are mixed)."""
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+    if all(is_number(v) for v in values):
         return hp.Discrete(sorted({float(v) for v in values}))
     kinds = {type(v) for v in values}
     return hp.Discrete(sorted(set(values))) if len(kinds) == 1 else None
