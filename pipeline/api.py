@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import pipeline.sweeps  # noqa: F401  the sweep checks the preflight runs, the job dir resolver
 from pipeline.check import compose as check_compose
+from pipeline.check.compose import path_override
 from pipeline.check.errors import BadInput
 from pipeline.check.preflight import check_command_line
 from pipeline.runinfo import METRICS_FILE, read_metrics
@@ -67,7 +68,7 @@ def run_experiment(
     """
     from pipeline import app
 
-    argv = _argv(overrides, config_dir, run_dir and f"hydra.run.dir={run_dir}")
+    argv = _argv(overrides, config_dir, run_dir and path_override("hydra.run.dir", run_dir))
     check_command_line(argv)  # the command line's one-line errors, before TF is imported
     cfg = compose_config(*argv[_skip(config_dir) :], config_dir=config_dir)
     run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
@@ -93,11 +94,11 @@ def run_sweep(
     `RuntimeError` if the sweep stops; a job that diverges or fails does not stop the others.
     Your own modules must be importable by the new process (PYTHONPATH or the current dir).
     """
-    argv = _argv(overrides, config_dir, sweep_dir and f"hydra.sweep.dir={sweep_dir}")
+    argv = _argv(overrides, config_dir, sweep_dir and path_override("hydra.sweep.dir", sweep_dir))
     check_command_line(["-m", *argv])
     if sweep_dir is None:
         sweep_dir = _resolved_sweep_dir(argv[_skip(config_dir) :], config_dir)
-        argv.append(f"hydra.sweep.dir={sweep_dir}")
+        argv.append(path_override("hydra.sweep.dir", sweep_dir))
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "-m", *argv],
         capture_output=True,

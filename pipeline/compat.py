@@ -97,6 +97,13 @@ def _loop_writer_class() -> type:
     return LoopWriter
 
 
+def tensorboard_histogram_buckets(data: Any, bucket_count: int) -> Any:
+    """TensorBoard's own histogram bucketing (private), the reference ours must equal."""
+    from tensorboard.plugins.histogram.summary_v2 import _buckets
+
+    return _buckets(data, bucket_count)
+
+
 #: what `import tensorflow` imports last, eagerly, only to register Keras optimizers
 KERAS_EAGER_LOAD = "keras.src.optimizers"
 

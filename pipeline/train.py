@@ -1,4 +1,5 @@
-"""The compiled training loop: full-batch gradient steps in chunks of a `tf.while_loop`.
+"""The compiled training loop: gradient steps (full batch, or tf.data mini-batches) in chunks
+of a `tf.while_loop`.
 
 In-graph sinks record inside the loop (see `CompiledLoop._chunk` for how it avoids a
 branch per step), so Python is only visited at chunk boundaries: for progress, for Python

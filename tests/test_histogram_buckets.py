@@ -9,8 +9,7 @@ from pipeline.tensorflow_quiet import import_tensorflow
 
 tf = import_tensorflow()
 
-from tensorboard.plugins.histogram.summary_v2 import _buckets as tensorboard_buckets  # noqa: E402
-
+from pipeline.compat import tensorboard_histogram_buckets as tensorboard_buckets  # noqa: E402
 from pipeline.readback.runs import HISTOGRAMS, load_run  # noqa: E402
 from pipeline.sinks.histogram_buckets import histogram, histogram_buckets  # noqa: E402
 

@@ -114,3 +114,19 @@ def test_tensorflow_code_run_after_a_job_finds_the_jobs_seed_set(tmp_path):
     after_jobs = tf.random.normal([3]).numpy()  # determinism is on: this needs a seed
     tf.random.set_seed(3)
     assert after_jobs.tolist() == tf.random.normal([3]).numpy().tolist()
+
+
+def test_the_loop_cache_keeps_the_newest_loops_and_a_dropped_one_is_traced_anew(tmp_path):
+    """Five differently shaped jobs: the first loop is dropped, and running it again
+    traces a new loop that gives the same numbers as the first time."""
+    shapes = [f"model.hidden={width}" for width in (2, 3, 4, 5, 6)]
+    common = ("model=mlp", "trainer.steps=10", "trainer.progress=false", "sinks=[scalars]")
+    # a run dir may hold `=` (api quotes it for Hydra's override grammar)
+    runs = [api.run_experiment(s, *common, run_dir=tmp_path / s) for s in shapes]
+    assert len(reuse._loops) == reuse.KEEP
+    kept_widths = [key for key in reuse._loops if '"hidden": 2' in key]
+    assert kept_widths == []  # the oldest loop went first
+    before = set(traces())
+    again = api.run_experiment(shapes[0], *common, run_dir=tmp_path / "again")
+    assert set(traces()) - before, "a new loop was traced for the dropped shape"
+    assert series(again.run_dir) == series(runs[0].run_dir)

@@ -34,6 +34,12 @@ def tbpipe_configs(config_path: str | os.PathLike | None = None) -> Iterator[Non
         yield
 
 
+def path_override(key: str, path: str | os.PathLike) -> str:
+    """`key='path'`, quoted for Hydra's override grammar: a path may hold `=`, `,` or spaces."""
+    quoted = str(path).replace("'", "\\'")
+    return f"{key}='{quoted}'"
+
+
 def searchpath_override(config_dir: str | os.PathLike) -> str:
     """The override `--config-dir DIR` stands for: DIR searched after tbpipe's configs."""
     return f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"

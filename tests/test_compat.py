@@ -1,0 +1,116 @@
+"""Every private API tbpipe touches (pipeline/compat.py) still exists in the installed versions.
+
+When an upgrade removes one, the failing test names the package, its version and the
+function in pipeline/compat.py to mend, instead of a deep failure somewhere in a run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import version
+
+import numpy as np
+import pytest
+
+from pipeline import compat
+
+
+def broke(package: str, what: str) -> str:
+    return f"{package} {version(package)} changed {what}: mend pipeline/compat.py"
+
+
+def test_hydra_argument_parser_reads_flags_and_overrides():
+    try:
+        args = compat.hydra_args_parser().parse_args(["-m", "--config-dir", "d", "a=1"])
+    except Exception as error:  # noqa: BLE001  any failure here is the upgrade's
+        pytest.fail(f"{broke('hydra-core', 'hydra._internal.utils.get_args_parser')}: {error}")
+    assert (args.multirun, args.config_dir, args.overrides) == (True, "d", ["a=1"]), broke(
+        "hydra-core", "the parser's flags"
+    )
+
+
+def test_basic_sweeper_splits_a_sweep_into_jobs():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(["a=1,2", "b=x"])
+    try:
+        batches = compat.split_sweep(parsed)
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'BasicSweeper.split_arguments')}: {error}")
+    jobs = [sorted(job) for batch in batches for job in batch]
+    assert jobs == [["a=1", "b=x"], ["a=2", "b=x"]], broke("hydra-core", "BasicSweeper jobs")
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    name = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
+    assert name == compat.BASIC_SWEEPER, broke("hydra-core", "the basic sweeper's path")
+
+
+def test_compose_with_the_hydra_node_and_the_config_loader():
+    from hydra.types import RunMode
+
+    from pipeline.check.compose import tbpipe_configs
+
+    try:
+        with tbpipe_configs():
+            cfg = compat.compose_with_hydra("config", ["seed=3"], RunMode.MULTIRUN)
+            options = compat.hydra_config_loader().get_group_options("model")
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'Hydra.compose_config / config_loader')}: {error}")
+    assert cfg.seed == 3 and "dir" in cfg.hydra.sweep, broke("hydra-core", "compose_config")
+    assert {"linear", "mlp"} <= set(options), broke("hydra-core", "get_group_options")
+
+
+def test_a_summary_writer_has_a_resource_handle_a_loop_writer_can_write_to(tmp_path):
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    try:
+        handle = compat.writer_handle(writer)
+    except AttributeError as error:
+        pytest.fail(f"{broke('tensorflow', 'SummaryWriter._resource')}: {error}")
+    with compat.writer_from_handle(handle).as_default(step=1):
+        assert tf.summary.scalar("x", 1.0), broke("tensorflow", "writing through _resource")
+    writer.close()
+    from pipeline.readback.runs import load_run
+
+    assert load_run(tmp_path).scalars("x") == [(1, 1.0)], broke("tensorflow", "_resource")
+
+
+def test_tensorboards_histogram_buckets_are_still_there():
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    try:
+        buckets = compat.tensorboard_histogram_buckets(tf.constant([0.0, 1.0]), 2).numpy()
+    except (ImportError, AttributeError) as error:
+        pytest.fail(f"{broke('tensorboard', 'histogram.summary_v2._buckets')}: {error}")
+    np.testing.assert_array_equal(buckets[:, 2], [1.0, 1.0])
+
+
+def test_tensorflow_imports_without_its_eager_keras_load():
+    code = (
+        "import sys\n"
+        "from pipeline.tensorflow_quiet import import_tensorflow\n"
+        "import_tensorflow()\n"
+        "print('keras' in sys.modules, 'keras.src.optimizers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"], broke(
+        "tensorflow", "what `import tensorflow` loads (keras.src.optimizers, pipeline/compat.py)"
+    )
+
+
+def test_exit_without_teardown_runs_atexit_handlers_and_flushes():
+    code = (
+        "import atexit, sys\n"
+        "from pipeline.compat import exit_without_teardown\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "sys.stdout.write('buffered ')\n"
+        "exit_without_teardown(7)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (7, "buffered atexit ran\n"), broke(
+        "python", f"atexit._run_exitfuncs ({sys.version.split()[0]})"
+    )
