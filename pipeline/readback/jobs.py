@@ -1,0 +1,102 @@
+"""A sweep's jobs read back from their dirs: one row per job, whatever state it is in.
+
+Each job dir holds `.hydra/` (its number, overrides and config, written by Hydra) and
+metrics.json (written by the run). Reading them needs no TensorFlow, so the sweep summary,
+`tbpipe report` and `tbpipe status` all read jobs the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING
+from pipeline.sinks.settings import hparams_of
+
+log = logging.getLogger(__name__)
+
+#: Columns of summary.csv after the swept keys: metrics.json's, and the slope's standard
+#: error beside k's error
+RESULT_COLUMNS = (*METRIC_KEYS[:3], "k_stderr", *METRIC_KEYS[3:])
+
+
+def slope_stderr(job_config: DictConfig) -> float | None:
+    """Standard error of the least-squares slope through 0, sigma / sqrt(sum x^2).
+
+    Computed from the job's own training x (regenerated from its saved config), so it is
+    the best |k - k_true| one can expect at that noise level. None when the data are not
+    the tutorial's linear data.
+    """
+    data_cfg = job_config.get("data")
+    if data_cfg is None or "noise_std" not in data_cfg:
+        return None
+    try:
+        from hydra.utils import instantiate
+
+        x = instantiate(data_cfg).generate().x_train
+    except Exception as error:  # a job's config that no longer builds: no reference line
+        log.warning("no standard error for %s: %s", data_cfg, error)
+        return None
+    return float(data_cfg.noise_std) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+
+
+def read_job(job_dir: Path) -> dict[str, Any]:
+    """One summary row: a job's number, overrides, final metrics and how it ended."""
+    hydra_dir = job_dir / ".hydra"
+    job_cfg = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job
+    overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
+    row: dict[str, Any] = {
+        "job": int(job_cfg.num),
+        "dir": job_dir.name,
+        "overrides": " ".join(overrides),
+    }
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    row["swept"] = {o.key_or_group: o.value() for o in parsed if not o.is_delete()}
+    metrics_path = job_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    row.update({key: metrics.get(key) for key in RESULT_COLUMNS if key in metrics})
+    if not metrics:
+        row.update(status=FAILED, reason="the job wrote no metrics.json")
+    elif row.get("status") == RUNNING:
+        row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
+    job_config = OmegaConf.load(hydra_dir / "config.yaml")
+    row["k_stderr"] = slope_stderr(job_config)
+    row["hparams"] = hparams_of(job_config, overrides)
+    return row
+
+
+def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder)."""
+    jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
+    return sorted((read_job_or_say_why(job) for job in jobs), key=lambda row: row["job"])
+
+
+def read_job_or_say_why(job_dir: Path) -> dict[str, Any]:
+    """A job whose files cannot be read is a failed row, not the end of the summary."""
+    try:
+        return read_job(job_dir)
+    except Exception as error:
+        num = job_dir.name.split("_", 1)[0]
+        return {
+            "job": int(num) if num.isdigit() else -1,
+            "dir": job_dir.name,
+            "overrides": "(unreadable)",
+            "swept": {},
+            "status": FAILED,
+            "reason": " ".join(f"unreadable job dir: {type(error).__name__}: {error}".split()),
+        }
+
+
+def swept_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Keys overridden in any job, in the order the jobs give them."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row["swept"]))
+    return list(keys)
