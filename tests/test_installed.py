@@ -1,4 +1,5 @@
-"""A non-editable install carries its configs: tbpipe runs from any directory.
+"""A non-editable install carries its configs: tbpipe runs from any directory; and
+installing tbpipe (editable, as `make setup` does, or a wheel) prints no setuptools warning.
 
 Like Hydra's own hydra_app_example, we check that configs are found through the
 package (`pkg://pipeline.conf`), not through the source tree.
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import pytest
@@ -19,16 +22,77 @@ pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+#: what the Makefile sets for its editable install (one informational note of setuptools)
+MAKEFILE_WARNINGS = re.search(
+    r'^EDITABLE_NOTE_OFF := PYTHONWARNINGS="(.+)"$', (ROOT / "Makefile").read_text(), re.M
+).group(1)
+#: pip's note about a configured local index that lacks a package: this machine's pip config
+LOCAL_INDEX_NOTE = re.compile(r"WARNING: Location '(file://\S+?)/[^/]+/' is ignored: .*")
+
+
+def pip_log(*args, env: dict | None = None) -> str:
+    """Run pip quietly (as the Makefile does); return what it printed, stdout and stderr."""
+    result = subprocess.run(
+        [*PIP, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert result.returncode == 0, result.stdout
+    return result.stdout
+
+
+def plain_pip() -> dict[str, str]:
+    """The environment of pip on a machine without a pip configuration (PyPI only)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_CERT"}
+    return {**env, "PIP_CONFIG_FILE": os.devnull}
+
+
 @pytest.fixture(scope="module")
-def installed_site(tmp_path_factory) -> Path:
-    """The wheel built from this checkout, installed (without deps) into a fresh folder."""
+def built(tmp_path_factory) -> dict:
+    """The wheel built from this checkout with this machine's pip, installed (without deps)
+    into a fresh folder; and what pip printed building it."""
     tmp = tmp_path_factory.mktemp("installed")
     wheels, site = tmp / "wheels", tmp / "site"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", wheels, ROOT], check=True)
+    log = pip_log("wheel", "--no-deps", "-w", wheels, ROOT)
     (wheel,) = wheels.glob("tbpipe-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
-    return site
+    subprocess.run([*PIP, "install", "--no-deps", "--target", site, wheel], check=True)
+    return {"site": site, "log": log}
+
+
+@pytest.fixture(scope="module")
+def installed_site(built) -> Path:
+    return built["site"]
+
+
+@pytest.mark.parametrize("kind", ["editable", "wheel"])
+def test_a_plain_machine_builds_tbpipe_without_a_word(kind, tmp_path):
+    """No setuptools warning (license, package data, discovery): pip prints nothing at all."""
+    env = plain_pip()
+    if kind == "editable":  # as `make setup` installs it, into a fresh environment
+        venv.create(tmp_path / "venv", with_pip=False)
+        python = tmp_path / "venv" / "bin" / "python"
+        env["PYTHONWARNINGS"] = MAKEFILE_WARNINGS
+        log = pip_log("--python", python, "install", "--no-deps", "-e", ROOT, env=env)
+        where = subprocess.run(  # the configs, found through the package (no deps here)
+            [python, "-c", "import importlib.util as u; "
+             "print(*u.find_spec('pipeline.conf').submodule_search_locations)"],
+            capture_output=True, text=True, check=True, cwd=tmp_path,
+        ).stdout.strip()  # fmt: skip
+        assert (Path(where) / "config.yaml").is_file() and (Path(where) / "model").is_dir()
+    else:
+        log = pip_log("wheel", "--no-deps", "-w", tmp_path, ROOT, env=env)
+        assert list(tmp_path.glob("tbpipe-*.whl"))
+    assert log == ""
+
+
+def test_this_machine_adds_only_notes_about_its_own_pip_config(built):
+    """Here pip also names the local indexes this machine's pip config lists (extra-index-url)
+    that lack a package; those lines come from the machine, not from tbpipe."""
+    configured = subprocess.run(
+        [*PIP, "config", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    for line in built["log"].splitlines():
+        note = LOCAL_INDEX_NOTE.fullmatch(line)
+        assert note and note.group(1) in configured, line
 
 
 def test_wheel_ships_the_configs(installed_site):
