@@ -146,6 +146,21 @@ def read_runs(logdir: str | os.PathLike) -> list[dict[str, Any]]:
     return [read_run(path.parent) for path in sorted(root.rglob(METRICS_FILE))]
 
 
+def settings_table(
+    sweep_dir: str | os.PathLike, group_by: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """A sweep's jobs grouped by setting (default: every swept key except `seed`), one dict
+    per setting: the setting's keys, n, failed, mean/std/95% interval of k, |k - k_true|,
+    train and test loss, k_stderr; as `tbpipe report DIR --group-by` and
+    summary_by_setting.csv give it."""
+    from pipeline.readback.groups import default_group_keys, flat, group_rows
+    from pipeline.readback.jobs import read_sweep
+
+    rows = read_sweep(Path(sweep_dir))
+    keys = list(group_by) if group_by is not None else default_group_keys(rows)
+    return [flat(group, keys) for group in group_rows(rows, keys)]
+
+
 def scalars_table(logdir: str | os.PathLike) -> list[dict[str, Any]]:
     """One row per scalar point under `logdir`: run (relative dir), tag, step, value."""
     root = Path(logdir)
@@ -221,4 +236,5 @@ __all__ = [
     "run_sweep",
     "scalars_frame",
     "scalars_table",
+    "settings_table",
 ]

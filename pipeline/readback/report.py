@@ -37,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
         "dead share and the DISTRIBUTIONS percentiles, at the first and last step",
     )
     parser.add_argument(
+        "--group-by",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="KEY[,KEY]",
+        help="a sweep's jobs grouped by setting (default: every swept key except seed): n, "
+        "failed, mean, std and 95%% interval of k, |k - k_true|, train and test loss",
+    )
+    parser.add_argument(
         "--dead-threshold",
         type=float,
         default=None,
@@ -138,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.group_by is not None:
+        return print_groups(args.logdir, args.group_by, args)
     threshold = args.dead_threshold
     if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
         print(
@@ -175,6 +186,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     form = "json" if args.json else "csv" if args.csv else "table"
     print(render(args.logdir, scalar_rows(loaded), readings, form))
     return 0
+
+
+def print_groups(sweep_dir: Path, group_by: str, args: argparse.Namespace) -> int:
+    """`--group-by`: the sweep summary's grouped table (summary_by_setting.csv) for any sweep."""
+    from pipeline.readback.groups import columns, flat, grouped_table
+    from pipeline.readback.jobs import read_sweep
+
+    rows = read_sweep(sweep_dir)
+    if not rows:
+        print(
+            f"{PROG}: no sweep jobs (*/.hydra/overrides.yaml) under '{sweep_dir}'", file=sys.stderr
+        )
+        return 1
+    try:
+        keys, groups = grouped(rows, group_by)
+    except ValueError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        records = [{k: strict_json_value(v) for k, v in flat(g, keys).items()} for g in groups]
+        print(json.dumps({"group_by": keys, "groups": records}, indent=2, allow_nan=False))
+    elif args.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns(keys), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat(g, keys) for g in groups)
+        print(out.getvalue(), end="")
+    else:
+        print(grouped_table(groups, keys))
+    return 0
+
+
+def grouped(rows: list[dict], group_by: str) -> tuple[list[str], list[dict]]:
+    """The keys asked for (or the default ones) and the groups; ValueError for an unknown key."""
+    from pipeline.readback.groups import default_group_keys, group_rows
+    from pipeline.readback.jobs import swept_keys
+
+    swept = swept_keys(rows)
+    keys = [k for k in group_by.split(",") if k] if group_by else default_group_keys(rows)
+    unknown = [k for k in keys if k not in swept]
+    if unknown:
+        listing = ", ".join(swept) or "none"
+        raise ValueError(
+            f"--group-by {unknown[0]}: not a swept key of this sweep; swept: {listing}"
+        )
+    return keys, group_rows(rows, keys)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ samples per tag) and sort tags by the plugin that wrote them.
 from __future__ import annotations
 
 import functools
+import logging
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,10 @@ from pathlib import Path
 import numpy as np
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 from tensorboard.util import tensor_util
+
+# TensorBoard's loader logs every file it finishes at INFO ("No path found after ..."):
+# under Hydra's logging in a sweep's launching process that would flood the summary.
+logging.getLogger("tensorboard").setLevel(logging.WARNING)
 
 #: TensorBoard's summary plugins, as they name themselves in the event files.
 SCALARS, HISTOGRAMS, IMAGES, TEXT, GRAPHS, HPARAMS = (

@@ -96,3 +96,61 @@ def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path)
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def spread_png(
+    groups: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    path: Path,
+    k_true: float | None = None,
+) -> Path:
+    """A settings x seeds sweep: is the scatter across seeds what theory says?
+
+    Left: the mean of k per setting with error bars of one standard deviation across its
+    seeds, and k_true. Right: the measured standard deviation of k across seeds beside the
+    standard error of the least-squares slope, sigma / sqrt(sum x^2) (mean over seeds),
+    and the mean |k - k_true|.
+    """
+    done = [g for g in groups if g["n"] > 0]
+    rows = [{"swept": g["setting"]} for g in done]
+    x_key = axis_key(rows, keys) if done else None
+    fig, (ax_k, ax_std) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    try:
+        if x_key is None:
+            xs = list(range(len(done)))
+            names = [", ".join(f"{k}={v}" for k, v in g["setting"].items()) for g in done]
+            for ax in (ax_k, ax_std):
+                ax.set_xticks(xs, names, rotation=30, ha="right", fontsize="small")
+        else:
+            done.sort(key=lambda g: g["setting"][x_key])
+            xs = [g["setting"][x_key] for g in done]
+        ax_k.errorbar(
+            xs, [g["k_mean"] for g in done], yerr=[g["k_std"] or 0 for g in done],
+            fmt="o-", capsize=4, label="mean k ± 1 std across seeds",
+        )  # fmt: skip
+        if k_true is not None:
+            ax_k.axhline(k_true, color="grey", lw=1, ls=":", label=f"k_true = {k_true}")
+        ax_std.plot(xs, [g["k_std"] for g in done], "o", ms=7, label="std of k across seeds")
+        ax_std.plot(
+            xs, [g["k_stderr"] for g in done], "--", color="grey",
+            label="theory: std. error of slope σ/√Σx²",
+        )  # fmt: skip
+        ax_std.plot(xs, [g["k_error_mean"] for g in done], "x:", label="mean |k - k_true|")
+        xlabel = x_key or "setting"
+        n = ", ".join(sorted({str(g["n"]) for g in done}))
+        ax_k.set(xlabel=xlabel, ylabel="estimated k", title=f"estimate of k ({n} seeds each)")
+        ax_std.set(xlabel=xlabel, ylabel="spread of k", title="measured scatter vs theory")
+        if x_key is not None and min(xs) > 0:
+            for ax in (ax_k, ax_std):
+                ax.set_xscale("log")
+            ax_std.set_yscale("log")
+        failed = sum(g["failed"] for g in groups)
+        if failed:
+            fig.suptitle(f"{failed} jobs failed and are left out (see summary.csv)", color="red")
+        for ax in (ax_k, ax_std):
+            ax.legend(fontsize="x-small")
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -21,6 +21,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from pipeline.check.schema import is_number
+from pipeline.readback.groups import (
+    GROUPED_FILE,
+    default_group_keys,
+    group_rows,
+    grouped_table,
+    seeds_vary,
+    write_grouped_csv,
+)
 from pipeline.readback.jobs import RESULT_COLUMNS, read_sweep, swept_keys
 from pipeline.runinfo import COMPLETED
 from pipeline.sinks.settings import HPARAMS_METRICS
@@ -61,7 +69,6 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         f"{'job':>3}  {'k':>10}  {'|k-k_true|':>10}  {'test loss':>10}  {'s':>6}  "
         f"{'status':<9}  setting"
     ]
-    reasons = []
     for row in rows:
         status = row.get("status") or "?"
         lines.append(
@@ -69,9 +76,16 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
             f"{status:<9}  {row['overrides'] or '(defaults)'}"
         )
-        if status != COMPLETED:
-            reasons.append(f"job {row['job']} {status}: {row.get('reason') or 'no reason given'}")
-    return "\n".join(lines + reasons)
+    return "\n".join(lines + failures(rows))
+
+
+def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per job that did not complete: its state and why."""
+    return [
+        f"job {row['job']} {row.get('status') or '?'}: {row.get('reason') or 'no reason given'}"
+        for row in rows
+        if row.get("status") != COMPLETED
+    ]
 
 
 def number(value: Any, digits: int = 4) -> str:
@@ -116,6 +130,25 @@ def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
     return hp.Discrete(sorted(set(values))) if len(kinds) == 1 else None
 
 
+def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
+    """Settings run with several seeds: summary_by_setting.csv, the spread in summary.png,
+    one mean run per setting in TensorBoard (pipeline/sweeps/replicates.py), grouped table."""
+    from pipeline.sweeps.plots import spread_png
+    from pipeline.sweeps.replicates import write_replicate_runs
+
+    keys = default_group_keys(rows)
+    groups = group_rows(rows, keys)
+    write_grouped_csv(groups, keys, sweep_dir / GROUPED_FILE)
+    k_true = next((row["k_true"] for row in rows if row.get("k_true") is not None), None)
+    spread_png(groups, keys, sweep_dir / "summary.png", k_true)
+    write_replicate_runs(sweep_dir, groups, rows)
+    print(
+        f"\nsweep summary ({len(rows)} jobs, {len(groups)} settings x seeds): "
+        f"{sweep_dir}/summary.csv, {GROUPED_FILE}, summary.png; mean runs in TensorBoard"
+    )
+    print("\n".join([grouped_table(groups, keys), *failures(rows)]), flush=True)
+
+
 class SweepSummary(Callback):
     """Hydra callback: when a sweep ends, summarise its jobs at the sweep root."""
 
@@ -128,10 +161,13 @@ class SweepSummary(Callback):
         best = mark_trials(rows, sweep_dir)  # an Optuna search: best and failed trials
         write_csv(rows, sweep_dir / "summary.csv")
         write_hparams_config(rows, sweep_dir)
-        from pipeline.sweeps.plots import summary_png
+        if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
+            summarise_seeds(rows, sweep_dir)
+        else:
+            from pipeline.sweeps.plots import summary_png
 
-        summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
-        print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
-        print(table(rows), flush=True)
+            summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
+            print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
+            print(table(rows), flush=True)
         if best is not None:
             print(best_line(best), flush=True)

@@ -1,0 +1,171 @@
+"""Many seeds, one answer: a sweep's jobs grouped by setting, with mean, spread and a 95% interval.
+
+One seed per setting cannot say how the estimate of k degrades with noise; the same
+setting run with several seeds can. Jobs are grouped by every swept key except `seed`
+(or the keys the user names), and each group gets, per metric, n, mean, standard
+deviation and a 95% confidence interval of the mean (Student's t). Jobs that did not
+complete are counted in `failed` and left out of every statistic. Pure Python: the sweep
+summary, `tbpipe report --group-by` and `pipeline.api` use the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.check.schema import is_number
+from pipeline.readback.jobs import swept_keys
+from pipeline.runinfo import COMPLETED
+
+#: what varies between replicates of one setting, never a grouping key by default
+SEED_KEYS = ("seed",)
+#: the metrics summarised per setting, as metrics.json names them
+GROUPED_METRICS = ("k", "k_error", "train_loss", "test_loss")
+#: the statistics each metric gets, as column suffixes
+STATISTICS = ("mean", "std", "ci95_low", "ci95_high")
+GROUPED_FILE = "summary_by_setting.csv"
+
+
+def varying_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Swept keys that take more than one value across the jobs."""
+    return [
+        key for key in swept_keys(rows) if len({repr(row["swept"].get(key)) for row in rows}) > 1
+    ]
+
+
+def seeds_vary(rows: Sequence[dict[str, Any]]) -> bool:
+    """True when some setting was run with several seeds: then the grouped table tells more."""
+    return any(key in SEED_KEYS for key in varying_keys(rows))
+
+
+def default_group_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every swept key that varies, except the seed."""
+    return [key for key in varying_keys(rows) if key not in SEED_KEYS]
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t 97.5% quantile with `df` degrees of freedom (two-sided 95% interval).
+
+    Exact for 1 and 2 degrees of freedom; above, the Cornish-Fisher expansion around the
+    normal quantile (0.12% below the exact value at 3, under 0.04% from 4 on; checked
+    against SciPy in tests/test_seeds.py).
+    """
+    if df == 1:
+        return math.tan(math.pi * 0.475)
+    if df == 2:
+        p = 0.975
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = statistics.NormalDist().inv_cdf(0.975)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def describe(values: Sequence[float]) -> dict[str, float | None]:
+    """mean, std (n - 1), and the 95% interval of the mean; None where n is too small."""
+    n = len(values)
+    if n == 0:
+        return dict.fromkeys(STATISTICS)
+    mean = statistics.fmean(values)
+    if n == 1:
+        return {"mean": mean, "std": None, "ci95_low": None, "ci95_high": None}
+    std = statistics.stdev(values)
+    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half}
+
+
+def setting_of(row: dict[str, Any], keys: Sequence[str]) -> tuple:
+    return tuple(row["swept"].get(key) for key in keys)
+
+
+def group_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One dict per setting: its values, n, failed, jobs and each metric's statistics.
+
+    Settings come in the order of their values (numbers ascending), so a table or plot
+    reads along the swept axis. `k_stderr` is the mean over the group's completed jobs
+    of the theoretical standard error of the slope (each seed draws its own x).
+    """
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(setting_of(row, keys), []).append(row)
+    out = []
+    for setting in sorted(groups, key=_order):
+        members = groups[setting]
+        done = [r for r in members if r.get("status") == COMPLETED and r.get("k") is not None]
+        group: dict[str, Any] = {
+            "setting": dict(zip(keys, setting, strict=True)),
+            "n": len(done),
+            "failed": len(members) - len(done),
+            "jobs": [r["job"] for r in members],
+        }
+        for metric in GROUPED_METRICS:
+            values = [float(r[metric]) for r in done if is_number(r.get(metric))]
+            for name, value in describe(values).items():
+                group[f"{metric}_{name}"] = value
+        stderrs = [r["k_stderr"] for r in done if is_number(r.get("k_stderr"))]
+        group["k_stderr"] = statistics.fmean(stderrs) if stderrs else None
+        out.append(group)
+    return out
+
+
+def _order(setting: tuple) -> tuple:
+    """Numbers by value, anything else by its text, None last."""
+    return tuple(
+        (0, value, "") if is_number(value) else (1 if value is not None else 2, 0, str(value))
+        for value in setting
+    )
+
+
+def columns(keys: Sequence[str]) -> list[str]:
+    """The grouped table's columns: the setting, counts, each metric's statistics."""
+    stats = [f"{metric}_{name}" for metric in GROUPED_METRICS for name in STATISTICS]
+    return [*keys, "n", "failed", *stats, "k_stderr"]
+
+
+def flat(group: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A group as one flat record (the CSV/JSON row): setting keys first."""
+    return {**group["setting"], **{c: group.get(c) for c in columns(keys) if c not in keys}}
+
+
+def write_grouped_csv(groups: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
+    """summary_by_setting.csv: one row per setting (empty cells where n is too small)."""
+    with open(path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns(keys))
+        writer.writeheader()
+        for group in groups:
+            writer.writerow({k: "" if v is None else v for k, v in flat(group, keys).items()})
+    return Path(path)
+
+
+def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
+    """The table printed at the end of a sweep over settings x seeds."""
+    head = (
+        f"{'n':>3} {'failed':>6}  {'k mean':>9} {'k std':>9}  {'95% interval of k':>21}  "
+        f"{'|k-k_true|':>10}  {'std.err':>9}  setting"
+    )
+    lines = [head]
+    for g in groups:
+        interval = (
+            f"[{g['k_ci95_low']:.4f}, {g['k_ci95_high']:.4f}]"
+            if g["k_ci95_low"] is not None
+            else "-"
+        )
+        setting = " ".join(f"{k}={v}" for k, v in g["setting"].items()) or "(all jobs)"
+        lines.append(
+            f"{g['n']:>3} {g['failed']:>6}  {_number(g['k_mean']):>9} {_number(g['k_std']):>9}"
+            f"  {interval:>21}  {_number(g['k_error_mean']):>10}  {_number(g['k_stderr']):>9}"
+            f"  {setting}"
+        )
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"

@@ -1,0 +1,183 @@
+"""Many seeds, one answer: a settings x seeds sweep is summarised per setting, in the CSV,
+the printed table, `tbpipe report --group-by`, the API, and as mean runs with a band in
+TensorBoard; and the scatter of k across seeds is what the theory of least squares says."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import api
+from pipeline.readback.groups import t_quantile_975
+from pipeline.readback.runs import load_run
+from tests.conftest import TBPIPE, run_tbpipe
+
+NOISES = (0.01, 0.1, 1.0)
+SEEDS = (0, 1, 2)
+#: the tutorial's fit, spelled out so a change of defaults does not change this test
+FIT = ("optimizer=sgd", "optimizer.learning_rate=0.5", "trainer.progress=false")
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """A real 3 x 3 sweep: three noise levels, three seeds each."""
+    workdir = tmp_path_factory.mktemp("seeds")
+    sweep_dir = workdir / "sweep"
+    result = run_tbpipe(
+        "-m", f"data.noise_std={','.join(map(str, NOISES))}", f"seed={','.join(map(str, SEEDS))}",
+        "trainer.steps=100", "sinks=[scalars]", *FIT, f"hydra.sweep.dir={sweep_dir}", cwd=workdir,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    return sweep_dir, result.stdout
+
+
+def jobs_metrics(sweep_dir: Path) -> dict[float, list[dict]]:
+    """Each job's metrics.json, by noise level, read straight from the files."""
+    out: dict[float, list[dict]] = {}
+    for path in sweep_dir.glob("*/metrics.json"):
+        overrides = (path.parent / ".hydra" / "overrides.yaml").read_text()
+        noise = next(n for n in NOISES if f"data.noise_std={n}\n" in overrides.replace("'", ""))
+        out.setdefault(noise, []).append(json.loads(path.read_text()))
+    return out
+
+
+def grouped_csv(sweep_dir: Path) -> list[dict]:
+    with open(sweep_dir / "summary_by_setting.csv") as stream:
+        return list(csv.DictReader(stream))
+
+
+@pytest.mark.slow
+def test_grouped_means_and_stds_equal_those_of_the_jobs_metrics(seed_sweep):
+    sweep_dir, stdout = seed_sweep
+    rows = grouped_csv(sweep_dir)
+    assert [float(r["data.noise_std"]) for r in rows] == list(NOISES)
+    by_noise = jobs_metrics(sweep_dir)
+    for row in rows:
+        jobs = by_noise[float(row["data.noise_std"])]
+        assert (int(row["n"]), int(row["failed"])) == (3, 0)
+        for metric in ("k", "k_error", "train_loss", "test_loss"):
+            values = np.array([job[metric] for job in jobs])
+            assert float(row[f"{metric}_mean"]) == pytest.approx(values.mean(), rel=1e-12)
+            assert float(row[f"{metric}_std"]) == pytest.approx(values.std(ddof=1), rel=1e-9)
+            half = t_quantile_975(2) * values.std(ddof=1) / math.sqrt(3)
+            assert float(row[f"{metric}_ci95_low"]) == pytest.approx(values.mean() - half)
+    printed = stdout.split("sweep summary", 1)[1]
+    assert "95% interval of k" in printed  # the printed table is the grouped one
+    assert printed.count("data.noise_std=") == len(NOISES)  # one line per setting
+
+
+@pytest.mark.slow
+def test_report_and_api_give_the_summarys_grouped_table(seed_sweep):
+    sweep_dir, _ = seed_sweep
+    out = run_tbpipe("report", str(sweep_dir), "--group-by", "--json", cwd=sweep_dir)
+    assert out.stderr == ""
+    report = json.loads(out.stdout)
+    assert report["group_by"] == ["data.noise_std"]
+    from_csv = grouped_csv(sweep_dir)
+    for record, row in zip(report["groups"], from_csv, strict=True):
+        assert record["k_mean"] == pytest.approx(float(row["k_mean"]), rel=1e-12)
+    assert [r["k_std"] for r in api.settings_table(sweep_dir)] == [
+        r["k_std"] for r in report["groups"]
+    ]
+    by_seed = api.settings_table(sweep_dir, group_by=["seed"])
+    assert [r["seed"] for r in by_seed] == list(SEEDS) and {r["n"] for r in by_seed} == {3}
+    bad = run_tbpipe("report", str(sweep_dir), "--group-by", "nosuch", cwd=sweep_dir, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nosuch" in bad.stderr
+
+
+@pytest.mark.slow
+def test_each_settings_mean_run_is_the_per_step_mean_of_its_jobs(seed_sweep):
+    sweep_dir, _ = seed_sweep
+    for noise in NOISES:
+        jobs = sorted(sweep_dir.glob(f"*_data.noise_std={noise},*"))
+        assert len(jobs) == 3
+        for writer, tag in (("train", "k"), ("train", "loss"), ("test", "loss")):
+            mean_run = load_run(sweep_dir / "mean" / f"noise_std={noise}" / writer)
+            series = [dict(load_run(job / writer).scalars(tag)) for job in jobs]
+            steps = sorted(series[0])
+            values = np.array([[s[step] for step in steps] for s in series])
+            mean, std = values.mean(axis=0), values.std(axis=0, ddof=1)
+            assert [step for step, _ in mean_run.scalars(tag)] == steps
+            written = np.array([v for _, v in mean_run.scalars(tag)])
+            np.testing.assert_allclose(written, mean.astype(np.float32), rtol=1e-6)
+            upper = np.array([v for _, v in mean_run.scalars(f"spread/{tag}/upper")])
+            np.testing.assert_allclose(upper, (mean + std).astype(np.float32), rtol=1e-5)
+
+
+def _get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_a_live_tensorboard_serves_the_margin_chart_layout_and_the_mean_runs(seed_sweep, tmp_path):
+    sweep_dir, _ = seed_sweep
+    server = subprocess.Popen(
+        [TBPIPE, "board", str(sweep_dir)], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        url = server.stdout.readline().split()[1]
+        assert url.startswith("http://127.0.0.1:")
+        wanted = {f"mean/noise_std={n}/train" for n in NOISES}
+        deadline = time.monotonic() + 60
+        while not wanted <= set(_get(url + "data/runs")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert wanted <= set(_get(url + "data/runs"))
+        layout = _get(url + "data/plugin/custom_scalars/layout")
+        while not layout and time.monotonic() < deadline:
+            time.sleep(0.5)
+            layout = _get(url + "data/plugin/custom_scalars/layout")
+        charts = {c["title"]: c for cat in layout["category"] for c in cat["chart"]}
+        k_chart = next(c for title, c in charts.items() if title.startswith("k:"))
+        assert k_chart["margin"]["series"] == [
+            {"value": "spread/k/mean", "lower": "spread/k/lower", "upper": "spread/k/upper"}
+        ]
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.slow
+def test_a_failed_job_is_counted_and_left_out(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_tbpipe(
+        "-m", "optimizer.learning_rate=0.5,10", "seed=0,1", "trainer.steps=50", "sinks=[scalars]",
+        "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
+    )  # fmt: skip
+    rows = {float(r["optimizer.learning_rate"]): r for r in grouped_csv(sweep_dir)}
+    assert (rows[0.5]["n"], rows[0.5]["failed"]) == ("2", "0")
+    assert (rows[10.0]["n"], rows[10.0]["failed"]) == ("0", "2") and rows[10.0]["k_mean"] == ""
+    assert not (sweep_dir / "mean" / "learning_rate=10").exists()  # nothing to average
+
+
+@pytest.mark.slow
+def test_the_scatter_of_k_across_30_seeds_is_the_least_squares_standard_error(tmp_path):
+    """std of k over 30 seeds at noise 0.1, 0.5, 1 within 35% of sigma / sqrt(sum x^2)."""
+    sweep_dir = tmp_path / "sweep"
+    run_tbpipe(
+        "-m", "data.noise_std=0.1,0.5,1", "seed=range(30)", "trainer.steps=100",
+        "sinks=[scalars]", *FIT, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    for row in grouped_csv(sweep_dir):
+        assert int(row["n"]) == 30
+        ratio = float(row["k_std"]) / float(row["k_stderr"])
+        assert 0.65 < ratio < 1.35, (row["data.noise_std"], ratio)
+
+
+def test_students_t_quantile_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 3, 4, 5, 9, 29, 100, 1000):
+        assert t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), rel=1.3e-3)
