@@ -12,14 +12,17 @@ import math
 import shlex
 import signal
 import sys
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
+from pipeline.check import rerun
 from pipeline.check.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
@@ -32,7 +35,7 @@ from pipeline.check.errors import (
 )
 from pipeline.check.preflight import check_command_line
 from pipeline.compat import exit_without_teardown
-from pipeline.runinfo import COMPLETED, DIVERGED, FAILED, INTERRUPTED, record_unfinished
+from pipeline.runinfo import COMPLETED, DIVERGED, FAILED, INTERRUPTED, record_unfinished, versions
 
 #: how many jobs ran in this process (not in a launcher's workers)
 _jobs_run_here = 0
@@ -47,7 +50,8 @@ def _task(cfg: DictConfig) -> float | None:
 
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
-    command = shlex.join(["tbpipe", *hydra_cfg.overrides.task])
+    task = list(hydra_cfg.overrides.task)
+    command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         metrics = app.run(
@@ -78,14 +82,32 @@ def _task(cfg: DictConfig) -> float | None:
 
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
 SUBCOMMANDS = {"report": "pipeline.readback.report", "board": "pipeline.readback.board"}
+#: Subcommands that become a Hydra run: the module's `command_line(argv)` says which.
+RUNS = {"rerun": "pipeline.check.rerun"}
 
 
 def main() -> None:
     """Console-script entry point."""
-    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        subcommand = importlib.import_module(SUBCOMMANDS[sys.argv[1]])
+    name = sys.argv[1] if len(sys.argv) > 1 else None
+    if name == "help":  # `tbpipe help [SUBCOMMAND]`
+        asked = sys.argv[2:3]
+        if asked and asked[0] in SUBCOMMANDS:
+            sys.argv[1:] = [asked[0], "--help"]
+        elif asked and asked[0] in RUNS:
+            leave(print(importlib.import_module(RUNS[asked[0]]).__doc__.strip()))
+        else:
+            sys.argv[1:] = ["--help", *sys.argv[2:]]
+        name = sys.argv[1]
+    if name in SUBCOMMANDS:
+        subcommand = importlib.import_module(SUBCOMMANDS[name])
         leave(subcommand.main(sys.argv[2:]))
+    if name in ("--version", "-V"):
+        leave(print(version_line()))
     try:
+        argv = rerun.plain_config_flags(sys.argv[1:])
+        if argv[:1] and argv[0] in RUNS:
+            argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
+        sys.argv[1:] = argv
         check_command_line(sys.argv[1:])
     except BadInput as error:
         report(str(error))
@@ -101,6 +123,56 @@ def main() -> None:
     if _jobs_run_here:  # the basic launcher: no worker processes to wind down
         leave(code)
     sys.exit(code)
+
+
+def version_line() -> str:
+    """`tbpipe --version`: tbpipe's version and those that shape its runs (no import)."""
+    found = versions()
+    return f"tbpipe {package_version('tbpipe')} (" + ", ".join(
+        f"{name} {found[package]}"
+        for name, package in (("TensorFlow", "tensorflow"), ("TensorBoard", "tensorboard"),
+                              ("Hydra", "hydra-core"), ("OmegaConf", "omegaconf"),
+                              ("Python", "python"))
+    ) + ")"  # fmt: skip
+
+
+def _subcommands_text() -> str:
+    """`tbpipe --help`'s list of subcommands: each module's first docstring line."""
+    import ast
+    import importlib.util
+    import re
+
+    lines = []
+    for name, module in {**SUBCOMMANDS, **RUNS}.items():
+        origin = importlib.util.find_spec(module).origin
+        first = (ast.get_docstring(ast.parse(Path(origin).read_text())) or name).splitlines()[0]
+        usage, what = name, first
+        if found := re.match(r"`tbpipe ([^`]+)`: (.+)", first):
+            usage, what = found.groups()
+        lines.append(f"  {usage:28} {what.rstrip('.')}")
+    lines.append(f"  {'help [SUBCOMMAND]':28} this page, or a subcommand's")
+    return "\n".join(lines)
+
+
+def _choices_text() -> str:
+    from pipeline.check.hints import choices_text
+    from pipeline.compat import hydra_config_loader
+
+    return choices_text(hydra_config_loader(), dict(HydraConfig.get().runtime.choices))
+
+
+def _docs_text() -> str:
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "docs").is_dir():
+        return f"{checkout / 'README.md'} and {checkout / 'docs'}/ (TUTORIAL, ERRORS, ...)"
+    return "README.md and docs/ in tbpipe's source (TUTORIAL, ERRORS, EXTENDING, SWEEPS, ...)"
+
+
+# what conf/hydra/help/tbpipe.yaml (`tbpipe --help`) fills in
+OmegaConf.register_new_resolver("tbpipe.subcommands", _subcommands_text, replace=True)
+OmegaConf.register_new_resolver("tbpipe.choices", _choices_text, replace=True)
+OmegaConf.register_new_resolver("tbpipe.docs", _docs_text, replace=True)
+OmegaConf.register_new_resolver("tbpipe.version", version_line, replace=True)
 
 
 def leave(code: int | str | None) -> NoReturn:

@@ -82,14 +82,13 @@ def write_run_info(
 ) -> Path:
     """run.json: what reproduces this run: command, overrides, resolved config, versions.
 
-    `rerun` runs the saved config itself (.hydra/config.yaml) into a new run dir.
+    `rerun` runs the saved config (.hydra/) again, checked, into a new run dir.
     """
     run_dir = Path(run_dir)
-    saved = str((run_dir / ".hydra").resolve())
     info = {
         "command": command,
         "overrides": list(overrides),
-        "rerun": shlex.join(["tbpipe", "--config-path", saved, "--config-name", "config"]),
+        "rerun": shlex.join(["tbpipe", "rerun", str(run_dir.resolve())]),
         "versions": versions(),
         "platform": platform.platform(),
         "config": config,

@@ -65,8 +65,9 @@ def test_two_identical_runs_give_bit_identical_k_and_loss(default_run, default_s
 def test_a_rerun_from_the_saved_config_is_bit_identical(default_sweep, tmp_path):
     job = default_sweep / "0"
     rerun = shlex.split(json.loads((job / "run.json").read_text())["rerun"])
-    assert rerun[:2] == ["tbpipe", "--config-path"] and Path(rerun[2]) == (job / ".hydra")
-    run_tbpipe(*rerun[1:], f"hydra.run.dir={tmp_path / 'rerun'}", cwd=tmp_path)
+    assert rerun[:2] == ["tbpipe", "rerun"] and Path(rerun[2]) == job.resolve()
+    result = run_tbpipe(*rerun[1:], f"hydra.run.dir={tmp_path / 'rerun'}", cwd=tmp_path)
+    assert result.stderr == ""
     assert series_bytes(tmp_path / "rerun") == series_bytes(job)
     again = json.loads((tmp_path / "rerun" / "metrics.json").read_text())
     before = json.loads((job / "metrics.json").read_text())

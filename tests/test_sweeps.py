@@ -139,14 +139,7 @@ def test_every_job_records_how_to_reproduce_it(noise_sweep):
     assert info["config"]["data"]["noise_std"] == 0.5 and info["config"]["data"]["seed"] == 0
     assert set(info["versions"]) >= {"python", "tensorflow", "tensorboard", "hydra-core", "numpy"}
     assert info["versions"]["tensorflow"].startswith("2.21")
-    saved = str((job / ".hydra").resolve())
-    assert shlex.split(info["rerun"]) == [
-        "tbpipe",
-        "--config-path",
-        saved,
-        "--config-name",
-        "config",
-    ]
+    assert shlex.split(info["rerun"]) == ["tbpipe", "rerun", str(job.resolve())]
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pipeline.check import registry
 from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
 from pipeline.check.errors import BadInput, BadValue, full_error_requested
+from pipeline.check.hints import UnknownKey
 from pipeline.check.validate import explain, override_for, validate
 from pipeline.compat import (
     BASIC_SWEEPER,
@@ -29,9 +30,11 @@ from pipeline.compat import (
     split_sweep,
 )
 
-# Hydra flags that print something and run nothing: Hydra handles these on its own.
-_NOT_A_RUN = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--cfg", "-c"}
-_NOT_A_RUN |= {"--shell-completion", "-sc", "--experimental-rerun"}
+# Hydra flags that print a composed config and run nothing: the overrides are checked as
+# for a run (a typo is one line, not Hydra's traceback), the output dir is not.
+_PRINTS_CONFIG = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c"}
+# Flags that compose nothing from the overrides: Hydra handles these on its own.
+_NOT_A_RUN = {"--version", "--shell-completion", "-sc", "--experimental-rerun"}
 #: files that mark a directory as an earlier run (or sweep) that must not be written into
 RUN_MARKERS = ("metrics.json", ".hydra", "multirun.yaml")
 
@@ -44,8 +47,9 @@ def check_command_line(argv: Sequence[str]) -> None:
     if args.config_path is not None and not os.path.isabs(args.config_path):
         return  # Hydra resolves a relative --config-path its own way; let it report
     multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
+    runs = not _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in argv)
     try:
-        _check_configs(args, multirun)
+        _check_configs(args, multirun, runs)
     except BadInput:
         raise
     except Exception as error:
@@ -55,7 +59,7 @@ def check_command_line(argv: Sequence[str]) -> None:
         raise BadInput(first) from None
 
 
-def _check_configs(args, multirun: bool) -> None:
+def _check_configs(args, multirun: bool, runs: bool = True) -> None:
     from hydra.types import RunMode
 
     overrides = list(args.overrides)
@@ -78,17 +82,22 @@ def _check_configs(args, multirun: bool) -> None:
 
         cfg = compose(overrides)
         if multirun:
-            _check_output_dir("hydra.sweep.dir", cfg.hydra.sweep.dir)
+            if runs:
+                _check_output_dir("hydra.sweep.dir", cfg.hydra.sweep.dir)
             for job_cfg, job in _sweep_jobs(cfg, overrides, compose, loader.list_groups("")):
                 _validate(job_cfg, job)
         else:
             _validate(cfg, overrides)
-            _check_output_dir("hydra.run.dir", cfg.hydra.run.dir)
+            if runs:
+                _check_output_dir("hydra.run.dir", cfg.hydra.run.dir)
 
 
 def _validate(cfg: DictConfig, overrides: list[str]) -> None:
     try:
         validate(cfg)
+    except UnknownKey as error:  # added with `+`: report the override as the user typed it
+        typed = override_for(error.key, overrides)
+        raise UnknownKey(error.key, error.known, typed, error.plus) from None
     except BadValue as error:
         typed = override_for(error.key, overrides)  # report the value as the user typed it
         if typed is None:

@@ -15,6 +15,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from pipeline.check import hints
 from pipeline.check.errors import BadInput, BadValue
 from pipeline.check.schema import SCHEMA_OF_TARGET, SINK_EVERY, TrainerSchema, WriterSchema, integer
 
@@ -23,6 +24,7 @@ REQUIRED_GROUPS = ("data", "model", "optimizer")
 
 def validate(cfg: DictConfig) -> None:
     """Raise `BadValue` for the first value outside its range; return quietly otherwise."""
+    hints.refuse_added_keys(cfg)  # `+trainer.stepz=5` would be ignored, `+optimizer.lr` fail
     _check_value("seed", cfg.get("seed"), integer().text, integer().accepts)
     _check_node("trainer", cfg.get("trainer"), TrainerSchema)
     for group in REQUIRED_GROUPS:
@@ -89,6 +91,11 @@ def explain(error: Exception, overrides: Iterable[str], group_options: Callable)
         return _unknown_key(cause, overrides)
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         return _wrong_type(cause, overrides)
+    message = _first_line(str(error))
+    hint = hints.not_in_defaults(message, overrides, group_options)
+    hint = hint or hints.already_chosen(message, overrides)
+    if hint is not None:
+        return hint
     if isinstance(error, ConfigCompositionException) and "Ambiguous value" in str(error):
         given = _first_line(str(error)).split("'")[1:2] or ["?"]
         return BadInput(
@@ -113,16 +120,18 @@ def _unknown_option(error: MissingConfigException, overrides: list[str], group_o
 
 def _unknown_key(cause: OmegaConfBaseException, overrides: list[str]) -> BadInput:
     key = cause.full_key
-    given = override_for(key, overrides) or key
     parent = cause.parent_node
-    where = key.rpartition(".")[0] or "the top level"
-    known = sorted(str(k) for k in parent) if isinstance(parent, DictConfig) else []
-    if where == "the top level":
+    where = key.rpartition(".")[0]
+    known = [str(k) for k in parent] if isinstance(parent, DictConfig) else []
+    if not where:
         known = [k for k in known if k != "hydra"]
-    return BadInput(
-        f"unknown key {given}: {where} has {', '.join(known) or 'no keys'} "
-        f"(to add a new key, write +{given.lstrip('+~')})"
-    )
+    elsewhere = []
+    if not where and isinstance(parent, DictConfig):  # `stepz=3`: search one level down
+        nodes = [(k, parent.get(k)) for k in known]
+        elsewhere = [f"{k}.{c}" for k, n in nodes if isinstance(n, DictConfig) for c in n]
+    typed = override_for(key, overrides)
+    plus = hints.takes_new_keys(where, parent)
+    return hints.UnknownKey(key, known, typed, plus=plus, elsewhere=elsewhere)
 
 
 def _wrong_type(cause: OmegaConfBaseException, overrides: list[str]) -> BadInput:

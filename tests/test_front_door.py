@@ -1,0 +1,236 @@
+"""The front door as a new user meets it: `tbpipe --help`, `--version`, `tbpipe help`, hints
+that lead to the right override, and `tbpipe rerun` of a saved run. The console script runs
+in a subprocess and its stderr is counted line by line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.check import hints
+from pipeline.readback.runs import SCALARS, load_run
+from tests.conftest import ROOT, TBPIPE, run_tbpipe
+
+EXAMPLE = ROOT / "examples" / "quadratic"
+
+
+# -- hints (in process) -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "known", "meant"),
+    [
+        ("lr", ["_target_", "learning_rate"], ["learning_rate"]),
+        ("stepz", ["batch_size", "chunk", "steps"], ["steps"]),
+        ("bs", ["batch_size", "chunk", "steps"], ["batch_size"]),
+        ("noise", ["noise_std", "n_train", "seed"], ["noise_std"]),
+        ("colour", ["every", "writer"], []),
+    ],
+)
+def test_a_typo_finds_the_key_it_meant(typed, known, meant):
+    assert hints.closest(typed, known) == meant
+
+
+def _refusal(monkeypatch, capsys, tmp_path, *args: str) -> list[str]:
+    from pipeline.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["tbpipe", *args])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 2
+    assert list(tmp_path.iterdir()) == [] or args[0] == "--config-dir"  # nothing written
+    return capsys.readouterr().err.splitlines()
+
+
+def test_plus_is_suggested_only_for_a_users_piece(monkeypatch, capsys, tmp_path):
+    """A user's class decides which keys it takes: there `+` may be what was meant."""
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    (err,) = _refusal(
+        monkeypatch, capsys, tmp_path, "--config-dir", "conf", "data=quadratic", "data.k_tru=1"
+    )
+    assert "did you mean data.k_true?" in err and "(to add a new key, write +data.k_tru=1)" in err
+    (err,) = _refusal(monkeypatch, capsys, tmp_path, "--config-dir", "conf", "data.noize_std=1")
+    assert "did you mean data.noise_std?" in err and "+" not in err  # tbpipe's own data
+
+
+def test_a_new_key_on_a_checked_node_is_refused_before_anything_runs(monkeypatch, capsys, tmp_path):
+    (err,) = _refusal(monkeypatch, capsys, tmp_path, "+optimizer.lr=0.1")
+    assert err == (
+        "tbpipe: unknown key +optimizer.lr=0.1: did you mean optimizer.learning_rate? "
+        "(optimizer has learning_rate)"
+    )
+    (err,) = _refusal(monkeypatch, capsys, tmp_path, "-m", "seed=0,1", "+model.k_int=1")
+    assert "did you mean model.k_init?" in err
+
+
+@pytest.mark.parametrize("flag", [["--cfg", "job"], ["--info", "defaults"], ["--help"]])
+def test_printing_flags_go_through_the_same_checks(flag, monkeypatch, capsys, tmp_path):
+    (err,) = _refusal(monkeypatch, capsys, tmp_path, *flag, "model=mlpp")
+    assert err == "tbpipe: unknown option model=mlpp: model is one of linear, mlp"
+
+
+def test_a_saved_runs_hydra_as_config_dir_is_refused(monkeypatch, capsys, tmp_path):
+    saved = tmp_path / "run" / ".hydra"
+    saved.mkdir(parents=True)
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        (saved / name).write_text("{}\n")
+    (err,) = _refusal(
+        monkeypatch, capsys, tmp_path, "--config-dir", str(saved), "--config-name", "config"
+    )
+    assert "is a saved run's .hydra: tbpipe's own config would run instead of it" in err
+    assert err.endswith(f"write: tbpipe rerun {saved.parent}")
+
+
+# -- help and version (the console script) ----------------------------------------------
+@pytest.mark.slow
+def test_help_is_tbpipes_own_page(tmp_path):
+    page = run_tbpipe("--help", cwd=tmp_path)
+    assert page.stderr == "" and list(tmp_path.iterdir()) == []
+    text = page.stdout
+    assert "powered by Hydra" not in text and "schema" not in text
+    for said in ("report DIR", "board [DIR]", "rerun RUN_DIR", "help [SUBCOMMAND]"):
+        assert said in text, said
+    for said in ("model=NAME", "linear (default), mlp", "sinks=[a,b,...]", "+experiment=NAME",
+                 "example2_scalars", "-m hydra/launcher=NAME", "tbpipe -m ", "outputs/<date>",
+                 "multirun/<date>", "docs/"):  # fmt: skip
+        assert said in text, said
+    assert run_tbpipe("help", cwd=tmp_path).stdout == text
+    report_help = run_tbpipe("help", "report", cwd=tmp_path)
+    assert report_help.stdout.startswith("usage: tbpipe report") and report_help.stderr == ""
+
+
+@pytest.mark.slow
+def test_help_lists_a_users_groups_from_their_config_dir(tmp_path):
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    text = run_tbpipe("--help", "--config-dir", "conf", cwd=tmp_path).stdout
+    assert "two_param" in text and "quadratic_two_param" in text and "curvature" in text
+
+
+@pytest.mark.slow
+def test_version_names_tbpipe_and_what_shapes_its_runs_without_loading_tensorflow(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", "--version"],
+        capture_output=True, text=True, cwd=tmp_path, check=True,
+    )  # fmt: skip
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("tbpipe 0.") and "TensorFlow 2.21" in line and "Hydra 1.3" in line
+    assert "TensorBoard 2.21" in line
+    imported = {row.split("|")[-1].strip() for row in result.stderr.splitlines()}
+    assert "tensorflow" not in imported and "hydra" in imported  # the rows are read right
+    assert run_tbpipe("--version", cwd=tmp_path).stderr == ""
+
+
+@pytest.mark.slow
+def test_experiment_without_plus_says_to_write_the_plus(tmp_path):
+    result = run_tbpipe("experiment=example2_scalars", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+    assert result.stderr.splitlines() == [
+        "tbpipe: experiment=example2_scalars: no experiment is chosen by default, so there is "
+        "none to replace; to add one, write +experiment=example2_scalars"
+    ]
+    cfg = run_tbpipe("--cfg", "job", "model=mlpp", cwd=tmp_path, check=False)
+    assert cfg.returncode == 2 and len(cfg.stderr.splitlines()) == 1 and cfg.stdout == ""
+
+
+# -- rerun ----------------------------------------------------------------------------
+def scalars(run_dir: Path) -> dict:
+    """Every scalar series of both writers, as TensorBoard's reader gives them back."""
+    return {
+        (writer, tag): [(step, value.tobytes()) for step, value in points]
+        for writer in ("train", "test")
+        for tag, points in load_run(run_dir / writer).series[SCALARS].items()
+    }
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory) -> Path:
+    """A short MLP run, to rerun."""
+    workdir = tmp_path_factory.mktemp("saved")
+    run_tbpipe("model=mlp", "trainer.steps=40", "hydra.run.dir=run", cwd=workdir)
+    return workdir / "run"
+
+
+@pytest.mark.slow
+def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, tmp_path):
+    rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
+    assert rerun == f"tbpipe rerun {saved_run.resolve()}"
+    result = run_tbpipe("rerun", str(saved_run), cwd=tmp_path)
+    assert result.stderr == ""
+    (new,) = (tmp_path / "outputs").glob("*/*")
+    assert scalars(new) == scalars(saved_run)
+    info = json.loads((new / "run.json").read_text())
+    assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
+    assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
+
+
+@pytest.mark.slow
+def test_three_reruns_started_together_get_three_dirs(saved_run, tmp_path):
+    started = [
+        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=tmp_path, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in started] == [0, 0, 0]
+    assert [p.stderr.read() for p in started] == [b"", b"", b""]
+    dirs = list((tmp_path / "outputs").glob("*/*"))
+    assert len(dirs) == 3
+    for run_dir in dirs:  # one event file per writer: nobody wrote into another's dir
+        assert len(list((run_dir / "train").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_a_rerun_takes_checked_overrides(saved_run, tmp_path):
+    typo = run_tbpipe("rerun", str(saved_run), "optimizer.lr=1", cwd=tmp_path, check=False)
+    assert typo.returncode == 2 and list(tmp_path.iterdir()) == []
+    assert typo.stderr.splitlines() == [
+        "tbpipe: unknown key optimizer.lr=1: did you mean optimizer.learning_rate? "
+        "(optimizer has learning_rate)"
+    ]
+    longer = run_tbpipe(
+        "rerun", str(saved_run), "trainer.steps=50", "hydra.run.dir=r", cwd=tmp_path
+    )
+    assert longer.stderr == ""
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["steps"] == 50 and metrics["status"] == "completed"
+    config = json.loads((tmp_path / "r" / "run.json").read_text())["config"]
+    assert config["model"]["hidden"] == 32  # still the saved MLP
+    nothing = run_tbpipe("rerun", str(tmp_path), cwd=tmp_path, check=False)
+    assert nothing.returncode == 2 and len(nothing.stderr.splitlines()) == 1
+    assert "holds no saved run" in nothing.stderr
+
+
+@pytest.mark.slow
+def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, tmp_path):
+    """`--config-path RUN/.hydra --config-name config` (relative, too) is a rerun now."""
+    workdir = saved_run.parent
+    old = run_tbpipe(
+        "--config-path", "run/.hydra", "--config-name", "config", "hydra.run.dir=old", cwd=workdir
+    )
+    assert old.stderr == ""
+    assert scalars(workdir / "old") == scalars(saved_run)
+    shutil.copytree(ROOT / "conf", tmp_path / "myconf")  # a config dir of one's own, relative
+    own = run_tbpipe(
+        "--config-path", "myconf", "trainer.steps=5", "hydra.run.dir=own", cwd=tmp_path
+    )
+    assert own.stderr == "" and (tmp_path / "own" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    run_tbpipe(
+        "-m", "--config-dir", "conf", "+experiment=quadratic_two_param", "trainer.steps=30",
+        "seed=0,1", "hydra.sweep.dir=sweep", cwd=project,
+    )  # fmt: skip
+    job = next((project / "sweep").glob("1_*"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_tbpipe("rerun", str(job), "hydra.run.dir=again", cwd=elsewhere)
+    assert result.stderr == ""
+    assert scalars(elsewhere / "again") == scalars(job)
+    sweep = run_tbpipe("rerun", str(project / "sweep"), cwd=elsewhere, check=False)
+    assert sweep.returncode == 2 and "is a sweep; rerun one of its jobs" in sweep.stderr
