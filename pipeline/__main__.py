@@ -36,6 +36,7 @@ from pipeline.check.errors import (
 from pipeline.check.preflight import check_command_line
 from pipeline.compat import exit_without_teardown
 from pipeline.runinfo import COMPLETED, DIVERGED, FAILED, INTERRUPTED, record_unfinished, versions
+from pipeline.sweeps.launchers import register_tbpipe_sweeper
 
 #: how many jobs ran in this process (not in a launcher's workers)
 _jobs_run_here = 0
@@ -114,6 +115,7 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         sys.exit(exit_code_for_signal(signal.SIGINT))  # nothing was started
+    register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
     try:
         _task()
     except SystemExit as stop:

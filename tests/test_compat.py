@@ -114,3 +114,17 @@ def test_exit_without_teardown_runs_atexit_handlers_and_flushes():
     assert (out.returncode, out.stdout) == (7, "buffered atexit ran\n"), broke(
         "python", f"atexit._run_exitfuncs ({sys.version.split()[0]})"
     )
+
+
+def test_the_fast_yaml_loader_reads_saved_configs_as_omegaconf_does(tmp_path):
+    import yaml
+    from omegaconf import OmegaConf
+
+    text = "lr: 1e-3\nsteps: 10\nname: 2026-11-30\nkeep: ${seed}\nitems: [a, 1.5]\n"
+    (tmp_path / "c.yaml").write_text(text)
+    try:
+        fast = yaml.load(text, Loader=compat.fast_yaml_loader())  # noqa: S506
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('omegaconf', 'omegaconf._utils.get_yaml_loader')}: {error}")
+    slow = OmegaConf.to_container(OmegaConf.load(tmp_path / "c.yaml"))
+    assert fast == slow, broke("omegaconf", "how its YAML loader reads scalars")

@@ -21,6 +21,7 @@ from pipeline.check import registry
 from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
 from pipeline.check.errors import BadInput, BadValue, full_error_requested
 from pipeline.check.hints import UnknownKey
+from pipeline.check.schema import TBPIPE_SWEEPER
 from pipeline.check.validate import explain, override_for, validate
 from pipeline.compat import (
     BASIC_SWEEPER,
@@ -122,7 +123,7 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
             for job in jobs:
                 yield compose(job, run_mode=RunMode.RUN), job
             return
-    if cfg.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+    if cfg.hydra.sweeper.get("_target_") not in (BASIC_SWEEPER, TBPIPE_SWEEPER):
         yield cfg, overrides  # another sweeper has its own grammar: check the common part
         return
     parser = OverridesParser.create()

@@ -182,6 +182,19 @@ SCHEMA_OF_TARGET: dict[str, type] = {
 }
 
 
+@dataclass
+class TbpipeSweeperConf:
+    """`hydra/sweeper=tbpipe` (the default): Hydra's basic sweeper, fit for thousands of jobs
+    (hydra_plugins/tbpipe_sweeper: no second composition of every job, batches, flat memory)."""
+
+    _target_: str = "hydra_plugins.tbpipe_sweeper.tbpipe_sweeper.TbpipeSweeper"
+    max_batch_size: int | None = 1000  # jobs handed to the launcher at a time
+    params: dict[str, str] | None = None  # the sweep's parameters, as for the basic sweeper
+
+
+TBPIPE_SWEEPER = TbpipeSweeperConf._target_
+
+
 def register() -> None:
     """Store every schema in Hydra's ConfigStore (idempotent)."""
     store = ConfigStore.instance()
@@ -189,6 +202,7 @@ def register() -> None:
         group, name = path.split("/")
         store.store(group=f"schema/{group}", name=name, node=schema)
     store.store(group="schema", name="trainer", node=TrainerSchema)
+    store.store(group="hydra/sweeper", name="tbpipe", node=TbpipeSweeperConf)
 
 
 register()

@@ -24,6 +24,7 @@ This module stays light (no TensorFlow, no joblib at import).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
@@ -134,6 +135,23 @@ def check_launcher_can_run(launcher: DictConfig | dict) -> str | None:
             "here with hydra/launcher=submitit_local"
         )
     return None
+
+
+def register_tbpipe_sweeper() -> None:
+    """Make `hydra/sweeper=tbpipe` known to Hydra before it runs a sweep.
+
+    Hydra finds plugins by scanning the `hydra_plugins` package, which does not see the
+    packages of an editable (`pip install -e`) install; registering the class works for
+    every kind of install (a second registration changes nothing).
+    """
+    from hydra.core.plugins import Plugins
+
+    # The first Plugins.instance() scans Hydra's plugin modules and executes them anew,
+    # BasicSweeper included: only a sweeper class made after that subclasses the
+    # BasicSweeper Hydra will use.
+    plugins = Plugins.instance()
+    sweeper = importlib.import_module("hydra_plugins.tbpipe_sweeper.tbpipe_sweeper")
+    plugins.register(sweeper.TbpipeSweeper)
 
 
 class LaunchedJob(Callback):

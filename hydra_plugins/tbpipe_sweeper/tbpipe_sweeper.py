@@ -1,0 +1,45 @@
+"""The basic sweeper, fit for sweeps of thousands of jobs (`hydra/sweeper=tbpipe`, the default).
+
+Hydra's basic sweeper composes every job's config to validate the whole batch before the
+first job runs (the launcher composes each again), and keeps every job's composed config
+in its results until the sweep ends. With 10,000 jobs that is minutes before the first job
+starts and memory that grows with every job. tbpipe's preflight has already checked every
+swept value (pipeline/check/preflight.py), so this sweeper skips the second check, runs
+the jobs in batches (`max_batch_size`) so the first starts at once, and drops each job's
+configs once its batch is done (the sweep summary reads the job dirs, not the results).
+Everything else, job numbers and dirs included, is Hydra's basic sweeper unchanged.
+
+Its config (`hydra/sweeper=tbpipe`) is stored with tbpipe's other structured configs in
+pipeline/check/schema.py. Hydra finds plugins by scanning `hydra_plugins`, which misses
+packages of an editable install; tbpipe registers the class itself before Hydra runs
+(pipeline.sweeps.launchers.register_tbpipe_sweeper).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+
+class TbpipeSweeper(BasicSweeper):
+    """Hydra's basic sweeper without its second up-front composition of every job."""
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        """Checked already, each swept value once, by tbpipe's preflight."""
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """Run every batch; keep only what the callers read of each job's result."""
+        original_launch = self.launcher.launch
+
+        def launch_and_forget_configs(batch, initial_job_idx):
+            results = original_launch(batch, initial_job_idx=initial_job_idx)
+            for result in results:
+                result.cfg = None  # the job's composed config: saved in its .hydra/ already
+                result.hydra_cfg = None
+            return results
+
+        self.launcher.launch = launch_and_forget_configs
+        try:
+            return super().sweep(arguments)
+        finally:
+            self.launcher.launch = original_launch
