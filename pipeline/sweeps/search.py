@@ -38,7 +38,7 @@ INSTALL_HINT = "pip install 'tbpipe[search]'"
 def require_sweeper(overrides: Sequence[str]) -> None:
     """A search asked for without the Optuna sweeper installed: say what to install."""
     asked = [o for o in overrides if o.lstrip("+~").startswith("hparams_search=")]
-    asked = [o for o in asked if not o.endswith("=null")]
+    asked = [o for o in asked if not o.endswith(("=null", "=grid"))]  # grid: no search
     if asked and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
         raise BadInput(f"{asked[0]} needs Hydra's Optuna sweeper, not installed: {INSTALL_HINT}")
 
