@@ -115,7 +115,11 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         sys.exit(exit_code_for_signal(signal.SIGINT))  # nothing was started
-    register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
+    try:
+        register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
+    except ModuleNotFoundError as error:  # an install made before the plugin existed
+        report(f"{error}: reinstall tbpipe (make setup, or pip install -e .)")
+        sys.exit(EXIT_BAD_INPUT)
     try:
         _task()
     except SystemExit as stop:
