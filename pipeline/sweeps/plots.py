@@ -86,16 +86,22 @@ def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path)
             for ax in (ax_k, ax_err):
                 ax.set_xscale("log")
         failed = len(rows) - len(done)
-        if failed:
-            fig.suptitle(f"{failed} of {len(rows)} jobs failed (see summary.csv)", color="red")
-        for ax in (ax_k, ax_err):
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize="x-small")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
+        warning = f"{failed} of {len(rows)} jobs failed (see summary.csv)" if failed else ""
+        save(fig, (ax_k, ax_err), warning, path)
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def save(fig: Any, axes: Sequence[Any], warning: str, path: Path) -> None:
+    """Legends where there is something to name, a red warning on top if any, the PNG."""
+    if warning:
+        fig.suptitle(warning, color="red")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
 
 
 def spread_png(
@@ -145,12 +151,8 @@ def spread_png(
                 ax.set_xscale("log")
             ax_std.set_yscale("log")
         failed = sum(g["failed"] for g in groups)
-        if failed:
-            fig.suptitle(f"{failed} jobs failed and are left out (see summary.csv)", color="red")
-        for ax in (ax_k, ax_std):
-            ax.legend(fontsize="x-small")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
+        warning = f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
+        save(fig, (ax_k, ax_std), warning, path)
     finally:
         plt.close(fig)
     return Path(path)
