@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed-stamp
 # the only thing it prints for ours (tests/test_installed.py reads the build log).
 EDITABLE_NOTE_OFF := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: setup run test test-fast lint format lock clean
+.PHONY: setup run test test-fast lint format lock clean slurm slurm-stop
 
 setup: $(STAMP)
 
@@ -33,6 +33,14 @@ test: setup
 # In-process and unit tests only (no subprocess runs, sweeps or servers): under a minute.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# A single-node Slurm on this machine (as root; installs Debian's slurm-wlm and munge when
+# missing): tests/test_slurm.py and `tbpipe -m hydra/launcher=slurm ...` run through it.
+slurm:
+	scripts/slurm-local.sh start
+
+slurm-stop:
+	scripts/slurm-local.sh stop
 
 lint: setup
 	$(BIN)/ruff check .

@@ -55,6 +55,36 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
+#: the small sweep every launcher runs (tests/test_launchers.py, test_slurm.py, test_ray.py)
+LAUNCHER_SWEEP = (
+    "-m",
+    "data.noise_std=0.1,1",
+    "trainer.steps=50",
+    "trainer.progress=false",
+    "sinks=[scalars]",
+)
+
+
+def launcher_sweep(tmp_path_factory, launcher: str, *more: str) -> tuple[Path, str, str]:
+    """Run LAUNCHER_SWEEP under `hydra/launcher=<launcher>`: the sweep dir, stdout, stderr."""
+    workdir = tmp_path_factory.mktemp(launcher)
+    sweep_dir = workdir / "sweep"
+    result = run_tbpipe(
+        *LAUNCHER_SWEEP,
+        f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *more,
+        cwd=workdir,
+    )
+    return sweep_dir, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="session")
+def basic(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under the basic launcher: what every other launcher must equal."""
+    return launcher_sweep(tmp_path_factory, "basic")
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
     """One run of the default experiment through the console script; returns its run dir."""

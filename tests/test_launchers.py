@@ -24,41 +24,19 @@ from pipeline.sweeps.launchers import (
     link_into,
     usable_cpus,
 )
-from tests.conftest import run_tbpipe
+from tests.conftest import launcher_sweep, run_tbpipe
 
-SWEEP = (
-    "-m",
-    "data.noise_std=0.1,1",
-    "trainer.steps=50",
-    "trainer.progress=false",
-    "sinks=[scalars]",
-)
 JOBLIB = "pipeline.sweeps.launchers.JoblibLauncher"  # any dotted path ending in the plugin's class
-
-
-def sweep(tmp_path_factory, launcher: str) -> tuple[Path, str, str]:
-    """Run SWEEP under `hydra/launcher=<launcher>`: the sweep dir, its stdout and stderr."""
-    workdir = tmp_path_factory.mktemp(launcher)
-    sweep_dir = workdir / "sweep"
-    result = run_tbpipe(
-        *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", cwd=workdir
-    )
-    return sweep_dir, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def basic(tmp_path_factory) -> tuple[Path, str, str]:
-    return sweep(tmp_path_factory, "basic")
 
 
 @pytest.fixture(scope="module")
 def joblib(tmp_path_factory) -> tuple[Path, str, str]:
-    return sweep(tmp_path_factory, "joblib")
+    return launcher_sweep(tmp_path_factory, "joblib")
 
 
 @pytest.fixture(scope="module")
 def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
-    return sweep(tmp_path_factory, "submitit_local")
+    return launcher_sweep(tmp_path_factory, "submitit_local")
 
 
 def job_dirs(sweep_dir: Path) -> dict[str, Path]:
@@ -171,7 +149,13 @@ def test_jobs_at_once_follows_joblib():
 def test_slurm_preset_is_submitit_slurm_with_tbpipe_defaults():
     cfg = api.compose_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    # tbpipe's subclass of the plugin's launcher, where Hydra accepts launchers from
+    assert launcher._target_ == "hydra_plugins.tbpipe_launchers.SlurmLauncher"
+    from hydra.utils import get_class
+
+    # by name: Hydra's plugin scan runs the plugin's module again, making new class objects
+    bases = [f"{c.__module__}.{c.__name__}" for c in get_class(launcher._target_).__mro__]
+    assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in bases
     assert (launcher.partition, launcher.cpus_per_task, launcher.timeout_min) == ("gpu", 2, 30)
     assert fair_share_of_cores(launcher, cpus=64) == 2  # TF uses the cores Slurm gives
 

@@ -154,11 +154,34 @@ def register_tbpipe_sweeper() -> None:
     plugins.register(sweeper.TbpipeSweeper)
 
 
+#: the package of tbpipe's own launcher classes (Hydra takes launchers from hydra_plugins only)
+TBPIPE_LAUNCHERS = "hydra_plugins.tbpipe_launchers"
+
+
+def register_tbpipe_launcher(launcher: DictConfig | dict) -> None:
+    """Make sure Hydra knows tbpipe's launcher class when the config names one.
+
+    Hydra finds launcher classes by walking the `hydra_plugins` package; an editable
+    install (`pip install -e .`, `make setup`) puts hydra_plugins/tbpipe_launchers where
+    that walk does not look. `Plugins.register` is Hydra's public way to add one by hand.
+    """
+    target = str(launcher.get("_target_", ""))
+    if not target.startswith(TBPIPE_LAUNCHERS + "."):
+        return
+    from hydra.core.plugins import Plugins
+
+    module_name, _, class_name = target.rpartition(".")
+    plugin = getattr(importlib.import_module(module_name), class_name, None)
+    if plugin is not None:  # None: its plugin is not installed; Hydra then says which
+        Plugins.instance().register(plugin)
+
+
 class LaunchedJob(Callback):
     """Hydra callback: fair share of cores, submitit logs in the job dir, where the job ran."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """In the launching process, before any job: a launcher that cannot run here stops."""
+        register_tbpipe_launcher(config.hydra.launcher)
         problem = check_launcher_can_run(config.hydra.launcher)
         if problem is not None:
             report(problem)

@@ -1,0 +1,162 @@
+"""Sweeps through a real Slurm scheduler with tbpipe's `hydra/launcher=slurm` preset.
+
+The story: "my sweep outgrew this machine; the cluster runs Slurm". The cluster here is
+the single-node one of scripts/slurm-local.sh (`make slurm`, as root; `.ci/run` starts
+it). Every job goes through sbatch, slurmctld and slurmd like on a real cluster; the
+results must equal the basic launcher's bit for bit, and a job that Slurm ends early
+(scancel) must say so in summary.csv while the others finish.
+
+Without sbatch on PATH these tests skip (a machine without Slurm); so they do where CI
+could not start Slurm (TBPIPE_SLURM_SKIP says why). To leave them out locally:
+`pytest -m "not slow"` (make test-fast) or `pytest --deselect tests/test_slurm.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.runinfo import COMPLETED, FAILED, INTERRUPTED, RUNNING, read_metrics, write_metrics
+from pipeline.sweeps.slurm import record_slurm_ending
+from tests.conftest import LAUNCHER_SWEEP, TBPIPE, launcher_sweep
+from tests.test_launchers import assert_one_summary, assert_same_results, job_dirs
+
+NO_SLURM = (
+    "no sbatch on PATH: start a local Slurm with `make slurm` (scripts/slurm-local.sh, as root)"
+    if shutil.which("sbatch") is None
+    else os.environ.get("TBPIPE_SLURM_SKIP")
+)
+needs_slurm = pytest.mark.skipif(NO_SLURM is not None, reason=str(NO_SLURM))
+#: jobs get one core each, so the 2-core machine runs two at once
+ONE_CORE = "hydra.launcher.cpus_per_task=1"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    """The node must be up: a Slurm that is installed but stopped is a failure, not a skip."""
+    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    states = state.stdout.split()
+    assert state.returncode == 0 and {"idle", "mix", "alloc"} & set(states), (
+        f"Slurm is installed but no node is up ({state.stdout.strip()} {state.stderr.strip()});"
+        " start it with `make slurm` (scripts/slurm-local.sh start, as root)"
+    )
+    return states[0]
+
+
+@pytest.fixture(scope="module")
+def slurm(cluster, tmp_path_factory) -> tuple[Path, str, str]:
+    return launcher_sweep(tmp_path_factory, "slurm", ONE_CORE)
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_slurm_gives_the_same_job_dirs_and_bit_identical_scalars(basic, slurm):
+    sweep_dir, stdout, stderr = slurm
+    assert_same_results(sweep_dir, basic[0])
+    assert_one_summary(sweep_dir, stdout)
+    # nothing but the sweep: no sacct warnings (accounting is off), no errors
+    for word in ("sacct", "WARNING", "ERROR", "Traceback"):
+        assert word not in stdout + stderr, (word, stdout, stderr)
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_slurm_jobs_ran_as_slurm_jobs_with_their_logs_in_the_job_dir(slurm):
+    sweep_dir, _, _ = slurm
+    slurm_ids = set()
+    for name, job in job_dirs(sweep_dir).items():
+        log = (job / "tbpipe.log").read_text()
+        assert "launcher submitit_slurm" in log, log
+        assert "'TF_NUM_INTRAOP_THREADS': '1'" in log, log  # cpus_per_task=1
+        assert "k = " in (job / "stdout.log").read_text(), name
+        # submitit's folder per Slurm job: <array id>_<task>, one per job of the sweep
+        (linked,) = [
+            p
+            for p in (sweep_dir / ".submitit").rglob("*_log.out")
+            if p.stat().st_ino == (job / "stdout.log").stat().st_ino
+        ]
+        slurm_ids.add(linked.parent.name)
+    assert len(slurm_ids) == 2 and len({i.split("_")[0] for i in slurm_ids}) == 1  # one array
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(cluster, tmp_path):
+    """Job 1 trains for minutes; scancel it once it runs. Job 0 completes, the sweep ends
+    with one summary whose row 1 says interrupted, by Slurm's CANCELLED."""
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        TBPIPE,
+        *LAUNCHER_SWEEP,
+        "hydra/launcher=slurm",
+        ONE_CORE,
+        f"hydra.sweep.dir={sweep_dir}",
+        "trainer.steps=50,5000000",  # job 1: 5 million steps, several minutes
+        "data.noise_std=1",
+    ]
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        long_job = wait_until_training(sweep_dir, job=1, timeout=120)
+        slurm_id = slurm_job_of(sweep_dir, job=1)
+        subprocess.run(["scancel", slurm_id], check=True)
+        stdout, stderr = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            subprocess.run(["scancel", "--name=tbpipe"], check=False)
+    assert sweep.returncode == 0, stderr  # one job cancelled; the sweep itself ran to its end
+    assert "Traceback" not in stderr and "sacct" not in stdout + stderr, stderr
+    assert f"job 1 (Slurm job {slurm_id}) ended CANCELLED without a result" in stdout + stderr
+    assert stdout.count("sweep summary (2 jobs)") == 1, stdout
+    with open(sweep_dir / "summary.csv") as stream:
+        rows = {row["job"]: row for row in csv.DictReader(stream)}
+    assert rows["0"]["status"] == COMPLETED
+    assert rows["1"]["status"] == INTERRUPTED, rows["1"]
+    assert f"Slurm job {slurm_id} ended CANCELLED" in rows["1"]["reason"], rows["1"]
+    steps = int(rows["1"]["steps"])
+    assert 0 < steps < 5_000_000 and read_metrics(long_job)["steps"] == steps
+
+
+def wait_until_training(sweep_dir: Path, job: int, timeout: float) -> Path:
+    """The job dir of `job` once its run is training (TensorFlow loaded, writers open)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job_dir in sweep_dir.glob(f"{job}_*"):
+            train = job_dir / "train"
+            if (job_dir / "metrics.json").exists() and any(train.glob("*tfevents*")):
+                time.sleep(2)  # a few chunks in
+                return job_dir
+        time.sleep(0.5)
+    raise AssertionError(f"job {job} did not start training within {timeout} s")
+
+
+def slurm_job_of(sweep_dir: Path, job: int) -> str:
+    """The Slurm id (`<array>_<task>`) of sweep job `job`: submitit's folder for it."""
+    (folder,) = (sweep_dir / ".submitit").glob(f"*_{job}")
+    return folder.name
+
+
+def test_slurm_ending_is_added_to_a_run_that_said_how_it_ended(tmp_path):
+    write_metrics(tmp_path, {"steps": 10, "status": INTERRUPTED, "reason": "SIGTERM at 10"})
+    record_slurm_ending(tmp_path, "7_1", "CANCELLED")
+    record_slurm_ending(tmp_path, "7_1", "CANCELLED")  # said once, however often it is told
+    metrics = read_metrics(tmp_path)
+    assert metrics["status"] == INTERRUPTED and metrics["steps"] == 10
+    assert metrics["reason"] == "SIGTERM at 10; Slurm job 7_1 ended CANCELLED without a result"
+
+
+def test_a_run_killed_before_it_could_say_so_becomes_failed(tmp_path):
+    write_metrics(tmp_path, {"steps": 0, "status": RUNNING})
+    reason = record_slurm_ending(tmp_path, "7_0", "OUT_OF_MEMORY")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == FAILED
+    assert metrics["reason"] == reason == "Slurm job 7_0 ended OUT_OF_MEMORY without a result"
