@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import shlex
 import signal
 import sys
@@ -35,7 +36,15 @@ from pipeline.check.errors import (
 )
 from pipeline.check.preflight import check_command_line
 from pipeline.compat import exit_without_teardown
-from pipeline.runinfo import COMPLETED, DIVERGED, FAILED, INTERRUPTED, record_unfinished, versions
+from pipeline.runinfo import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    INTERRUPTED,
+    RESUME_ENV,
+    record_unfinished,
+    versions,
+)
 from pipeline.sweeps.launchers import register_tbpipe_sweeper
 
 #: how many jobs ran in this process (not in a launcher's workers)
@@ -54,9 +63,17 @@ def _task(cfg: DictConfig) -> float | None:
     task = list(hydra_cfg.overrides.task)
     command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
+    if resuming:
+        save_hydra_files(run_dir, cfg, hydra_cfg)
     try:
         metrics = app.run(
-            cfg, run_dir, command=command, overrides=hydra_cfg.overrides.task, checked=True
+            cfg,
+            run_dir,
+            command=command,
+            overrides=hydra_cfg.overrides.task,
+            checked=True,
+            resume=resuming,
         )
     except KeyboardInterrupt:
         record_unfinished(run_dir, INTERRUPTED, "interrupted by SIGINT before training")
@@ -82,9 +99,26 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
-SUBCOMMANDS = {"report": "pipeline.readback.report", "board": "pipeline.readback.board"}
+SUBCOMMANDS = {
+    "report": "pipeline.readback.report",
+    "board": "pipeline.readback.board",
+    "status": "pipeline.readback.status",
+}
 #: Subcommands that become a Hydra run: the module's `command_line(argv)` says which.
-RUNS = {"rerun": "pipeline.check.rerun"}
+#: (`resume` relaunches a run or sweep in its own dir: `main` hands it to its `plan`)
+RUNS = {"rerun": "pipeline.check.rerun", "resume": "pipeline.sweeps.resume"}
+
+
+def save_hydra_files(run_dir: str, cfg: DictConfig, hydra_cfg) -> None:
+    """.hydra/ as Hydra writes it, for a job `tbpipe resume` runs for the first time
+    (resume turns Hydra's own writing off, so finished jobs keep their files untouched)."""
+    saved = Path(run_dir) / ".hydra"
+    if (saved / "overrides.yaml").exists():
+        return
+    saved.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, saved / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
+    OmegaConf.save(hydra_cfg.overrides.task, saved / "overrides.yaml")
 
 
 def main() -> None:
@@ -105,11 +139,19 @@ def main() -> None:
     if name in ("--version", "-V"):
         leave(print(version_line()))
     try:
-        argv = rerun.plain_config_flags(sys.argv[1:])
-        if argv[:1] and argv[0] in RUNS:
-            argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
-        sys.argv[1:] = argv
-        check_command_line(sys.argv[1:])
+        if name == "resume":  # its dirs exist on purpose: resume checks what it relaunches
+            from pipeline.sweeps.resume import plan
+
+            argv = plan(sys.argv[2:])
+            if argv is None:  # nothing left to do (said on stdout)
+                leave(0)
+            sys.argv[1:] = argv
+        else:
+            argv = rerun.plain_config_flags(sys.argv[1:])
+            if argv[:1] and argv[0] in RUNS:
+                argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
+            sys.argv[1:] = argv
+            check_command_line(sys.argv[1:])
     except BadInput as error:
         report(str(error))
         sys.exit(EXIT_BAD_INPUT)

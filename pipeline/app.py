@@ -28,7 +28,19 @@ from pipeline.contracts import (
     check_sink,
     target_of,
 )
-from pipeline.runinfo import COMPLETED, RUNNING, write_metrics, write_run_info
+from pipeline.runinfo import (
+    CHECKPOINT_DIR,
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    PROCESS_KEYS,
+    RUNNING,
+    Heartbeat,
+    read_metrics,
+    this_process,
+    write_metrics,
+    write_run_info,
+)
 from pipeline.sinks.base import Experiment
 from pipeline.sinks.settings import hparams_of
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
@@ -65,6 +77,9 @@ class Pieces:
     sinks: list[Any]
     tensors: dict[str, Any]  # the data as TF constants, k_true too when the data know it
     batches: Any  # the tf.data iterator of mini-batches, or None (full batch)
+    checkpoint: Any = None  # pipeline.checkpoints.RunCheckpoint, or None: no checkpoints
+    start: int = 0  # the step training starts from: a resumed run's checkpoint
+    batch: Any = None  # the mini-batch that step uses, when a checkpoint carried one
 
 
 def run(
@@ -73,21 +88,30 @@ def run(
     command: str = "tbpipe",
     overrides: Sequence[str] = (),
     checked: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train the configured model, write its summaries and metrics.json; return the metrics.
 
     `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
     `checked=True` says the preflight validated this config already (the command line
-    and `pipeline.api` do): each run is validated once.
+    and `pipeline.api` do): each run is validated once. `resume=True` (`tbpipe resume`)
+    goes on in an existing run dir from its latest checkpoint, or starts it over.
     """
     if not checked:
         validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
+    if resume:
+        kept = ended_for_good(Path(run_dir))
+        if kept is not None:
+            return kept  # completed or diverged: its files stay as they are
     import_tensorflow(cfg.trainer.get("inter_op_threads"))
     started = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pieces = build(cfg)
-    experiment = open_run(cfg, pieces, run_dir, command, overrides)
+    pieces.checkpoint = checkpoint_of(cfg, pieces, run_dir)
+    if resume:
+        go_on_from_checkpoint(cfg, pieces, run_dir)
+    experiment = open_run(cfg, pieces, run_dir, command, overrides, resume)
     try:
         outcome, ending = train(cfg, pieces, experiment)
     finally:
@@ -122,15 +146,69 @@ def build(cfg: DictConfig) -> Pieces:
     return Pieces(data, loop, sinks, tensors, mini_batches_of(cfg, tensors))
 
 
+def ended_for_good(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run that resuming leaves alone (completed, diverged: the same config
+    would end the same way); None for one to go on with. A failed run starts over: its
+    checkpoints go."""
+    import shutil
+
+    try:
+        metrics = read_metrics(run_dir)
+    except (OSError, ValueError):
+        return None
+    if metrics.get("status") in (COMPLETED, DIVERGED):
+        return metrics
+    if metrics.get("status") == FAILED:
+        shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+    return None
+
+
+def checkpoint_of(cfg: DictConfig, pieces: Pieces, run_dir: Path):
+    """The run's checkpoints (`trainer.checkpoint_every`), or None when it keeps none."""
+    if not cfg.trainer.get("checkpoint_every"):
+        return None
+    from pipeline.checkpoints import RunCheckpoint
+
+    return RunCheckpoint(run_dir, pieces.loop, pieces.batches)
+
+
+def go_on_from_checkpoint(cfg: DictConfig, pieces: Pieces, run_dir: Path) -> None:
+    """Restore the latest checkpoint into the loop and keep the event records before it;
+    with no checkpoint, the run starts over: its old event files go."""
+    from pipeline.checkpoints import keep_events_before, remove_events
+
+    restored = pieces.checkpoint.restore() if pieces.checkpoint is not None else None
+    writer_dirs = [run_dir / cfg.writer.train, run_dir / cfg.writer.test]
+    if restored is None:
+        for folder in [run_dir, *writer_dirs]:  # the HPARAMS session at the root too
+            remove_events(folder)
+        return
+    pieces.start, batch = restored
+    pieces.batch = batch if pieces.batches is not None else None
+    for folder in writer_dirs:
+        keep_events_before(folder, pieces.start)
+
+
 def open_run(
-    cfg: DictConfig, pieces: Pieces, run_dir: Path, command: str, overrides: Sequence[str]
+    cfg: DictConfig,
+    pieces: Pieces,
+    run_dir: Path,
+    command: str,
+    overrides: Sequence[str],
+    resume: bool = False,
 ) -> Experiment:
-    """metrics.json says `running` and run.json how to redo the run; writers open."""
+    """metrics.json says `running` (which process, from which step) and run.json how to
+    redo the run (a resumed run keeps the run.json it started with); writers open."""
     from pipeline.writers import open_writers
 
     steps = int(cfg.trainer.steps)
-    write_metrics(run_dir, {"status": RUNNING, "steps": 0, "steps_planned": steps})
-    write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
+    running = {"status": RUNNING, "steps": pieces.start, "steps_planned": steps}
+    running.update(this_process(), started_at=time.time(), heartbeat_at=time.time())
+    if resume and pieces.start > 0:
+        running["resumed_from"] = pieces.start  # the checkpoint it went on from
+    write_metrics(run_dir, running)
+    if not resume or not (run_dir / "run.json").exists():
+        write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
     return Experiment(
         model=pieces.loop.model,
         data=pieces.data,
@@ -149,16 +227,31 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
     from pipeline.train import Outcome, Trainer
 
     steps = int(cfg.trainer.steps)
-    trainer = Trainer(experiment, pieces.loop, pieces.sinks, pieces.batches)
+    trainer = Trainer(
+        experiment, pieces.loop, pieces.sinks, pieces.batches, pieces.checkpoint, pieces.batch
+    )
+    heartbeat = Heartbeat(experiment.run_dir, read_metrics(experiment.run_dir))
     ending: dict[str, Any] = {"status": COMPLETED}
     try:
         with stop_on_signals() as watch:
-            for sink in pieces.sinks:
-                sink.start(experiment)
+
+            def on_chunk(step: int) -> None:
+                heartbeat.beat(step, trainer.saved_step)
+                watch.check(step)
+
+            if pieces.start == 0:  # a resumed run wrote these when it started
+                for sink in pieces.sinks:
+                    sink.start(experiment)
             outcome = trainer.run(
-                steps, int(cfg.trainer.chunk), bool(cfg.trainer.progress), on_chunk=watch.check
+                steps,
+                int(cfg.trainer.chunk),
+                bool(cfg.trainer.progress),
+                on_chunk=on_chunk,
+                start=pieces.start,
+                checkpoint_every=cfg.trainer.get("checkpoint_every"),
             )
     except RunInterrupted as stop:
+        trainer.save(stop.step)  # a resume goes on from exactly here
         outcome = Outcome(stop.step, False, trainer.stats())
         ending = interrupted_ending(stop, steps)
     if outcome.diverged:
@@ -170,6 +263,7 @@ def finish(
     run_dir: Path, pieces: Pieces, outcome: Any, ending: dict, steps: int, started: float
 ) -> dict[str, Any]:
     """metrics.json with the final statistics and how the run ended; returned as a dict."""
+    previous = read_metrics(run_dir)
     metrics = {
         "k": outcome.stats["k"],
         "k_true": pieces.data.k_true,
@@ -180,7 +274,9 @@ def finish(
         "steps_planned": steps,
         "seconds": round(time.perf_counter() - started, 4),
         "train_seconds": round(outcome.seconds, 4),  # the loop and its summaries alone
+        "checkpoint_seconds": round(outcome.checkpoint_seconds, 4),  # of which checkpoints
         **ending,  # status, and reason when the run did not complete
+        **{key: previous[key] for key in PROCESS_KEYS if key in previous},
     }
     write_metrics(run_dir, metrics)
     return metrics

@@ -7,11 +7,15 @@ import math
 import os
 import platform
 import shlex
+import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.json"
+#: the folder of a run dir that holds its checkpoints (pipeline/checkpoints.py)
+CHECKPOINT_DIR = "checkpoints"
 
 # -- how a run ended: the `status` in metrics.json (docs/ERRORS.md lists the exit codes) --
 RUNNING = "running"  # written as soon as the run starts; replaced when it ends
@@ -20,6 +24,10 @@ DIVERGED = "diverged"  # the loss became NaN or Inf
 INTERRUPTED = "interrupted"  # SIGINT / SIGTERM
 FAILED = "failed"  # an error inside the run, or a job that left no metrics
 ENDINGS = (COMPLETED, DIVERGED, INTERRUPTED, FAILED)
+# -- states only `tbpipe status` gives (never written to metrics.json) --
+PENDING = "pending"  # a sweep's job that has not started training (no metrics.json yet)
+DIED = "died"  # metrics.json says running, but its process is gone (or silent too long)
+STATES = (PENDING, RUNNING, *ENDINGS, DIED)
 
 #: what metrics.json holds, in this order: final statistics, progress, time, ending
 METRIC_KEYS = (
@@ -68,7 +76,9 @@ def versions() -> dict[str, str]:
     """Python and the packages that shape a run's numbers, without importing them."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"python": platform.python_version()}
+    from pipeline import __version__
+
+    found = {"python": platform.python_version(), "tbpipe": __version__}
     for package in PACKAGES:
         try:
             found[package] = version(package)
@@ -116,3 +126,69 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_metrics(run_dir, ended)
     return ended["reason"]
+
+
+# -- the process behind a running run: host, pid, heartbeat ------------------------------
+#: metrics.json keys that say which process runs the run and when it was last heard from
+PROCESS_KEYS = ("host", "pid", "started_at", "heartbeat_at", "checkpoint_step", "resumed_from")
+#: a running run refreshes metrics.json at chunk ends at most this often (seconds)
+HEARTBEAT_SECONDS = 10.0
+#: a run on another host whose metrics.json is older than this is taken for dead (seconds)
+SILENT_FOR = 600.0
+#: set (through `hydra.job.env_set`) in a job that `tbpipe resume` continues in its old dir
+RESUME_ENV = "TBPIPE_RESUME"
+
+
+def this_process() -> dict[str, Any]:
+    """host and pid of this process, for metrics.json: `tbpipe status` checks they live."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+class Heartbeat:
+    """Refreshes a running run's metrics.json (its step, its mtime) at chunk ends, at most
+    every HEARTBEAT_SECONDS, and at once when a checkpoint was written."""
+
+    def __init__(self, run_dir: Path, running: dict[str, Any]):
+        self.run_dir, self.running = Path(run_dir), dict(running)
+        self.last = time.monotonic()
+
+    def beat(self, step: int, checkpoint_step: int | None = None) -> None:
+        saved = checkpoint_step != self.running.get("checkpoint_step")
+        if not saved and time.monotonic() - self.last < HEARTBEAT_SECONDS:
+            return
+        self.running.update(steps=step, checkpoint_step=checkpoint_step, heartbeat_at=time.time())
+        write_metrics(self.run_dir, self.running)
+        self.last = time.monotonic()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:  # Linux: a zombie has exited, only its parent has not collected it yet
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def state_of(metrics: dict[str, Any] | None, mtime: float | None = None) -> str:
+    """A run's state from its metrics.json (None: no file): pending, running, an ending, or
+    died. A running run died when its host is this one and its pid is gone, or, on another
+    host, when metrics.json has not been refreshed for SILENT_FOR seconds."""
+    if metrics is None:
+        return PENDING
+    status = metrics.get("status")
+    if status != RUNNING:
+        return status if status in ENDINGS else FAILED
+    host, pid = metrics.get("host"), metrics.get("pid")
+    if host == socket.gethostname() and isinstance(pid, int):
+        return RUNNING if process_alive(pid) else DIED
+    heard = mtime if mtime is not None else metrics.get("heartbeat_at")
+    if heard is not None and time.time() - heard > SILENT_FOR:
+        return DIED
+    return RUNNING

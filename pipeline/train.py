@@ -34,6 +34,7 @@ class Outcome:
     diverged: bool
     stats: dict[str, float]
     seconds: float = 0.0  # wall time of the training loop and its summaries
+    checkpoint_seconds: float = 0.0  # of which spent writing checkpoints
 
 
 def mean_squared_error(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -62,11 +63,14 @@ def no_op() -> None:
     """The branch of a `tf.cond` that records nothing."""
 
 
-def chunk_ends(steps: int, chunk: int, python_sinks: Sequence[Sink]) -> list[int]:
-    """Steps at which the compiled loop hands control back to Python."""
+def chunk_ends(
+    steps: int, chunk: int, python_sinks: Sequence[Sink], checkpoint_every: int | None = None
+) -> list[int]:
+    """Steps at which the compiled loop hands control back to Python: every `chunk`
+    steps, where a Python sink is due, where a checkpoint is due, and at the end."""
     ends = set(range(chunk, steps, chunk))
-    for sink in python_sinks:
-        ends.update(range(sink.every, steps, sink.every))
+    for every in [s.every for s in python_sinks] + [checkpoint_every or steps]:
+        ends.update(range(every, steps, every))
     ends.add(steps)
     return sorted(ends)
 
@@ -153,8 +157,8 @@ class CompiledLoop:
     def adopt(self, model, optimizer) -> bool:
         """Start a new job from `model` and `optimizer` (built fresh from the same config):
         copy their variables' values into this loop's. False if they do not match."""
-        mine = _variables(self.model) + _variables(self.optimizer)
-        fresh = _variables(model) + _variables(optimizer)
+        mine = variables_of(self.model) + variables_of(self.optimizer)
+        fresh = variables_of(model) + variables_of(optimizer)
         if [(v.shape, v.dtype) for v in mine] != [(v.shape, v.dtype) for v in fresh]:
             return False
         for variable, value in zip(mine, fresh, strict=True):
@@ -254,7 +258,7 @@ class CompiledLoop:
         return step, tf.math.is_finite(loss), batch
 
 
-def _variables(piece) -> list[tf.Variable]:
+def variables_of(piece) -> list[tf.Variable]:
     """All of a piece's variables (a tf.Module's, slots included), in a stable order."""
     return list(getattr(piece, "variables", ()))
 
@@ -274,6 +278,8 @@ class Trainer:
         loop: CompiledLoop,
         sinks: Sequence[Sink],
         batches: tf.data.Iterator | None = None,
+        checkpoint=None,
+        batch: tuple | None = None,
     ):
         self.experiment = experiment
         self.loop = loop
@@ -281,7 +287,27 @@ class Trainer:
         self.python_sinks = [s for s in sinks if s.every is not None and not s.in_graph]
         self.batches = batches  # None: every step sees all the training points
         #: the mini-batch the next step uses: drawn here, then handed from chunk to chunk
-        self.batch = () if batches is None else tuple(next(batches))
+        #: (a resumed run is handed the batch its checkpoint carried)
+        if batches is None:
+            self.batch = ()
+        else:
+            self.batch = tuple(next(batches)) if batch is None else tuple(batch)
+        #: a pipeline.checkpoints.RunCheckpoint, or None: no checkpoints
+        self.checkpoint = checkpoint
+        self.saved_step: int | None = None  # the step of the last checkpoint written
+        self.checkpoint_seconds = 0.0  # time spent writing them (docs/PERFORMANCE.md)
+
+    def save(self, step: int) -> None:
+        """Checkpoint the state after `step` updates, once the event files hold every
+        record of the steps before it (flushed), so a resumed run continues them exactly."""
+        if self.checkpoint is None:
+            return
+        started = time.perf_counter()
+        for writer in self.experiment.writers.values():
+            writer.flush()
+        self.checkpoint.save(step, self.batch)
+        self.saved_step = step
+        self.checkpoint_seconds += time.perf_counter() - started
 
     def stats(self) -> dict[str, float]:
         """The statistics of the model as it is now, as Python floats."""
@@ -297,16 +323,30 @@ class Trainer:
         return stats
 
     def run(
-        self, steps: int, chunk: int, progress: bool = True, on_chunk: Callable | None = None
+        self,
+        steps: int,
+        chunk: int,
+        progress: bool = True,
+        on_chunk: Callable | None = None,
+        start: int = 0,
+        checkpoint_every: int | None = None,
     ) -> Outcome:
-        """Train for `steps` updates, recording every sink at its cadence and at the end."""
+        """Train from step `start` (0, or a restored checkpoint's) to `steps` updates,
+        recording every sink at its cadence and at the end, and checkpointing every
+        `checkpoint_every` steps (chunk ends fall there, so the numbers never change)."""
         started = time.perf_counter()
-        if self.python_sinks:
-            self._record_in_python(self.python_sinks, 0)
-        start = 0
-        bar = tqdm(total=steps, unit="step", disable=None if progress else True, leave=False)
+        # a resumed run's records at `start` by Python sinks were dropped with the events
+        # past its checkpoint (pipeline.checkpoints.keep_events_before): record them again
+        due = [s for s in self.python_sinks if start == 0 or start % s.every == 0]
+        if due and start < steps:
+            self._record_in_python(due, start)
+        bar = tqdm(
+            total=steps, initial=start, unit="step", disable=None if progress else True, leave=False
+        )
         with bar:
-            for end in chunk_ends(steps, chunk, self.python_sinks):
+            for end in chunk_ends(steps, chunk, self.python_sinks, checkpoint_every):
+                if end <= start:
+                    continue
                 reached, finite, self.batch = self.loop(
                     self.experiment, start, end, self.batches, self.batch
                 )
@@ -315,10 +355,13 @@ class Trainer:
                     elapsed = time.perf_counter() - started
                     return Outcome(reached, True, self.stats(), elapsed)
                 start = end
+                if checkpoint_every and end < steps and end % checkpoint_every == 0:
+                    self.save(end)
                 due = [s for s in self.python_sinks if end < steps and end % s.every == 0]
                 self._record_in_python(due, end)
                 if on_chunk is not None:
                     on_chunk(end)
         # the final state, recorded by every sink whatever its cadence (a no-op for once-only sinks)
         final = self._record_in_python(self.sinks, steps)
-        return Outcome(steps, False, final, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return Outcome(steps, False, final, elapsed, self.checkpoint_seconds)

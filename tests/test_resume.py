@@ -1,0 +1,179 @@
+"""A run killed mid-way and resumed reads, in TensorBoard, exactly as a run never stopped.
+
+Each test starts the real `tbpipe` in a subprocess, waits until it has written a
+checkpoint and then event records past that checkpoint (the case where a naive resume
+would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>`, and
+compares every scalar, histogram, image and text series, read with TensorBoard's reader,
+with an uninterrupted run of the same config. Each event file is also walked record by
+record (TensorBoard's file loader, no de-duplication): every step of every tag once, the
+graph, the text and the HParams session once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+from tensorboard.compat.proto import event_pb2
+
+from pipeline.readback.runs import load_run
+from tests.conftest import TBPIPE, run_tbpipe
+
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
+#: long enough to be caught mid-way; every kind of record, an image at a checkpoint step
+LONG_RUN = (
+    "trainer.steps=20000",
+    "trainer.checkpoint_every=2000",
+    "writer.flush_millis=100",
+    "sinks=[graph,scalars,histograms,images,text,hparams]",
+    "sinks.images.every=4000",
+    "trainer.progress=false",
+)
+MINI_BATCHES = ("trainer.batch_size=16", "optimizer.learning_rate=0.2")
+
+
+def every_series(run_dir: Path) -> dict:
+    """Every series TensorBoard shows for the run, per (folder, plugin, tag); the graph as
+    its op names (TensorFlow does not serialise a GraphDef's attributes in a fixed order)."""
+    out = {}
+    for folder in ("train", "test", "."):
+        run = load_run(run_dir / folder)
+        for plugin, tags in run.series.items():
+            for tag, points in tags.items():
+                out[folder, plugin, tag] = [(step, value.tolist()) for step, value in points]
+        if run.graph is not None:
+            out[folder, "graph"] = sorted(node.name for node in run.graph.node)
+    for key in [key for key in out if key[1] == "graphs"]:
+        del out[key]
+    return out
+
+
+def records(run_dir: Path) -> Counter:
+    """(folder, tag or kind, step) of every record in every event file, as written."""
+    found: Counter = Counter()
+    for path in sorted(run_dir.rglob("*tfevents*")):
+        folder = path.parent.relative_to(run_dir).as_posix()
+        for raw in RawEventFileLoader(str(path)).Load():
+            event = event_pb2.Event.FromString(raw)
+            if event.HasField("summary"):
+                for value in event.summary.value:
+                    found[folder, value.tag, event.step] += 1
+            elif event.HasField("graph_def"):
+                found[folder, "graph_def", event.step] += 1
+    return found
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    index = run_dir / "checkpoints" / "checkpoint"
+    if not index.exists():
+        return None
+    first = index.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-2000"
+    return int(first.rsplit("-", 1)[1].rstrip('"'))
+
+
+def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
+    """Start `tbpipe args`, wait for a checkpoint and for records past it, send `signum`;
+    return the step of the last checkpoint it wrote."""
+    process = subprocess.Popen(
+        [TBPIPE, *args, f"hydra.run.dir={run_dir}"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    saved, size_then = None, 0
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        size = sum(p.stat().st_size for p in (run_dir / "train").glob("*tfevents*"))
+        if saved is None and (saved := checkpoint_step(run_dir)) is not None:
+            size_then = size  # every record before the checkpoint is in the file now
+        elif saved is not None and size > size_then + 4096:
+            break  # and records written after it
+        time.sleep(0.02)
+    else:
+        process.kill()
+        raise AssertionError("no checkpoint with records past it appeared")
+    process.send_signal(signum)
+    process.communicate(timeout=120)
+    return checkpoint_step(run_dir)  # a later one may have come before the signal
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The runs never stopped, one per config, made once."""
+    made = {}
+
+    def run(args: tuple) -> Path:
+        if args not in made:
+            run_dir = tmp_path_factory.mktemp("whole") / "run"
+            run_tbpipe(*args, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
+            made[args] = run_dir
+        return made[args]
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("extra", "signum"),
+    [
+        ((), signal.SIGKILL),
+        (MINI_BATCHES, signal.SIGKILL),
+        (MINI_BATCHES, signal.SIGTERM),
+    ],
+    ids=["full-batch-SIGKILL", "mini-batches-SIGKILL", "mini-batches-SIGTERM"],
+)
+def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
+    extra, signum, tmp_path, uninterrupted
+):
+    args = (*LONG_RUN, *extra)
+    run_dir = tmp_path / "run"
+    saved = stop_mid_run(args, run_dir, tmp_path, signum)
+    stopped = json.loads((run_dir / "metrics.json").read_text())
+    assert stopped["steps"] < 20000
+    if signum == signal.SIGKILL:  # nothing ran after the kill: records past the checkpoint stay
+        assert stopped["status"] == "running" and stopped["checkpoint_step"] == saved
+        assert max(step for (folder, _, step) in records(run_dir) if folder == "train") > saved
+    else:  # SIGTERM: the run stopped at a chunk end and saved a checkpoint there
+        assert stopped["status"] == "interrupted" and saved == stopped["steps"]
+
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in resumed.stderr, resumed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+
+    whole = uninterrupted(args)
+    assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
+    got, want = records(run_dir), records(whole)
+    assert set(got.values()) == {1}, [key for key, n in got.items() if n > 1][:5]
+    assert got == want  # the graph, text and HParams written at the start: once
+
+
+def test_resume_refuses_a_run_that_is_still_running(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [TBPIPE, *LONG_RUN, "trainer.steps=100000000", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while checkpoint_step(run_dir) is None:
+            assert process.poll() is None
+            time.sleep(0.1)
+        refused = run_tbpipe("resume", str(run_dir), cwd=tmp_path, check=False)
+        assert refused.returncode == 2
+        (line,) = refused.stderr.splitlines()
+        assert "still running" in line and f"pid {process.pid}" in line
+        assert process.poll() is None  # the run was left alone
+    finally:
+        process.kill()
+        process.wait()

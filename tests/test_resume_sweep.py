@@ -1,0 +1,145 @@
+"""A sweep killed in its third job and resumed: finished jobs untouched, the stopped job
+continued from its checkpoint, the missing job run, one summary of every job, and every
+series equal to a sweep never stopped. Resuming with other settings is refused, in one
+line, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TBPIPE, run_tbpipe
+from tests.test_resume import checkpoint_step, every_series, records
+
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
+#: the settings of the sweep, kept in a config dir of the user's own (as conf/experiment/)
+SLOW = """# @package _global_
+defaults:
+  - override /sinks: [scalars, histograms]   # each job stays quick
+trainer:
+  steps: 20000             # long enough to be stopped in the middle of a job
+  checkpoint_every: 2000   # a checkpoint every 2,000 steps
+  progress: false          # no progress bar in the test's output
+writer:
+  flush_millis: 100        # records reach the file quickly, past the checkpoint too
+"""
+SWEEP = ("data.noise_std=0.1,0.2,0.3,0.4",)
+
+
+def write_config_dir(where: Path, text: str = SLOW) -> Path:
+    (where / "experiment").mkdir(parents=True, exist_ok=True)
+    (where / "experiment" / "slow.yaml").write_text(text)
+    return where
+
+
+def sweep_args(config_dir: Path, sweep_dir: Path) -> list[str]:
+    return ["-m", "--config-dir", str(config_dir), "+experiment=slow", *SWEEP,
+            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+
+
+def job_dir(sweep_dir: Path, num: int) -> Path:
+    (found,) = sweep_dir.glob(f"{num}_*")
+    return found
+
+
+def files_of(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and dir under `folder`: (mtime in ns, size)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in [folder, *folder.rglob("*")]
+    }
+
+
+def kill_in_third_job(args: list[str], sweep_dir: Path, cwd: Path) -> int:
+    """Start the sweep; once job 2 has a checkpoint and records past it, SIGKILL the
+    sweep's process. Returns job 2's checkpoint step."""
+    process = subprocess.Popen([TBPIPE, *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline, saved, size_then = time.monotonic() + 300, None, 0
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        third = list(sweep_dir.glob("2_*"))
+        if third:
+            size = sum(p.stat().st_size for p in (third[0] / "train").glob("*tfevents*"))
+            if saved is None and (saved := checkpoint_step(third[0])) is not None:
+                size_then = size
+            elif saved is not None and size > size_then + 4096:
+                break
+        time.sleep(0.02)
+    else:
+        process.kill()
+        raise AssertionError("job 2 never had a checkpoint with records past it")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    return checkpoint_step(third[0])  # a later one may have come before the kill
+
+
+def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(tmp_path):
+    config_dir = write_config_dir(tmp_path / "conf")
+    sweep_dir = tmp_path / "sweep"
+    saved = kill_in_third_job(sweep_args(config_dir, sweep_dir), sweep_dir, tmp_path)
+    before = files_of(sweep_dir)
+
+    status = run_tbpipe("status", str(sweep_dir), "--json", cwd=tmp_path, check=False)
+    assert status.returncode == 1
+    jobs = json.loads(status.stdout)
+    assert [job["state"] for job in jobs] == ["completed", "completed", "died", "pending"]
+    assert jobs[2]["checkpoint_step"] == saved and jobs[3]["run_dir"] is None
+
+    # refused, in one line, with nothing changed: a setting given on the command line ...
+    refused = run_tbpipe("resume", str(sweep_dir), "data.noise_std=5", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "only hydra.launcher.*" in refused.stderr
+    # ... or a setting changed in the configs the sweep was made from
+    write_config_dir(config_dir, SLOW + "optimizer:\n  learning_rate: 0.3\n")
+    refused = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "optimizer.learning_rate was 0.5, is now 0.3" in refused.stderr
+    assert files_of(sweep_dir) == before
+    write_config_dir(config_dir)
+
+    resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in resumed.stderr, resumed.stderr
+    after = files_of(sweep_dir)
+    for num in (0, 1):  # untouched: every file and dir, mtime and size
+        name = job_dir(sweep_dir, num).name
+        kept = {path: stamp for path, stamp in before.items() if path.startswith(name)}
+        assert kept and all(after[path] == stamp for path, stamp in kept.items())
+    third = json.loads((job_dir(sweep_dir, 2) / "metrics.json").read_text())
+    assert third["status"] == "completed" and third["resumed_from"] == saved
+    fourth = json.loads((job_dir(sweep_dir, 3) / "metrics.json").read_text())
+    assert fourth["status"] == "completed" and "resumed_from" not in fourth
+    with open(sweep_dir / "summary.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["job"] for row in rows] == ["0", "1", "2", "3"]
+    assert {row["status"] for row in rows} == {"completed"}
+    done = run_tbpipe("status", str(sweep_dir), cwd=tmp_path)  # exit 0: all completed
+    assert done.stdout.strip().endswith("4 jobs: 4 completed")
+
+    whole = tmp_path / "whole"
+    run_tbpipe(*sweep_args(config_dir, whole), cwd=tmp_path)
+    for num in range(4):
+        got, want = job_dir(sweep_dir, num), job_dir(whole, num)
+        assert got.name == want.name
+        assert every_series(got) == every_series(want), num
+        assert set(records(got).values()) == {1} and records(got) == records(want)
+
+
+def test_a_search_is_not_resumed_and_says_why(tmp_path):
+    sweep_dir = tmp_path / "search"
+    run_tbpipe("-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=2", "trainer.steps=20",
+               "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)  # fmt: skip
+    before = files_of(sweep_dir)
+    refused = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "OptunaSweeper" in refused.stderr and "start a new search" in refused.stderr
+    assert files_of(sweep_dir) == before
