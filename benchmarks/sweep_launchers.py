@@ -1,8 +1,14 @@
-r"""Wall time of an 8-job noise sweep under Hydra's basic launcher vs the joblib launcher.
+r"""Wall time of an 8-job noise sweep under Hydra's basic launcher vs the parallel ones.
 
     .venv/bin/python benchmarks/sweep_launchers.py --reps 3 --case trainer.steps=1000 \
         --case "model=mlp trainer.steps=20000" \
         --json docs/img/sweep_launchers.json --png docs/img/sweep_launchers.png
+    .venv/bin/python benchmarks/sweep_launchers.py --reps 2 \
+        --launchers basic,joblib,submitit_local,slurm,ray \
+        --json docs/img/sweep_engines.json --png docs/img/sweep_engines.png
+
+(`slurm` needs a running Slurm: `make slurm`, as root; `ray` needs tbpipe[ray].) Each
+launcher gets the settings that suit this machine's cores (LAUNCHER_SETTINGS).
 
 Each repetition runs the real console script (`tbpipe -m ...`) in a fresh temporary
 directory, launchers alternating so a busy moment on the machine hits both; the median
@@ -27,6 +33,15 @@ TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
 NOISE = "0.01,0.05,0.1,0.2,0.5,1,2,5"  # 8 jobs
 
 
+#: what each launcher needs to use this machine's cores, jobs sharing them fairly
+LAUNCHER_SETTINGS = {
+    # one core per Slurm job (the preset asks 2): as many jobs at once as cores
+    "slurm": ["hydra.launcher.cpus_per_task=1"],
+    # a local Ray cluster of this machine's cores
+    "ray": [f"+hydra.launcher.ray.init.num_cpus={os.cpu_count()}"],
+}
+
+
 def sweep_command(launcher: str, case: str, sweep_dir: Path) -> list[str]:
     """The 8-job sweep: the noise_sweep experiment's sinks, one job per noise level;
     `case` adds overrides to every job (e.g. `model=mlp trainer.steps=20000`)."""
@@ -38,6 +53,7 @@ def sweep_command(launcher: str, case: str, sweep_dir: Path) -> list[str]:
         *case.split(),
         "trainer.progress=false",
         f"hydra/launcher={launcher}",
+        *LAUNCHER_SETTINGS.get(launcher, []),
         f"hydra.sweep.dir={sweep_dir}",
     ]
 
@@ -77,14 +93,14 @@ def plot(results: dict[str, dict[str, list[float]]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=100)
-    colors = ["#999999", "#1f77b4", "#ff7f0e"]
-    width = 0.35
+    colors = ["#999999", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    width = 0.8 / max(len(times) for times in results.values())
     for group, times in enumerate(results.values()):
         medians = {name: statistics.median(seconds) for name, seconds in times.items()}
         for i, (name, seconds) in enumerate(times.items()):
             x = group + (i - (len(times) - 1) / 2) * width
             label = name if group == 0 else None  # one legend entry per launcher
-            ax.bar(x, medians[name], width * 0.9, color=colors[i % 3], label=label)
+            ax.bar(x, medians[name], width * 0.9, color=colors[i % len(colors)], label=label)
             ax.plot([x] * len(seconds), seconds, "k.", alpha=0.6)
         speedups = ", ".join(
             f"{name} {medians['basic'] / m:.2f}x" for name, m in medians.items() if name != "basic"
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replot", action="store_true", help="only draw --png from --json")
     parser.add_argument("--png", type=Path, help="write a bar chart of the medians here")
     args = parser.parse_args(argv)
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
     if args.replot:
         results = json.loads(args.json.read_text())
     else:
@@ -127,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                     times[launcher].append(seconds)
                     print(f"{case} rep {rep + 1}: {launcher} {seconds:.1f} s", flush=True)
             results[case] = times
+            print(f"load average after {case}: {os.getloadavg()}", flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
     print(f"load average when done: {os.getloadavg()}")

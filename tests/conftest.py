@@ -65,7 +65,9 @@ LAUNCHER_SWEEP = (
 )
 
 
-def launcher_sweep(tmp_path_factory, launcher: str, *more: str) -> tuple[Path, str, str]:
+def launcher_sweep(
+    tmp_path_factory, launcher: str, *more: str, env: dict | None = None
+) -> tuple[Path, str, str]:
     """Run LAUNCHER_SWEEP under `hydra/launcher=<launcher>`: the sweep dir, stdout, stderr."""
     workdir = tmp_path_factory.mktemp(launcher)
     sweep_dir = workdir / "sweep"
@@ -75,6 +77,7 @@ def launcher_sweep(tmp_path_factory, launcher: str, *more: str) -> tuple[Path, s
         f"hydra.sweep.dir={sweep_dir}",
         *more,
         cwd=workdir,
+        env=env,
     )
     return sweep_dir, result.stdout, result.stderr
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from pipeline.check.errors import EXIT_BAD_INPUT, report
 
@@ -154,6 +154,38 @@ def register_tbpipe_sweeper() -> None:
     plugins.register(sweeper.TbpipeSweeper)
 
 
+#: `ray.init` settings tbpipe gives a Ray cluster it starts, unless the user set them:
+#: no dashboard (a web UI and its HTTP server)
+RAY_INIT_DEFAULTS = {"include_dashboard": False}
+#: and no token authentication, which writes ~/.ray/auth_token and warns at every start
+RAY_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}
+
+
+def ray_defaults(launcher: DictConfig, environ: dict | None = None) -> dict[str, Any]:
+    """`hydra/launcher=ray` starting a local cluster: dashboard and token off unless asked.
+
+    Applied to the launcher's config (before Hydra builds the launcher) and to this
+    process's environment (Ray reads RAY_AUTH_MODE when it starts). A value the user
+    gave (`+hydra.launcher.ray.init.include_dashboard=true`, an exported RAY_AUTH_MODE)
+    wins; nothing changes when Ray connects to a running cluster (`ray.init.address`).
+    Returns what was set. The plugin's own config is named `ray` too, so this cannot be
+    a YAML preset of that name: Hydra would match it against the plugin's schema and
+    print a deprecation warning on every run.
+    """
+    environ = os.environ if environ is None else environ
+    if launcher_name(launcher) != "ray" or launcher.ray.init.get("address") is not None:
+        return {}
+    chosen: dict[str, Any] = {}
+    with open_dict(launcher.ray.init):
+        for key, value in RAY_INIT_DEFAULTS.items():
+            if launcher.ray.init.get(key) is None:
+                launcher.ray.init[key] = chosen[key] = value
+    for name, value in RAY_ENV_DEFAULTS.items():
+        if name not in environ:
+            environ[name] = chosen[name] = value
+    return chosen
+
+
 #: the package of tbpipe's own launcher classes (Hydra takes launchers from hydra_plugins only)
 TBPIPE_LAUNCHERS = "hydra_plugins.tbpipe_launchers"
 
@@ -182,6 +214,7 @@ class LaunchedJob(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """In the launching process, before any job: a launcher that cannot run here stops."""
         register_tbpipe_launcher(config.hydra.launcher)
+        ray_defaults(config.hydra.launcher)
         problem = check_launcher_can_run(config.hydra.launcher)
         if problem is not None:
             report(problem)
