@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from pipeline.check.errors import EXIT_BAD_INPUT, OneLineParser
-from pipeline.runinfo import COMPLETED, DIED, METRICS_FILE, PENDING, STATES, state_of
+from pipeline.runinfo import COMPLETED, DIED, FAILED, METRICS_FILE, RUNNING, state_of
 
 PROG = "tbpipe status"
 SWEEP_FILE = "multirun.yaml"
@@ -62,8 +62,8 @@ def read_metrics_file(run_dir: Path) -> tuple[dict[str, Any] | None, float | Non
         return json.loads(path.read_text()), path.stat().st_mtime
     except FileNotFoundError:
         return None, None
-    except (OSError, ValueError):  # half-written by hand, unreadable: the run says nothing
-        return {"status": "unreadable"}, None
+    except (OSError, ValueError):  # edited by hand, unreadable: a failed run, saying why
+        return {"status": FAILED, "reason": f"{METRICS_FILE} cannot be read"}, None
 
 
 def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None) -> JobStatus:
@@ -85,7 +85,7 @@ def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None
         pid=metrics.get("pid"),
     )
     started, heard = metrics.get("started_at"), metrics.get("heartbeat_at")
-    if state == "running" and started is not None:
+    if state == RUNNING and started is not None:
         row.seconds = round(time.time() - started, 1)
     elif state == DIED:
         if started is not None and heard is not None:
@@ -94,10 +94,6 @@ def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None
         row.reason = f"metrics.json says running but {where} is gone"
         if mtime is not None and metrics.get("host") and row.pid is not None:
             row.reason += f" (last heard {time.time() - mtime:.0f} s ago)"
-    elif state == PENDING:
-        row.reason = None
-    elif state not in STATES:
-        row.state, row.reason = "failed", "metrics.json cannot be read"
     return row
 
 
