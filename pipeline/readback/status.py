@@ -1,4 +1,7 @@
-"""`tbpipe status <sweep dir | run dir> [--json]`: where every job of a sweep stands, now.
+"""`tbpipe status DIR [--json]`: every job of a sweep (or a run): state, step, wall time.
+
+DIR is a sweep dir or a run dir; `--json` prints a list of objects (job, run_dir, state,
+step, steps_planned, seconds, setting, reason, checkpoint_step, host, pid).
 
 Usable while the sweep runs, and fast on hundreds of jobs: it reads only small files
 (multirun.yaml once, each job's metrics.json) and imports no TensorFlow. A sweep's jobs

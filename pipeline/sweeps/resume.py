@@ -1,4 +1,6 @@
-"""`tbpipe resume <run dir | sweep dir> [hydra.launcher.*=...]`: finish what was stopped.
+"""`tbpipe resume DIR`: finish a stopped run or sweep (hydra.launcher.* overrides only).
+
+    tbpipe resume <run dir | sweep dir> [hydra.launcher.KEY=VALUE ...]
 
 A run goes on from its latest checkpoint (pipeline/checkpoints.py). A sweep is launched
 again as Hydra launched it, same overrides, same sweep dir, so every job keeps its number
