@@ -8,6 +8,7 @@ exit code) is listed in docs/ERRORS.md.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import shlex
@@ -24,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
 from pipeline.check import rerun
+from pipeline.check.claim import claim_dir
+from pipeline.check.compose import path_override
 from pipeline.check.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
@@ -42,9 +45,12 @@ from pipeline.runinfo import (
     FAILED,
     INTERRUPTED,
     RESUME_ENV,
+    is_disk_full,
     record_unfinished,
+    start_run,
     versions,
 )
+from pipeline.stopping import signal_of, stop_before_training_on_sigterm
 from pipeline.sweeps.launchers import register_tbpipe_sweeper
 
 #: how many jobs ran in this process (not in a launcher's workers)
@@ -67,6 +73,7 @@ def _task(cfg: DictConfig) -> float | None:
     if resuming:
         save_hydra_files(run_dir, cfg, hydra_cfg)
     try:
+        start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, and the reserve
         metrics = app.run(
             cfg,
             run_dir,
@@ -75,13 +82,19 @@ def _task(cfg: DictConfig) -> float | None:
             checked=True,
             resume=resuming,
         )
-    except KeyboardInterrupt:
-        record_unfinished(run_dir, INTERRUPTED, "interrupted by SIGINT before training")
+    except KeyboardInterrupt as stop:
+        name = signal.Signals(signal_of(stop)).name
+        record_unfinished(run_dir, INTERRUPTED, f"interrupted by {name} before training")
         report(f"interrupted before training; nothing to keep in {run_dir}")
-        sys.exit(exit_code_for_signal(signal.SIGINT))
+        sys.exit(exit_code_for_signal(signal_of(stop)))
     except Exception as error:
         if full_error_requested():
             raise
+        if is_disk_full(error):
+            # the launching process stops the sweep; a launcher's worker ends its job only
+            in_worker = "BasicLauncher" not in str(hydra_cfg.launcher.get("_target_", ""))
+            stop_on_full_disk(run_dir, sweeping, stop=not (sweeping and in_worker))
+            return math.inf
         reason = record_unfinished(run_dir, FAILED, one_line(error))
         report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
         if sweeping:
@@ -96,6 +109,30 @@ def _task(cfg: DictConfig) -> float | None:
     if sweeping:
         return math.inf
     sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
+
+
+def stop_on_full_disk(run_dir: str, sweeping: bool, stop: bool = True) -> None:
+    """A full disk ends the run (and a sweep: every later job would fail the same way)
+    with one line; metrics.json says `failed` where it can still be written (the run
+    dir's reserve is given up for it); a sweep prints what ran. `stop=False` (a
+    launcher's worker process) only ends this job."""
+    reason = f"the disk is full (No space left on device) under {run_dir}; events so far are kept"
+    try:
+        reason = record_unfinished(run_dir, FAILED, reason)
+        where = "metrics.json says failed"
+    except OSError:
+        where = "not even metrics.json could be written"
+    report(f"run failed: {reason} ({where}); free some space and run it again")
+    if not stop:
+        return
+    if sweeping:
+        from pipeline.sweeps.summary import read_sweep, table
+
+        sweep_dir = HydraConfig.get().sweep.dir
+        rows = read_sweep(sweep_dir)
+        print(f"\nsweep stopped: the disk is full; what ran ({len(rows)} jobs) in {sweep_dir}:")
+        print(table(rows), flush=True)
+    sys.exit(EXIT_FAILED)
 
 
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
@@ -138,6 +175,9 @@ def main() -> None:
         leave(subcommand.main(sys.argv[2:]))
     if name in ("--version", "-V"):
         leave(print(version_line()))
+    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
+    stop_before_training_on_sigterm()
+    output = None
     try:
         if name == "resume":  # its dirs exist on purpose: resume checks what it relaunches
             from pipeline.sweeps.resume import plan
@@ -151,12 +191,18 @@ def main() -> None:
             if argv[:1] and argv[0] in RUNS:
                 argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
             sys.argv[1:] = argv
-            check_command_line(sys.argv[1:])
+            output = check_command_line(sys.argv[1:])
+            if output is not None:  # created now, for this process alone (check/claim.py)
+                claim_dir(output.path, output.key)
+                if output.key == "hydra.run.dir":
+                    start_new_run(output.path)
+                if output.pinned:
+                    sys.argv.append(path_override(output.key, output.path))
     except BadInput as error:
         report(str(error))
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        sys.exit(exit_code_for_signal(signal.SIGINT))  # nothing was started
+    except KeyboardInterrupt as stop:
+        sys.exit(exit_code_for_signal(signal_of(stop)))  # nothing was started
     try:
         register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
     except ModuleNotFoundError as error:  # an install made before the plugin existed
@@ -166,6 +212,12 @@ def main() -> None:
         _task()
     except SystemExit as stop:
         code = stop.code
+    except KeyboardInterrupt as stop:  # before the run's own handling (Hydra starting up)
+        if output is not None and output.key == "hydra.run.dir":
+            name = signal.Signals(signal_of(stop)).name
+            record_unfinished(output.path, INTERRUPTED, f"interrupted by {name} before training")
+            report(f"interrupted before training; nothing to keep in {output.path}")
+        code = exit_code_for_signal(signal_of(stop))
     else:
         code = 0
     if _jobs_run_here:  # the basic launcher: no worker processes to wind down
@@ -221,6 +273,18 @@ OmegaConf.register_new_resolver("tbpipe.subcommands", _subcommands_text, replace
 OmegaConf.register_new_resolver("tbpipe.choices", _choices_text, replace=True)
 OmegaConf.register_new_resolver("tbpipe.docs", _docs_text, replace=True)
 OmegaConf.register_new_resolver("tbpipe.version", version_line, replace=True)
+
+
+def start_new_run(run_dir: str) -> None:
+    """metrics.json (`running`) from the moment the run dir exists; a dir that cannot
+    even hold that (a full disk) is removed again and the run refused."""
+    try:
+        start_run(run_dir)
+    except OSError as error:
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)  # created a moment ago, by this process
+        raise BadInput(f"cannot write hydra.run.dir={run_dir}: {error.strerror}") from None
 
 
 def leave(code: int | str | None) -> NoReturn:

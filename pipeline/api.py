@@ -33,10 +33,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import pipeline.sweeps  # noqa: F401  the sweep checks the preflight runs, the job dir resolver
 from pipeline.check import compose as check_compose
+from pipeline.check.claim import claim_dir
 from pipeline.check.compose import path_override
 from pipeline.check.errors import BadInput
 from pipeline.check.preflight import check_command_line
-from pipeline.runinfo import METRICS_FILE, read_metrics
+from pipeline.runinfo import METRICS_FILE, read_metrics, start_run
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def run_experiment(
     check_command_line(argv)  # the command line's one-line errors, before TF is imported
     cfg = compose_config(*argv[_skip(config_dir) :], config_dir=config_dir)
     run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
+    claim_dir(run_dir, "hydra.run.dir")  # created now, for this run alone
+    start_run(run_dir, cfg.trainer.steps)  # metrics.json says running from now on
     task_overrides = [o for o in overrides if not _is_hydra_override(o)]
     with open_dict(cfg):
         hydra_cfg = cfg.pop("hydra")

@@ -36,7 +36,10 @@ from pipeline.runinfo import (
     PROCESS_KEYS,
     RUNNING,
     Heartbeat,
+    environment_values,
     read_metrics,
+    redacted,
+    release_reserve,
     this_process,
     write_metrics,
     write_run_info,
@@ -128,13 +131,15 @@ def build(cfg: DictConfig) -> Pieces:
     from pipeline.reuse import compiled_loop, loop_key, needs_tensorflow_seed
 
     seed_everything(int(cfg.seed), tensorflow_seed_matters=needs_tensorflow_seed(cfg))
-    data = check_data("data", build_piece(cfg.data), target_of(cfg.data))
-    model = build_piece(cfg.model)
+    data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
+    model = build_piece(cfg.model, "model")
     check_model("model", model, target_of(cfg.model), tf.constant(data.x_train))
-    optimizer = check_optimizer("optimizer", build_piece(cfg.optimizer), target_of(cfg.optimizer))
+    optimizer = check_optimizer(
+        "optimizer", build_piece(cfg.optimizer, "optimizer"), target_of(cfg.optimizer)
+    )
     optimizer.build(model.trainable_variables)
     sinks = [
-        check_sink(f"sinks.{name}", build_piece(node), target_of(node))
+        check_sink(f"sinks.{name}", build_piece(node, f"sinks.{name}"), target_of(node))
         for name, node in (cfg.get("sinks") or {}).items()
     ]
     # a sweep's earlier job may have traced the loop already: then its model and
@@ -207,18 +212,22 @@ def open_run(
     if resume and pieces.start > 0:
         running["resumed_from"] = pieces.start  # the checkpoint it went on from
     write_metrics(run_dir, running)
+    secrets = environment_values(cfg)  # values read with ${oc.env:...} are not recorded
+    shown = redacted(OmegaConf.to_container(cfg, resolve=True), secrets)
+    hparams = redacted(hparams_of(cfg, overrides), secrets)
+    command = redacted(command, secrets)
     if not resume or not (run_dir / "run.json").exists():
-        write_run_info(run_dir, command, overrides, OmegaConf.to_container(cfg, resolve=True))
+        write_run_info(run_dir, command, redacted(list(overrides), secrets), shown)
     return Experiment(
         model=pieces.loop.model,
         data=pieces.data,
         tensors=pieces.tensors,
         writers=open_writers(run_dir, **cfg.writer),
         step_graph=pieces.loop.step_graph,
-        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        config_yaml=OmegaConf.to_yaml(shown),
         command=command,
         run_dir=run_dir,
-        hparams=hparams_of(cfg, overrides),
+        hparams=hparams,
     )
 
 
@@ -249,6 +258,7 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
                 on_chunk=on_chunk,
                 start=pieces.start,
                 checkpoint_every=cfg.trainer.get("checkpoint_every"),
+                on_call=watch.check,
             )
     except RunInterrupted as stop:
         trainer.save(stop.step)  # a resume goes on from exactly here
@@ -279,6 +289,7 @@ def finish(
         **{key: previous[key] for key in PROCESS_KEYS if key in previous},
     }
     write_metrics(run_dir, metrics)
+    release_reserve(run_dir)  # the run's last status is written: its reserve is not needed
     return metrics
 
 

@@ -48,6 +48,22 @@ def compose_with_hydra(config_name: str, overrides: Sequence[str], run_mode: Any
     )
 
 
+def overrides_dirname(overrides: Sequence[str], cfg: Any) -> str:
+    """`hydra.job.override_dirname` of a job with these overrides, as Hydra's loader sets it
+    (the preflight needs it to see where each sweep job will write)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    settings = cfg.hydra.job.config.override_dirname
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return get_overrides_dirname(
+        overrides=[o for o in parsed if not o.is_hydra_override()],
+        exclude_keys=list(settings.exclude_keys),
+        item_sep=settings.item_sep,
+        kv_sep=settings.kv_sep,
+    )
+
+
 def hydra_config_loader() -> Any:
     """The config loader of the initialized Hydra (lists the options of a group)."""
     from hydra.core.global_hydra import GlobalHydra

@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 
 from pipeline.check.errors import BadInput
 from pipeline.check.schema import is_integer
+from pipeline.check.targets import BadTarget, check_target
 from pipeline.data import Dataset
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -40,11 +41,20 @@ class ContractError(BadInput):
     """A user's piece (data, model, optimizer or sink) does not give what tbpipe needs."""
 
 
-def build_piece(node: DictConfig) -> Any:
-    """Instantiate a config node; a user's module may also sit in the current directory."""
+def build_piece(node: DictConfig, key: str) -> Any:
+    """Instantiate the piece at `key` (data, model, optimizer, sinks.<name>) from its node.
+
+    Its `_target_` is checked first (`pipeline.check.targets.check_target`): a class that
+    defines what the piece needs, no nested `_target_`; anything else is a `ContractError`
+    and nothing is called. A user's module may also sit in the current directory.
+    """
     from hydra.utils import instantiate
 
     _find_modules_in_current_directory()
+    try:
+        check_target(key, node)
+    except BadTarget as error:
+        raise ContractError(str(error)) from None
     return instantiate(node)
 
 

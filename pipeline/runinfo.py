@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -52,19 +53,151 @@ def strict_json_value(value: Any) -> Any:
     return value
 
 
+#: a few blocks kept free in each run dir while it runs, so that a full disk can still be
+#: told in metrics.json: freed to write the run's last status, removed when it ends
+RESERVE_FILE = ".tbpipe-reserve"
+RESERVE_BYTES = 64 * 1024
+
+
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    """Write metrics.json through a temporary file and a rename, so it is never half-written."""
+    """Write metrics.json durably: a temporary file, fsync, rename, fsync of the dir.
+
+    A reader sees the old file or the new one, never a half-written or empty one (what a
+    full disk or a crash between write and rename would leave). On a full disk the run
+    dir's reserve is given up to write this file.
+    """
     path = Path(run_dir) / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
     clean = {key: strict_json_value(value) for key, value in metrics.items()}
-    tmp.write_text(json.dumps(clean, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(clean, indent=2, allow_nan=False) + "\n"
+    try:
+        write_durably(path, text)
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS or not release_reserve(run_dir):
+            raise
+        write_durably(path, text)  # the reserve's blocks are free now
     return path
+
+
+def write_durably(path: Path, text: str) -> None:
+    """`path` replaced by `text` atomically and on disk (tmp + fsync + rename + dir fsync)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a 0-byte temp file behind
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+#: errno of a full disk (ENOSPC) or a quota reached (EDQUOT)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or one it was raised from or while handling, says the disk is full
+    (an OSError, or TensorFlow's error when an event file cannot be flushed)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        if "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def start_run(run_dir: Path, steps_planned: int | None = None) -> None:
+    """What a run dir holds from the moment it exists: metrics.json saying `running` (so a
+    run that dies before it trains is never missing one) and the reserve."""
+    run_dir = Path(run_dir)
+    reserve = run_dir / RESERVE_FILE
+    with open(reserve, "wb") as stream:  # real blocks, not a sparse file
+        stream.write(b"\0" * RESERVE_BYTES)
+        stream.flush()
+        os.fsync(stream.fileno())
+    if not (run_dir / METRICS_FILE).exists():
+        write_metrics(run_dir, {"status": RUNNING, "steps": 0, "steps_planned": steps_planned})
+
+
+def release_reserve(run_dir: Path) -> bool:
+    """Remove the run dir's reserve; True if there was one."""
+    try:
+        (Path(run_dir) / RESERVE_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     """The metrics of a finished (or failed) run."""
     return json.loads((Path(run_dir) / METRICS_FILE).read_text())
+
+
+#: what stands in for a value read from the environment (`${oc.env:...}`): often a secret
+REDACTED = "<from the environment: not recorded>"
+
+
+def shown_config(cfg: Any) -> Any:
+    """The resolved config as plain data, with every value read from the environment redacted.
+
+    run.json and the TEXT tab show the resolved config; a token read with `${oc.env:...}`
+    must not be copied into them, nor any value that holds it (`${token}` elsewhere).
+    Hydra's saved .hydra/config.yaml keeps the unresolved `${oc.env:NAME}` itself, so a
+    rerun reads the environment again.
+    """
+    from omegaconf import OmegaConf
+
+    return redacted(OmegaConf.to_container(cfg, resolve=True), environment_values(cfg))
+
+
+def environment_values(cfg: Any) -> set[str]:
+    """The resolved values of every `${oc.env:...}` in `cfg` (as text)."""
+    from omegaconf import OmegaConf
+
+    found: set[str] = set()
+
+    def collect(raw_node: Any, node: Any) -> None:
+        for key, raw_value in _items(raw_node):
+            value = node[key]
+            if isinstance(raw_value, str) and "oc.env" in raw_value and value is not None:
+                found.add(str(value))
+            elif isinstance(raw_value, (dict, list)) and isinstance(value, (dict, list)):
+                collect(raw_value, value)
+
+    collect(OmegaConf.to_container(cfg, resolve=False), OmegaConf.to_container(cfg, resolve=True))
+    return {value for value in found if value}
+
+
+def redacted(tree: Any, secrets: set[str]) -> Any:
+    """`tree` (dicts, lists, values) with every value that holds one of `secrets` redacted.
+
+    A long secret is also cut out of longer text (a command line, a URL); a short one
+    (e.g. a thread count read from the environment) only as a whole value, or every "2"
+    in the config would go.
+    """
+    if isinstance(tree, dict):
+        return {key: redacted(value, secrets) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [redacted(value, secrets) for value in tree]
+    text = str(tree)
+    if text in secrets:
+        return REDACTED
+    for secret in secrets:
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text if text != str(tree) else tree
+
+
+def _items(node: Any) -> Any:
+    return node.items() if isinstance(node, dict) else enumerate(node)
 
 
 RUN_FILE = "run.json"
@@ -104,7 +237,7 @@ def write_run_info(
         "config": config,
     }
     path = run_dir / RUN_FILE
-    path.write_text(json.dumps(info, indent=2) + "\n")
+    write_durably(path, json.dumps(info, indent=2) + "\n")
     return path
 
 
@@ -125,6 +258,7 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
     ended.update(seconds=None, status=status, reason=" ".join(str(reason).split()))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_metrics(run_dir, ended)
+    release_reserve(run_dir)
     return ended["reason"]
 
 

@@ -19,6 +19,31 @@ from pipeline.runinfo import DIVERGED, INTERRUPTED
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM before training started (e.g. during the TensorFlow import): ends the
+    process like Ctrl-C does, so the run is marked `interrupted`, not left `running`."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_before_training_on_sigterm() -> None:
+    """From here until training starts, SIGTERM raises `Terminated` (Python's default
+    would end the process at once, with metrics.json still saying `running`)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def signal_of(stop: KeyboardInterrupt) -> int:
+    """The signal behind a KeyboardInterrupt: SIGTERM for `Terminated`, else SIGINT."""
+    return int(getattr(stop, "signum", signal.SIGINT))
+
+
 class RunInterrupted(Exception):
     """Training stopped at `step` because the process received `signum`."""
 

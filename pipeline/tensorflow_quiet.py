@@ -49,6 +49,8 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
 
                 # the first device query logs CUDA probing errors on machines without a GPU
                 tensorflow.config.list_logical_devices()
+            except KeyboardInterrupt:
+                raise  # Ctrl-C or SIGTERM while importing: nothing went wrong to show
             except BaseException:
                 os.dup2(saved, 2)
                 hidden.seek(0)

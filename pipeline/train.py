@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -64,15 +64,50 @@ def no_op() -> None:
 
 
 def chunk_ends(
-    steps: int, chunk: int, python_sinks: Sequence[Sink], checkpoint_every: int | None = None
-) -> list[int]:
-    """Steps at which the compiled loop hands control back to Python: every `chunk`
-    steps, where a Python sink is due, where a checkpoint is due, and at the end."""
-    ends = set(range(chunk, steps, chunk))
-    for every in [s.every for s in python_sinks] + [checkpoint_every or steps]:
-        ends.update(range(every, steps, every))
-    ends.add(steps)
-    return sorted(ends)
+    steps: int,
+    chunk: int,
+    python_sinks: Sequence[Sink],
+    checkpoint_every: int | None = None,
+    begin: int = 0,
+) -> Iterator[int]:
+    """Steps after `begin` at which the compiled loop hands control back to Python, in
+    order: every `chunk` steps, where a Python sink is due, where a checkpoint is due, and
+    at the end.
+
+    Made one at a time (the next multiple of any of those cadences): a billion steps
+    plan in constant memory.
+    """
+    periods = [chunk, *(sink.every for sink in python_sinks)]
+    if checkpoint_every:
+        periods.append(checkpoint_every)
+    end = begin
+    while end < steps:
+        end = min(min((end // period + 1) * period for period in periods), steps)
+        yield end
+
+
+#: how long one compiled call should last: Python sees signals between calls
+CALL_SECONDS = 0.25
+
+
+class CallSizer:
+    """How many steps the next compiled call runs so that it lasts about `CALL_SECONDS`.
+
+    A signal handler runs only between calls (TensorFlow holds the thread inside one), so
+    with `trainer.chunk=3000000` Ctrl-C would wait minutes. Splitting a chunk changes no
+    number written: the batch is handed from call to call and sinks record by step.
+    """
+
+    def __init__(self, first: int = 1000):
+        self.steps = first
+
+    def split(self, start: int, end: int) -> int:
+        """Where the call that starts at `start` stops, at most `end`."""
+        return min(end, start + self.steps)
+
+    def measured(self, steps: int, seconds: float) -> None:
+        if steps > 0 and seconds > 0:
+            self.steps = max(1, min(10**7, int(steps * CALL_SECONDS / seconds)))
 
 
 def in_graph_sinks(sinks: Sequence[Sink]) -> list[Sink]:
@@ -330,31 +365,41 @@ class Trainer:
         on_chunk: Callable | None = None,
         start: int = 0,
         checkpoint_every: int | None = None,
+        on_call: Callable | None = None,
     ) -> Outcome:
         """Train from step `start` (0, or a restored checkpoint's) to `steps` updates,
         recording every sink at its cadence and at the end, and checkpointing every
-        `checkpoint_every` steps (chunk ends fall there, so the numbers never change)."""
+        `checkpoint_every` steps (chunk ends fall there, so the numbers never change).
+
+        `on_chunk(step)` runs at every chunk end; `on_call(step)` after every compiled
+        call, each lasting about `CALL_SECONDS` (the place to notice a signal).
+        """
         started = time.perf_counter()
         # a resumed run's records at `start` by Python sinks were dropped with the events
         # past its checkpoint (pipeline.checkpoints.keep_events_before): record them again
         due = [s for s in self.python_sinks if start == 0 or start % s.every == 0]
         if due and start < steps:
             self._record_in_python(due, start)
+        sizer = CallSizer()
         bar = tqdm(
             total=steps, initial=start, unit="step", disable=None if progress else True, leave=False
         )
         with bar:
-            for end in chunk_ends(steps, chunk, self.python_sinks, checkpoint_every):
-                if end <= start:
-                    continue
-                reached, finite, self.batch = self.loop(
-                    self.experiment, start, end, self.batches, self.batch
-                )
-                bar.update(reached - start)
-                if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
-                    elapsed = time.perf_counter() - started
-                    return Outcome(reached, True, self.stats(), elapsed)
-                start = end
+            for end in chunk_ends(steps, chunk, self.python_sinks, checkpoint_every, start):
+                while start < end:
+                    stop = sizer.split(start, end)
+                    call_started = time.perf_counter()
+                    reached, finite, self.batch = self.loop(
+                        self.experiment, start, stop, self.batches, self.batch
+                    )
+                    sizer.measured(reached - start, time.perf_counter() - call_started)
+                    bar.update(reached - start)
+                    if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
+                        elapsed = time.perf_counter() - started
+                        return Outcome(reached, True, self.stats(), elapsed)
+                    start = stop
+                    if on_call is not None and start < end:
+                        on_call(start)
                 if checkpoint_every and end < steps and end % checkpoint_every == 0:
                     self.save(end)
                 due = [s for s in self.python_sinks if end < steps and end % s.every == 0]

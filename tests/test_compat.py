@@ -46,6 +46,24 @@ def test_basic_sweeper_splits_a_sweep_into_jobs():
     assert name == compat.BASIC_SWEEPER, broke("hydra-core", "the basic sweeper's path")
 
 
+def test_override_dirname_is_what_hydra_names_a_job_with():
+    from hydra.types import RunMode
+
+    from pipeline.check.compose import tbpipe_configs
+
+    overrides = ["seed=1", "data.noise_std=0.5", "trainer.progress=false", "hydra.verbose=true"]
+    try:
+        with tbpipe_configs():
+            cfg = compat.compose_with_hydra("config", overrides, RunMode.RUN)
+        ours = compat.overrides_dirname(overrides, cfg)
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'config_loader_impl.get_overrides_dirname')}: {error}")
+    # Hydra's own, set while composing: the preflight must see the same job dir names
+    assert ours == cfg.hydra.job.override_dirname == "data.noise_std=0.5,seed=1", broke(
+        "hydra-core", "override_dirname"
+    )
+
+
 def test_compose_with_the_hydra_node_and_the_config_loader():
     from hydra.types import RunMode
 

@@ -90,7 +90,7 @@ def test_a_failed_job_does_not_stop_the_sweep(tmp_path):
     assert result.returncode == 0, result.stderr
     ended = sorted(metrics_of(path.parent)["status"] for path in sweep_dir.rglob("metrics.json"))
     assert ended == ["completed", "failed"]
-    assert "tbpipe: run failed: InstantiationException" in result.stderr
+    assert "tbpipe: run failed: ContractError: bad value sinks.scalars._target_" in result.stderr
 
 
 def start_long_run(run_dir: Path, cwd: Path) -> subprocess.Popen:

@@ -7,6 +7,7 @@ without running anything; each used to set Hydra up on its own. Imports no Tenso
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,8 @@ def tbpipe_configs(config_path: str | os.PathLike | None = None) -> Iterator[Non
 
 def path_override(key: str, path: str | os.PathLike) -> str:
     """`key='path'`, quoted for Hydra's override grammar: a path may hold `=`, `,` or spaces."""
-    quoted = str(path).replace("'", "\\'")
+    # Hydra reads a backslash as an escape only in a run of them before a quote or the end
+    quoted = re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), str(path))
     return f"{key}='{quoted}'"
 
 

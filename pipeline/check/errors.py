@@ -27,11 +27,25 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
+#: the most characters of one value a message repeats (a 100 KB value is not echoed)
+VALUE_LIMIT = 120
+#: the most characters of a whole one-line message
+MESSAGE_LIMIT = 2000
+
+
+def shorten(value: Any, limit: int = VALUE_LIMIT) -> str:
+    """`value` as text, cut to `limit` characters with how much was left out."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text)} characters)"
+
+
 class BadInput(Exception):
     """A config or command-line value tbpipe cannot run with; the message is one line."""
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(shorten(" ".join(str(message).split()), MESSAGE_LIMIT))
 
 
 class BadValue(BadInput):
@@ -39,7 +53,7 @@ class BadValue(BadInput):
 
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"bad value {key}={as_typed(value)}: must be {allowed}")
+        super().__init__(f"bad value {key}={shorten(as_typed(value))}: must be {allowed}")
 
 
 def as_typed(value: Any) -> str:

@@ -13,15 +13,18 @@ import errno
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.check import registry
 from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
-from pipeline.check.errors import BadInput, BadValue, full_error_requested
+from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
+from pipeline.check.paths import check_run_paths, check_sweep_paths
 from pipeline.check.schema import TBPIPE_SWEEPER
+from pipeline.check.targets import check_config_targets
 from pipeline.check.validate import explain, override_for, validate
 from pipeline.compat import (
     BASIC_SWEEPER,
@@ -36,21 +39,46 @@ from pipeline.compat import (
 _PRINTS_CONFIG = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c"}
 # Flags that compose nothing from the overrides: Hydra handles these on its own.
 _NOT_A_RUN = {"--version", "--shell-completion", "-sc", "--experimental-rerun"}
+#: longest command-line argument read (a 100 KB value is refused in one short line)
+MAX_ARGUMENT = 10_000
 #: files that mark a directory as an earlier run (or sweep) that must not be written into
 RUN_MARKERS = ("metrics.json", ".hydra", "multirun.yaml")
 
 
-def check_command_line(argv: Sequence[str]) -> None:
-    """Raise `BadInput` (one line) if the command `tbpipe <argv>` cannot run as given."""
+@dataclass(frozen=True)
+class OutputDir:
+    """The dir a checked command will create: `key` is hydra.run.dir or hydra.sweep.dir,
+    `path` its value as composed now, `pinned` whether Hydra must be told this value
+    (it holds `${now:...}`, which Hydra would compose again to another time)."""
+
+    key: str
+    path: str
+    pinned: bool
+
+
+def check_command_line(argv: Sequence[str]) -> OutputDir | None:
+    """Raise `BadInput` (one line) if the command `tbpipe <argv>` cannot run as given.
+
+    Returns the output dir the command will create (claim it with
+    `pipeline.check.claim.claim_dir`), or None for a command that runs nothing.
+    """
     if _NOT_A_RUN.intersection(arg.split("=")[0] for arg in argv):
-        return
+        return None
+    for arg in argv:
+        if len(arg) > MAX_ARGUMENT:
+            key, _, value = arg.partition("=")
+            raise BadInput(
+                f"bad value {shorten(key, 60)}={shorten(value)}: longer than {MAX_ARGUMENT} "
+                "characters; put a long value in a config file (--config-dir)"
+            )
     args = hydra_args_parser().parse_args(list(argv))
     if args.config_path is not None and not os.path.isabs(args.config_path):
-        return  # Hydra resolves a relative --config-path its own way; let it report
+        return None  # Hydra resolves a relative --config-path its own way; let it report
     multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
     runs = not _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in argv)
     try:
-        _check_configs(args, multirun, runs)
+        output = _check_configs(args, multirun, runs)
+        return output if runs else None
     except BadInput:
         raise
     except Exception as error:
@@ -60,7 +88,7 @@ def check_command_line(argv: Sequence[str]) -> None:
         raise BadInput(first) from None
 
 
-def _check_configs(args, multirun: bool, runs: bool = True) -> None:
+def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
     from hydra.types import RunMode
 
     overrides = list(args.overrides)
@@ -83,19 +111,35 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> None:
 
         cfg = compose(overrides)
         if multirun:
+            key, value = "hydra.sweep.dir", cfg.hydra.sweep.dir
             if runs:
-                _check_output_dir("hydra.sweep.dir", cfg.hydra.sweep.dir)
-            for job_cfg, job in _sweep_jobs(cfg, overrides, compose, loader.list_groups("")):
+                for check in registry.sweep_checks:  # e.g. a launcher this machine cannot run
+                    check(cfg)
+            jobs = _SweepJobs(cfg, overrides, compose, loader.list_groups(""))
+            checked = []
+            for job_cfg, job in jobs:
                 _validate(job_cfg, job)
+                checked.append((job_cfg, job))
+            if runs and jobs.every_job and not checked:
+                raise BadInput(f"the sweep has no jobs: {_empty_sweep(overrides)}; nothing was run")
+            if runs:
+                check_sweep_paths(cfg, checked, jobs.every_job)
         else:
+            key, value = "hydra.run.dir", cfg.hydra.run.dir
             _validate(cfg, overrides)
             if runs:
-                _check_output_dir("hydra.run.dir", cfg.hydra.run.dir)
+                check_run_paths(cfg)
+        if runs:
+            _check_output_dir(key, value)
+    typed = override_for(key, list(args.overrides))
+    return OutputDir(key, str(value), pinned=typed is None or "${" in typed)
 
 
 def _validate(cfg: DictConfig, overrides: list[str]) -> None:
     try:
+        _resolve_task_config(cfg)
         validate(cfg)
+        check_config_targets(cfg)
     except UnknownKey as error:  # added with `+`: report the override as the user typed it
         typed = override_for(error.key, overrides)
         raise UnknownKey(error.key, error.known, typed, error.plus) from None
@@ -112,18 +156,48 @@ def _validate(cfg: DictConfig, overrides: list[str]) -> None:
         raise explain(error, overrides, lambda group: []) from None
 
 
-def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str]):
+def _resolve_task_config(cfg: DictConfig) -> None:
+    """Resolve every interpolation of the task's config (not Hydra's own node, whose
+    runtime values exist only once a job runs): one that fails must fail here, before a
+    dir is made, not as a traceback inside Hydra."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    for key in cfg:
+        try:
+            if key != "hydra" and OmegaConf.is_config(cfg[key]):
+                OmegaConf.to_container(cfg[key], resolve=True)
+        except OmegaConfBaseException as error:
+            where = getattr(error, "full_key", None) or key
+            what = shorten(str(error).strip().splitlines()[0], 200)
+            raise BadInput(f"cannot resolve {where}: {what}") from None
+
+
+class _SweepJobs:
+    """Iterates over a sweep's jobs (see `_sweep_jobs`); `every_job` is False once it is
+    known that the jobs only stand for the sweep's (an Optuna search, another sweeper)."""
+
+    def __init__(self, cfg: DictConfig, overrides: list[str], compose, groups: list[str]):
+        self.args = cfg, overrides, compose, groups
+        self.every_job = True
+
+    def __iter__(self):
+        return _sweep_jobs(*self.args, jobs=self)
+
+
+def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str], jobs):
     """Each job's config, composed cheaply: a job that only changes values reuses `cfg`."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
     for finder in registry.sweep_job_finders:  # e.g. Optuna: jobs that stand for every trial
-        jobs = finder(cfg, overrides)
-        if jobs is not None:
-            for job in jobs:
+        found = finder(cfg, overrides)
+        if found is not None:
+            jobs.every_job = False
+            for job in found:
                 yield compose(job, run_mode=RunMode.RUN), job
             return
     if cfg.hydra.sweeper.get("_target_") not in (BASIC_SWEEPER, TBPIPE_SWEEPER):
+        jobs.every_job = False
         yield cfg, overrides  # another sweeper has its own grammar: check the common part
         return
     parser = OverridesParser.create()
@@ -157,6 +231,16 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
                         raise
                     raise explain(_Wrapped(error), job, lambda group: []) from None
             yield job_cfg, job
+
+
+def _empty_sweep(overrides: list[str]) -> str:
+    """Which sweep override gives no values (a basic sweep's jobs are their product)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+            return f"{override.input_line} gives no values"
+    return "its sweep overrides give no values"
 
 
 class _Wrapped(Exception):

@@ -16,8 +16,12 @@ OverrideCheck = Callable[[Sequence[str]], None]
 #: when the hook does not know this kind of sweep
 SweepJobs = Callable[[Any, Sequence[str]], "list[list[str]] | None"]
 
+#: (composed cfg of a sweep) -> None; raise `BadInput` when this machine cannot run it
+SweepCheck = Callable[[Any], None]
+
 override_checks: list[OverrideCheck] = []
 sweep_job_finders: list[SweepJobs] = []
+sweep_checks: list[SweepCheck] = []
 
 
 def check_overrides(check: OverrideCheck) -> OverrideCheck:
@@ -32,3 +36,10 @@ def find_sweep_jobs(finder: SweepJobs) -> SweepJobs:
     if finder not in sweep_job_finders:
         sweep_job_finders.append(finder)
     return finder
+
+
+def check_sweep(check: SweepCheck) -> SweepCheck:
+    """Register `check` to run on a sweep's composed config, before its dir is created."""
+    if check not in sweep_checks:
+        sweep_checks.append(check)
+    return check

@@ -80,9 +80,50 @@ def or_null(allowed: Allowed) -> Allowed:
     return Allowed(f"null or {allowed.text}", lambda v: v is None or allowed.accepts(v))
 
 
-def rule(default: Any, allowed: Allowed) -> Any:
-    """A dataclass field with its default and the range the validator enforces."""
-    return field(default=default, metadata={"allowed": allowed})
+def rule(default: Any, allowed: Allowed, limit: Allowed | None = None) -> Any:
+    """A dataclass field with its default and the range the validator enforces.
+
+    `allowed` says what the value is (its type and lower bound, the message most typos
+    get); `limit`, checked once `allowed` passes, is how far it may go before a run
+    cannot hold it (memory, float32, threads).
+    """
+    metadata = {"allowed": allowed} if limit is None else {"allowed": allowed, "limit": limit}
+    return field(default=default, metadata=metadata)
+
+
+# -- limits: what a run can hold --------------------------------------------------------
+#: most steps a run (and a chunk, a sink's cadence) may plan: ~1 day at 11,000 steps/s;
+#: the loop counts steps in int32 (2**31 - 1)
+MAX_STEPS = 10**9
+#: seeds are 32-bit (numpy's legacy seed takes 0 .. 2**32 - 1)
+MAX_SEED = 2**32 - 1
+#: largest |value| of the data's and model's numbers: the loss squares float32 values
+#: (max ~3.4e38), so |y| must stay far below 1e19; 1e6 leaves room for a wide x range
+MAX_MAGNITUDE = 1e6
+#: most points in a split (float32 (N, 1) arrays: 40 MB each at the limit)
+MAX_POINTS = 10**7
+#: most TensorFlow threads; each costs a thread stack, and more than cores gains nothing
+MAX_THREADS = 256
+#: widest hidden layer (its weights live in memory twice with Adam's slots)
+MAX_HIDDEN = 65536
+
+
+def integer_at_most(high: int, why: str) -> Allowed:
+    return Allowed(f"an integer <= {high} ({why})", lambda v: v <= high)
+
+
+def seed_range() -> Allowed:
+    return Allowed(f"an integer from 0 to {MAX_SEED}", lambda v: 0 <= v <= MAX_SEED)
+
+
+def magnitude(why: str = "float32 data: the loss of larger values overflows") -> Allowed:
+    return Allowed(
+        f"a number from {-MAX_MAGNITUDE:g} to {MAX_MAGNITUDE:g} ({why})",
+        lambda v: abs(v) <= MAX_MAGNITUDE,
+    )
+
+
+STEPS_LIMIT = integer_at_most(MAX_STEPS, "the most steps a run can plan")
 
 
 # -- top level ------------------------------------------------------------------------
@@ -90,12 +131,14 @@ def rule(default: Any, allowed: Allowed) -> Any:
 class TrainerSchema:
     """`trainer`: how long to train and how often Python looks in."""
 
-    steps: int = rule(1000, integer_at_least(1))
+    steps: int = rule(1000, integer_at_least(1), STEPS_LIMIT)
     batch_size: int | None = rule(None, or_null(integer_at_least(1)))
-    chunk: int = rule(500, integer_at_least(1))
+    chunk: int = rule(500, integer_at_least(1), STEPS_LIMIT)
     checkpoint_every: int | None = rule(10000, or_null(integer_at_least(1)))
     progress: bool = rule(True, boolean())
-    inter_op_threads: int = rule(1, integer_at_least(0))
+    inter_op_threads: int = rule(
+        1, integer_at_least(0), integer_at_most(MAX_THREADS, "0 lets TensorFlow use every core")
+    )
 
 
 # -- data -----------------------------------------------------------------------------
@@ -104,13 +147,13 @@ class LinearDataSchema:
     """`data=linear`: y = k_true * x + noise."""
 
     _target_: str = "pipeline.data.LinearData"
-    k_true: float = rule(2.0, finite_number())
-    noise_std: float = rule(0.1, finite_at_least(0))
-    n_train: int = rule(200, integer_at_least(2))
-    n_test: int = rule(100, integer_at_least(1))
-    x_low: float = rule(-1.0, finite_number())
-    x_high: float = rule(1.0, finite_number())
-    seed: int = rule(0, integer())
+    k_true: float = rule(2.0, finite_number(), magnitude())
+    noise_std: float = rule(0.1, finite_at_least(0), magnitude())
+    n_train: int = rule(200, integer_at_least(2), integer_at_most(MAX_POINTS, "points in memory"))
+    n_test: int = rule(100, integer_at_least(1), integer_at_most(MAX_POINTS, "points in memory"))
+    x_low: float = rule(-1.0, finite_number(), magnitude())
+    x_high: float = rule(1.0, finite_number(), magnitude())
+    seed: int = rule(0, integer(), seed_range())
 
 
 # -- model ----------------------------------------------------------------------------
@@ -119,7 +162,7 @@ class LinearModelSchema:
     """`model=linear`: one weight."""
 
     _target_: str = "pipeline.models.LinearModel"
-    k_init: float = rule(0.0, finite_number())
+    k_init: float = rule(0.0, finite_number(), magnitude())
 
 
 @dataclass
@@ -127,10 +170,10 @@ class MLPModelSchema:
     """`model=mlp`: one hidden layer."""
 
     _target_: str = "pipeline.models.MLPModel"
-    hidden: int = rule(32, integer_at_least(1))
+    hidden: int = rule(32, integer_at_least(1), integer_at_most(MAX_HIDDEN, "weights in memory"))
     activation: str = rule("relu", one_of("relu", "tanh"))
-    init_std: float = rule(1.0, finite_above(0))
-    seed: int = rule(0, integer())
+    init_std: float = rule(1.0, finite_above(0), magnitude())
+    seed: int = rule(0, integer(), seed_range())
 
 
 # -- optimizer ------------------------------------------------------------------------
@@ -160,12 +203,20 @@ class WriterSchema:
 
     train: str = rule("train", text())
     test: str = rule("test", text())
-    max_queue: int = rule(1000, integer_at_least(1))
-    flush_millis: int = rule(10000, integer_at_least(1))
+    max_queue: int = rule(1000, integer_at_least(1), integer_at_most(10**6, "events in memory"))
+    flush_millis: int = rule(10000, integer_at_least(1), integer_at_most(86_400_000, "one day"))
 
 
 #: Every sink may say how often it records; users' own sinks may carry any other key.
 SINK_EVERY = integer_at_least(1)
+#: keys of tbpipe's own sinks, by `_target_`: (allowed, limit)
+SINK_KEYS: dict[str, dict[str, tuple[Allowed, Allowed | None]]] = {
+    "pipeline.sinks.histograms.HistogramSink": {
+        "buckets": (integer_at_least(1), integer_at_most(10_000, "buckets per histogram")),
+    },
+}
+#: the writers a sink may name
+SINK_WRITER = one_of("train", "test")
 
 #: schema/<group>/<option> in the ConfigStore, named in the defaults list of <group>/<option>.yaml
 GROUP_SCHEMAS: dict[str, type] = {

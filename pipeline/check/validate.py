@@ -16,26 +16,39 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from pipeline.check import hints
-from pipeline.check.errors import BadInput, BadValue
-from pipeline.check.schema import SCHEMA_OF_TARGET, SINK_EVERY, TrainerSchema, WriterSchema, integer
+from pipeline.check.errors import BadInput, BadValue, shorten
+from pipeline.check.schema import (
+    SCHEMA_OF_TARGET,
+    SINK_EVERY,
+    SINK_KEYS,
+    SINK_WRITER,
+    STEPS_LIMIT,
+    TrainerSchema,
+    WriterSchema,
+    integer,
+    seed_range,
+)
 
-REQUIRED_GROUPS = ("data", "model", "optimizer")
+#: config groups (and nodes) a run cannot do without: `~writer` is refused, not a crash
+REQUIRED_GROUPS = ("trainer", "data", "model", "optimizer", "writer")
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise `BadValue` for the first value outside its range; return quietly otherwise."""
     hints.refuse_added_keys(cfg)  # `+trainer.stepz=5` would be ignored, `+optimizer.lr` fail
     _check_value("seed", cfg.get("seed"), integer().text, integer().accepts)
-    _check_node("trainer", cfg.get("trainer"), TrainerSchema)
+    _check_value("seed", cfg.get("seed"), seed_range().text, seed_range().accepts)
     for group in REQUIRED_GROUPS:
         node = cfg.get(group)
         if not isinstance(node, DictConfig):
-            raise BadInput(f"missing config group {group}: choose one, e.g. {group}=<option>")
-        schema = SCHEMA_OF_TARGET.get(node.get("_target_"))
+            choose = "" if group == "trainer" else f"; choose one, e.g. {group}=<option>"
+            raise BadInput(
+                f"missing config group {group}: a run needs it (deleted with ~{group}?){choose}"
+            )
+        schema = {"trainer": TrainerSchema, "writer": WriterSchema}.get(group)
+        schema = schema or SCHEMA_OF_TARGET.get(node.get("_target_"))
         if schema is not None:
             _check_node(group, node, schema)
-    if cfg.get("writer") is not None:
-        _check_node("writer", cfg.writer, WriterSchema)
     data = cfg.data
     if {"x_low", "x_high"} <= set(data.keys()) and not data.x_low < data.x_high:
         raise BadInput(
@@ -45,9 +58,24 @@ def validate(cfg: DictConfig) -> None:
     if data.get("n_train") is not None:
         check_batch_size(cfg.trainer.get("batch_size"), data.n_train, " (data.n_train)")
     for name, sink in (cfg.get("sinks") or {}).items():
-        # users' own sinks may carry any key; every sink that records periodically has `every`
-        if isinstance(sink, DictConfig) and sink.get("every") is not None:
-            _check_value(f"sinks.{name}.every", sink.every, SINK_EVERY.text, SINK_EVERY.accepts)
+        if isinstance(sink, DictConfig):
+            _check_sink(f"sinks.{name}", sink)
+
+
+def _check_sink(key: str, sink: DictConfig) -> None:
+    """Users' own sinks may carry any key; every sink that records periodically has
+    `every`; tbpipe's own sinks have known keys and write to `train` or `test`."""
+    if sink.get("every") is not None:
+        for rule in (SINK_EVERY, STEPS_LIMIT):
+            _check_value(f"{key}.every", sink.every, rule.text, rule.accepts)
+    target = str(sink.get("_target_", ""))
+    for name, rules in SINK_KEYS.get(target, {}).items():
+        if name in sink:
+            for rule in rules:
+                if rule is not None:
+                    _check_value(f"{key}.{name}", sink.get(name), rule.text, rule.accepts)
+    if target.startswith("pipeline.sinks.") and "writer" in sink:
+        _check_value(f"{key}.writer", sink.writer, SINK_WRITER.text, SINK_WRITER.accepts)
 
 
 def check_batch_size(batch_size: int | None, n_train: int, source: str = "") -> None:
@@ -64,10 +92,13 @@ def _check_node(prefix: str, node: Any, schema: type) -> None:
     if not isinstance(node, DictConfig):
         return
     for field in dataclasses.fields(schema):
-        allowed = field.metadata.get("allowed")
-        if allowed is None or field.name not in node:
+        if field.name not in node:
             continue
-        _check_value(f"{prefix}.{field.name}", node.get(field.name), allowed.text, allowed.accepts)
+        for kind in ("allowed", "limit"):  # what the value is, then how far it may go
+            rule = field.metadata.get(kind)
+            if rule is not None:
+                key, value = f"{prefix}.{field.name}", node.get(field.name)
+                _check_value(key, value, rule.text, rule.accepts)
 
 
 def _check_value(key: str, value: Any, text: str, accepts: Callable[[Any], bool]) -> None:
@@ -83,10 +114,16 @@ def explain(error: Exception, overrides: Iterable[str], group_options: Callable)
     """
     overrides = list(overrides)
     cause = error.__cause__
+    broken = _yaml_error_in(error)
+    if broken is not None:
+        return _unreadable_yaml(broken)
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         return _unknown_option(error, overrides, group_options)
     if isinstance(error, OverrideParseException):
-        return BadInput(f"cannot read override {error.override}: {_first_line(error.message)}")
+        return BadInput(
+            f"cannot read override {shorten(error.override)}: "
+            f"{shorten(_first_line(error.message), 200)}"
+        )
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key:
         return _unknown_key(cause, overrides)
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
@@ -97,18 +134,45 @@ def explain(error: Exception, overrides: Iterable[str], group_options: Callable)
     if hint is not None:
         return hint
     if isinstance(error, ConfigCompositionException) and "Ambiguous value" in str(error):
-        given = _first_line(str(error)).split("'")[1:2] or ["?"]
+        given = [shorten(g) for g in _first_line(str(error)).split("'")[1:2]] or ["?"]
         return BadInput(
             f"ambiguous override {given[0]}: add --multirun (-m) to sweep over the values, "
             "or write key=[a,b] for a list"
         )
-    return BadInput(_first_line(str(error)) or type(error).__name__)
+    return BadInput(shorten(_first_line(str(error)), 300) or type(error).__name__)
+
+
+def _yaml_error_in(error: BaseException | None) -> Any:
+    """The YAML syntax error (with the file and line it found) behind `error`, if any."""
+    import yaml
+
+    for _ in range(10):
+        if error is None:
+            return None
+        if isinstance(error, yaml.MarkedYAMLError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _unreadable_yaml(error: Any) -> BadInput:
+    """`cannot read <file> line L, column C: <problem>` for a config file that is not YAML."""
+    mark = error.problem_mark or error.context_mark
+    where = f"{mark.name} line {mark.line + 1}, column {mark.column + 1}" if mark else "a config"
+    what = "; ".join(part for part in (error.context, error.problem) if part)
+    return BadInput(f"cannot read {where}: {what or 'not valid YAML'}")
 
 
 def _unknown_option(error: MissingConfigException, overrides: list[str], group_options) -> BadInput:
     group, _, option = error.missing_cfg_file.rpartition("/")
+    if not group:
+        listing = ", ".join(o for o in group_options("") if not o.startswith("_")) or "config"
+        return BadInput(
+            f"unknown config --config-name {shorten(option)}: the configs here are {listing}"
+        )
     options = error.options or group_options(group) or []
-    given = override_for(group, overrides) or f"{group}={option}"
+    given = shorten(override_for(group, overrides) or f"{group}={option}")
+    option = shorten(option)
     if group == "sinks":
         return BadInput(
             f"unknown sink {given}: no sink named '{option}'; sinks that exist: "
@@ -143,7 +207,7 @@ def _wrong_type(cause: OmegaConfBaseException, overrides: list[str]) -> BadInput
         for field in dataclasses.fields(schema):
             if field.name == name and "allowed" in field.metadata:
                 return BadValue(key, value, field.metadata["allowed"].text)
-    return BadInput(f"bad value {key}={value}: {_first_line(str(cause))}")
+    return BadInput(f"bad value {key}={shorten(value)}: {shorten(_first_line(str(cause)), 200)}")
 
 
 def override_for(key: str, overrides: list[str]) -> str | None:

@@ -87,6 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{PROG}: DIR '{logdir}' is not a directory; give a TensorBoard logdir", file=sys.stderr
         )
         return 2
+    from pipeline.readback.runs import symlink_loops
+
+    loops = symlink_loops(logdir)
+    if loops:  # TensorBoard follows them ~40 levels deep: the same runs, many times over
+        print(
+            f"{PROG}: warning: {loops[0]} leads back into {logdir} (a symlink loop); "
+            f"TensorBoard lists the runs behind it again under longer names; "
+            f"`tbpipe report` reads each run once",
+            file=sys.stderr,
+        )
     try:
         _, url = start(logdir, args.port)
     except Exception as error:  # e.g. the port is taken: TensorBoard says which

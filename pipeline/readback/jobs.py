@@ -42,6 +42,9 @@ def slope_stderr(job_config: DictConfig) -> float | None:
     try:
         from hydra.utils import get_class
 
+        from pipeline.check.targets import check_target
+
+        check_target("data", data_cfg)  # a class that meets the data contract: nothing else runs
         params = OmegaConf.to_container(data_cfg, resolve=True)
         x = get_class(params.pop("_target_"))(**params).generate().x_train
     except Exception as error:  # a job's config that no longer builds: no reference line

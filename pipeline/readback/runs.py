@@ -100,11 +100,42 @@ def find_runs(logdir: str | Path) -> list[tuple[str, Path]]:
     """Every TensorBoard run under `logdir`: (name, path) of each folder holding event files.
 
     Runs are named as TensorBoard names them, by their path relative to `logdir`
-    ("." for `logdir` itself), so names match what the dashboard shows.
+    ("." for `logdir` itself), so names match what the dashboard shows. Symlinked
+    folders are followed, as TensorBoard follows them; a folder reached a second time
+    (a symlink loop) is not entered again (`symlink_loops` names them).
     """
     root = Path(logdir)
-    folders = {path.parent for path in root.rglob(f"*{EVENT_FILE_MARK}*") if path.is_file()}
-    return sorted((folder.relative_to(root).as_posix(), folder) for folder in folders)
+    return sorted((folder.relative_to(root).as_posix(), folder) for folder in _walk(root)[0])
+
+
+def symlink_loops(logdir: str | Path) -> list[Path]:
+    """Folders under `logdir` that lead back to one already walked (TensorBoard would walk
+    them again, up to 40 levels deep, listing the same runs under longer names)."""
+    return _walk(Path(logdir))[1]
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(folders holding event files, folders skipped as already seen), symlinks followed."""
+    import os
+
+    seen: set[tuple[int, int]] = set()
+    runs, loops = [], []
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:  # a dangling link
+            subfolders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            loops.append(Path(folder))
+            subfolders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        if any(
+            EVENT_FILE_MARK in name and os.path.isfile(os.path.join(folder, name)) for name in files
+        ):
+            runs.append(Path(folder))
+    return runs, loops
 
 
 def check_event_files(paths: list[Path]) -> dict[Path, str]:

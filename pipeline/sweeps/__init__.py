@@ -4,4 +4,5 @@ Importing the package registers the `tbpipe.job_dir` resolver (conf/config.yaml 
 dirs with it) and the sweep checks the preflight runs; it stays light (no TensorFlow).
 """
 
-from pipeline.sweeps import naming, search  # noqa: F401  resolver and checks register on import
+# resolver and checks register on import
+from pipeline.sweeps import launchers, naming, search  # noqa: F401

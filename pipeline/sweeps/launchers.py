@@ -37,7 +37,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from pipeline.check.errors import EXIT_BAD_INPUT, report
+from pipeline.check import registry
+from pipeline.check.errors import EXIT_BAD_INPUT, BadInput, report
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,14 @@ def register_tbpipe_launcher(launcher: DictConfig | dict) -> None:
     plugin = getattr(importlib.import_module(module_name), class_name, None)
     if plugin is not None:  # None: its plugin is not installed; Hydra then says which
         Plugins.instance().register(plugin)
+
+
+@registry.check_sweep
+def launcher_can_run(cfg: DictConfig) -> None:
+    """The preflight's check: refused before the sweep dir is created."""
+    problem = check_launcher_can_run(cfg.hydra.launcher)
+    if problem is not None:
+        raise BadInput(problem)
 
 
 class LaunchedJob(Callback):
