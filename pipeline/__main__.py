@@ -73,7 +73,8 @@ def _task(cfg: DictConfig) -> float | None:
     if resuming:
         save_hydra_files(run_dir, cfg, hydra_cfg)
     try:
-        start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, and the reserve
+        if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
+            start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
         metrics = app.run(
             cfg,
             run_dir,
