@@ -21,12 +21,18 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pipeline.runinfo import COMPLETED, FAILED, INTERRUPTED, RUNNING, read_metrics, write_metrics
+from pipeline.runinfo import COMPLETED, DIED, INTERRUPTED, RUNNING, read_metrics, write_metrics
 from pipeline.sweeps.slurm import record_slurm_ending
 from tests.conftest import LAUNCHER_SWEEP, TBPIPE, launcher_sweep
-from tests.test_launchers import assert_one_summary, assert_same_results, job_dirs
+from tests.test_launchers import (
+    assert_one_summary,
+    assert_same_results,
+    job_dirs,
+    scalar_series,
+)
 
 NO_SLURM = (
     "no sbatch on PATH: start a local Slurm with `make slurm` (scripts/slurm-local.sh, as root)"
@@ -90,7 +96,8 @@ def test_slurm_jobs_ran_as_slurm_jobs_with_their_logs_in_the_job_dir(slurm):
 @needs_slurm
 def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(cluster, tmp_path):
     """Job 1 trains for minutes; scancel it once it runs. Job 0 completes, the sweep ends
-    with one summary whose row 1 says interrupted, by Slurm's CANCELLED."""
+    with one summary whose row 1 says interrupted, by Slurm's CANCELLED; so does
+    `tbpipe status`."""
     sweep_dir = tmp_path / "sweep"
     command = [
         TBPIPE,
@@ -124,6 +131,14 @@ def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(
     assert f"Slurm job {slurm_id} ended CANCELLED" in rows["1"]["reason"], rows["1"]
     steps = int(rows["1"]["steps"])
     assert 0 < steps < 5_000_000 and read_metrics(long_job)["steps"] == steps
+    # `tbpipe status` says the same (and exits 1: not every job completed)
+    status = subprocess.run(
+        [TBPIPE, "status", str(sweep_dir), "--json"], capture_output=True, text=True
+    )
+    assert status.returncode == 1 and status.stderr == "", status.stderr
+    jobs = {row["job"]: row for row in json.loads(status.stdout)}
+    assert (jobs[0]["state"], jobs[1]["state"]) == (COMPLETED, INTERRUPTED), jobs
+    assert f"Slurm job {slurm_id} ended CANCELLED" in jobs[1]["reason"], jobs[1]
 
 
 def wait_until_training(sweep_dir: Path, job: int, timeout: float) -> Path:
@@ -154,9 +169,84 @@ def test_slurm_ending_is_added_to_a_run_that_said_how_it_ended(tmp_path):
     assert metrics["reason"] == "SIGTERM at 10; Slurm job 7_1 ended CANCELLED without a result"
 
 
-def test_a_run_killed_before_it_could_say_so_becomes_failed(tmp_path):
+def test_a_run_killed_before_it_could_say_so_died(tmp_path):
     write_metrics(tmp_path, {"steps": 0, "status": RUNNING})
     reason = record_slurm_ending(tmp_path, "7_0", "OUT_OF_MEMORY")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["status"] == FAILED
+    assert metrics["status"] == DIED
     assert metrics["reason"] == reason == "Slurm job 7_0 ended OUT_OF_MEMORY without a result"
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_requeued_jobs_go_on_from_their_checkpoints_to_the_same_series(cluster, tmp_path):
+    """Three jobs with the same settings (`seed=0,0,0`): job 0 runs through. Job 1 is
+    requeued with `scontrol requeue`, as a preemption does (SIGTERM, back in the queue).
+    Job 2 gets USR2, which Slurm sends `signal_delay_s` before the time limit: submitit
+    calls the launcher's checkpoint hook and, as `max_num_timeout` allows, requeues it.
+    Both run again, go on from their last checkpoint, and end with job 0's series: the
+    same float32 bytes at every step, each step once."""
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        TBPIPE,
+        "-m",
+        "seed=0,0,0",
+        "trainer.steps=20000",
+        "trainer.checkpoint_every=500",
+        "trainer.progress=false",
+        # not `sinks=[scalars]`: TensorFlow reads a checkpoint back through a glob, and a
+        # job dir named `...sinks=[scalars]...` is a pattern that matches nothing
+        "sinks=scalars",
+        "hydra/launcher=slurm",
+        ONE_CORE,
+        "hydra.launcher.timeout_min=5",  # under 10 min, submitit counts USR2 as the time limit
+        "hydra.launcher.max_num_timeout=2",  # ... and requeues the job twice at most
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until_checkpointed(sweep_dir, job=1, timeout=180)
+        subprocess.run(["scontrol", "requeue", slurm_job_of(sweep_dir, job=1)], check=True)
+        wait_until_checkpointed(sweep_dir, job=2, timeout=180)
+        usr2 = ["scancel", "--signal=USR2", slurm_job_of(sweep_dir, job=2)]
+        subprocess.run(usr2, check=True)
+        stdout, stderr = sweep.communicate(timeout=400)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            subprocess.run(["scancel", "--name=tbpipe"], check=False)
+    assert sweep.returncode == 0, stderr
+    assert "Traceback" not in stderr and "sacct" not in stdout + stderr, stderr
+    assert stdout.count("sweep summary (3 jobs)") == 1, stdout
+    jobs = {int(name.split("_")[0]): path for name, path in job_dirs(sweep_dir).items()}
+    reference = scalar_series(jobs[0])
+    assert len(reference["train/loss"][0]) == 20001  # steps 0..20000, each once
+    for num in (1, 2):
+        metrics = read_metrics(jobs[num])
+        assert metrics["status"] == COMPLETED and metrics["resumed_from"] > 0, metrics
+        got = scalar_series(jobs[num])
+        assert sorted(got) == sorted(reference), num
+        for tag, (steps, values) in reference.items():
+            assert np.array_equal(got[tag][0], steps), (num, tag)
+            assert got[tag][1].tobytes() == values.tobytes(), (num, tag)
+    assert "Calling checkpoint method" in slurm_logs(sweep_dir, job=2)  # submitit's hook
+    assert "DUE TO JOB REQUEUE" in slurm_logs(sweep_dir, job=1)  # Slurm's own requeue
+
+
+def wait_until_checkpointed(sweep_dir: Path, job: int, timeout: float) -> Path:
+    """The job dir of `job` once its run has saved a checkpoint (trainer.checkpoint_every)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job_dir in sweep_dir.glob(f"{job}_*"):
+            if (job_dir / "checkpoints" / "checkpoint").exists():
+                return job_dir
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} saved no checkpoint within {timeout} s")
+
+
+def slurm_logs(sweep_dir: Path, job: int) -> str:
+    """submitit's stdout and stderr files of sweep job `job`, every run of it."""
+    folder = sweep_dir / ".submitit" / slurm_job_of(sweep_dir, job)
+    return "".join(path.read_text() for path in sorted(folder.glob("*_log.*")))

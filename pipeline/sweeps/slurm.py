@@ -23,19 +23,29 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
-from pipeline.runinfo import FAILED, RUNNING, read_metrics, record_unfinished, write_metrics
+from pipeline.runinfo import (
+    DIED,
+    INTERRUPTED,
+    RESUME_ENV,
+    RUNNING,
+    read_metrics,
+    record_unfinished,
+    write_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +133,7 @@ def record_slurm_ending(job_dir: Path, slurm_job: str, state: str) -> str:
 
     A run that stopped cleanly (SIGTERM from scancel: `interrupted`) keeps its status and
     gets Slurm's word added to its reason; one that still says `running` (killed before it
-    could write) becomes `failed`.
+    could write) `died`.
     """
     said = f"Slurm job {slurm_job} ended {state} without a result"
     try:
@@ -131,7 +141,7 @@ def record_slurm_ending(job_dir: Path, slurm_job: str, state: str) -> str:
     except (OSError, ValueError):
         metrics = {}
     if metrics.get("status") in (None, RUNNING):
-        return record_unfinished(job_dir, FAILED, said)
+        return record_unfinished(job_dir, DIED, said)
     reason = metrics.get("reason") or ""
     if said not in reason:
         metrics["reason"] = f"{reason}; {said}" if reason else said
@@ -139,8 +149,40 @@ def record_slurm_ending(job_dir: Path, slurm_job: str, state: str) -> str:
     return metrics["reason"]
 
 
+def requeued() -> bool:
+    """Whether Slurm runs this job again: requeued by `scontrol requeue`, a preemption, or
+    submitit at the time limit (Slurm counts the restarts in SLURM_RESTART_COUNT)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
     """hydra-submitit-launcher's Slurm launcher that waits on `squeue` (see module doc)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """One job, in its own process on the cluster. Run again by Slurm, it goes on from
+        its latest checkpoint as `tbpipe resume` would (a completed run stays as it is)."""
+        if requeued():
+            os.environ[RESUME_ENV] = "1"
+        return super().__call__(*args, **kwargs)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook, called in the job when Slurm sends USR2 (`signal_delay_s` before
+        the time limit, or at a preemption). submitit then requeues the job, unless it ran
+        into its time limit more than `max_num_timeout` times. The run's state is already on
+        disk (a checkpoint every `trainer.checkpoint_every` steps); metrics.json says the
+        job stopped, and why, until Slurm runs it again and it goes on from there."""
+        try:
+            run_dir = HydraConfig.get().runtime.output_dir
+        except ValueError:  # the signal came before the job's run began: nothing to say
+            run_dir = None
+        if run_dir is not None and Path(run_dir, "metrics.json").exists():
+            record_unfinished(
+                run_dir,
+                INTERRUPTED,
+                "Slurm sent USR2 (time limit near, or preempted): submitit requeues the job, "
+                "which goes on from its latest checkpoint",
+            )
+        return super().checkpoint(*args, **kwargs)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
