@@ -55,6 +55,8 @@ from pipeline.sweeps.launchers import register_tbpipe_sweeper
 
 #: how many jobs ran in this process (not in a launcher's workers)
 _jobs_run_here = 0
+#: what a job did, for <run dir>/tbpipe.log only (conf/config.yaml: hydra.job_logging)
+job_log = logging.getLogger("tbpipe")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pipeline.conf", config_name="config")
@@ -72,6 +74,7 @@ def _task(cfg: DictConfig) -> float | None:
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming:
         save_hydra_files(run_dir, cfg, hydra_cfg)
+    job_log.info("started: %s (run dir %s)", command, run_dir)
     try:
         if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
             start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
@@ -86,6 +89,7 @@ def _task(cfg: DictConfig) -> float | None:
     except KeyboardInterrupt as stop:
         name = signal.Signals(signal_of(stop)).name
         record_unfinished(run_dir, INTERRUPTED, f"interrupted by {name} before training")
+        job_log.info("ended: interrupted by %s before training", name)
         report(f"interrupted before training; nothing to keep in {run_dir}")
         sys.exit(exit_code_for_signal(signal_of(stop)))
     except Exception as error:
@@ -97,11 +101,18 @@ def _task(cfg: DictConfig) -> float | None:
             stop_on_full_disk(run_dir, sweeping, stop=not (sweeping and in_worker))
             return math.inf
         reason = record_unfinished(run_dir, FAILED, one_line(error))
+        job_log.error("ended: failed: %s", reason)
         report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
         if sweeping:
             return math.inf  # one failed job must not stop the others
         sys.exit(EXIT_FAILED)
+    job_log.info(
+        "ended: %s after %s of %s steps in %s s (training %s s)%s",
+        metrics["status"], metrics["steps"], metrics["steps_planned"], metrics["seconds"],
+        metrics["train_seconds"], f": {metrics['reason']}" if metrics.get("reason") else "",
+    )  # fmt: skip
     if metrics["status"] == COMPLETED:
+        job_log.info("%s", app.summary_line(metrics, run_dir))
         print(app.summary_line(metrics, run_dir), flush=True)
         return metrics["test_loss"]  # what a sweeper (e.g. Optuna) minimises
     report(f"run {metrics['status']}: {metrics['reason']} | logs: {app.display_path(run_dir)}")
@@ -173,7 +184,13 @@ def main() -> None:
         name = sys.argv[1]
     if name in SUBCOMMANDS:
         subcommand = importlib.import_module(SUBCOMMANDS[name])
-        leave(subcommand.main(sys.argv[2:]))
+        try:
+            code = subcommand.main(sys.argv[2:])
+            sys.stdout.flush()
+        except BrokenPipeError:  # `tbpipe report DIR | head`: the reader has gone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = exit_code_for_signal(signal.SIGPIPE)
+        leave(code)
     if name in ("--version", "-V"):
         leave(print(version_line()))
     logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks

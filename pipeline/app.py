@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.check.errors import report
 from pipeline.check.validate import check_batch_size, validate
 from pipeline.contracts import (
     SPLITS,
@@ -47,7 +48,7 @@ from pipeline.runinfo import (
 from pipeline.sinks.base import Experiment
 from pipeline.sinks.settings import hparams_of
 from pipeline.stopping import RunInterrupted, diverged_ending, interrupted_ending, stop_on_signals
-from pipeline.tensorflow_quiet import import_tensorflow
+from pipeline.tensorflow_quiet import apply_inter_op_threads, import_tensorflow
 
 #: the TensorFlow global seed this process last set (None: never set)
 _tensorflow_seed: int | None = None
@@ -107,6 +108,9 @@ def run(
         if kept is not None:
             return kept  # completed or diverged: its files stay as they are
     import_tensorflow(cfg.trainer.get("inter_op_threads"))
+    not_applied = apply_inter_op_threads(cfg.trainer.get("inter_op_threads"))
+    if not_applied:
+        report(not_applied)
     started = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -241,6 +245,7 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
     )
     heartbeat = Heartbeat(experiment.run_dir, read_metrics(experiment.run_dir))
     ending: dict[str, Any] = {"status": COMPLETED}
+    begun = time.perf_counter()
     try:
         with stop_on_signals() as watch:
 
@@ -262,7 +267,8 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
             )
     except RunInterrupted as stop:
         trainer.save(stop.step)  # a resume goes on from exactly here
-        outcome = Outcome(stop.step, False, trainer.stats())
+        # the time it trained: a stopped run's loop never returns its own figure
+        outcome = Outcome(stop.step, False, trainer.stats(), time.perf_counter() - begun)
         ending = interrupted_ending(stop, steps)
     if outcome.diverged:
         ending = diverged_ending(outcome.step, cfg.optimizer.get("learning_rate"))

@@ -255,7 +255,10 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
     if metrics.get("status") not in (None, RUNNING):
         return str(metrics.get("reason", reason))
     ended = {key: metrics.get(key) for key in METRIC_KEYS[:7]}  # statistics and progress
-    ended.update(seconds=None, status=status, reason=" ".join(str(reason).split()))
+    # how long it ran or trained is not known here: null, never a made-up 0.0
+    ended.update(
+        seconds=None, train_seconds=None, status=status, reason=" ".join(str(reason).split())
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_metrics(run_dir, ended)
     release_reserve(run_dir)

@@ -22,6 +22,9 @@ from types import ModuleType
 
 from pipeline.compat import without_keras_eager_load
 
+#: TF_NUM_INTEROP_THREADS as `import_tensorflow` set it (not a launcher), if it did
+_threads_we_set: str | None = None
+
 
 def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     """Return the `tensorflow` module, imported quietly unless TBPIPE_TF_LOGS is set.
@@ -30,10 +33,12 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     first import, and gives way to TF_NUM_INTEROP_THREADS when that is set (a launcher
     sharing the cores between jobs sets it).
     """
+    global _threads_we_set
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    if inter_op_threads:
-        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(int(inter_op_threads)))
+    if inter_op_threads and "TF_NUM_INTEROP_THREADS" not in os.environ:
+        _threads_we_set = str(int(inter_op_threads))
+        os.environ["TF_NUM_INTEROP_THREADS"] = _threads_we_set
     with without_keras_eager_load():
         if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow
@@ -61,6 +66,36 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
                 os.close(saved)
     tensorflow.get_logger().addFilter(_drop_retracing_warning)
     return tensorflow
+
+
+def apply_inter_op_threads(threads: int | None) -> str | None:
+    """Use `threads` inter-op threads (0 or None: TensorFlow's default); return why not.
+
+    TensorFlow fixes its thread pools when it first runs an op: afterwards (every sweep
+    job after the first in one process, a notebook) a different number cannot apply.
+    TF_NUM_INTEROP_THREADS, set by a launcher sharing the cores, wins over the config.
+    """
+    if not threads:
+        return None
+    tf = import_tensorflow(threads)  # the first import applies it (when no launcher did)
+    given = os.environ.get("TF_NUM_INTEROP_THREADS")
+    if given is not None and given != _threads_we_set:
+        return None  # a launcher shares the cores between its jobs
+    current = int(given) if given else tf.config.threading.get_inter_op_parallelism_threads()
+    if current == threads:
+        return None
+    try:
+        if given:  # fixed by the variable at TensorFlow's start
+            raise RuntimeError
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError:
+        now = f"{current} inter-op thread{'s' * (current != 1)}" if current else "its default"
+        return (
+            f"trainer.inter_op_threads={threads} not applied: TensorFlow already runs in this "
+            f"process with {now} (fixed when it ran its first op, e.g. an earlier job of a "
+            "sweep or a notebook cell); it applies in a new process"
+        )
+    return None
 
 
 def _drop_retracing_warning(record: logging.LogRecord) -> bool:

@@ -40,7 +40,7 @@ def test_board_serves_every_run_and_tag_the_report_lists(finished_sweep, tmp_pat
     listed = json.loads(capsys.readouterr().out)
     runs = {row["run"] for row in listed["runs"]}
     writer_runs = {run for run in runs if run.endswith(("/train", "/test"))}
-    assert len(writer_runs) == 4  # two jobs x (train, test); HParams runs may add more
+    assert runs == writer_runs and len(runs) == 4  # two jobs x (train, test), nothing empty
     scalar_tags = {(row["run"], tag) for row in listed["runs"] for tag in row["scalars"]}
     histogram_tags = {(r["run"], r["tag"]) for r in listed["histograms"]}
     for run in writer_runs:  # names as TensorBoard gives them: <job dir>/<writer>
@@ -61,9 +61,12 @@ def test_board_serves_every_run_and_tag_the_report_lists(finished_sweep, tmp_pat
         assert line.startswith("TensorBoard http://127.0.0.1:"), line
         url = line.split()[1]
         deadline = time.monotonic() + 60
-        while set(_get(url + "data/runs")) != runs and time.monotonic() < deadline:
+        # the report lists runs that hold scalars; TensorBoard also lists the HParams files
+        # (the sweep root ".", each job's root)
+        hparams_only = {".", *(p.name for p in finished_sweep.iterdir() if p.is_dir())}
+        while set(_get(url + "data/runs")) != runs | hparams_only and time.monotonic() < deadline:
             time.sleep(0.5)  # TensorBoard loads the logdir in the background
-        assert set(_get(url + "data/runs")) == runs
+        assert set(_get(url + "data/runs")) == runs | hparams_only
         served_scalars = _get(url + "data/plugin/scalars/tags")
         served_histograms = _get(url + "data/plugin/histograms/tags")
         assert {(run, tag) for run in served_scalars for tag in served_scalars[run]} == (

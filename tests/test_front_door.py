@@ -234,3 +234,115 @@ def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(tmp_path):
     assert scalars(elsewhere / "again") == scalars(job)
     sweep = run_tbpipe("rerun", str(project / "sweep"), cwd=elsewhere, check=False)
     assert sweep.returncode == 2 and "is a sweep; rerun one of its jobs" in sweep.stderr
+
+
+# -- what a run leaves, read back light --------------------------------------------------
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory) -> Path:
+    """Three jobs of the default experiment, short."""
+    workdir = tmp_path_factory.mktemp("small_sweep")
+    run_tbpipe(
+        "-m", "data.noise_std=0.1,0.5,1", "trainer.steps=20", "hydra.sweep.dir=sweep", cwd=workdir
+    )  # fmt: skip
+    return workdir / "sweep"
+
+
+@pytest.mark.slow
+def test_report_lists_the_runs_that_hold_data_without_loading_tensorflow(small_sweep, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", "report", str(small_sweep)],
+        capture_output=True, text=True, cwd=tmp_path, check=True,
+    )  # fmt: skip
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
+    assert "tensorboard.backend.event_processing.plugin_event_accumulator" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
+    assert [line for line in result.stderr.splitlines() if not line.startswith("import time")] == []
+    names = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    jobs = sorted(p.name for p in small_sweep.iterdir() if p.is_dir())
+    assert names == [f"{job}/{writer}" for job in jobs for writer in ("test", "train")]
+
+
+@pytest.mark.slow
+def test_report_into_a_closed_pipe_ends_quietly(small_sweep, tmp_path):
+    reader_gone = subprocess.Popen(
+        [TBPIPE, "report", str(small_sweep), "--histograms"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    reader_gone.stdout.close()  # like `| head` that has read what it wanted
+    assert reader_gone.wait(timeout=120) == 141  # 128 + SIGPIPE, as the shell counts it
+    assert reader_gone.stderr.read() == b""
+
+
+@pytest.mark.slow
+def test_a_job_logs_what_it_did(small_sweep):
+    for job in (p for p in small_sweep.iterdir() if p.is_dir()):
+        lines = (job / "tbpipe.log").read_text().splitlines()
+        assert len(lines) == 3, lines
+        assert "started: tbpipe data.noise_std=" in lines[0]
+        assert "ended: completed after 20 of 20 steps" in lines[1]
+        assert "][tbpipe][INFO] - k = " in lines[2] and f"logs: sweep/{job.name} |" in lines[2]
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_says_how_long_it_trained(tmp_path):
+    import signal
+    import time
+
+    run = subprocess.Popen(
+        [TBPIPE, "trainer.steps=100000000", "trainer.chunk=200", "sinks=[scalars]",
+         "trainer.progress=false", "hydra.run.dir=run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    events = tmp_path / "run" / "train"
+    deadline = time.monotonic() + 180
+    while not list(events.glob("*tfevents*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # training for a while
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and len(err.splitlines()) == 1, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["steps"] > 0
+    assert 1.0 < metrics["train_seconds"] <= metrics["seconds"]
+    log = (tmp_path / "run" / "tbpipe.log").read_text()
+    assert "ended: interrupted after" in log
+
+
+@pytest.mark.slow
+def test_inter_op_threads_that_cannot_apply_say_so_once(tmp_path):
+    result = run_tbpipe(
+        "-m", "trainer.inter_op_threads=1,2,1", "trainer.steps=5", "sinks=[]",
+        "hydra.sweep.dir=sweep", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.stderr.splitlines() == [
+        "tbpipe: trainer.inter_op_threads=2 not applied: TensorFlow already runs in this process "
+        "with 1 inter-op thread (fixed when it ran its first op, e.g. an earlier job of a sweep "
+        "or a notebook cell); it applies in a new process"
+    ]
+
+
+@pytest.mark.slow
+def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(tmp_path):
+    text = (ROOT / "docs" / "EXTENDING.md").read_text()
+    block = text.split("    cd examples/quadratic\n", 1)[1].split("\n\n", 1)[0]
+    commands = [line.split("#")[0].split() for line in block.splitlines()]
+    assert len(commands) == 5 and all(c[0] == "tbpipe" for c in commands)
+    shutil.copytree(EXAMPLE, tmp_path / "quadratic")
+    for number, command in enumerate(commands):
+        words = [w.strip("'") for w in command[1:]]
+        where = f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"
+        result = run_tbpipe(*words, "trainer.steps=20", where, cwd=tmp_path / "quadratic")
+        assert result.stderr == "", (command, result.stderr)
+
+
+def test_the_c_crc_agrees_with_tensorboards_own():
+    """compat.masked_crc32c stands in for the stub's Python CRC: same answer on any bytes."""
+    import numpy as np
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c, u32
+
+    from pipeline.compat import masked_crc32c
+
+    for size in (0, 1, 8, 1000, 65537):
+        data = np.random.default_rng(size).bytes(size)
+        x = u32(crc32c(data))
+        assert masked_crc32c(data) == u32(((x >> 15) | u32(x << 17)) + 0xA282EAD8)
