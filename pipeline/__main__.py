@@ -198,11 +198,12 @@ def main() -> None:
     output = None
     try:
         if name == "resume":  # its dirs exist on purpose: resume checks what it relaunches
-            from pipeline.sweeps.resume import plan
+            from pipeline.sweeps.resume import begin, plan
 
-            argv = plan(sys.argv[2:])
+            argv = plan(sys.argv[2:])  # checks only: a refusal changes nothing
             if argv is None:  # nothing left to do (said on stdout)
                 leave(0)
+            begin(sys.argv[2], argv)
             sys.argv[1:] = argv
         else:
             argv = rerun.plain_config_flags(sys.argv[1:])

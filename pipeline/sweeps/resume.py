@@ -94,6 +94,19 @@ def plan(argv: Sequence[str]) -> list[str] | None:
     return plan_sweep(target, extra)
 
 
+def begin(target: str | Path, argv: list[str]) -> None:
+    """Once `plan` said yes: hold the dir for this resume alone (a second `tbpipe resume`
+    of it is refused while this one runs; pipeline/check/claim.py), then clear what the
+    sweep's summary writes anew (its HParams config, so the sweep root keeps one)."""
+    from pipeline.check.claim import claim_dir
+
+    sweeping = argv[:1] == ["-m"]
+    claim_dir(target, "hydra.sweep.dir" if sweeping else "hydra.run.dir", resuming=True)
+    if sweeping:
+        for old in Path(target).glob("*tfevents*"):
+            old.unlink()
+
+
 def plan_run(run_dir: Path) -> list[str] | None:
     (row,) = status_of(run_dir)
     refuse_if_running(row)
@@ -124,8 +137,6 @@ def plan_sweep(sweep_dir: Path, launcher_overrides: list[str]) -> list[str] | No
             job_overrides = recorded_overrides(dirs[row.job])
             check_settings(dirs[row.job], flags, [*job_overrides, *carried])
     check_versions(list(dirs.values()))
-    for old in sweep_dir.glob("*tfevents*"):  # the HParams config: the summary writes it anew
-        old.unlink()
     sweep = path_override("hydra.sweep.dir", sweep_dir)
     return ["-m", *flags, *task, *carried, sweep, *launcher_overrides, *RELAUNCH]
 
