@@ -15,10 +15,13 @@ packages of an editable install; tbpipe registers the class itself before Hydra 
 (pipeline.sweeps.launchers.register_tbpipe_sweeper).
 """
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+log = logging.getLogger("hydra")
 
 
 class TbpipeSweeper(BasicSweeper):
@@ -30,8 +33,14 @@ class TbpipeSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         """Run every batch; keep only what the callers read of each job's result."""
         original_launch = self.launcher.launch
+        announced = []
 
         def launch_and_forget_configs(batch, initial_job_idx):
+            if not announced:  # the one line a user of a 100,000-job sweep waits for
+                total = sum(len(jobs) for jobs in self.overrides)
+                size = min(self.max_batch_size or total, total)
+                log.info(f"tbpipe: {total} jobs planned, launched in batches of {size}")
+                announced.append(total)
             results = original_launch(batch, initial_job_idx=initial_job_idx)
             for result in results:
                 result.cfg = None  # the job's composed config: saved in its .hydra/ already

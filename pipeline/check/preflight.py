@@ -10,6 +10,7 @@ costs well under a second, prints one line and leaves nothing on disk.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -23,9 +24,9 @@ from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_conf
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
 from pipeline.check.paths import check_run_paths, check_sweep_paths
-from pipeline.check.schema import TBPIPE_SWEEPER
+from pipeline.check.schema import TBPIPE_SWEEPER, is_number
 from pipeline.check.targets import check_config_targets
-from pipeline.check.validate import explain, override_for, validate
+from pipeline.check.validate import explain, override_for, rules_for, validate
 from pipeline.compat import (
     BASIC_SWEEPER,
     compose_with_hydra,
@@ -205,6 +206,10 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
     if not any(o.is_sweep_override() for o in parsed):
         yield cfg, overrides
         return
+    if _job_count(parsed) > EVERY_JOB_LIMIT:  # check each swept value once, not each job
+        jobs.every_job = False
+        yield from _each_value_once(parsed, compose, groups)
+        return
     composed: dict[tuple[str, ...], DictConfig] = {}
     for batch in split_sweep(parsed):
         for job in batch:
@@ -231,6 +236,59 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
                         raise
                     raise explain(_Wrapped(error), job, lambda group: []) from None
             yield job_cfg, job
+
+
+#: up to this many jobs a sweep's preflight checks every job's config; above, each value once
+EVERY_JOB_LIMIT = 1000
+
+
+def _job_count(parsed: list) -> int:
+    """How many jobs a basic sweep of these overrides has: the product of its value lists."""
+    return math.prod(len(list(o.sweep_string_iterator())) for o in parsed if o.is_sweep_override())
+
+
+def _each_value_once(parsed: list, compose, groups: list[str]):
+    """A big sweep's check in O(values), not O(jobs): the jobs that stand for it.
+
+    Every swept value is checked once against its key's rules (`validate.rules_for`),
+    with all other keys at their first value; the jobs that put a key at its first, last,
+    lowest and highest value are composed and validated whole (relations between keys).
+    A key whose rules are not its own (x_low < x_high), a config group or a `+`/`~` key
+    has each of its values composed and validated whole.
+    """
+    from hydra.types import RunMode
+
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    lines = {o.input_line: [job[0] for batch in split_sweep([o]) for job in batch] for o in sweeps}
+    first = {o.input_line: lines[o.input_line][0] for o in sweeps}
+    base_job = [*first.values(), *fixed]
+    base = compose(base_job, run_mode=RunMode.RUN)
+    yield base, base_job
+    for position, override in enumerate(sweeps):
+        texts = lines[override.input_line]
+        key = override.key_or_group
+        structural = override.is_add() or override.is_delete() or override.is_force_add()
+        structural |= key.split("/")[0] in groups or override.package is not None
+        rules = None if structural else rules_for(base, key)
+        if rules is None:
+            stand_ins = range(1, len(texts))  # each value in a whole config
+        else:
+            values = list(override.sweep_iterator())
+            for text, value in zip(texts, values, strict=True):
+                for rule in rules:
+                    if not rule.accepts(value):
+                        raise BadValue(key, text.partition("=")[2], rule.text)
+            order = sorted(range(len(values)), key=lambda i: _sortable(values[i]))
+            stand_ins = sorted({len(values) - 1, order[0], order[-1]} - {0})
+        for index in stand_ins:
+            job = [*base_job[:position], texts[index], *base_job[position + 1 :]]
+            yield compose(job, run_mode=RunMode.RUN), job
+
+
+def _sortable(value) -> tuple:
+    """Numbers by value, anything else after them by its text."""
+    return (0, value, "") if is_number(value) else (1, 0, str(value))
 
 
 def _empty_sweep(overrides: list[str]) -> str:

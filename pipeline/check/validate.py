@@ -23,6 +23,7 @@ from pipeline.check.schema import (
     SINK_KEYS,
     SINK_WRITER,
     STEPS_LIMIT,
+    Allowed,
     TrainerSchema,
     WriterSchema,
     integer,
@@ -60,6 +61,37 @@ def validate(cfg: DictConfig) -> None:
     for name, sink in (cfg.get("sinks") or {}).items():
         if isinstance(sink, DictConfig):
             _check_sink(f"sinks.{name}", sink)
+
+
+def rules_for(cfg: DictConfig, key: str) -> list[Allowed] | None:
+    """The rules `validate` applies to the value at `key` alone (the same tables), or None
+    when the key has rules beyond its own value (a relation such as x_low < x_high, or a
+    key only `validate` knows how to check): then the whole config must be validated.
+
+    A sweep's preflight checks each swept value with these, not each job's whole config.
+    """
+    if key == "seed":
+        return [integer(), seed_range()]
+    if key in RELATED_KEYS:
+        return None
+    parts = key.split(".")
+    node = cfg.get(parts[0])
+    if len(parts) == 2 and parts[0] in REQUIRED_GROUPS and isinstance(node, DictConfig):
+        schema = {"trainer": TrainerSchema, "writer": WriterSchema}.get(parts[0])
+        schema = schema or SCHEMA_OF_TARGET.get(node.get("_target_"))
+        fields = {f.name: f for f in dataclasses.fields(schema)} if schema else {}
+        if parts[1] in fields:
+            meta = fields[parts[1]].metadata
+            return [rule for rule in (meta.get("allowed"), meta.get("limit")) if rule]
+    if len(parts) == 3 and parts[0] == "sinks" and isinstance(node, DictConfig):
+        sink = node.get(parts[1])
+        if parts[2] == "every" and isinstance(sink, DictConfig):
+            return [SINK_EVERY, STEPS_LIMIT]
+    return None
+
+
+#: keys checked together with another (validate's relations between values)
+RELATED_KEYS = ("data.x_low", "data.x_high", "trainer.batch_size", "data.n_train")
 
 
 def _check_sink(key: str, sink: DictConfig) -> None:
