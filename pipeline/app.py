@@ -120,7 +120,12 @@ def run(
         go_on_from_checkpoint(cfg, pieces, run_dir)
     experiment = open_run(cfg, pieces, run_dir, command, overrides, resume)
     try:
-        outcome, ending = train(cfg, pieces, experiment)
+        try:
+            outcome, ending = train(cfg, pieces, experiment)
+        except Exception:
+            end_sinks(pieces.sinks, experiment, FAILED)
+            raise
+        end_sinks(pieces.sinks, experiment, ending["status"])
     finally:
         from pipeline.writers import close_writers
 
@@ -226,13 +231,33 @@ def open_run(
         model=pieces.loop.model,
         data=pieces.data,
         tensors=pieces.tensors,
-        writers=open_writers(run_dir, **cfg.writer),
+        writers=open_writers(run_dir, used=writers_used(pieces.sinks), **cfg.writer),
         step_graph=pieces.loop.step_graph,
         config_yaml=OmegaConf.to_yaml(shown),
         command=command,
         run_dir=run_dir,
         hparams=hparams,
     )
+
+
+#: the writers a run can have (conf/writer/default.yaml)
+WRITERS = ("train", "test")
+
+
+def writers_used(sinks: Sequence[Any]) -> set[str]:
+    """The writers some sink writes to: only these are opened (no empty run in TensorBoard).
+    A sink without `writers_used` (not a Sink subclass) may write to either."""
+    used: set[str] = set()
+    for sink in sinks:
+        used |= sink.writers_used() if hasattr(sink, "writers_used") else set(WRITERS)
+    return used
+
+
+def end_sinks(sinks: Sequence[Any], experiment: Experiment, status: str) -> None:
+    """Tell each sink how the run ended (e.g. HParams records the session's status)."""
+    for sink in sinks:
+        if hasattr(sink, "finish"):
+            sink.finish(experiment, status)
 
 
 def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any, dict]:

@@ -64,6 +64,21 @@ def overrides_dirname(overrides: Sequence[str], cfg: Any) -> str:
     )
 
 
+def add_sweep_hydra_override(master_config: Any, override: str) -> None:
+    """Append a Hydra override to a sweep's master config, so every job is composed with it.
+
+    Hydra composes each job's config afresh from the master config's
+    `hydra.overrides.hydra` plus the job's own overrides (`load_sweep_config`), and hands
+    `Callback.on_multirun_start` the very master config object its sweeper and launcher
+    go on to use (also pickled to joblib/submitit/Ray workers). Neither is documented.
+    """
+    from omegaconf import open_dict, read_write
+
+    overrides = master_config.hydra.overrides
+    with read_write(overrides), open_dict(overrides):
+        overrides.hydra.append(override)
+
+
 def hydra_config_loader() -> Any:
     """The config loader of the initialized Hydra (lists the options of a group)."""
     from hydra.core.global_hydra import GlobalHydra

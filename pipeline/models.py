@@ -58,7 +58,7 @@ class MLPModel(tf.Module):
 
     def __init__(
         self,
-        hidden: int = 32,
+        hidden: int = 1000,
         activation: str = "relu",
         init_std: float = 1.0,
         seed: int = 0,

@@ -17,7 +17,7 @@ class SGD(tf.Module):
 
     reusable_across_jobs = True  # its state is in its variables, copied per job
 
-    def __init__(self, learning_rate: float = 0.5):
+    def __init__(self, learning_rate: float = 0.02):
         super().__init__(name="sgd")
         self.learning_rate = float(learning_rate)
 

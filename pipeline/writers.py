@@ -1,11 +1,13 @@
 """Summary writers: one per TensorBoard run, each in its own subdirectory of the run dir.
 
 TensorBoard follows only the newest event file in a directory, so each directory gets
-exactly one writer.
+exactly one writer. A writer no sink writes to is not opened: its directory would be a
+run that TensorBoard lists with nothing in it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import tensorflow as tf
@@ -17,13 +19,15 @@ def open_writers(
     test: str = "test",
     max_queue: int = 1000,
     flush_millis: int = 10000,
+    used: Collection[str] = ("train", "test"),
 ) -> dict[str, tf.summary.SummaryWriter]:
-    """Create the train and test writers under `run_dir`."""
+    """Create the train and test writers under `run_dir` (those named in `used`)."""
     return {
         name: tf.summary.create_file_writer(
             str(run_dir / subdir), max_queue=max_queue, flush_millis=flush_millis
         )
         for name, subdir in (("train", train), ("test", test))
+        if name in used
     }
 
 

@@ -116,7 +116,14 @@ def hparams_session_groups(logdir: Path, runs=None) -> list:
         data_provider=data_provider.MultiplexerDataProvider(runs, str(logdir)),
     )
     request = api_pb2.ListSessionGroupsRequest(
-        start_index=0, slice_size=1000, allowed_statuses=[api_pb2.STATUS_UNKNOWN]
+        start_index=0,
+        slice_size=1000,
+        allowed_statuses=[
+            api_pb2.STATUS_UNKNOWN,
+            api_pb2.STATUS_SUCCESS,
+            api_pb2.STATUS_FAILURE,
+            api_pb2.STATUS_RUNNING,
+        ],
     )
     response = list_session_groups.Handler(
         context.RequestContext(), backend_context.Context(tb_context), "", request

@@ -43,7 +43,7 @@ def test_a_job_that_reuses_the_loop_matches_a_run_in_a_fresh_process(default_run
     second = api.run_experiment(run_dir=tmp_path / "second")  # the default config
     assert traces() == before  # the same loop, not traced again
     reused, alone = series(second.run_dir), series(default_run)
-    assert ("train", "k") in reused and ("train", "linear/k") in reused
+    assert ("train", "k") in reused and ("train", "outputs/prediction") in reused
     assert reused == alone  # every point of every scalar and histogram
     assert second.metrics["k"] == api.read_run(default_run)["metrics"]["k"]
 

@@ -23,7 +23,7 @@ from tensorboard.plugins.hparams import metadata
 from pipeline import api
 from pipeline.data import LinearData
 from pipeline.readback.runs import load_run
-from pipeline.sweeps.naming import job_dir_name
+from pipeline.sweeps.naming import constant_keys, job_dir_name, run_name
 from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
 NOISE = ("0.01", "0.5", "2")
@@ -39,6 +39,7 @@ def noise_sweep(tmp_path_factory) -> tuple[Path, str]:
         "-m",
         f"data.noise_std={','.join(NOISE)}",
         "trainer.steps=150",
+        "optimizer.learning_rate=0.5",  # converged well within 150 steps
         "trainer.progress=false",
         "sinks=[scalars,hparams]",
         f"hydra.sweep.dir={sweep_dir}",
@@ -65,8 +66,8 @@ def test_a_noise_sweep_gives_one_tensorboard_run_per_noise_level(noise_sweep):
     for writer in ("train", "test"):
         named = sorted(run for run in runs if run.endswith(f"/{writer}"))
         assert len(named) == 3, runs
-        for num, noise in enumerate(NOISE):
-            assert named[num].startswith(f"{num}_") and f"data.noise_std={noise}" in named[num]
+        # the swept setting alone, short key as the user wrote it; constants stay out
+        assert named == [f"{num}_noise_std={noise}/{writer}" for num, noise in enumerate(NOISE)]
     assert len({run.split("/")[0] for run in runs if "/" in run}) == 3
 
 
@@ -88,23 +89,24 @@ def test_hparams_tab_lists_each_job_with_its_settings_and_final_metrics(noise_sw
         assert group.hparams["optimizer.learning_rate"].number_value == 0.5
         values = {(m.name.group, m.name.tag): m.value for m in group.metric_values}
         assert values[("train", "k")] == pytest.approx(metrics["k"], rel=1e-6), noise
-        assert values[("train", "k_error")] == pytest.approx(metrics["k_error"], rel=1e-5)
+        assert values[("train", "k/error")] == pytest.approx(metrics["k_error"], rel=1e-5)
         assert values[("test", "loss")] == pytest.approx(metrics["test_loss"], rel=1e-6)
     # the sweep root names the metrics, grouped by the run they live in
     content = runs.PluginRunToTagToContent(metadata.PLUGIN_NAME)["."][metadata.EXPERIMENT_TAG]
     experiment = metadata.parse_experiment_plugin_data(content)
-    assert {(m.name.group, m.name.tag) for m in experiment.metric_infos} == {
-        ("train", "k"),
-        ("train", "k_error"),
-        ("train", "loss"),
+    assert [(m.name.group, m.name.tag) for m in experiment.metric_infos] == [
+        ("train", "k/error"),  # the column the sweep is about, first
         ("test", "loss"),
-    }
-    assert "data.noise_std" in {h.name for h in experiment.hparam_infos}
+        ("train", "loss"),
+        ("train", "k"),
+    ]
+    # only what differs between the jobs is an axis; the constants are in each session
+    assert [h.name for h in experiment.hparam_infos] == ["data.noise_std"]
 
 
 def test_the_estimate_of_k_degrades_as_noise_grows(noise_sweep):
     sweep_dir, _ = noise_sweep
-    final_error = [load_run(job / "train").scalars("k_error")[-1][1] for job in job_dirs(sweep_dir)]
+    final_error = [load_run(job / "train").scalars("k/error")[-1][1] for job in job_dirs(sweep_dir)]
     assert final_error[0] < final_error[1] < final_error[2], final_error
     # deterministic for seed 0: the numbers of this sweep, to 3 significant digits
     assert final_error == pytest.approx([0.000867, 0.0433, 0.173], rel=1e-2)
@@ -157,7 +159,8 @@ def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_
     )
     names = [job.name for job in job_dirs(sweep_dir)]
     assert len(set(names)) == 4, names
-    assert names[0] == "0_optimizer.learning_rate=0.5,seed=0,sinks=[scalars],trainer.steps=50"
+    # seed=0,0 and every plain override are constant: only the learning rate names a job
+    assert names[:2] == ["0_learning_rate=0.5", "1_learning_rate=1000"]
     assert names[2] == "2" + names[0][1:]
     assert all("progress" not in name for name in names)
     with open(sweep_dir / "summary.csv", newline="") as stream:
@@ -178,13 +181,36 @@ def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_
 
 
 def test_job_names_never_nest_and_stay_unique():
-    assert job_dir_name(0, "") == "0"
-    assert job_dir_name(3, "data.path=a/b") == "3_data.path=a\u2215b"
-    long_a, long_b = (job_dir_name(1, "x=" + "a" * 300 + tail) for tail in ("1", "2"))
+    assert job_dir_name(0, []) == "0"
+    assert job_dir_name(3, ["data.path=a/b"]) == "3_path=a\u2215b"
+    long_a, long_b = (job_dir_name(1, ["x=" + "a" * 300 + tail]) for tail in ("1", "2"))
     assert long_a != long_b and len(long_a.encode()) <= 200
+    # short keys, unless two swept keys end alike; excluded (constant) keys left out
+    overrides = ["data.noise_std=0.1", "model.noise_std=2", "seed=1", "trainer.steps=5"]
+    assert job_dir_name(2, overrides, ["trainer.steps"]) == (
+        "2_data.noise_std=0.1,model.noise_std=2,seed=1"
+    )
     # the resolver Hydra uses for hydra.sweep.subdir
-    node = OmegaConf.create({"name": "${tbpipe.job_dir:7,${dirname}}", "dirname": "a=b/c,d=e"})
-    assert node.name == "7_a=b\u2215c,d=e"
+    node = OmegaConf.create(
+        {"name": "${tbpipe.job_dir:7,${task},${excluded}}", "task": ["a.b=c/d", "e=f"],
+         "excluded": ["e"]}
+    )  # fmt: skip
+    assert node.name == "7_b=c\u2215d"
+
+
+def test_only_what_a_sweep_varies_names_its_jobs():
+    assert constant_keys(
+        ["data.noise_std=0.1,1", "seed=0,0", "+experiment=noise_sweep", "x=range(0,3)",
+         "optimizer.learning_rate=tag(log, interval(1e-4, 1))", "trainer.steps=5"]
+    ) == ["seed", "experiment", "trainer.steps"]  # fmt: skip
+
+
+def test_a_single_run_is_named_by_the_user_or_by_what_it_ran():
+    assert run_name("my run/1", ["name=x"]) == "my run\u22151"
+    assert run_name(None, ["+experiment=example3_histogram", "model.hidden=8"]) == (
+        "example3_histogram_hidden=8"
+    )
+    assert run_name(None, ["trainer.progress=false"], ["trainer.progress"]) == "default"
 
 
 def test_the_noise_sweep_experiment_defines_the_sweep_in_config():

@@ -170,7 +170,7 @@ class MLPModelSchema:
     """`model=mlp`: one hidden layer."""
 
     _target_: str = "pipeline.models.MLPModel"
-    hidden: int = rule(32, integer_at_least(1), integer_at_most(MAX_HIDDEN, "weights in memory"))
+    hidden: int = rule(1000, integer_at_least(1), integer_at_most(MAX_HIDDEN, "weights in memory"))
     activation: str = rule("relu", one_of("relu", "tanh"))
     init_std: float = rule(1.0, finite_above(0), magnitude())
     seed: int = rule(0, integer(), seed_range())
@@ -182,7 +182,7 @@ class SGDSchema:
     """`optimizer=sgd`."""
 
     _target_: str = "pipeline.optimizers.SGD"
-    learning_rate: float = rule(0.5, finite_above(0))
+    learning_rate: float = rule(0.02, finite_above(0))
 
 
 @dataclass

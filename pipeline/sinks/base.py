@@ -52,11 +52,21 @@ class Sink:
         if every is not None:
             self.every = int(every)
 
+    def writers_used(self) -> set[str]:
+        """The writers this sink writes to. A writer no sink uses is not opened, so
+        TensorBoard lists no empty run (e.g. `test` when only the graph is written).
+        By default both, which is always safe; tbpipe's sinks name their own."""
+        return {"train", "test"}
+
     def start(self, experiment: Experiment) -> None:
         """Called once before the first training step."""
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         """Write this sink's summaries for `step`; `stats` holds k, k_error, train/test loss."""
+
+    def finish(self, experiment: Experiment, status: str) -> None:
+        """Called once when the run ends, with its state (pipeline.runinfo: completed,
+        diverged, failed, interrupted), while the writers are still open."""
 
     def writer_of(self, experiment: Experiment, name: str | None = None) -> Any:
         """The summary writer this sink writes to (or another one, by name)."""

@@ -17,6 +17,9 @@ class GraphSink(Sink):
 
     reusable_across_jobs = True  # no random state; writes once, outside the loop
 
+    def writers_used(self) -> set[str]:
+        return {self.writer}
+
     def start(self, experiment: Experiment) -> None:
         with self.writer_of(experiment).as_default():
             tf.summary.graph(experiment.step_graph())

@@ -1,4 +1,10 @@
-"""HISTOGRAMS and DISTRIBUTIONS tabs: weights, hidden outputs and residuals."""
+"""HISTOGRAMS and DISTRIBUTIONS tabs: weights, hidden outputs and residuals.
+
+Tags come in three groups that sort after the lesson's scalars (pipeline/sinks/tags.py):
+`outputs/<name>` (the model's activations), `residuals` and `weights/<variable>`. A
+variable holding one number (the linear model's `k`) is left out by default: its
+histogram is a spike that repeats the scalar SCALARS already draws.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import tensorflow as tf
 
 from pipeline.sinks.base import Experiment, Sink
 from pipeline.sinks.histogram_buckets import histogram
+from pipeline.sinks.tags import OUTPUTS, RESIDUALS, WEIGHTS
 
 
 def variable_tag(variable: tf.Variable) -> str:
@@ -25,18 +32,29 @@ class HistogramSink(Sink):
 
     reusable_across_jobs = True  # records from model, tensors and writers only
 
-    def __init__(self, every: int = 10, buckets: int = 30, writer: str = "train"):
+    def __init__(
+        self, every: int = 10, buckets: int = 30, writer: str = "train", single_values: bool = False
+    ):
         super().__init__(writer=writer, every=every)
         self.buckets = int(buckets)
+        self.single_values = bool(single_values)
+
+    def writers_used(self) -> set[str]:
+        return {self.writer, "train", "test"}  # residuals go to both
+
+    def shown(self, variable: tf.Variable) -> bool:
+        """A variable of one number is shown only when `single_values` asks for it."""
+        return self.single_values or variable.shape.num_elements() != 1
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         model, t = experiment.model, experiment.tensors
         with self.writer_of(experiment).as_default(step=step):
             for variable in model.trainable_variables:
-                histogram(variable_tag(variable), variable, buckets=self.buckets)
+                if self.shown(variable):
+                    histogram(WEIGHTS + variable_tag(variable), variable, buckets=self.buckets)
             for name, value in model.activations(t["x_train"]).items():
-                histogram(f"activations/{name}", value, buckets=self.buckets)
+                histogram(OUTPUTS + name, value, buckets=self.buckets)
         for split in ("train", "test"):
             residuals = t[f"y_{split}"] - model(t[f"x_{split}"])
             with self.writer_of(experiment, split).as_default(step=step):
-                histogram("residuals", residuals, buckets=self.buckets)
+                histogram(RESIDUALS, residuals, buckets=self.buckets)

@@ -13,6 +13,7 @@ from tensorboard.plugins.image.metadata import create_summary_metadata as image_
 
 from pipeline.sinks.base import Experiment, Sink
 from pipeline.sinks.fit_plot import fit_png
+from pipeline.sinks.tags import FIT
 
 
 class ImageSink(Sink):
@@ -29,6 +30,9 @@ class ImageSink(Sink):
     def __init__(self, every: int | None = None, writer: str = "train"):
         super().__init__(writer=writer, every=every)
 
+    def writers_used(self) -> set[str]:
+        return {self.writer}
+
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         data = experiment.data
         lo = float(min(data.x_train.min(), data.x_test.min()))
@@ -37,7 +41,7 @@ class ImageSink(Sink):
         line_y = experiment.model(tf.constant(line_x)).numpy()
         png = fit_png(data, line_x, line_y, step=int(step), k=float(stats["k"]))
         with self.writer_of(experiment).as_default(step=int(step)):
-            write_png("fit", png)
+            write_png(FIT, png)
 
 
 def write_png(tag: str, png: bytes) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.sinks.tags import K_ERROR, LOSS, K
+
 #: The main settings every run reports to the HPARAMS tab, swept or not.
 MAIN_SETTINGS = (
     "data.noise_std",
@@ -21,8 +23,9 @@ MAIN_SETTINGS = (
     "optimizer",
     "seed",
 )
-#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes them.
-HPARAMS_METRICS = (("k", "train"), ("k_error", "train"), ("loss", "train"), ("loss", "test"))
+#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes
+#: them; |k - k_true| first, the column a sweep over noise or learning rate is about
+HPARAMS_METRICS = ((K_ERROR, "train"), (LOSS, "test"), (LOSS, "train"), (K, "train"))
 
 
 def hparam_value(value: Any) -> bool | int | float | str:

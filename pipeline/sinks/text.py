@@ -17,6 +17,9 @@ class TextSink(Sink):
 
     reusable_across_jobs = True  # no random state; writes once, outside the loop
 
+    def writers_used(self) -> set[str]:
+        return {self.writer}
+
     def start(self, experiment: Experiment) -> None:
         with self.writer_of(experiment).as_default(step=0):
             tf.summary.text("config", indent_code(experiment.config_yaml))

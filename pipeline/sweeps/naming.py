@@ -1,27 +1,44 @@
-"""Sweep job directories: `<num>_<setting>`, one per job, never nested, never too long.
+"""Run folder names that say what differs: they are TensorBoard's run names and legends.
 
-Importing this module registers the `tbpipe.job_dir` resolver that conf/config.yaml uses
-for `hydra.sweep.subdir`; it stays light (no TensorFlow).
+A sweep job's folder is `<num>_<setting>`: its number (unique, in launch order) and only
+the settings the sweep varies, with short keys in the user's words (`3_noise_std=1`, not
+`3_+experiment=noise_sweep,data.noise_std=1,trainer.steps=300`). Which settings vary is
+decided once, from the sweep's own command line, when the sweep starts (`SweptNames`):
+the overrides that stay constant join `hydra.job.config.override_dirname.exclude_keys`,
+which every job's config then carries. So a name is a pure function of the sweep's
+overrides and the job's: the same command gives the same folders (`tbpipe resume` finds
+its jobs by them). The constants are still in each job's TEXT and HPARAMS tabs.
+
+A single run's folder is `<time>_<name>`: `name=...` if the user gave one, else what it
+ran (the experiment, or its overrides as short key=value), else `default`.
+
+Importing this module registers the `tbpipe.job_dir` and `tbpipe.run_name` resolvers that
+conf/config.yaml uses; it stays light (no TensorFlow).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from omegaconf import OmegaConf
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
-#: Longest job directory name we write; file systems stop at 255 bytes.
+from pipeline.compat import add_sweep_hydra_override
+
+#: Longest folder name we write; file systems stop at 255 bytes.
 MAX_NAME_BYTES = 200
+#: the config group whose option names a single run by itself
+EXPERIMENT = "experiment"
+#: a single run with no overrides and no name
+DEFAULT_RUN_NAME = "default"
 
 
-def job_dir_name(num: int | str, override_dirname: str) -> str:
-    """`<num>_<overrides>`, or `<num>` when nothing is left to name; never a nested path.
-
-    The job number keeps names unique (seed sweeps, excluded keys, no overrides at all);
-    a `/` in a value becomes `∕` (U+2215) so it cannot open a subdirectory, and very long
-    names are cut and given a hash of the full text so they stay unique.
-    """
-    name = f"{num}_{override_dirname}" if override_dirname else str(num)
+def safe_name(name: str) -> str:
+    """One path component: `/` becomes `∕` (U+2215), NUL is dropped, and a very long name
+    is cut and given a hash of the full text so it stays unique."""
     name = name.replace("/", "\u2215").replace("\0", "")
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
@@ -29,5 +46,75 @@ def job_dir_name(num: int | str, override_dirname: str) -> str:
     return name
 
 
+def settings(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(key, value as typed) of each override whose key is not excluded, in command order."""
+    excluded = set(exclude_keys)
+    found = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key in excluded or override.is_delete():
+            continue
+        value = override.value()
+        found.append(
+            (key, value if isinstance(value, str) else override.get_value_element_as_str())
+        )
+    return found
+
+
+def short_settings(found: Sequence[tuple[str, str]]) -> str:
+    """`noise_std=0.01,seed=1`: each key's last dotted part, unless two keys share it."""
+    last = [key.rsplit(".", 1)[-1] for key, _ in found]
+    shown = [
+        short if last.count(short) == 1 else key
+        for short, (key, _) in zip(last, found, strict=True)
+    ]
+    return ",".join(f"{key}={value}" for key, (_, value) in zip(shown, found, strict=True))
+
+
+def job_dir_name(num: int | str, overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
+    """`<num>_<swept settings>`, or `<num>` when the job has none; never a nested path."""
+    named = short_settings(settings(overrides, exclude_keys))
+    return safe_name(f"{num}_{named}" if named else str(num))
+
+
+def run_name(name: Any, overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
+    """A single run's name: the user's `name`, else the experiment and the other overrides."""
+    if name not in (None, ""):
+        return safe_name(str(name))
+    found = [(k, v) for k, v in settings(overrides, exclude_keys) if k != "name"]
+    experiment = [value for key, value in found if key == EXPERIMENT]
+    rest = short_settings([(key, value) for key, value in found if key != EXPERIMENT])
+    return safe_name("_".join(experiment + ([rest] if rest else [])) or DEFAULT_RUN_NAME)
+
+
+def constant_keys(sweep_overrides: Iterable[str]) -> list[str]:
+    """Keys the sweep's command line sets to one value: every plain override, and a sweep
+    over one value repeated (`seed=0,0`). Ranges, intervals and real choices vary."""
+    constant = []
+    for override in OverridesParser.create().parse_overrides(list(sweep_overrides)):
+        if override.is_sweep_override() and (
+            override.is_interval_sweep() or len(set(override.sweep_string_iterator())) > 1
+        ):
+            continue
+        constant.append(override.key_or_group)
+    return constant
+
+
+class SweptNames(Callback):
+    """Hydra callback: before a sweep's jobs are composed, keep its constants out of names."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        naming = config.hydra.job.config.override_dirname
+        excluded = list(naming.exclude_keys)
+        constants = constant_keys(config.hydra.overrides.task)
+        excluded += [key for key in constants if key not in excluded]
+        quoted = ",".join(f"'{key}'" for key in excluded)
+        add_sweep_hydra_override(
+            config, f"hydra.job.config.override_dirname.exclude_keys=[{quoted}]"
+        )
+
+
 if not OmegaConf.has_resolver("tbpipe.job_dir"):
     OmegaConf.register_new_resolver("tbpipe.job_dir", job_dir_name)
+if not OmegaConf.has_resolver("tbpipe.run_name"):
+    OmegaConf.register_new_resolver("tbpipe.run_name", run_name)

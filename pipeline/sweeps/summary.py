@@ -11,6 +11,7 @@ to build the callback before any job runs.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
 from collections.abc import Sequence
@@ -95,31 +96,63 @@ def number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.3g}"
 
 
-def write_hparams_config(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
-    """The HPARAMS experiment at the sweep root: which metrics to show, grouped train/test.
+def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The settings whose value differs between jobs, with the values they took.
 
-    Written with TensorBoard's own event writer. It opens files through TensorFlow's gfile
-    when TF is installed: free with the basic launcher (TF is loaded already), one import
-    (~5 s) in the launching process of a parallel launcher.
+    Constants (the experiment, a step count given once, the model when only the noise is
+    swept) would each be an axis on which every line meets at one point. With one job
+    (or jobs that differ in nothing) the settings it overrode are listed instead.
     """
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.plugins.hparams import summary_v2 as hp
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
     values: dict[str, list[Any]] = {}
     for row in rows:
         for name, value in row.get("hparams", {}).items():
             values.setdefault(name, []).append(value)
-    hparams = [hp.HParam(name, hparam_domain(hp, found)) for name, found in values.items()]
+    differ = {name: found for name, found in values.items() if len({str(v) for v in found}) > 1}
+    if differ:
+        return differ
+    given = {key.lstrip("+~") for row in rows for key in row.get("swept", {})}
+    return {name: found for name, found in values.items() if name in given}
+
+
+def write_root_run(rows: Sequence[dict[str, Any]], sweep_dir: Path, png: bytes | None) -> None:
+    """The sweep root's TensorBoard run: the HPARAMS experiment and the summary figure.
+
+    The experiment lists the settings that differ between jobs and the metrics, |k -
+    k_true| first, grouped by the run (train/test) they live in; IMAGES gets summary.png.
+    Written with TensorBoard's own event writer. It opens files through TensorFlow's gfile
+    when TF is installed: free with the basic launcher (TF is loaded already), one import
+    (~5 s) in the launching process of a parallel launcher.
+    """
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    hparams = [
+        hp.HParam(name, hparam_domain(hp, found)) for name, found in compared_settings(rows).items()
+    ]
     metrics = [
         hp.Metric(tag, group=run, display_name=f"{tag} ({run})") for tag, run in HPARAMS_METRICS
     ]
-    summary = hp.hparams_config_pb(hparams=hparams, metrics=metrics)
+    summaries = [hp.hparams_config_pb(hparams=hparams, metrics=metrics)]
+    if png is not None:
+        from PIL import Image
+
+        width, height = Image.open(io.BytesIO(png)).size
+        image = summary_pb2.Summary.Image(
+            height=height, width=width, colorspace=3, encoded_image_string=png
+        )
+        value = summary_pb2.Summary.Value(tag=SUMMARY_TAG, image=image)
+        summaries.append(summary_pb2.Summary(value=[value]))
     writer = EventFileWriter(str(sweep_dir))
     try:
-        writer.add_event(event_pb2.Event(wall_time=time.time(), summary=summary))
+        for summary in summaries:
+            writer.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=summary))
     finally:
         writer.close()
+
+
+#: summary.png in the sweep root's IMAGES, in the same `plots` group as each job's fit
+SUMMARY_TAG = "plots/sweep_summary"
 
 
 def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
@@ -160,7 +193,6 @@ class SweepSummary(Callback):
             return
         best = mark_trials(rows, sweep_dir)  # an Optuna search: best and failed trials
         write_csv(rows, sweep_dir / "summary.csv")
-        write_hparams_config(rows, sweep_dir)
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
             summarise_seeds(rows, sweep_dir)
         else:
@@ -169,5 +201,7 @@ class SweepSummary(Callback):
             summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
             print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
             print(table(rows), flush=True)
+        png = sweep_dir / "summary.png"
+        write_root_run(rows, sweep_dir, png.read_bytes() if png.exists() else None)
         if best is not None:
             print(best_line(best), flush=True)
