@@ -146,3 +146,22 @@ def test_the_fast_yaml_loader_reads_saved_configs_as_omegaconf_does(tmp_path):
         pytest.fail(f"{broke('omegaconf', 'omegaconf._utils.get_yaml_loader')}: {error}")
     slow = OmegaConf.to_container(OmegaConf.load(tmp_path / "c.yaml"))
     assert fast == slow, broke("omegaconf", "how its YAML loader reads scalars")
+
+
+def test_a_hydra_override_added_to_a_sweeps_master_config_reaches_its_jobs():
+    """pipeline.sweeps.naming keeps a sweep's constants out of job names this way."""
+    from hydra.types import RunMode
+
+    from pipeline.check.compose import tbpipe_configs
+
+    override = "hydra.job.config.override_dirname.exclude_keys=['seed']"
+    try:
+        with tbpipe_configs():
+            master = compat.compose_with_hydra("config", ["seed=0,1"], RunMode.MULTIRUN)
+            compat.add_sweep_hydra_override(master, override)
+            job = compat.hydra_config_loader().load_sweep_config(master, ["seed=1"])
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'hydra.overrides.hydra / load_sweep_config')}: {error}")
+    assert list(job.hydra.job.config.override_dirname.exclude_keys) == ["seed"], broke(
+        "hydra-core", "how a sweep job's config is composed from the master config"
+    )
