@@ -51,6 +51,7 @@ from pipeline.runinfo import (
     versions,
 )
 from pipeline.stopping import signal_of, stop_before_training_on_sigterm
+from pipeline.sweeps import naming
 from pipeline.sweeps.launchers import register_tbpipe_sweeper
 
 #: how many jobs ran in this process (not in a launcher's workers)
@@ -85,6 +86,7 @@ def _task(cfg: DictConfig) -> float | None:
             overrides=hydra_cfg.overrides.task,
             checked=True,
             resume=resuming,
+            label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),
         )
     except KeyboardInterrupt as stop:
         name = signal.Signals(signal_of(stop)).name

@@ -93,13 +93,15 @@ def run(
     overrides: Sequence[str] = (),
     checked: bool = False,
     resume: bool = False,
+    label: str = "",
 ) -> dict[str, Any]:
     """Train the configured model, write its summaries and metrics.json; return the metrics.
 
     `overrides` (the command line's, e.g. a sweep job's) name the settings HPARAMS shows.
     `checked=True` says the preflight validated this config already (the command line
     and `pipeline.api` do): each run is validated once. `resume=True` (`tbpipe resume`)
-    goes on in an existing run dir from its latest checkpoint, or starts it over.
+    goes on in an existing run dir from its latest checkpoint, or starts it over. `label`
+    says what sets the run apart (a sweep job's swept settings), for its plots' titles.
     """
     if not checked:
         validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
@@ -118,7 +120,7 @@ def run(
     pieces.checkpoint = checkpoint_of(cfg, pieces, run_dir)
     if resume:
         go_on_from_checkpoint(cfg, pieces, run_dir)
-    experiment = open_run(cfg, pieces, run_dir, command, overrides, resume)
+    experiment = open_run(cfg, pieces, run_dir, command, overrides, resume, label)
     try:
         try:
             outcome, ending = train(cfg, pieces, experiment)
@@ -210,6 +212,7 @@ def open_run(
     command: str,
     overrides: Sequence[str],
     resume: bool = False,
+    label: str = "",
 ) -> Experiment:
     """metrics.json says `running` (which process, from which step) and run.json how to
     redo the run (a resumed run keeps the run.json it started with); writers open."""
@@ -237,6 +240,7 @@ def open_run(
         command=command,
         run_dir=run_dir,
         hparams=hparams,
+        label=label,
     )
 
 

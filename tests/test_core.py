@@ -72,7 +72,7 @@ def test_histograms_of_outputs_and_residuals(train_run, test_run):
     assert {"residuals", "outputs/prediction"} <= set(train_run.tags(HISTOGRAMS))
     assert "residuals" in test_run.tags(HISTOGRAMS)
     # the linear model's one weight is the scalar `k`: no histogram of one number
-    assert not any(tag.startswith("weights/") for tag in train_run.tags(HISTOGRAMS))
+    assert not any(tag.startswith("parameters/") for tag in train_run.tags(HISTOGRAMS))
     steps = [step for step, _ in train_run.histograms("outputs/prediction")]
     assert steps == list(range(0, 1000, 10)) + [1000]
     # residuals count every training point: 200 by default
@@ -158,7 +158,7 @@ def test_mlp_hidden_output_and_n01_weights(tmp_path):
     assert "outputs/hidden" in train.tags(HISTOGRAMS)
     for _, buckets in train.histograms("outputs/hidden"):
         assert buckets[:, 2].sum() == 200 * hidden  # N x D values in every histogram
-    step0, weights = train.histograms("weights/mlp/hidden/weights")[0]
+    step0, weights = train.histograms("parameters/mlp/hidden/weights")[0]
     assert step0 == 0
     assert weights[:, 2].sum() == hidden
     assert 100 * share_between(weights, -0.5, 0.5) == pytest.approx(38.3, abs=2)
@@ -211,3 +211,36 @@ def test_images_every_n_steps_and_at_the_end(tmp_path):
         tmp_path, "trainer.steps=25", "sinks=[images]", "+sinks.images.every=10"
     )
     assert [step for step, _ in train.images("plots/fit")] == [0, 10, 20, 25]
+
+
+def test_the_fit_reads_at_card_size_with_the_truth_on_top():
+    from pipeline.sinks import fit_plot
+
+    data = LinearData(noise_std=0.5).generate()
+    line_x = np.linspace(-1, 1, 11, dtype=np.float32)[:, None]
+    fig = fit_plot.fit_figure(data, line_x, 1.9567 * line_x, 1000, 1.9567, "noise_std=0.5")
+    ax = fig.axes[0]
+    assert "k = 1.9567" in fig.get_suptitle() and "true 2" in fig.get_suptitle()
+    assert ax.get_title() == "noise_std=0.5 · step 1000"
+    fit, truth = ax.get_lines()
+    assert truth.get_zorder() > fit.get_zorder() and truth.get_color() == fit_plot.TRUTH_COLOUR
+    assert min(text.get_fontsize() for text in ax.get_legend().get_texts()) >= 12
+    picture = Image.open(io.BytesIO(fit_plot.palette_png(fig))).convert("RGB")
+    assert picture.size == (480, 360)
+    red = np.array(Image.new("RGB", (1, 1), fit_plot.TRUTH_COLOUR)).reshape(3)
+    assert (np.abs(np.asarray(picture).astype(int) - red).sum(axis=2) < 30).sum() > 200
+
+
+def test_noise_is_shared_across_levels_unless_drawn_independently():
+    def noise(level, draw):
+        d = LinearData(noise_std=level, noise_draw=draw).generate()
+        return d.x_train, (d.y_train - 2.0 * d.x_train).astype(np.float64)
+
+    (x1, shared1), (x2, shared2) = noise(0.1, "shared"), noise(1.0, "shared")
+    assert np.allclose(shared2, 10 * shared1, rtol=1e-4, atol=1e-6)  # one draw, scaled
+    (x3, own1), (x4, own2) = noise(0.1, "independent"), noise(1.0, "independent")
+    assert all(np.array_equal(x1, x) for x in (x2, x3, x4))  # the same x everywhere
+    assert abs(np.corrcoef(own1.ravel(), own2.ravel())[0, 1]) < 0.3  # draws of their own
+    assert np.array_equal(own1, noise(0.1, "independent")[1])  # the same level, the same draw
+    with pytest.raises(ValueError, match="noise_draw"):
+        LinearData(noise_draw="fresh")

@@ -65,16 +65,16 @@ def test_the_users_two_parameter_model_recovers_a_and_k(both_models):
     # the model's activations; its two weights hold one number each, which SCALARS shows
     histograms = set(train.tags("histograms"))
     assert "outputs/curvature_term" in histograms
-    assert not {"weights/quadratic/a", "weights/quadratic/k"} & histograms
+    assert not {"parameters/quadratic/a", "parameters/quadratic/k"} & histograms
     assert train.graph is not None and any("quadratic" in n.name for n in train.graph.node)
     assert train.tags("images") == ["plots/fit"]
 
 
 def test_tbpipes_mlp_fits_the_users_quadratic_data(both_models):
     train = load_run(both_models["mlp"] / "train")
-    assert {"weights/mlp/hidden/weights", "weights/mlp/readout/weights", "outputs/hidden"} <= set(
-        train.tags("histograms")
-    )
+    histograms = set(train.tags("histograms"))
+    assert {"parameters/mlp/hidden/weights", "parameters/mlp/readout/weights"} <= histograms
+    assert "outputs/hidden" in histograms
     curvature = [value for _, value in train.scalars("curvature/a")]
     assert abs(curvature[-1] - 1.0) < abs(curvature[0] - 1.0)  # it learns the bend
     loss = [value for _, value in load_run(both_models["mlp"] / "test").scalars("loss")]
@@ -98,15 +98,15 @@ def test_a_keras_model_from_python_gets_one_histogram_per_layer_weight(
     assert result.metrics["status"] == "completed" and result.metrics["steps"] == 40
     train = load_run(result.run_dir / "train")
     layers = {
-        f"weights/keras_mlp/{layer}/{w}"
+        f"parameters/keras_mlp/{layer}/{w}"
         for layer in ("hidden", "readout")
         for w in ("kernel", "bias")
     }
     # the readout's bias is one number: no histogram (SCALARS-like, a single spike)
-    assert set(train.tags("histograms")) >= layers - {"weights/keras_mlp/readout/bias"}
-    assert "weights/keras_mlp/readout/bias" not in train.tags("histograms")
-    assert "weights/kernel" not in train.tags("histograms")  # not the bare Keras name, twice
-    assert [step for step, _ in train.histograms("weights/keras_mlp/hidden/kernel")] == [
+    assert set(train.tags("histograms")) >= layers - {"parameters/keras_mlp/readout/bias"}
+    assert "parameters/keras_mlp/readout/bias" not in train.tags("histograms")
+    assert "parameters/kernel" not in train.tags("histograms")  # not the bare Keras name, twice
+    assert [step for step, _ in train.histograms("parameters/keras_mlp/hidden/kernel")] == [
         0,
         10,
         20,

@@ -54,7 +54,7 @@ def test_plus_is_suggested_only_for_a_users_piece(monkeypatch, capsys, tmp_path)
     )
     assert "did you mean data.k_true?" in err and "(to add a new key, write +data.k_tru=1)" in err
     (err,) = _refusal(monkeypatch, capsys, tmp_path, "--config-dir", "conf", "data.noize_std=1")
-    assert "did you mean data.noise_std?" in err and "+" not in err  # tbpipe's own data
+    assert "did you mean data.noise_std" in err and "+" not in err  # tbpipe's own data
 
 
 def test_a_new_key_on_a_checked_node_is_refused_before_anything_runs(monkeypatch, capsys, tmp_path):

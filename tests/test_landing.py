@@ -131,7 +131,7 @@ def test_time_series_opens_on_the_lesson(board):
     loss_runs = {run for run, run_tags in scalars.items() if "loss" in run_tags}
     assert loss_runs == {f"{job}/{writer}" for job in JOBS for writer in ("train", "test")}
     # no histogram repeats a scalar: the linear model's one weight is not histogrammed
-    assert not any(tag.startswith("weights/") for tag in tags)
+    assert not any(tag.startswith("parameters/") for tag in tags)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")

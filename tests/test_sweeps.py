@@ -130,6 +130,7 @@ def test_summary_csv_has_one_row_per_job_with_its_final_metrics(noise_sweep):
     png = (sweep_dir / "summary.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
     assert "sweep summary (3 jobs)" in printed and printed.count("completed") == 3
+    assert "noise: one draw per seed, scaled by noise_std (common random numbers)" in printed
 
 
 def test_every_job_records_how_to_reproduce_it(noise_sweep):

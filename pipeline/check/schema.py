@@ -154,6 +154,7 @@ class LinearDataSchema:
     x_low: float = rule(-1.0, finite_number(), magnitude())
     x_high: float = rule(1.0, finite_number(), magnitude())
     seed: int = rule(0, integer(), seed_range())
+    noise_draw: str = rule("shared", one_of("shared", "independent"))
 
 
 # -- model ----------------------------------------------------------------------------

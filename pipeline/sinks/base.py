@@ -29,6 +29,8 @@ class Experiment:
     run_dir: Path
     #: the run's settings for the HPARAMS tab (name -> bool/int/float/str)
     hparams: Mapping[str, Any] = field(default_factory=dict)
+    #: what sets this run apart, in its folder name's words (`noise_std=0.5`), for titles
+    label: str = ""
 
 
 class Sink:

@@ -1,7 +1,7 @@
 """HISTOGRAMS and DISTRIBUTIONS tabs: weights, hidden outputs and residuals.
 
 Tags come in three groups that sort after the lesson's scalars (pipeline/sinks/tags.py):
-`outputs/<name>` (the model's activations), `residuals` and `weights/<variable>`. A
+`outputs/<name>` (the model's activations), `parameters/<variable>` and `residuals`. A
 variable holding one number (the linear model's `k`) is left out by default: its
 histogram is a spike that repeats the scalar SCALARS already draws.
 """
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pipeline.sinks.base import Experiment, Sink
 from pipeline.sinks.histogram_buckets import histogram
-from pipeline.sinks.tags import OUTPUTS, RESIDUALS, WEIGHTS
+from pipeline.sinks.tags import OUTPUTS, PARAMETERS, RESIDUALS
 
 
 def variable_tag(variable: tf.Variable) -> str:
@@ -51,7 +51,7 @@ class HistogramSink(Sink):
         with self.writer_of(experiment).as_default(step=step):
             for variable in model.trainable_variables:
                 if self.shown(variable):
-                    histogram(WEIGHTS + variable_tag(variable), variable, buckets=self.buckets)
+                    histogram(PARAMETERS + variable_tag(variable), variable, buckets=self.buckets)
             for name, value in model.activations(t["x_train"]).items():
                 histogram(OUTPUTS + name, value, buckets=self.buckets)
         for split in ("train", "test"):

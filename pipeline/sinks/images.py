@@ -39,7 +39,9 @@ class ImageSink(Sink):
         hi = float(max(data.x_train.max(), data.x_test.max()))
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
         line_y = experiment.model(tf.constant(line_x)).numpy()
-        png = fit_png(data, line_x, line_y, step=int(step), k=float(stats["k"]))
+        png = fit_png(
+            data, line_x, line_y, step=int(step), k=float(stats["k"]), setting=experiment.label
+        )
         with self.writer_of(experiment).as_default(step=int(step)):
             write_png(FIT, png)
 

@@ -6,12 +6,15 @@ order, and open only the first two. So the lesson's scalars form the groups `k` 
 estimate `k` and its error `k/error` = |k - k_true|) and `loss` (train and test, one
 chart: the same tag in both runs), and everything else sorts after `loss`:
 
-    k         k, k/error                      SCALARS, open
-    loss      loss (train and test)           SCALARS, open
-    outputs   outputs/<name>                  the model's activations (HISTOGRAMS)
-    plots     plots/fit                       the fit (IMAGES)
-    residuals residuals (train and test)      HISTOGRAMS
-    weights   weights/<variable>              HISTOGRAMS
+    k          k, k/error                     SCALARS, open
+    loss       loss (train and test)          SCALARS, open
+    outputs    outputs/<name>                 the model's activations (HISTOGRAMS)
+    parameters parameters/<variable>          weights and biases (HISTOGRAMS)
+    plots      plots/fit                      the fit (IMAGES)
+    residuals  residuals (train and test)     HISTOGRAMS
+
+HISTOGRAMS and DISTRIBUTIONS open their own first two groups, `outputs` and `parameters`:
+the hidden layer's output and its N(0, 1) weights, the tutorial's distribution lesson.
 
 No TensorFlow here: the sweep summary (loaded before any job runs) reads these names.
 """
@@ -21,6 +24,6 @@ K_ERROR = "k/error"
 LOSS = "loss"
 FIT = "plots/fit"
 RESIDUALS = "residuals"
-#: prefixes of the histogram tags: `outputs/hidden`, `weights/mlp/hidden/weights`
+#: prefixes of the histogram tags: `outputs/hidden`, `parameters/mlp/hidden/weights`
 OUTPUTS = "outputs/"
-WEIGHTS = "weights/"
+PARAMETERS = "parameters/"

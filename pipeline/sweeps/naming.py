@@ -87,6 +87,13 @@ def run_name(name: Any, overrides: Iterable[str], exclude_keys: Iterable[str] = 
     return safe_name("_".join(experiment + ([rest] if rest else [])) or DEFAULT_RUN_NAME)
 
 
+def label_of(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
+    """What sets a run apart, for its plots' titles: a sweep job's swept settings (the
+    sweep excludes its constants), a single run's experiment and overrides; "" for none."""
+    label = run_name(None, overrides, exclude_keys)
+    return "" if label == DEFAULT_RUN_NAME else label
+
+
 def constant_keys(sweep_overrides: Iterable[str]) -> list[str]:
     """Keys the sweep's command line sets to one value: every plain override, and a sweep
     over one value repeated (`seed=0,0`). Ranges, intervals and real choices vary."""

@@ -41,8 +41,11 @@ def series_label(row: dict[str, Any], keys: Sequence[str]) -> str:
     return ", ".join(f"{key}={row['swept'][key]}" for key in keys if key in row["swept"])
 
 
-def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
-    """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG."""
+def summary_png(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, note: str = ""
+) -> Path:
+    """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG.
+    `note` (e.g. how the noise was drawn) goes under the plots."""
     done = [row for row in rows if row.get("status") == COMPLETED and row.get("k") is not None]
     x_key = axis_key(done, keys) if done else None
     others = [k for k in keys if k != x_key and len({str(r["swept"].get(k)) for r in done}) > 1]
@@ -87,20 +90,24 @@ def summary_png(rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path)
                 ax.set_xscale("log")
         failed = len(rows) - len(done)
         warning = f"{failed} of {len(rows)} jobs failed (see summary.csv)" if failed else ""
-        save(fig, (ax_k, ax_err), warning, path)
+        save(fig, (ax_k, ax_err), warning, path, note)
     finally:
         plt.close(fig)
     return Path(path)
 
 
-def save(fig: Any, axes: Sequence[Any], warning: str, path: Path) -> None:
-    """Legends where there is something to name, a red warning on top if any, the PNG."""
+def save(fig: Any, axes: Sequence[Any], warning: str, path: Path, note: str = "") -> None:
+    """Legends where there is something to name, a red warning on top if any, a note
+    under the plots if any (e.g. how the noise was drawn), the PNG."""
     if warning:
         fig.suptitle(warning, color="red")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="x-small")
     fig.tight_layout()
+    if note:
+        fig.subplots_adjust(bottom=fig.subplotpars.bottom + 0.08)
+        fig.text(0.5, 0.015, note, ha="center", va="bottom", fontsize="small", wrap=True)
     fig.savefig(path, format="png")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.schema import is_number
 from pipeline.readback.groups import (
@@ -182,6 +182,30 @@ def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
     print("\n".join([grouped_table(groups, keys), *failures(rows)]), flush=True)
 
 
+#: what a noise sweep's summary says about how its jobs' noise relates (data.noise_draw)
+NOISE_DRAW_NOTES = {
+    "shared": "noise: one draw per seed, scaled by noise_std (common random numbers), so "
+    "|k - k_true| is proportional to noise_std by construction; "
+    "data.noise_draw=independent gives each level a draw of its own",
+    "independent": "noise: each noise level drew its own (data.noise_draw=independent), so "
+    "|k - k_true| scatters around the slope's standard error",
+}
+
+
+def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
+    """One line on how the jobs' noise relates, when the sweep varies the noise level."""
+    if len({str(row.get("hparams", {}).get("data.noise_std")) for row in rows}) < 2:
+        return ""
+    draws = set()
+    for row in rows:
+        try:
+            data = OmegaConf.load(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml").data
+        except Exception:  # an unreadable job is reported by the table already
+            continue
+        draws.add(data.get("noise_draw"))
+    return NOISE_DRAW_NOTES.get(draws.pop(), "") if len(draws) == 1 else ""
+
+
 class SweepSummary(Callback):
     """Hydra callback: when a sweep ends, summarise its jobs at the sweep root."""
 
@@ -198,9 +222,12 @@ class SweepSummary(Callback):
         else:
             from pipeline.sweeps.plots import summary_png
 
-            summary_png(rows, swept_keys(rows), sweep_dir / "summary.png")
+            note = noise_draws(rows, sweep_dir)
+            summary_png(rows, swept_keys(rows), sweep_dir / "summary.png", note=note)
             print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
             print(table(rows), flush=True)
+            if note:
+                print(note, flush=True)
         png = sweep_dir / "summary.png"
         write_root_run(rows, sweep_dir, png.read_bytes() if png.exists() else None)
         if best is not None:
