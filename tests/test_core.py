@@ -226,7 +226,7 @@ def test_the_fit_reads_at_card_size_with_the_truth_on_top():
     assert truth.get_zorder() > fit.get_zorder() and truth.get_color() == fit_plot.TRUTH_COLOUR
     assert min(text.get_fontsize() for text in ax.get_legend().get_texts()) >= 12
     picture = Image.open(io.BytesIO(fit_plot.palette_png(fig))).convert("RGB")
-    assert picture.size == (480, 360)
+    assert picture.size == (400, 300)
     red = np.array(Image.new("RGB", (1, 1), fit_plot.TRUTH_COLOUR)).reshape(3)
     assert (np.abs(np.asarray(picture).astype(int) - red).sum(axis=2) < 30).sum() > 200
 

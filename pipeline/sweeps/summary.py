@@ -75,9 +75,17 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{row['job']:>3}  {number(row.get('k')):>10}  {number(row.get('k_error')):>10}"
             f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
-            f"{status:<9}  {row['overrides'] or '(defaults)'}"
+            f"{status:<9}  {setting_of(row)}"
         )
     return "\n".join(lines + failures(rows))
+
+
+def setting_of(row: dict[str, Any]) -> str:
+    """What the job's folder says sets it apart (`noise_std=0.5`), else its overrides."""
+    num, _, setting = str(row.get("dir", "")).partition("_")
+    if num == str(row["job"]) and setting:
+        return setting
+    return row["overrides"] or "(defaults)"
 
 
 def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
