@@ -196,7 +196,8 @@ def test_a_rerun_takes_checked_overrides(saved_run, tmp_path):
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["steps"] == 50 and metrics["status"] == "completed"
     config = json.loads((tmp_path / "r" / "run.json").read_text())["config"]
-    assert config["model"]["hidden"] == 32  # still the saved MLP
+    saved = json.loads((saved_run / "run.json").read_text())["config"]
+    assert config["model"] == saved["model"] and config["model"]["hidden"] > 1  # the saved MLP
     nothing = run_tbpipe("rerun", str(tmp_path), cwd=tmp_path, check=False)
     assert nothing.returncode == 2 and len(nothing.stderr.splitlines()) == 1
     assert "holds no saved run" in nothing.stderr
