@@ -102,7 +102,7 @@ def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(tmp
     write_config_dir(config_dir, SLOW + "optimizer:\n  learning_rate: 0.3\n")
     refused = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path, check=False)
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
-    assert "optimizer.learning_rate was 0.5, is now 0.3" in refused.stderr
+    assert "optimizer.learning_rate was 0.02, is now 0.3" in refused.stderr  # the default
     assert files_of(sweep_dir) == before
     write_config_dir(config_dir)
 
