@@ -98,7 +98,7 @@ def test_report_and_api_give_the_summarys_grouped_table(seed_sweep):
 def test_each_settings_mean_run_is_the_per_step_mean_of_its_jobs(seed_sweep):
     sweep_dir, _ = seed_sweep
     for noise in NOISES:
-        jobs = sorted(sweep_dir.glob(f"*_data.noise_std={noise},*"))
+        jobs = sorted(sweep_dir.glob(f"*_noise_std={noise},*"))
         assert len(jobs) == 3
         for writer, tag in (("train", "k"), ("train", "loss"), ("test", "loss")):
             mean_run = load_run(sweep_dir / "mean" / f"noise_std={noise}" / writer)
