@@ -58,8 +58,10 @@ class HParamsSink(Sink):
         self._writer.flush()
 
     def finish(self, experiment: Experiment, status: str) -> None:
-        if self._writer is None:
-            return
+        if self._writer is None:  # a resumed run: its session started before the stop
+            if not experiment.hparams or status not in SESSION_STATUS:
+                return
+            self._writer = tf.summary.create_file_writer(str(experiment.run_dir))
         try:
             if status in SESSION_STATUS:
                 end = hp_v1.session_end_pb(SESSION_STATUS[status], end_time_secs=int(time.time()))
