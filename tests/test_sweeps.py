@@ -191,11 +191,10 @@ def test_job_names_never_nest_and_stay_unique():
     assert job_dir_name(2, overrides, ["trainer.steps"]) == (
         "2_data.noise_std=0.1,model.noise_std=2,seed=1"
     )
-    # the resolver Hydra uses for hydra.sweep.subdir
-    node = OmegaConf.create(
-        {"name": "${tbpipe.job_dir:7,${task},${excluded}}", "task": ["a.b=c/d", "e=f"],
-         "excluded": ["e"]}
-    )  # fmt: skip
+    # the resolver Hydra uses for hydra.sweep.subdir: overrides as typed, not resolved
+    hydra = {"overrides": {"task": ["a.b=c/d", "e=f", "g=${oc.env:NOT_SET_HERE}"]},
+             "job": {"config": {"override_dirname": {"exclude_keys": ["e", "g"]}}}}  # fmt: skip
+    node = OmegaConf.create({"name": "${tbpipe.job_dir:7}", "hydra": hydra})
     assert node.name == "7_b=c\u2215d"
 
 

@@ -121,7 +121,25 @@ class SweptNames(Callback):
         )
 
 
+def _given(root: DictConfig) -> tuple[list[str], list[str]]:
+    """The job's overrides as typed (an `${...}` in one is not resolved here) and the
+    keys left out of names."""
+    task = OmegaConf.to_container(root.hydra.overrides.task, resolve=False)
+    excluded = OmegaConf.select(root, "hydra.job.config.override_dirname.exclude_keys")
+    return [str(o) for o in task], list(excluded or ())
+
+
+def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
+    return job_dir_name(num, *_given(_root_))
+
+
+def _run_suffix_resolver(name: Any, _root_: DictConfig) -> str:
+    """`_<name>` after a single run's time; nothing for a run of the defaults."""
+    named = run_name(name, *_given(_root_))
+    return "" if named == DEFAULT_RUN_NAME and name in (None, "") else f"_{named}"
+
+
 if not OmegaConf.has_resolver("tbpipe.job_dir"):
-    OmegaConf.register_new_resolver("tbpipe.job_dir", job_dir_name)
-if not OmegaConf.has_resolver("tbpipe.run_name"):
-    OmegaConf.register_new_resolver("tbpipe.run_name", run_name)
+    OmegaConf.register_new_resolver("tbpipe.job_dir", _job_dir_resolver)
+if not OmegaConf.has_resolver("tbpipe.run_suffix"):
+    OmegaConf.register_new_resolver("tbpipe.run_suffix", _run_suffix_resolver)
