@@ -227,6 +227,8 @@ class SweepSummary(Callback):
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
             summarise_seeds(rows, sweep_dir)
+            if note := noise_draws(rows, sweep_dir):
+                print(note, flush=True)
         else:
             from pipeline.sweeps.plots import summary_png
 
