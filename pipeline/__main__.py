@@ -45,8 +45,10 @@ from pipeline.runinfo import (
     FAILED,
     INTERRUPTED,
     RESUME_ENV,
+    environment_values,
     is_disk_full,
     record_unfinished,
+    redacted,
     start_run,
     versions,
 )
@@ -75,7 +77,8 @@ def _task(cfg: DictConfig) -> float | None:
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming:
         save_hydra_files(run_dir, cfg, hydra_cfg)
-    job_log.info("started: %s (run dir %s)", command, run_dir)
+    shown = redacted(command, environment_values(cfg))  # a secret read from the environment
+    job_log.info("started: %s (run dir %s)", shown, run_dir)
     try:
         if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
             start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
