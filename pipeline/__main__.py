@@ -75,6 +75,10 @@ def _task(cfg: DictConfig) -> float | None:
     command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
+    if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
+        # completed or diverged before: every file of it, its log included, stays as it is
+        done = kept["status"] == COMPLETED and kept.get("test_loss") is not None
+        return kept["test_loss"] if done else math.inf
     if resuming:
         save_hydra_files(run_dir, cfg, hydra_cfg)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
