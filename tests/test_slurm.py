@@ -141,11 +141,16 @@ def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(
     assert f"Slurm job {slurm_id} ended CANCELLED" in jobs[1]["reason"], jobs[1]
 
 
+def dirs_of_job(sweep_dir: Path, job: int) -> list[Path]:
+    """Job `job`'s dir: `<num>_<setting>`, or `<num>` alone when nothing varies by job."""
+    return [p for p in sweep_dir.glob(f"{job}*") if p.name.split("_", 1)[0] == str(job)]
+
+
 def wait_until_training(sweep_dir: Path, job: int, timeout: float) -> Path:
     """The job dir of `job` once its run is training (TensorFlow loaded, writers open)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for job_dir in sweep_dir.glob(f"{job}_*"):
+        for job_dir in dirs_of_job(sweep_dir, job):
             train = job_dir / "train"
             if (job_dir / "metrics.json").exists() and any(train.glob("*tfevents*")):
                 time.sleep(2)  # a few chunks in
@@ -239,7 +244,7 @@ def wait_until_checkpointed(sweep_dir: Path, job: int, timeout: float) -> Path:
     """The job dir of `job` once its run has saved a checkpoint (trainer.checkpoint_every)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for job_dir in sweep_dir.glob(f"{job}_*"):
+        for job_dir in dirs_of_job(sweep_dir, job):
             if (job_dir / "checkpoints" / "checkpoint").exists():
                 return job_dir
         time.sleep(0.2)
