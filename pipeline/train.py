@@ -155,6 +155,7 @@ class CompiledLoop:
         #: steps between the outer loop's visits: every in-graph cadence is a multiple of it
         self.block = math.gcd(*(s.every for s in self.every_block)) if self.every_block else 1000
         self._function = tf.function(self._chunk, autograph=False)
+        self._record_function = tf.function(self._record_all, autograph=False)
         self._experiment: Experiment | None = None  # the calling job's, read while tracing
         self._step_graph: tf.Graph | None = None
 
@@ -188,6 +189,23 @@ class CompiledLoop:
         finally:
             self._experiment = None
         return int(reached), bool(finite), batch
+
+    def record_now(self, experiment: Experiment, step: int) -> dict[str, float]:
+        """Every sink traced into the loop records the model as it is at `step`, whatever
+        its cadence (the final state); return the statistics, as Python floats.
+
+        One compiled call, traced once per loop like the chunk: run eagerly, a histogram
+        is dozens of separate op calls (~50 ms a job for the default sinks, ~2 ms here).
+        """
+        handles = {name: writer_handle(writer) for name, writer in experiment.writers.items()}
+        self._experiment = experiment
+        try:
+            stats = self._record_function(
+                tf.constant(step, tf.int64), dict(experiment.tensors), handles
+            )
+        finally:
+            self._experiment = None
+        return {name: float(value) for name, value in stats.items()}
 
     def adopt(self, model, optimizer) -> bool:
         """Start a new job from `model` and `optimizer` (built fresh from the same config):
@@ -225,6 +243,17 @@ class CompiledLoop:
         return self._step_graph
 
     # -- the traced chunk ---------------------------------------------------------------
+    def _record_all(self, step, tensors, handles) -> dict[str, tf.Tensor]:
+        """What `record_now` traces: the statistics, and every in-loop sink's record."""
+        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
+        experiment = dataclasses.replace(
+            self._experiment, model=self.model, tensors=tensors, writers=writers
+        )
+        stats = statistics(self.model, tensors)
+        for sink in self.every_step + self.every_block:
+            _write(sink, experiment, step, stats)
+        return stats
+
     def _chunk(self, start, stop, tensors, handles, batches, batch) -> tuple:
         """Steps [start, stop) as nested while loops, stopping early on a non-finite loss.
 
@@ -403,10 +432,17 @@ class Trainer:
                 if checkpoint_every and end < steps and end % checkpoint_every == 0:
                     self.save(end)
                 due = [s for s in self.python_sinks if end < steps and end % s.every == 0]
-                self._record_in_python(due, end)
+                if due:
+                    self._record_in_python(due, end)
                 if on_chunk is not None:
                     on_chunk(end)
-        # the final state, recorded by every sink whatever its cadence (a no-op for once-only sinks)
-        final = self._record_in_python(self.sinks, steps)
+        # the final state, recorded by every sink whatever its cadence (a no-op for once-only
+        # sinks): the loop's own sinks in one compiled call, then the Python ones
+        final = self.loop.record_now(self.experiment, steps)
+        in_loop = set(map(id, in_graph_sinks(self.sinks)))  # the loop holds their like
+        for sink in self.sinks:
+            if id(sink) not in in_loop:
+                with tf.summary.record_if(True):
+                    sink.record(self.experiment, steps, final)
         elapsed = time.perf_counter() - started
         return Outcome(steps, False, final, elapsed, self.checkpoint_seconds)

@@ -7,7 +7,10 @@ starts and memory that grows with every job. tbpipe's preflight has already chec
 swept value (pipeline/check/preflight.py), so this sweeper skips the second check, runs
 the jobs in batches (`max_batch_size`) so the first starts at once, and drops each job's
 configs once its batch is done (the sweep summary reads the job dirs, not the results).
-Everything else, job numbers and dirs included, is Hydra's basic sweeper unchanged.
+With Hydra's basic launcher (jobs one after another in this process), a job's config is a
+copy of one composition per set of group choices, its values set
+(pipeline/sweeps/job_configs.py), not a whole composition a job. Everything else, job
+numbers and dirs included, is Hydra's basic sweeper unchanged.
 
 Its config (`hydra/sweeper=tbpipe`) is stored with tbpipe's other structured configs in
 pipeline/check/schema.py. Hydra finds plugins by scanning `hydra_plugins`, which misses
@@ -19,7 +22,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.types import HydraContext
+
+from pipeline.sweeps.job_configs import ReusingConfigLoader
 
 log = logging.getLogger("hydra")
 
@@ -48,7 +55,15 @@ class TbpipeSweeper(BasicSweeper):
             return results
 
         self.launcher.launch = launch_and_forget_configs
+        original_context = getattr(self.launcher, "hydra_context", None)
+        if isinstance(self.launcher, BasicLauncher) and original_context is not None:
+            self.launcher.hydra_context = HydraContext(
+                config_loader=ReusingConfigLoader(original_context.config_loader),
+                callbacks=original_context.callbacks,
+            )
         try:
             return super().sweep(arguments)
         finally:
             self.launcher.launch = original_launch
+            if original_context is not None:
+                self.launcher.hydra_context = original_context

@@ -97,5 +97,7 @@ def palette_png(fig: Figure) -> bytes:
     canvas.draw()
     rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
     buffer = io.BytesIO()
-    rgb.convert("RGB").quantize(256).save(buffer, format="png", optimize=True)
+    # fast octree: ~1 ms against ~8 ms for median cut, the same flat colours; zlib's
+    # default effort: `optimize=True` costs ~7 ms more a plot to save ~5% of 9 KB
+    rgb.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()

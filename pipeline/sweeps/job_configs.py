@@ -1,0 +1,120 @@
+"""Each sweep job's config from one composition per choice of config group options.
+
+Hydra's basic launcher composes every job's config from scratch: the defaults list, every
+YAML file, the merges, ~0.1 s a job, as much as the rest of a default job together. In a
+sweep over values (`seed=range(1000)`, `data.noise_std=0,0.5,1`) the jobs differ only in
+values, never in which config group options they pick, so `ReusingConfigLoader` composes
+once per set of group choices (a "template") and gives each job a copy with its values
+set, the way Hydra's loader sets them (`OmegaConf.update(..., merge=True)` on the struct
+config), plus the two fields Hydra derives from a job's overrides
+(`hydra.overrides.task`, `hydra.job.override_dirname`).
+
+Anything else goes through Hydra's own composition, so its errors read as Hydra's: a group
+choice (`model=mlp`) or a `hydra.` key picks the template, and `+key`, `++key`, `~key`, a
+key the config lacks or a value OmegaConf refuses fall back to composing the job whole.
+tests/test_job_configs.py checks, job by job, that both ways give the same config.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pipeline.compat import overrides_dirname
+
+#: templates kept at once (one per set of group choices a sweep visits; LRU beyond that)
+TEMPLATES_KEPT = 8
+
+#: what `OmegaConf.select` returns for a key the config does not have
+_ABSENT = object()
+
+
+class ReusingConfigLoader:
+    """Hydra's config loader, with `load_sweep_config` reusing one composition per set of
+    group choices. Everything else is the wrapped loader's."""
+
+    def __init__(self, loader: Any):
+        self._loader = loader
+        self._parser = OverridesParser.create()
+        self._templates: OrderedDict[tuple[str, ...], DictConfig] = OrderedDict()
+        self._groups: set[str] | None = None
+        self.composed = 0  # whole compositions made (templates and fallbacks): tests read it
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
+        """The job's config: a copy of its template with the job's values set."""
+        parsed = self._parser.parse_overrides(overrides=list(sweep_overrides))
+        self._learn_groups(master_config)
+        picks = tuple(o.input_line for o in parsed if self._picks_template(o))
+        values = [o for o in parsed if not self._picks_template(o)]
+        if any(not settable_value(o) for o in values):
+            return self._compose(master_config, sweep_overrides)
+        template = self._template(master_config, picks)
+        config = copy.deepcopy(template)
+        try:
+            for override in values:
+                if OmegaConf.select(config, override.key_or_group, default=_ABSENT) is _ABSENT:
+                    raise KeyError(override.key_or_group)
+                OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+        except Exception:  # Hydra's composition says what is wrong, in its own words
+            return self._compose(master_config, sweep_overrides)
+        task = [o.input_line for o in parsed if not o.is_hydra_override()]
+        with open_dict(config.hydra):
+            config.hydra.overrides.task = task
+            config.hydra.job.override_dirname = overrides_dirname(task, config)
+        OmegaConf.copy_cache(from_config=master_config, to_config=config)
+        return config
+
+    def _picks_template(self, override: Override) -> bool:
+        """A group choice or a Hydra setting: composed into the template, not set on it."""
+        return override.is_hydra_override() or override.key_or_group in self._groups
+
+    def _template(self, master_config: DictConfig, picks: tuple[str, ...]) -> DictConfig:
+        template = self._templates.get(picks)
+        if template is None:
+            template = self._compose(master_config, list(picks))
+            self._templates[picks] = template
+            if len(self._templates) > TEMPLATES_KEPT:
+                self._templates.popitem(last=False)
+        self._templates.move_to_end(picks)
+        return template
+
+    def _compose(self, master_config: DictConfig, overrides: Sequence[str]) -> DictConfig:
+        self.composed += 1
+        return self._loader.load_sweep_config(master_config, list(overrides))
+
+    def _learn_groups(self, master_config: DictConfig) -> None:
+        """Config groups a job could pick an option of: every group Hydra's loader knows,
+        and every group the sweep's own config chose from (a `hydra.searchpath` adds some)."""
+        if self._groups is None:
+            chosen = OmegaConf.select(master_config, "hydra.runtime.choices", default={}) or {}
+            self._groups = {*all_groups(self._loader), *chosen}
+
+
+def settable_value(override: Override) -> bool:
+    """`key=value` on a key the config has: what a copy of the template can take."""
+    return (
+        override.type == OverrideType.CHANGE
+        and override.package is None
+        and not override.is_sweep_override()
+    )
+
+
+def all_groups(loader: Any, parent: str = "") -> list[str]:
+    """Every config group in the loader's search path, nested ones as `a/b`, also as `a.b`
+    (an override may name a nested group either way)."""
+    from hydra.core.object_type import ObjectType
+
+    found = []
+    for name in loader.get_group_options(parent, results_filter=ObjectType.GROUP):
+        group = f"{parent}/{name}" if parent else name
+        found += [group, group.replace("/", "."), *all_groups(loader, group)]
+    return found

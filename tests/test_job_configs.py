@@ -1,0 +1,87 @@
+"""A sweep job's config made from a template (pipeline/sweeps/job_configs.py) is the config
+Hydra's own composition makes for that job, field for field; what a template cannot take
+is composed whole, and a bad override fails with Hydra's own error."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from pipeline import compat
+from pipeline.check.compose import tbpipe_configs
+from pipeline.sweeps.job_configs import ReusingConfigLoader
+
+
+@pytest.fixture
+def loaders():
+    """(Hydra's loader, the reusing one, the sweep's master config)."""
+    with tbpipe_configs():
+        master = compat.compose_with_hydra(
+            "config", ["hydra.sweep.dir=/tmp/job-configs-test"], RunMode.MULTIRUN
+        )
+        hydra_loader = compat.hydra_config_loader()
+        yield hydra_loader, ReusingConfigLoader(hydra_loader), master
+
+
+def same_config(hydra_loader, reusing, master, overrides: list[str]) -> None:
+    expected = hydra_loader.load_sweep_config(master, list(overrides))
+    made = reusing.load_sweep_config(master, list(overrides))
+    assert OmegaConf.to_container(made, resolve=False) == OmegaConf.to_container(
+        expected, resolve=False
+    ), overrides
+    assert OmegaConf.to_yaml(made) == OmegaConf.to_yaml(expected)  # key order too
+    assert OmegaConf.is_struct(made) and not OmegaConf.is_readonly(made.hydra)
+
+
+JOBS = [
+    ["seed=0", "trainer.progress=false"],
+    ["seed=7", "trainer.progress=false"],
+    ["data.noise_std=0.25", "seed=3"],
+    ["data.noise_std=1e-3", "optimizer.learning_rate=0.5"],
+    ["model=mlp", "model.hidden=7", "seed=1"],
+    ["model=mlp", "model.hidden=9", "seed=2"],
+    ["seed=4", "model=mlp"],  # the group choice after a value
+    ["optimizer=adam", "optimizer.learning_rate=0.1"],
+    ["trainer.batch_size=null", "seed=5"],
+    ["trainer.batch_size=16", "seed=5"],
+    ["data.noise_std=0.5", "seed=${data.seed}"],  # an interpolation, kept as one
+    ["writer.train='a b'", "seed=1"],  # a quoted string
+    ["sinks.scalars.every=3"],
+    ["hydra.job.name=other", "seed=2"],
+    ["+extra=1", "seed=1"],  # not in the config: composed whole
+    ["~sinks.images", "seed=1"],  # a deletion: composed whole
+]
+
+
+def test_each_job_is_the_config_hydra_composes(loaders):
+    hydra_loader, reusing, master = loaders
+    for overrides in JOBS:
+        same_config(hydra_loader, reusing, master, overrides)
+
+
+def test_a_sweep_over_values_is_composed_once(loaders):
+    hydra_loader, reusing, master = loaders
+    for seed in range(50):
+        reusing.load_sweep_config(master, [f"seed={seed}", "data.noise_std=0.5"])
+    for hidden in (3, 4, 5):
+        reusing.load_sweep_config(master, ["model=mlp", f"model.hidden={hidden}"])
+    assert reusing.composed == 2  # one template per set of group choices
+
+
+def test_a_copy_is_the_jobs_own(loaders):
+    hydra_loader, reusing, master = loaders
+    first = reusing.load_sweep_config(master, ["seed=1"])
+    first.data.noise_std = 99.0  # a job that changes its config changes no other job's
+    second = reusing.load_sweep_config(master, ["seed=2"])
+    assert second.data.noise_std != 99.0 and second.seed == 2
+
+
+@pytest.mark.parametrize("bad", ["trainer.nope=1", "model=nope", "+seed=1", "data=[1"])
+def test_a_bad_override_fails_as_in_hydra(loaders, bad):
+    hydra_loader, reusing, master = loaders
+    with pytest.raises(Exception) as hydra_error:
+        hydra_loader.load_sweep_config(master, [bad])
+    with pytest.raises(type(hydra_error.value)) as reusing_error:
+        reusing.load_sweep_config(master, [bad])
+    assert str(reusing_error.value) == str(hydra_error.value)
