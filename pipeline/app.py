@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.errors import report
 from pipeline.check.validate import check_batch_size, validate
+from pipeline.compat import set_global_seed_keeping_kernels
 from pipeline.contracts import (
     SPLITS,
     build_piece,
@@ -57,18 +58,22 @@ _tensorflow_seed: int | None = None
 def seed_everything(seed: int, tensorflow_seed_matters: bool = True) -> None:
     """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops.
 
-    `tf.random.set_seed` also empties TF's kernel caches (a compiled loop then has to be
-    prepared again, ~0.5 s). When no piece draws from TF's global random state
-    (`tensorflow_seed_matters=False`, see `pipeline.reuse.needs_tensorflow_seed`) and
-    this seed is already set, setting it again could change nothing and is skipped.
+    `tf.random.set_seed` also empties TF's kernel caches: every compiled function is then
+    prepared to run again (~0.1 s a job for the default loop, more than its 1,000 steps).
+    When no piece draws from TF's global random state (`tensorflow_seed_matters=False`,
+    see `pipeline.reuse.needs_tensorflow_seed`), no number of the run depends on the
+    caches being emptied, so after the process's first job the seed is set without
+    (TF code run afterwards still finds the job's seed).
     """
     global _tensorflow_seed
     tf = import_tensorflow()
     random.seed(seed)
     np.random.seed(seed)
-    if tensorflow_seed_matters or seed != _tensorflow_seed:
+    if tensorflow_seed_matters or _tensorflow_seed is None:
         tf.random.set_seed(seed)
-        _tensorflow_seed = seed
+    else:
+        set_global_seed_keeping_kernels(seed)
+    _tensorflow_seed = seed
     tf.config.experimental.enable_op_determinism()
 
 

@@ -14,11 +14,11 @@ class draws from TensorFlow's global random state cannot be checked, and a wrong
 would change a sweep's numbers silently.
 
 `tf.random.set_seed` also empties TensorFlow's kernel caches, so a reused loop would be
-prepared to run all over again (~0.5 s a job). The mark also says a piece draws nothing
-from TensorFlow's global random state, so when every piece of a job carries it and the
-process already holds the job's seed, setting it again could change nothing and is
-skipped (`needs_tensorflow_seed`, `pipeline.app.seed_everything`). A seed sweep still
-sets each new seed, so TF code run afterwards in the same process sees the last one.
+prepared to run all over again (~0.1 s a job, more than a default job's 1,000 steps). The
+mark also says a piece draws nothing from TensorFlow's global random state, so when every
+piece of a job carries it, no number of the job depends on the caches being emptied: after
+the process's first job the seed is set without emptying them
+(`needs_tensorflow_seed`, `pipeline.app.seed_everything`).
 """
 
 from __future__ import annotations

@@ -165,3 +165,19 @@ def test_a_hydra_override_added_to_a_sweeps_master_config_reaches_its_jobs():
     assert list(job.hydra.job.config.override_dirname.exclude_keys) == ["seed"], broke(
         "hydra-core", "how a sweep job's config is composed from the master config"
     )
+
+
+def test_the_global_seed_is_set_without_emptying_tensorflows_kernel_caches():
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    try:
+        compat.set_global_seed_keeping_kernels(987_654)
+        assert context.global_seed() == 987_654, broke("tensorflow", "the eager context's _seed")
+        drawn = tf.random.normal([3]).numpy().tolist()
+        tf.random.set_seed(987_654)
+        assert drawn == tf.random.normal([3]).numpy().tolist(), broke(
+            "tensorflow", "how op seeds are drawn from the eager context's _rng"
+        )
+    finally:
+        tf.random.set_seed(0)
