@@ -28,6 +28,46 @@ from pipeline.data import Dataset
 TRUTH_COLOUR = "#d62728"
 
 
+class FitPlot:
+    """The fit figure of one run, drawn in two parts.
+
+    What stays the same for the whole run (the points, the axes and their ticks, the
+    truth's extent) is drawn once, by `draw_background`, which may run in a worker
+    thread while the loop trains (TensorFlow lets go of Python's lock meanwhile). Each
+    `png` then draws only what changes on a copy of it (the fit, the truth over it, the
+    legend over both, the titles): ~10 ms instead of ~30 ms for the whole figure.
+
+    The axes' limits come from the points and the truth, not from the fit: a fit far off
+    (early steps, a diverging run) leaves the plot at its edges instead of squeezing the
+    points into a band.
+    """
+
+    def __init__(self, data: Dataset, setting: str = ""):
+        self.data = data
+        self.setting = setting
+        self.figure = fit_figure(data, setting=setting)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self._background = None
+        #: what `png` draws over the background, in drawing order
+        self._changing = animated_artists(self.figure)
+
+    def draw_background(self) -> None:
+        """Draw everything but the changing artists (marked animated) and keep the pixels."""
+        self.canvas.draw()
+        self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+
+    def png(self, line_x: np.ndarray, line_y: np.ndarray, step: int, k: float) -> bytes:
+        """The figure with this fit, as palette PNG bytes."""
+        if self._background is None:
+            self.draw_background()
+        set_fit(self.figure, line_x, line_y, step, k, self.data, self.setting)
+        self.canvas.restore_region(self._background)
+        renderer = self.canvas.get_renderer()
+        for artist in self._changing:
+            artist.draw(renderer)
+        return palette_png(self.canvas)
+
+
 def fit_png(
     data: Dataset,
     line_x: np.ndarray,
@@ -37,18 +77,23 @@ def fit_png(
     setting: str = "",
 ) -> bytes:
     """Train and test points with the model's current fit and the truth; PNG bytes."""
-    return palette_png(fit_figure(data, line_x, line_y, step, k, setting))
+    return FitPlot(data, setting).png(line_x, line_y, step, k)
 
 
 def fit_figure(
     data: Dataset,
-    line_x: np.ndarray,
-    line_y: np.ndarray,
-    step: int,
-    k: float,
+    line_x: np.ndarray | None = None,
+    line_y: np.ndarray | None = None,
+    step: int = 0,
+    k: float = float("nan"),
     setting: str = "",
 ) -> Figure:
-    """The fit as a matplotlib figure: title, points, fit line, truth on top, legend."""
+    """The fit as a matplotlib figure: title, points, fit line, truth on top, legend.
+
+    The fit, the truth, the legend and the titles are marked animated (left out of a
+    full draw, drawn over the background by `FitPlot.png`); `line_x`/`line_y` given, the
+    fit is set as well.
+    """
     fig = Figure(figsize=(5, 3.75), dpi=80)
     # fixed margins: the figure's size and labels never change, and tight_layout()
     # would draw the figure twice (~0.08 s a plot)
@@ -57,16 +102,15 @@ def fit_figure(
     for split, marker, colour in (("train", "o", "#1f77b4"), ("test", "x", "#ff7f0e")):
         x, y, label = shown_points(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), split)
         ax.scatter(x, y, s=12, alpha=0.55, marker=marker, color=colour, label=label)
-    ax.plot(line_x, line_y, color="black", lw=3, label="fit", zorder=3)
-    title = f"k = {k:.4f}"
+    ax.plot([], [], color="black", lw=3, label="fit", zorder=3, animated=True)
     if data.k_true is not None:
+        lo, hi = data_extent(data)
         ax.plot(
-            line_x, data.k_true * line_x, "--", color=TRUTH_COLOUR, lw=2.2, zorder=4,
-            label=f"truth, k = {data.k_true:g}",
+            [lo, hi], [data.k_true * lo, data.k_true * hi], "--", color=TRUTH_COLOUR, lw=2.2,
+            zorder=4, label=f"truth, k = {data.k_true:g}", animated=True,
         )  # fmt: skip
-        title += f"  (true {data.k_true:g})"
-    fig.suptitle(title, fontsize=16, fontweight="bold", y=0.975)
-    ax.set_title(" · ".join(part for part in (setting, f"step {step}") if part), fontsize=13)
+    fig.suptitle("", fontsize=16, fontweight="bold", y=0.975).set_animated(True)
+    ax.set_title("", fontsize=13).set_animated(True)
     ax.set_xlabel("x", fontsize=12, labelpad=1)
     ax.set_ylabel("y", fontsize=12, labelpad=1)
     ax.tick_params(labelsize=11)
@@ -75,8 +119,38 @@ def fit_figure(
     ax.legend(
         loc="upper left", ncol=2, fontsize=12, framealpha=0.9, markerscale=1.5,
         handlelength=1.5, columnspacing=0.8, borderpad=0.3, labelspacing=0.2,
-    )  # fmt: skip
+    ).set_animated(True)  # fmt: skip
+    if line_x is not None and line_y is not None:
+        set_fit(fig, line_x, line_y, step, k, data, setting)
     return fig
+
+
+def set_fit(
+    fig: Figure, line_x: np.ndarray, line_y: np.ndarray, step: int, k: float, data: Dataset,
+    setting: str,
+) -> None:  # fmt: skip
+    """Put this fit and its titles into the figure (the estimate of k, setting and step)."""
+    ax = fig.axes[0]
+    ax.get_lines()[0].set_data(np.ravel(line_x), np.ravel(line_y))
+    title = f"k = {k:.4f}"
+    if data.k_true is not None:
+        title += f"  (true {data.k_true:g})"
+    fig.suptitle(title, fontsize=16, fontweight="bold", y=0.975)  # the same Text, new words
+    ax.set_title(" · ".join(part for part in (setting, f"step {step}") if part), fontsize=13)
+
+
+def animated_artists(fig: Figure) -> list:
+    """The artists a full draw leaves out, in the order they are drawn over it (by zorder:
+    the fit, then the truth on top of it, then the legend)."""
+    found = [a for a in fig.findobj() if a.get_animated()]
+    return sorted(found, key=lambda artist: artist.get_zorder())
+
+
+def data_extent(data: Dataset) -> tuple[float, float]:
+    """The smallest and largest x of the train and test points: where lines are drawn."""
+    lo = float(min(data.x_train.min(), data.x_test.min()))
+    hi = float(max(data.x_train.max(), data.x_test.max()))
+    return lo, hi
 
 
 #: points drawn per split at most: a million would take matplotlib seconds and show no more
@@ -91,10 +165,13 @@ def shown_points(x: np.ndarray, y: np.ndarray, label: str) -> tuple[np.ndarray, 
     return x[::every], y[::every], f"{label} (every {every:,}th of {len(x):,})"
 
 
-def palette_png(fig: Figure) -> bytes:
-    """The figure as a 256-colour palette PNG."""
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
+def palette_png(drawn: Figure | FigureCanvasAgg) -> bytes:
+    """A canvas as drawn (or a figure, drawn whole) as a 256-colour palette PNG."""
+    canvas = drawn if isinstance(drawn, FigureCanvasAgg) else FigureCanvasAgg(drawn)
+    if canvas is not drawn:
+        canvas.draw()
+        for artist in animated_artists(canvas.figure):
+            artist.draw(canvas.get_renderer())
     rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
     buffer = io.BytesIO()
     # fast octree: ~1 ms against ~8 ms for median cut, the same flat colours; zlib's
