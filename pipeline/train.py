@@ -261,8 +261,12 @@ class CompiledLoop:
         them: the loss and gradients of step s are computed at the end of step s-1 and
         checked by the loop's own condition, so sinks due every step write without a
         branch; sinks due every N > 1 steps are asked once per block of `block` steps
-        (the gcd of their cadences), in an outer loop. With mini-batches, the batch those
-        gradients came from is carried too, and the sinks see it as the training data.
+        (the gcd of their cadences), in an outer loop. The outer loop starts on a
+        multiple of `block` (a head loop runs the steps before it, e.g. after a resume),
+        so a sink due every `block` steps (the default histograms) writes there without
+        a branch too; only other cadences ask with a `tf.cond`. With mini-batches, the
+        batch those gradients came from is carried too, and the sinks see it as the
+        training data.
         """
         writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
         # the sinks see the job's experiment with the loop's arguments in place of its own
@@ -292,7 +296,7 @@ class CompiledLoop:
             stats = statistics(self.model, seen.tensors, loss)
             for sink in sinks:
                 write = lambda s=sink: _write(s, seen, tf.cast(step, tf.int64), stats)  # noqa: E731
-                if sink.every == 1:
+                if sink.every in (1, self.block):  # due at every step this runs at
                     write()
                 else:
                     tf.cond(tf.equal(step % sink.every, 0), write, no_op)
@@ -304,20 +308,26 @@ class CompiledLoop:
             loss, grads = gradients(batch)
             return step + 1, loss, grads, batch
 
-        def outer_body(step, loss, grads, batch):
-            record(self.every_block, step, loss, batch)
-            block_end = tf.minimum((step // self.block + 1) * self.block, stop)
+        def steps_until(end, step, loss, grads, batch):
+            """Every-step work from `step` to `end` (or a non-finite loss)."""
             return tf.while_loop(
-                lambda step, loss, *_: tf.logical_and(step < block_end, tf.math.is_finite(loss)),
+                lambda step, loss, *_: tf.logical_and(step < end, tf.math.is_finite(loss)),
                 inner_body,
                 [step, loss, grads, batch],
             )
 
+        def outer_body(step, loss, grads, batch):  # `step` is a multiple of `block`
+            record(self.every_block, step, loss, batch)
+            return steps_until(tf.minimum(step + self.block, stop), step, loss, grads, batch)
+
         loss, grads = gradients(batch)
+        # the head: a call that starts inside a block runs to the block's end first
+        head_end = tf.minimum((start + self.block - 1) // self.block * self.block, stop)
+        state = steps_until(head_end, start, loss, grads, batch)
         step, loss, _, batch = tf.while_loop(
             lambda step, loss, *_: tf.logical_and(step < stop, tf.math.is_finite(loss)),
             outer_body,
-            [start, loss, grads, batch],
+            state,
         )
         return step, tf.math.is_finite(loss), batch
 
