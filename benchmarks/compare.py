@@ -7,6 +7,13 @@ Runs are interleaved (tbpipe, baseline, tbpipe, ...) so that a noisy machine hur
 alike; ratios are paired run by run, then the median is taken. For each process it reports
 wall time, training throughput (steps / the loop's own seconds, as each program reports it),
 peak resident memory (from wait4) and the bytes of event files written.
+
+    .venv/bin/python benchmarks/compare.py --steps 100000 --repeats 3 --loops compiled \
+        --before /tmp/tbpipe-before     # e.g. `git archive <commit> | tar -x -C` there
+
+`--before DIR` also runs the `pipeline` package of an older checkout (on PYTHONPATH), in
+the same interleaved rounds: a change's before and after, side by side with the baseline.
+The load average is printed before and after the runs.
 """
 
 from __future__ import annotations
@@ -77,32 +84,48 @@ def main() -> None:
     parser.add_argument("--loops", default="python,compiled", help="baseline loop styles")
     parser.add_argument("--tbpipe-args", default="", help="extra overrides for tbpipe")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--before", type=Path, help="also run this checkout's pipeline package")
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     loops = [loop for loop in args.loops.split(",") if loop]
     results: dict[str, list[dict]] = {"tbpipe": [], **{f"baseline-{lp}": [] for lp in loops}}
+    if args.before:
+        results["tbpipe-before"] = []
+        before_env = {**env, "PYTHONPATH": str(args.before.resolve())}
+    print(f"load average before: {load()}")
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             root = Path(tmp) / str(repeat)
             extra = args.tbpipe_args.split()
             results["tbpipe"].append(measure_tbpipe(root / "tbpipe", args.steps, extra, env))
+            if args.before:
+                row = measure_tbpipe(root / "before", args.steps, extra, before_env)
+                results["tbpipe-before"].append(row)
             for loop in loops:
                 row = measure_baseline(root / loop, args.steps, loop, env)
                 results[f"baseline-{loop}"].append(row)
             print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+    print(f"load average after: {load()}")
     print_table(results, args.steps)
     if args.json:
         args.json.write_text(json.dumps({"steps": args.steps, "results": results}, indent=2))
 
 
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (this machine's other work)."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def print_table(results: dict[str, list[dict]], steps: int) -> None:
     median = statistics.median
     print(f"\n{steps} steps, medians over {len(results['tbpipe'])} interleaved runs")
-    print(f"{'program':<20}{'wall s':>9}{'steps/s':>10}{'peak MiB':>10}{'event KiB':>11}")
+    header = f"{'wall s':>9}{'steps/s':>10}{'[min-max]':>16}{'peak MiB':>10}{'event KiB':>11}"
+    print(f"{'program':<20}{header}")
     for name, rows in results.items():
+        rates = [r["steps_per_s"] for r in rows]
         print(
             f"{name:<20}{median(r['wall'] for r in rows):>9.2f}"
-            f"{median(r['steps_per_s'] for r in rows):>10.0f}"
+            f"{median(rates):>10.0f}{f'[{min(rates):.0f}-{max(rates):.0f}]':>16}"
             f"{median(r['rss_mib'] for r in rows):>10.0f}"
             f"{median(r['bytes'] for r in rows) / 1024:>11.0f}"
         )
@@ -110,10 +133,14 @@ def print_table(results: dict[str, list[dict]], steps: int) -> None:
     for name, rows in results.items():
         if name == "tbpipe":
             continue
+        rates = [a["steps_per_s"] / b["steps_per_s"] for a, b in zip(ours, rows, strict=True)]
         wall = median(a["wall"] / b["wall"] for a, b in zip(ours, rows, strict=True))
-        rate = median(a["steps_per_s"] / b["steps_per_s"] for a, b in zip(ours, rows, strict=True))
         rss = median(a["rss_mib"] / b["rss_mib"] for a, b in zip(ours, rows, strict=True))
-        print(f"tbpipe / {name}: wall x{wall:.2f}, throughput x{rate:.2f}, peak memory x{rss:.2f}")
+        each = ", ".join(f"x{rate:.2f}" for rate in rates)
+        print(
+            f"tbpipe / {name}: wall x{wall:.2f}, throughput x{median(rates):.2f} "
+            f"(run by run: {each}), peak memory x{rss:.2f}"
+        )
 
 
 if __name__ == "__main__":

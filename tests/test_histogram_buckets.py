@@ -11,7 +11,11 @@ tf = import_tensorflow()
 
 from pipeline.compat import tensorboard_histogram_buckets as tensorboard_buckets  # noqa: E402
 from pipeline.readback.runs import HISTOGRAMS, load_run  # noqa: E402
-from pipeline.sinks.histogram_buckets import histogram, histogram_buckets  # noqa: E402
+from pipeline.sinks.histogram_buckets import (  # noqa: E402
+    histogram,
+    histogram_buckets,
+    many_histogram_buckets,
+)
 
 RNG = np.random.default_rng(7)
 CASES = {
@@ -48,3 +52,39 @@ def test_tensorboard_reads_it_as_a_histogram(tmp_path):
 def test_non_finite_or_huge_data_does_not_stop_the_run(values):
     buckets = histogram_buckets(tf.constant(values, tf.float64), 5).numpy()
     assert buckets.shape == (5, 3) and buckets[:, 2].sum() == len(values)
+
+
+ODD = {"nan": [1.0, float("nan"), 3.0], "inf": [1.0, float("inf")], "huge": [1e308, -1e308]}
+
+
+def one_by_one(datas, buckets):
+    """The reference: each tensor bucketed on its own, as the sinks did before."""
+    return [histogram_buckets(data, buckets).numpy() for data in datas]
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 30])
+def test_histograms_bucketed_together_equal_each_alone_and_tensorboards(buckets):
+    datas = [tf.constant(CASES[name]) for name in sorted(CASES)]
+    datas += [tf.constant(values, tf.float64) for values in ODD.values()]
+    together = many_histogram_buckets(datas, buckets).numpy()
+    assert together.shape == (len(datas), buckets, 3)
+    for ours, alone in zip(together, one_by_one(datas, buckets), strict=True):
+        np.testing.assert_array_equal(ours, alone)
+    for ours, data in zip(together[: len(CASES)], datas[: len(CASES)], strict=True):
+        np.testing.assert_array_equal(ours, tensorboard_buckets(data, buckets).numpy())
+
+
+def test_sizes_known_only_when_run_give_the_same_buckets():
+    datas = [tf.constant(CASES["normal 10k"]), tf.constant(ODD["nan"], tf.float64)]
+    unknown = tf.TensorSpec([None], tf.float64)
+    together = tf.function(lambda a, b: many_histogram_buckets([a, b], 30), autograph=False)
+    got = together.get_concrete_function(unknown, unknown)(*datas).numpy()
+    for ours, alone in zip(got, one_by_one(datas, 30), strict=True):
+        np.testing.assert_array_equal(ours, alone)
+
+
+def test_in_a_compiled_function_the_edges_are_tensorboards_to_the_bit():
+    """Grappler rewrote tf.linspace's division inside a function (edges 1 ulp off)."""
+    data = tf.constant(RNG.standard_normal(200).astype(np.float32))
+    compiled = tf.function(lambda d: many_histogram_buckets([d], 30)[0], autograph=False)
+    np.testing.assert_array_equal(compiled(data).numpy(), tensorboard_buckets(data, 30).numpy())

@@ -14,7 +14,7 @@ from typing import Any
 import tensorflow as tf
 
 from pipeline.sinks.base import Experiment, Sink
-from pipeline.sinks.histogram_buckets import histogram
+from pipeline.sinks.histogram_buckets import many_histogram_buckets, write_histogram
 from pipeline.sinks.tags import OUTPUTS, PARAMETERS, RESIDUALS
 
 
@@ -47,14 +47,26 @@ class HistogramSink(Sink):
         return self.single_values or variable.shape.num_elements() != 1
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        """Bucket every histogram of this step together (one set of ops, not one per
+        histogram: `many_histogram_buckets`), then write each under its tag and writer."""
         model, t = experiment.model, experiment.tensors
-        with self.writer_of(experiment).as_default(step=step):
-            for variable in model.trainable_variables:
-                if self.shown(variable):
-                    histogram(PARAMETERS + variable_tag(variable), variable, buckets=self.buckets)
-            for name, value in model.activations(t["x_train"]).items():
-                histogram(OUTPUTS + name, value, buckets=self.buckets)
-        for split in ("train", "test"):
-            residuals = t[f"y_{split}"] - model(t[f"x_{split}"])
-            with self.writer_of(experiment, split).as_default(step=step):
-                histogram(RESIDUALS, residuals, buckets=self.buckets)
+        shown = [
+            (self.writer, PARAMETERS + variable_tag(variable), variable)
+            for variable in model.trainable_variables
+            if self.shown(variable)
+        ]
+        shown += [
+            (self.writer, OUTPUTS + name, value)
+            for name, value in model.activations(t["x_train"]).items()
+        ]
+        shown += [
+            (split, RESIDUALS, t[f"y_{split}"] - model(t[f"x_{split}"]))
+            for split in ("train", "test")
+        ]
+        shown = [item for item in shown if item[2].shape.num_elements() != 0]  # nothing to show
+        if not shown:
+            return
+        buckets = many_histogram_buckets([data for *_, data in shown], self.buckets)
+        for (writer, tag, _), each in zip(shown, tf.unstack(buckets), strict=True):
+            with self.writer_of(experiment, writer).as_default(step=step):
+                write_histogram(tag, each)
