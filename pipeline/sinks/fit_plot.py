@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 from pipeline.data import Dataset
@@ -32,10 +33,11 @@ class FitPlot:
     """The fit figure of one run, drawn in two parts.
 
     What stays the same for the whole run (the points, the axes and their ticks, the
-    truth's extent) is drawn once, by `draw_background`, which may run in a worker
-    thread while the loop trains (TensorFlow lets go of Python's lock meanwhile). Each
-    `png` then draws only what changes on a copy of it (the fit, the truth over it, the
-    legend over both, the titles): ~10 ms instead of ~30 ms for the whole figure.
+    truth's extent, the legend) is drawn once, by `draw_background`, which may run in a
+    worker thread while the loop trains (TensorFlow lets go of Python's lock meanwhile).
+    Each `png` then draws only what changes on a copy of it (the fit, the truth over it,
+    the titles) and puts the legend's pixels back on top: ~6 ms instead of ~35 ms for
+    building and drawing the whole figure.
 
     The axes' limits come from the points and the truth, not from the fit: a fit far off
     (early steps, a diverging run) leaves the plot at its edges instead of squeezing the
@@ -48,13 +50,28 @@ class FitPlot:
         self.figure = fit_figure(data, setting=setting)
         self.canvas = FigureCanvasAgg(self.figure)
         self._background = None
-        #: what `png` draws over the background, in drawing order
-        self._changing = animated_artists(self.figure)
+        self._legend = None
+        legend = self.figure.axes[0].get_legend()
+        #: what `png` draws over the background, in drawing order (the legend's pixels last)
+        self._changing = [a for a in animated_artists(self.figure) if a is not legend]
+
+    @classmethod
+    def drawn(cls, data: Dataset, setting: str = "") -> FitPlot:
+        """A plot with its background drawn: what a worker thread makes while the loop runs."""
+        plot = cls(data, setting)
+        plot.draw_background()
+        return plot
 
     def draw_background(self) -> None:
-        """Draw everything but the changing artists (marked animated) and keep the pixels."""
+        """Draw everything but the changing artists (marked animated) and keep the pixels;
+        then the legend over them, and keep its pixels."""
         self.canvas.draw()
         self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+        legend = self.figure.axes[0].get_legend()
+        renderer = self.canvas.get_renderer()
+        legend.draw(renderer)
+        x0, y0, x1, y1 = legend.get_window_extent(renderer).extents
+        self._legend = self.canvas.copy_from_bbox(Bbox.from_extents(x0 - 1, y0 - 1, x1 + 1, y1 + 1))
 
     def png(self, line_x: np.ndarray, line_y: np.ndarray, step: int, k: float) -> bytes:
         """The figure with this fit, as palette PNG bytes."""
@@ -65,6 +82,7 @@ class FitPlot:
         renderer = self.canvas.get_renderer()
         for artist in self._changing:
             artist.draw(renderer)
+        self.canvas.restore_region(self._legend)  # over the fit, as it is drawn whole
         return palette_png(self.canvas)
 
 

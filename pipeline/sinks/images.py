@@ -31,35 +31,32 @@ class ImageSink(Sink):
 
     def __init__(self, every: int | None = None, writer: str = "train"):
         super().__init__(writer=writer, every=every)
-        self._plot: FitPlot | None = None
-        self._background: Future | None = None
+        self._plot: Future | None = None  # the run's FitPlot, made by the drawing thread
 
     def writers_used(self) -> set[str]:
         return {self.writer}
 
     def start(self, experiment: Experiment) -> None:
-        """Draw what every plot of the run shares (points, axes) in a worker thread while
-        the loop trains: the plot at the end then costs ~10 ms instead of ~40."""
-        self._plot = FitPlot(experiment.data, setting=experiment.label)
-        self._background = _drawing().submit(self._plot.draw_background)
+        """Make the plot and draw what all its pictures share (points, axes, legend) in a
+        worker thread while the loop trains: a picture then costs ~6 ms instead of ~35."""
+        self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         if self._plot is None:  # a resumed run does not start its sinks again
-            self._plot = FitPlot(experiment.data, setting=experiment.label)
-        if self._background is not None:
-            self._background.result()  # drawn (or its error raised here)
+            self.start(experiment)
+        plot = self._plot.result()  # drawn by now (or its error raised here)
         lo, hi = data_extent(experiment.data)
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
         line_y = experiment.model(tf.constant(line_x)).numpy()
-        png = self._plot.png(line_x, line_y, step=int(step), k=float(stats["k"]))
+        png = plot.png(line_x, line_y, step=int(step), k=float(stats["k"]))
         with self.writer_of(experiment).as_default(step=int(step)):
             write_png(FIT, png)
 
     def finish(self, experiment: Experiment, status: str) -> None:
         """However the run ended, its drawing is done before the next run's starts."""
-        if self._background is not None:
-            self._background.exception()  # waits; an error was raised by `record` already
-        self._plot = self._background = None
+        if self._plot is not None:
+            self._plot.exception()  # waits; an error was raised by `record` already
+        self._plot = None
 
 
 @functools.cache
