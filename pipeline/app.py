@@ -288,7 +288,9 @@ def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any,
                 watch.check(step)
 
             if pieces.start == 0:  # a resumed run wrote these when it started
-                for sink in pieces.sinks:
+                # Python sinks last: what they start in a thread (the fit plot's drawing)
+                # then runs beside the loop, not against the other sinks' start
+                for sink in sorted(pieces.sinks, key=lambda sink: not sink.in_graph):
                     sink.start(experiment)
             outcome = trainer.run(
                 steps,
