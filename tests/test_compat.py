@@ -181,3 +181,25 @@ def test_the_global_seed_is_set_without_emptying_tensorflows_kernel_caches():
         )
     finally:
         tf.random.set_seed(0)
+
+
+def test_tensorboards_event_writer_takes_the_c_crc_and_writes_the_same_bytes(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
+    from tensorboard.summary.writer import record_writer
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from pipeline.readback.runs import check_event_file
+
+    assert hasattr(record_writer, "masked_crc32c"), broke(
+        "tensorboard", "record_writer.masked_crc32c (write_events_with_c_crc)"
+    )
+    for data in (b"", b"x", bytes(range(256)) * 9):
+        assert compat.masked_crc32c(data) == pywrap_tensorflow.masked_crc32c(data)
+    compat.write_events_with_c_crc()
+    assert record_writer.masked_crc32c is compat.masked_crc32c
+    writer = EventFileWriter(str(tmp_path))
+    writer.add_event(event_pb2.Event(step=3, file_version="brain.Event:2"))
+    writer.close()
+    (written,) = tmp_path.glob("*tfevents*")
+    assert check_event_file(written) is None

@@ -19,6 +19,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.readback.status import JOB_NUMBER, SWEEP_FILE
 from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING
 from pipeline.sinks.settings import hparams_of
 
@@ -71,10 +72,17 @@ def parsed_setting(override: str) -> tuple[str, Any] | None:
     return None if parsed.is_delete() else (parsed.key_or_group, parsed.value())
 
 
-def read_job(job_dir: Path) -> dict[str, Any]:
-    """One summary row: a job's number, overrides, final metrics and how it ended."""
+def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
+    """One summary row: a job's number, overrides, final metrics and how it ended.
+
+    `number_in_name`: the dir's name starts with the job's number (tbpipe names job dirs
+    so), read from there instead of from `.hydra/hydra.yaml` (~6 KB of YAML a job)."""
     hydra_dir = job_dir / ".hydra"
-    num = load_yaml(hydra_dir / "hydra.yaml")["hydra"]["job"]["num"]
+    named = JOB_NUMBER.match(job_dir.name) if number_in_name else None
+    if named is not None:
+        num = named.group(1)
+    else:
+        num = load_yaml(hydra_dir / "hydra.yaml")["hydra"]["job"]["num"]
     overrides = [str(o) for o in load_yaml(hydra_dir / "overrides.yaml") or []]
     row: dict[str, Any] = {
         "job": int(num),
@@ -99,13 +107,29 @@ def read_job(job_dir: Path) -> dict[str, Any]:
 def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder)."""
     jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
-    return sorted((read_job_or_say_why(job) for job in jobs), key=lambda row: row["job"])
+    named = numbers_in_names(Path(sweep_dir))
+    rows = (read_job_or_say_why(job, named) for job in jobs)
+    return sorted(rows, key=lambda row: row["job"])
 
 
-def read_job_or_say_why(job_dir: Path) -> dict[str, Any]:
+#: hydra.sweep.subdir as conf/config.yaml sets it: `<num>_<setting>` (sweeps/naming.py)
+TBPIPE_JOB_DIRS = "${tbpipe.job_dir:${hydra.job.num}}"
+
+
+def numbers_in_names(sweep_dir: Path) -> bool:
+    """Whether the sweep named its job dirs tbpipe's way, each starting with its number
+    (as its multirun.yaml records); a user's `hydra.sweep.subdir` may name them otherwise."""
+    try:
+        recorded = load_yaml(sweep_dir / SWEEP_FILE)
+        return recorded["hydra"]["sweep"]["subdir"] == TBPIPE_JOB_DIRS
+    except Exception:  # no multirun.yaml (a copied sweep), or not Hydra's: read each hydra.yaml
+        return False
+
+
+def read_job_or_say_why(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
     """A job whose files cannot be read is a failed row, not the end of the summary."""
     try:
-        return read_job(job_dir)
+        return read_job(job_dir, number_in_name)
     except Exception as error:
         num = job_dir.name.split("_", 1)[0]
         return {

@@ -167,30 +167,59 @@ def check_event_file(path: str | Path) -> str | None:
 
 def _structure_problem(path: Path) -> str | None:
     """Walk the records: each length and its CRC, each record whole, its data's CRC, an Event."""
-    from tensorboard.compat.proto import event_pb2
+    records = EventRecords(path)
+    for _ in records:
+        pass
+    return records.problem
 
-    data = path.read_bytes()
-    offset, number = 0, 1
-    while offset < len(data):
-        where = f"record {number} (byte {offset} of {len(data)})"
-        if offset + 12 > len(data):
-            return f"truncated: {where} ends inside its header"
-        (length,) = struct.unpack_from("<Q", data, offset)
-        (length_crc,) = struct.unpack_from("<I", data, offset + 8)
-        if masked_crc32c(data[offset : offset + 8]) != length_crc:
-            return f"malformed: {where} has a bad length checksum"
-        end = offset + 12 + length
-        if end + 4 > len(data):
-            return f"truncated: {where} needs {length + 16} bytes, the file ends first"
-        record = data[offset + 12 : end]
-        if masked_crc32c(record) != struct.unpack_from("<I", data, end)[0]:
-            return f"malformed: {where}: its data fails its checksum"
-        try:
-            event_pb2.Event.FromString(record)
-        except Exception:  # protobuf's DecodeError: the bytes are not an Event
-            return f"malformed: {where} is not an Event"
-        offset, number = end + 4, number + 1
-    return None
+
+class EventRecords:
+    """The Events of one event file in order, up to its first damaged record.
+
+    An event file is a TFRecord file: each record is a length, its CRC, the data (an Event
+    proto) and the data's CRC. Iterating walks the records and checks both CRCs; where a
+    record is damaged it stops, as TensorBoard's loader does, and `problem` says why.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.problem: str | None = None
+
+    def __iter__(self):
+        from tensorboard.compat.proto import event_pb2
+
+        data = self.path.read_bytes()
+        size, offset, number = len(data), 0, 1
+        header, footer = struct.Struct("<QI"), struct.Struct("<I")
+        parse, crc = event_pb2.Event.FromString, masked_crc32c
+        while offset < size:
+            where = None
+            if offset + 12 > size:
+                where, problem = "truncated: {}", "ends inside its header"
+            else:
+                length, length_crc = header.unpack_from(data, offset)
+                end = offset + 12 + length
+                record = data[offset + 12 : end]
+                if crc(data[offset : offset + 8]) != length_crc:
+                    where, problem = "malformed: {}", "has a bad length checksum"
+                elif end + 4 > size:
+                    where, problem = (
+                        "truncated: {}",
+                        f"needs {length + 16} bytes, the file ends first",
+                    )
+                elif crc(record) != footer.unpack_from(data, end)[0]:
+                    where, problem = "malformed: {}:", "its data fails its checksum"
+                else:
+                    try:
+                        event = parse(record)
+                    except Exception:  # protobuf's DecodeError: the bytes are not an Event
+                        where, problem = "malformed: {}", "is not an Event"
+            if where is not None:
+                record_at = f"record {number} (byte {offset} of {size})"
+                self.problem = f"{where.format(record_at)} {problem}"
+                return
+            yield event
+            offset, number = end + 4, number + 1
 
 
 def load_runs(

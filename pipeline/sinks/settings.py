@@ -6,6 +6,7 @@ summary lists them again at the sweep root, so they live here, below both.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,14 @@ def hparam_value(value: Any) -> bool | int | float | str:
     return value if isinstance(value, bool | int | float | str) else str(value)
 
 
+@functools.lru_cache(maxsize=65536)
+def given_setting(override: str) -> tuple[str, str] | None:
+    """(key, value as text) an override sets, None for a deletion. Cached: a sweep's summary
+    reads the same few overrides for every job, and Hydra's parser costs ~1 ms each."""
+    (parsed,) = OverridesParser.create().parse_overrides([override])
+    return None if parsed.is_delete() else (parsed.key_or_group, parsed.get_value_element_as_str())
+
+
 def hparams_of(
     cfg: DictConfig, overrides: Sequence[str] = ()
 ) -> dict[str, bool | int | float | str]:
@@ -41,8 +50,7 @@ def hparams_of(
     A key naming a config node with a `_target_` (e.g. `model`) reports the class it builds;
     a key that is not in the config (e.g. `experiment`) reports the override's text.
     """
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    given = {o.key_or_group: o.get_value_element_as_str() for o in parsed if not o.is_delete()}
+    given = dict(setting for o in overrides if (setting := given_setting(o)) is not None)
     hparams: dict[str, bool | int | float | str] = {}
     for key in [*given, *MAIN_SETTINGS]:
         node = OmegaConf.select(cfg, key, default=None)

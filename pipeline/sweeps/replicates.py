@@ -15,13 +15,14 @@ under every launcher.
 from __future__ import annotations
 
 import shutil
-import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.readback.runs import SCALARS, find_runs, load_run
+from pipeline.compat import write_events_with_c_crc
+from pipeline.readback.runs import find_runs
+from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED
 
 #: the aggregate runs' folder at the sweep root
@@ -46,27 +47,32 @@ def job_series(job_dir: Path) -> dict[str, dict[str, dict[int, float]]]:
     for name, path in find_runs(job_dir):
         if name == ".":
             continue  # the job root holds only its HParams session
-        run = load_run(path)
-        for tag in run.tags(SCALARS):
-            out.setdefault(name, {})[tag] = dict(run.scalars(tag))
+        series = read_scalars(path).series  # scalars only: ~5x faster than load_run
+        if series:
+            out[name] = {tag: dict(points) for tag, points in series.items()}
     return out
 
 
 def mean_and_band(jobs: Sequence[dict[str, dict[str, dict[int, float]]]]) -> dict:
-    """writer -> tag -> [(step, mean, lower, upper)] over the steps every job has."""
+    """writer -> tag -> [(step, mean, lower, upper)] over the steps every job has.
+
+    numpy over a (jobs, steps) array per tag: `statistics.stdev`'s exact fractions took
+    seconds for a thousand seeds."""
+    import numpy as np
+
     out: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
     writers = set.intersection(*(set(job) for job in jobs))
     for writer in sorted(writers):
         tags = set.intersection(*(set(job[writer]) for job in jobs))
         for tag in sorted(tags):
             steps = sorted(set.intersection(*(set(job[writer][tag]) for job in jobs)))
-            points = []
-            for step in steps:
-                values = [job[writer][tag][step] for job in jobs]
-                mean = statistics.fmean(values)
-                std = statistics.stdev(values) if len(values) > 1 else 0.0
-                points.append((step, mean, mean - std, mean + std))
-            out.setdefault(writer, {})[tag] = points
+            values = np.array([[job[writer][tag][step] for step in steps] for job in jobs])
+            mean = values.mean(axis=0)
+            std = values.std(axis=0, ddof=1) if len(jobs) > 1 else np.zeros_like(mean)
+            out.setdefault(writer, {})[tag] = [
+                (step, float(m), float(m - d), float(m + d))
+                for step, m, d in zip(steps, mean, std, strict=True)
+            ]
     return out
 
 
@@ -80,6 +86,7 @@ def write_replicate_runs(
     """
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+    write_events_with_c_crc()  # thousands of events: their checksums in C, not Python
     dirs = {row["job"]: Path(sweep_dir) / row["dir"] for row in rows}
     completed = {row["job"] for row in rows if row.get("status") == COMPLETED}
     shutil.rmtree(Path(sweep_dir) / MEAN_DIR, ignore_errors=True)
