@@ -179,8 +179,8 @@ class CompiledLoop:
         self._experiment = experiment
         try:
             reached, finite, batch = self._function(
-                tf.constant(start),
-                tf.constant(stop),
+                tf.constant(start, tf.int64),  # the summaries' step type: no cast a step
+                tf.constant(stop, tf.int64),
                 dict(experiment.tensors),
                 handles,
                 batches,
@@ -295,7 +295,7 @@ class CompiledLoop:
             seen = seen_by_sinks(batch)
             stats = statistics(self.model, seen.tensors, loss)
             for sink in sinks:
-                write = lambda s=sink: _write(s, seen, tf.cast(step, tf.int64), stats)  # noqa: E731
+                write = lambda s=sink: _write(s, seen, step, stats)  # noqa: E731
                 if sink.every in (1, self.block):  # due at every step this runs at
                     write()
                 else:
