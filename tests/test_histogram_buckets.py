@@ -66,8 +66,8 @@ def one_by_one(datas, buckets):
 def test_histograms_bucketed_together_equal_each_alone_and_tensorboards(buckets):
     datas = [tf.constant(CASES[name]) for name in sorted(CASES)]
     datas += [tf.constant(values, tf.float64) for values in ODD.values()]
-    together = many_histogram_buckets(datas, buckets).numpy()
-    assert together.shape == (len(datas), buckets, 3)
+    together = [each.numpy() for each in many_histogram_buckets(datas, buckets)]
+    assert all(each.shape == (buckets, 3) for each in together)
     for ours, alone in zip(together, one_by_one(datas, buckets), strict=True):
         np.testing.assert_array_equal(ours, alone)
     for ours, data in zip(together[: len(CASES)], datas[: len(CASES)], strict=True):
@@ -78,7 +78,7 @@ def test_sizes_known_only_when_run_give_the_same_buckets():
     datas = [tf.constant(CASES["normal 10k"]), tf.constant(ODD["nan"], tf.float64)]
     unknown = tf.TensorSpec([None], tf.float64)
     together = tf.function(lambda a, b: many_histogram_buckets([a, b], 30), autograph=False)
-    got = together.get_concrete_function(unknown, unknown)(*datas).numpy()
+    got = [each.numpy() for each in together.get_concrete_function(unknown, unknown)(*datas)]
     for ours, alone in zip(got, one_by_one(datas, 30), strict=True):
         np.testing.assert_array_equal(ours, alone)
 

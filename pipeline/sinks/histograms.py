@@ -67,6 +67,6 @@ class HistogramSink(Sink):
         if not shown:
             return
         buckets = many_histogram_buckets([data for *_, data in shown], self.buckets)
-        for (writer, tag, _), each in zip(shown, tf.unstack(buckets), strict=True):
+        for (writer, tag, _), each in zip(shown, buckets, strict=True):
             with self.writer_of(experiment, writer).as_default(step=step):
                 write_histogram(tag, each)
