@@ -17,7 +17,7 @@ import numpy as np
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 from tensorboard.util import tensor_util
 
-from pipeline.compat import masked_crc32c
+from pipeline.compat import masked_crc32c_function
 
 # TensorBoard's loader logs every file it finishes at INFO ("No path found after ..."):
 # under Hydra's logging in a sweep's launching process that would flood the summary.
@@ -191,7 +191,7 @@ class EventRecords:
         data = self.path.read_bytes()
         size, offset, number = len(data), 0, 1
         header, footer = struct.Struct("<QI"), struct.Struct("<I")
-        parse, crc = event_pb2.Event.FromString, masked_crc32c
+        parse, crc = event_pb2.Event.FromString, masked_crc32c_function()
         while offset < size:
             where = None
             if offset + 12 > size:

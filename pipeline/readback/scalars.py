@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def read_scalars(path: str | Path, ends_only: bool = False) -> ScalarRun:
         points.sort(key=lambda point: point[0])  # stable: a step written twice keeps its order
         if ends_only and len(points) > 2:
             points = [points[0], points[-1]]
-        run.series[tag] = [(step, _number(value)) for step, value in points]
+        steps, raws = zip(*points, strict=True) if points else ((), ())
+        run.series[tag] = list(zip(steps, _numbers(raws), strict=True))
     return run
 
 
@@ -106,7 +108,7 @@ class _Reading:
     def __init__(self) -> None:
         self.plugin: dict[str, str] = {}  # tag -> plugin of its first metadata
         self.points: dict[str, list[tuple[int, object]]] = {}  # tag -> (step, raw value)
-        self.file_version: float | None = None
+        self.version_2 = False  # file_version >= 2: restarts are marked by SessionLog.START
         self.seen_session_start = False
         self.most_recent_step = -1
 
@@ -118,22 +120,19 @@ class _Reading:
         return records.problem
 
     def take(self, event) -> None:
-        """One event, as `EventAccumulator._ProcessEvent` takes it (scalars kept raw)."""
-        kind = event.WhichOneof("what")
-        if kind == "file_version":
-            self.file_version = ParseFileVersion(event.file_version)
-        # TensorBoard drops the steps a restarted writer writes again (purge_orphaned_data)
-        if self.file_version and self.file_version >= 2:
-            if kind == "session_log" and event.session_log.status == SESSION_START:
-                if self.seen_session_start:
-                    self.drop_from(event.step, self.points)
-                self.seen_session_start = True
-        elif kind == "summary" and event.step < self.most_recent_step:
-            tags = {value.tag for value in event.summary.value}
-            self.drop_from(event.step, {t: p for t, p in self.points.items() if t in tags})
-        if kind != "summary":
+        """One event, as `EventAccumulator._ProcessEvent` takes it (scalars kept raw).
+
+        TensorBoard drops the steps a restarted writer writes again (purge_orphaned_data):
+        from a second SessionLog.START on in version-2 files, else from a summary whose
+        step goes back, for that summary's tags."""
+        if event.WhichOneof("what") != "summary":
+            self.take_other(event)
             return
-        step = self.most_recent_step = event.step
+        step = event.step
+        if step < self.most_recent_step and not self.version_2:
+            tags = {value.tag for value in event.summary.value}
+            self.drop_from(step, {t: p for t, p in self.points.items() if t in tags})
+        self.most_recent_step = step
         plugin, points = self.plugin, self.points
         for value in event.summary.value:
             kind, tag = value.WhichOneof("value"), value.tag
@@ -156,6 +155,16 @@ class _Reading:
             else:
                 points[tag] = [(step, raw)]
 
+    def take_other(self, event) -> None:
+        """An event without a summary: the file's version, or a (re)start of its writer."""
+        if event.HasField("file_version"):
+            version = ParseFileVersion(event.file_version)
+            self.version_2 = bool(version and version >= 2)
+        elif self.version_2 and event.session_log.status == SESSION_START:
+            if self.seen_session_start:
+                self.drop_from(event.step, self.points)
+            self.seen_session_start = True
+
     @staticmethod
     def drop_from(step: int, points: dict[str, list]) -> None:
         for series in points.values():
@@ -165,6 +174,21 @@ class _Reading:
 #: TensorFlow's dtype enum -> (struct format in native order, as numpy reads tensor_content;
 #: its size; the repeated field a proto may hold the value in instead)
 SCALAR_FIELDS = {1: ("=f", 4, "float_val"), 2: ("=d", 8, "double_val")}  # DT_FLOAT, DT_DOUBLE
+
+
+def _numbers(raws: Sequence[object]) -> list[float]:
+    """A tag's values, as `_number` decodes each; in one numpy call when every value is
+    one float32 (or float64) in `tensor_content`, as TF2's writers store them."""
+    import numpy as np
+
+    kinds = {type(raw) for raw in raws}
+    if len(kinds) == 1 and not issubclass(kinds.pop(), float | type(None)):
+        dtypes = {raw.dtype for raw in raws}
+        contents = [raw.tensor_content for raw in raws]
+        form = SCALAR_FIELDS.get(dtypes.pop()) if len(dtypes) == 1 else None
+        if form is not None and all(len(content) == form[1] for content in contents):
+            return np.frombuffer(b"".join(contents), dtype=form[0]).tolist()
+    return [_number(raw) for raw in raws]
 
 
 def _number(value: object) -> float:
