@@ -175,19 +175,14 @@ class CompiledLoop:
         the next call's `batch`, so where chunks end does not change which batches the
         steps see.
         """
-        handles = {name: writer_handle(writer) for name, writer in experiment.writers.items()}
-        self._experiment = experiment
-        try:
-            reached, finite, batch = self._function(
-                tf.constant(start, tf.int64),  # the summaries' step type: no cast a step
-                tf.constant(stop, tf.int64),
-                dict(experiment.tensors),
-                handles,
-                batches,
-                tuple(batch),
-            )
-        finally:
-            self._experiment = None
+        reached, finite, batch = self._call(
+            self._function,
+            experiment,
+            tf.constant(start, tf.int64),  # the summaries' step type: no cast a step
+            tf.constant(stop, tf.int64),
+            batches=batches,
+            batch=tuple(batch),
+        )
         return int(reached), bool(finite), batch
 
     def record_now(self, experiment: Experiment, step: int) -> dict[str, float]:
@@ -197,15 +192,26 @@ class CompiledLoop:
         One compiled call, traced once per loop like the chunk: run eagerly, a histogram
         is dozens of separate op calls (~50 ms a job for the default sinks, ~2 ms here).
         """
+        stats = self._call(self._record_function, experiment, tf.constant(step, tf.int64))
+        return {name: float(value) for name, value in stats.items()}
+
+    def _call(self, function, experiment: Experiment, *steps, **more):
+        """Call a traced function of the loop with the job's data and writers' handles as
+        arguments; the rest of the job's experiment is read while tracing."""
         handles = {name: writer_handle(writer) for name, writer in experiment.writers.items()}
         self._experiment = experiment
         try:
-            stats = self._record_function(
-                tf.constant(step, tf.int64), dict(experiment.tensors), handles
-            )
+            return function(*steps, tensors=dict(experiment.tensors), handles=handles, **more)
         finally:
             self._experiment = None
-        return {name: float(value) for name, value in stats.items()}
+
+    def _seen_by_sinks(self, tensors, handles) -> Experiment:
+        """Inside a traced function: the job's experiment with the loop's arguments (its
+        model, the data and writers given to this call) in place of its own."""
+        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
+        return dataclasses.replace(
+            self._experiment, model=self.model, tensors=tensors, writers=writers
+        )
 
     def adopt(self, model, optimizer) -> bool:
         """Start a new job from `model` and `optimizer` (built fresh from the same config):
@@ -245,10 +251,7 @@ class CompiledLoop:
     # -- the traced chunk ---------------------------------------------------------------
     def _record_all(self, step, tensors, handles) -> dict[str, tf.Tensor]:
         """What `record_now` traces: the statistics, and every in-loop sink's record."""
-        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
-        experiment = dataclasses.replace(
-            self._experiment, model=self.model, tensors=tensors, writers=writers
-        )
+        experiment = self._seen_by_sinks(tensors, handles)
         stats = statistics(self.model, tensors)
         for sink in self.every_step + self.every_block:
             _write(sink, experiment, step, stats)
@@ -268,11 +271,7 @@ class CompiledLoop:
         batch those gradients came from is carried too, and the sinks see it as the
         training data.
         """
-        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
-        # the sinks see the job's experiment with the loop's arguments in place of its own
-        experiment = dataclasses.replace(
-            self._experiment, model=self.model, tensors=tensors, writers=writers
-        )
+        experiment = self._seen_by_sinks(tensors, handles)
         variables = self.model.trainable_variables
 
         def next_batch() -> tuple:
@@ -388,9 +387,12 @@ class Trainer:
         tensors = statistics(self.experiment.model, self.experiment.tensors)
         return {name: float(value) for name, value in tensors.items()}
 
-    def _record_in_python(self, sinks: Sequence[Sink], step: int) -> dict[str, float]:
-        """Record `sinks` eagerly at `step`; return the statistics they were given."""
-        stats = self.stats()
+    def _record_in_python(
+        self, sinks: Sequence[Sink], step: int, stats: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """Record `sinks` eagerly at `step` with `stats` (the model's now when None);
+        return the statistics they were given."""
+        stats = self.stats() if stats is None else stats
         for sink in sinks:
             with tf.summary.record_if(True):
                 sink.record(self.experiment, step, stats)
@@ -450,9 +452,6 @@ class Trainer:
         # sinks): the loop's own sinks in one compiled call, then the Python ones
         final = self.loop.record_now(self.experiment, steps)
         in_loop = set(map(id, in_graph_sinks(self.sinks)))  # the loop holds their like
-        for sink in self.sinks:
-            if id(sink) not in in_loop:
-                with tf.summary.record_if(True):
-                    sink.record(self.experiment, steps, final)
+        self._record_in_python([s for s in self.sinks if id(s) not in in_loop], steps, final)
         elapsed = time.perf_counter() - started
         return Outcome(steps, False, final, elapsed, self.checkpoint_seconds)

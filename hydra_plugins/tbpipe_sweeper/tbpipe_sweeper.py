@@ -5,8 +5,9 @@ first job runs (the launcher composes each again), and keeps every job's compose
 in its results until the sweep ends. With 10,000 jobs that is minutes before the first job
 starts and memory that grows with every job. tbpipe's preflight has already checked every
 swept value (pipeline/check/preflight.py), so this sweeper skips the second check, runs
-the jobs in batches (`max_batch_size`) so the first starts at once, and drops each job's
-configs once its batch is done (the sweep summary reads the job dirs, not the results).
+the jobs in batches (`max_batch_size`) so the first starts at once, and says how many jobs
+it plans. Each job's result drops its configs as the job ends (the `forget_configs`
+callback, pipeline/sweeps/results.py: the sweep summary reads the job dirs).
 With Hydra's basic launcher (jobs one after another in this process), a job's config is a
 copy of one composition per set of group choices, its values set
 (pipeline/sweeps/job_configs.py), not a whole composition a job. Everything else, job
@@ -38,23 +39,19 @@ class TbpipeSweeper(BasicSweeper):
         """Checked already, each swept value once, by tbpipe's preflight."""
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Run every batch; keep only what the callers read of each job's result."""
+        """Run every batch, saying first how many jobs the sweep plans."""
         original_launch = self.launcher.launch
         announced = []
 
-        def launch_and_forget_configs(batch, initial_job_idx):
+        def announce_and_launch(batch, initial_job_idx):
             if not announced:  # the one line a user of a 100,000-job sweep waits for
                 total = sum(len(jobs) for jobs in self.overrides)
                 size = min(self.max_batch_size or total, total)
                 log.info(f"tbpipe: {total} jobs planned, launched in batches of {size}")
                 announced.append(total)
-            results = original_launch(batch, initial_job_idx=initial_job_idx)
-            for result in results:
-                result.cfg = None  # the job's composed config: saved in its .hydra/ already
-                result.hydra_cfg = None
-            return results
+            return original_launch(batch, initial_job_idx=initial_job_idx)
 
-        self.launcher.launch = launch_and_forget_configs
+        self.launcher.launch = announce_and_launch
         original_context = getattr(self.launcher, "hydra_context", None)
         if isinstance(self.launcher, BasicLauncher) and original_context is not None:
             self.launcher.hydra_context = HydraContext(

@@ -159,14 +159,10 @@ def check_callbacks(cfg: DictConfig) -> None:
 
     for name, node in (cfg.hydra.get("callbacks") or {}).items():
         target = node.get("_target_") if isinstance(node, DictConfig) else None
-        where = f"bad value hydra.callbacks.{name}._target_={shorten(target)}"
-        found, why = find_class(str(target))
-        if not (isinstance(found, type) and issubclass(found, Callback)):
-            what = why or kind_of(found)
-            raise BadInput(
-                f"{where}: {what}, not a hydra.experimental.callback.Callback class; "
-                "nothing was called"
-            )
+        require_class(
+            target, Callback, f"hydra.callbacks.{name}._target_",
+            "a hydra.experimental.callback.Callback class",
+        )  # fmt: skip
         for path, nested in nested_targets(node):
             raise BadInput(
                 f"bad value hydra.callbacks.{name}.{path}._target_={shorten(nested)}: a "
@@ -184,13 +180,18 @@ def check_logging(cfg: DictConfig) -> None:
         node = cfg.hydra.get(part)
         raw = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
         for path, key, value in _factories(raw, f"hydra.{part}"):
-            found, why = find_class(str(value))
-            if not (isinstance(found, type) and issubclass(found, LOGGING_KINDS)):
-                what = why or kind_of(found)
-                raise BadInput(
-                    f"bad value {path}.{key}={shorten(value)}: {what}, not a logging "
-                    "Handler, Formatter or Filter class; nothing was called"
-                )
+            allowed = "a logging Handler, Formatter or Filter class"
+            require_class(value, LOGGING_KINDS, f"{path}.{key}", allowed)
+
+
+def require_class(target: Any, kinds: type | tuple[type, ...], key: str, allowed: str) -> None:
+    """`target` must name a subclass of `kinds`; else one line naming the key and value."""
+    found, why = find_class(str(target))
+    if not (isinstance(found, type) and issubclass(found, kinds)):
+        raise BadInput(
+            f"bad value {key}={shorten(target)}: {why or kind_of(found)}, not {allowed}; "
+            "nothing was called"
+        )
 
 
 def _factories(node: dict, path: str) -> Iterator[tuple[str, str, Any]]:

@@ -86,18 +86,6 @@ class FitPlot:
         return palette_png(self.canvas)
 
 
-def fit_png(
-    data: Dataset,
-    line_x: np.ndarray,
-    line_y: np.ndarray,
-    step: int,
-    k: float,
-    setting: str = "",
-) -> bytes:
-    """Train and test points with the model's current fit and the truth; PNG bytes."""
-    return FitPlot(data, setting).png(line_x, line_y, step, k)
-
-
 def fit_figure(
     data: Dataset,
     line_x: np.ndarray | None = None,
