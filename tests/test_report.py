@@ -13,6 +13,7 @@ from pipeline.readback import report
 from pipeline.readback.histogram_guide import DISTRIBUTION_PERCENTILES, read_histogram
 from pipeline.readback.runs import find_runs
 from pipeline.tensorflow_quiet import import_tensorflow
+from tests.test_report_reader import both_readers, served_runs
 
 
 def _report_json(capsys, *args: str) -> dict:
@@ -135,6 +136,8 @@ def test_keras_callback_logdir(tmp_path, capsys):
         assert np.isfinite(row["scalars"]["epoch_loss"])
     kernels = [r for r in document["histograms"] if r["tag"].endswith("kernel/histogram")]
     assert [r["step"] for r in kernels] == [0, 1] and kernels[0]["count"] == 1
+    both_readers(tmp_path)  # without --histograms, TensorBoard's data server reads the same
+    assert served_runs(tmp_path) == {"train", "validation"}
 
 
 def test_tf1_filewriter_logdir(tmp_path, capsys):
@@ -161,6 +164,7 @@ def test_tf1_filewriter_logdir(tmp_path, capsys):
     first, last = document["histograms"]
     assert (first["tag"], first["count"], last["step"]) == ("w", 10, 2)
     assert first["percentiles"]["100"] == pytest.approx(9.0)
+    assert both_readers(tmp_path)[1] == [] and served_runs(tmp_path) == {"tf1"}
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):

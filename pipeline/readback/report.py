@@ -162,15 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if argv is None or sys.argv[1:2] == ["report"]:  # this process reads runs, nothing more
         read_events_without_tensorflow()  # ~0.2 s instead of TensorFlow's ~4 s import
-    from pipeline.readback import histogram_guide, runs, scalars
+    from pipeline.readback import data_server, histogram_guide, runs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", runs.DamagedEventFile)
         if args.histograms:
             wanted = {runs.SCALARS, runs.HISTOGRAMS}
             loaded = runs.load_runs(args.logdir, wanted, ends_only=True)  # first and last steps
-        else:  # the same first and last steps, without the accumulator's work on every event
-            loaded = scalars.load_scalar_runs(args.logdir, ends_only=True)
+        else:  # the last steps, read by TensorBoard's data server (Rust) where it can
+            loaded = data_server.load_final_scalars(args.logdir)
     for warning in caught:
         if not issubclass(warning.category, runs.DamagedEventFile):
             continue

@@ -83,13 +83,24 @@ def read_scalars(path: str | Path, ends_only: bool = False) -> ScalarRun:
     return run
 
 
-def load_scalar_runs(logdir: str | Path, ends_only: bool = False) -> list[tuple[str, RunData]]:
+def load_scalar_runs(
+    logdir: str | Path,
+    ends_only: bool = False,
+    known: dict[str, RunData] | None = None,
+    found: list[tuple[str, Path]] | None = None,
+) -> list[tuple[str, RunData]]:
     """Every run under `logdir` with its scalars, as `runs.load_runs(logdir, {SCALARS},
-    ends_only)` gives them, warning (DamagedEventFile) about each damaged file the same way."""
+    ends_only)` gives them, warning (DamagedEventFile) about each damaged file the same way.
+
+    `known`: runs already read another way (name -> RunData: TensorBoard's data server,
+    `data_server.py`), taken as they are; `found`: `find_runs(logdir)`, if already walked."""
     import warnings
 
-    loaded, problems = [], {}
-    for name, path in find_runs(logdir):
+    loaded, problems, known = [], {}, known or {}
+    for name, path in find_runs(logdir) if found is None else found:
+        if name in known:
+            loaded.append((name, known[name]))
+            continue
         try:
             run = read_scalars(path, ends_only)
         except Exception as error:  # e.g. a file we may not read

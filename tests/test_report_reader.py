@@ -1,0 +1,150 @@
+"""`tbpipe report` reads final scalars through TensorBoard's data server (readback/data_server.py)
+and gives what the Python reader (readback/scalars.py) gives: rows, steps, values, warnings.
+
+The event files are written with TensorBoard's own writer in the shapes that matter (TF2
+tensors and float64 ones, TF1 simple_values, histograms beside scalars, a restart inside a
+version-2 file, an out-of-order step in a version-1 file, a run of two files, a truncated,
+a bit-flipped and a garbage file, an empty one, a run at the logdir's root), plus a real
+tbpipe run; the server is the installed binary, started for real on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.readback import data_server
+from pipeline.readback.report import render, scalar_rows
+from pipeline.readback.runs import DamagedEventFile
+from pipeline.readback.scalars import load_scalar_runs
+from tests.test_scalars import histogram, restart, scalar, simple, write
+
+
+def test_the_data_server_is_installed_with_tensorboard():
+    assert data_server.installed_server() is not None  # tensorboard requires the package
+
+
+def both_readers(logdir: Path, server: str | None = None) -> tuple[str, list[str]]:
+    """The JSON report and its warnings through each reader; asserts they are the same."""
+    results = []
+    for read in (
+        lambda: load_scalar_runs(logdir, ends_only=True),
+        lambda: data_server.load_final_scalars(logdir, server),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = read()
+        assert {w.category for w in caught} <= {DamagedEventFile}
+        results.append(
+            (render(logdir, scalar_rows(loaded), None, "json"), [str(w.message) for w in caught])
+        )
+    assert results[0] == results[1]
+    return results[0]
+
+
+def served_runs(logdir: Path) -> set[str]:
+    """The runs the server's answer was taken for (the rest were read in Python)."""
+    files = {name: data_server.event_files(path) for name, path in data_server.find_runs(logdir)}
+    single = {name: f[0] for name, f in files.items() if len(f) == 1}
+    others = [file for f in files.values() if len(f) > 1 for file in f]
+    return set(
+        data_server.read_through_server(logdir, data_server.installed_server(), single, others)
+    )
+
+
+@pytest.fixture
+def many_shapes(tmp_path) -> Path:
+    """A logdir with every shape of run the two readers must agree on."""
+    logdir = tmp_path / "logs"
+    events = [scalar("k", 0.5, 0, first=True), histogram("w", 0, first=True)]
+    events += [scalar("k", 0.25 * s, s) for s in range(1, 5)] + [histogram("w", 3)]
+    events += [simple("old", 2.5, 1), simple("old", 1.5, 2)]
+    events += [scalar("d", 0.1, 0, first=True, dtype=np.float64), scalar("d", 0.2, 1)]
+    write(logdir / "mixed", events)
+    events = [restart(0), scalar("k", 1.0, 0, first=True)]
+    events += [scalar("k", float(s), s) for s in range(1, 6)]
+    write(logdir / "a" / "restarted", events + [restart(3), scalar("k", 13.0, 3)])
+    events = [scalar("k", float(s), s, first=s == 0) for s in range(5)]
+    write(logdir / "v1", events + [scalar("k", 20.0, 2)], version="brain.Event:1")
+    write(logdir / "two", [scalar("k", 1.0, 0, first=True), scalar("k", 2.0, 3)], suffix=".a")
+    write(logdir / "two", [restart(1), scalar("k", 3.0, 1, first=True)], suffix=".b")
+    write(logdir / "histograms_only", [histogram("w", s, first=s == 0) for s in range(3)])
+    write(logdir, [scalar("root", 7.0, 9, first=True)])  # a run named "."
+    for name in ("truncated", "flipped", "whole"):
+        write(logdir / name, [scalar("loss", 1.0 / (s + 1), s, first=s == 0) for s in range(50)])
+    (cut,) = (logdir / "truncated").iterdir()
+    cut.write_bytes(cut.read_bytes()[:-7])
+    (flipped,) = (logdir / "flipped").iterdir()
+    data = bytearray(flipped.read_bytes())
+    data[-5] ^= 1  # the last record's data still parses; its CRC fails
+    flipped.write_bytes(bytes(data))
+    garbage = logdir / "garbage" / "events.out.tfevents.1.host"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"this is not an event file\n" * 4)
+    (logdir / "empty").mkdir()
+    (logdir / "empty" / "events.out.tfevents.2.host").write_bytes(b"")
+    return logdir
+
+
+def test_every_shape_of_run_reads_the_same_through_the_server(many_shapes):
+    report, damage = both_readers(many_shapes)
+    assert len(damage) == 3 and "truncated" in damage[-1] and "checksum" in damage[0]
+    assert '"run": "."' in report and '"d": 0.20000000298023224' in report
+    # the server's answer is taken for the clean one-file runs, and only for them
+    assert served_runs(many_shapes) == {
+        ".",
+        "mixed",
+        "a/restarted",
+        "v1",
+        "whole",
+        "histograms_only",
+    }
+
+
+def test_without_a_working_server_the_python_reader_reads_every_run(many_shapes, tmp_path):
+    for server in ("/bin/false", str(tmp_path / "missing"), "/dev/null"):
+        both_readers(many_shapes, server)
+
+
+def test_the_end_of_a_file_is_whole_exactly_when_its_last_record_is(many_shapes, tmp_path):
+    (whole,) = (many_shapes / "whole").iterdir()
+    data = whole.read_bytes()
+    assert data_server.ends_on_a_whole_record(whole)
+    cut = tmp_path / "cut"
+    for end in (len(data) - 1, len(data) - 4, len(data) - 12, len(data) - 20, 5):
+        cut.write_bytes(data[:end])
+        assert not data_server.ends_on_a_whole_record(cut), end
+    big = tmp_path / "big.tfevents"
+    write(big.parent / "big", [scalar("t", float(s), s, first=s == 0) for s in range(2000)])
+    (big_file,) = (big.parent / "big").iterdir()
+    big_data = big_file.read_bytes()
+    big_file.write_bytes(big_data[:-3])  # the search goes past the first 16 KB before giving up
+    assert len(big_data) > 2 * data_server.TAIL_BYTES
+    assert not data_server.ends_on_a_whole_record(big_file)
+
+
+def test_steps_going_back_in_one_file_the_known_difference(tmp_path):
+    """Without a restart marker, the server (as the dashboard) keeps the steps written last;
+    the Python reader, as TensorBoard's EventAccumulator, keeps both and ends on the highest."""
+    events = [scalar("k", float(s), s, first=s == 0) for s in range(5)]
+    write(tmp_path / "run", events + [scalar("k", 20.0, 2)])
+    python = scalar_rows(load_scalar_runs(tmp_path, ends_only=True))
+    server = scalar_rows(data_server.load_final_scalars(tmp_path))
+    assert python == [{"run": "run", "step": 4, "scalars": {"k": 4.0}}]
+    assert server == [{"run": "run", "step": 2, "scalars": {"k": 20.0}}]
+
+
+def test_a_real_run_and_a_copy_with_a_cut_file(default_run, tmp_path):
+    logdir = tmp_path / "runs"
+    shutil.copytree(default_run, logdir / "whole")
+    shutil.copytree(default_run, logdir / "cut")
+    (train,) = (logdir / "cut" / "train").glob("*tfevents*")
+    train.write_bytes(train.read_bytes()[:-100])
+    report, damage = both_readers(logdir)
+    assert len(damage) == 1 and "truncated" in damage[0]
+    assert served_runs(logdir) >= {"whole/train", "whole/test", "cut/test"}
+    assert '"run": "whole/train"' in report and '"k/error"' in report
