@@ -5,8 +5,12 @@ trainer.steps=100`: 100 jobs, 300 TensorBoard runs, 45,900 events, 13 MB). Each 
 in a fresh process; CPU time (user + sys) is what the wall time is on an idle machine, and
 the peak resident memory comes from the kernel (ru_maxrss of the child).
 `--pythonpath DIR` runs an older checkout's `pipeline` package instead (e.g. a `git archive`
-of the commit before the change), to measure before and after on the same sweep.
-Run:  .venv/bin/python benchmarks/report_speed.py [--sweep DIR] [--repeat 3] [--pythonpath DIR]
+of the commit before the change), to measure before and after on the same sweep;
+`--before DIR` runs that checkout and this one side by side, alternating (before, after,
+before, ...), so both see the same load. CPU time counts the data server too (a child the report
+waits for); peak memory is the largest single process's.
+Run:  .venv/bin/python benchmarks/report_speed.py [--sweep DIR] [--repeat 3]
+          [--pythonpath DIR | --before DIR]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
@@ -55,21 +60,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", type=Path, help="a sweep dir (default: make one)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--pythonpath", help="run this checkout's pipeline package instead")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--pythonpath", help="run this checkout's pipeline package instead")
+    which.add_argument("--before", help="run this checkout's pipeline package, then this one")
     args = parser.parse_args()
-    env = dict(os.environ)
-    if args.pythonpath:
-        env["PYTHONPATH"] = args.pythonpath
+    checkouts = {"": dict(os.environ)}  # label -> the environment its reports run in
+    if args.pythonpath or args.before:
+        older = {**os.environ, "PYTHONPATH": args.pythonpath or args.before}
+        checkouts = {"": older} if args.pythonpath else {"before": older, "after": checkouts[""]}
     with tempfile.TemporaryDirectory() as tmp:
         sweep = args.sweep or make_sweep(Path(tmp))
-        runs = [one_report(sweep, env) for _ in range(args.repeat)]
-        walls, cpus, peaks = zip(*runs, strict=True)
-        print(
-            f"tbpipe report {sweep.name} ({args.repeat} runs, medians):"
-            f" wall {statistics.median(walls):.2f} s, CPU {statistics.median(cpus):.2f} s,"
-            f" peak memory {statistics.median(peaks):.0f} MB;"
-            f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-        )
+        print(time.strftime("%H:%M UTC", time.gmtime()), f"load {os.getloadavg()}")
+        runs = {label: [] for label in checkouts}
+        for _ in range(args.repeat):
+            for label, env in checkouts.items():
+                runs[label].append(one_report(sweep, env))
+        for label, measured in runs.items():
+            walls, cpus, peaks = zip(*measured, strict=True)
+            print(
+                f"tbpipe report {sweep.name}{f' ({label})' if label else ''}"
+                f" ({args.repeat} runs, medians):"
+                f" wall {statistics.median(walls):.2f} s, CPU {statistics.median(cpus):.2f} s,"
+                f" peak memory {statistics.median(peaks):.0f} MB"
+                f" (walls {', '.join(f'{w:.2f}' for w in walls)})"
+            )
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
 
 
