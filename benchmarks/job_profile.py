@@ -3,11 +3,15 @@
     .venv/bin/python benchmarks/job_profile.py --jobs 40
     git worktree add /tmp/before 905c476   # tbpipe before issue 20's per-job work
     .venv/bin/python benchmarks/job_profile.py --jobs 40 --tree /tmp/before --tree .
+    .venv/bin/python benchmarks/job_profile.py --jobs 40 trainer.chunk=1000   # overrides for all
 
 Runs `tbpipe -m seed=range(N)` (default sinks, 1,000 steps, the basic launcher) in one
 process per tree, with the functions below wrapped to time each call. A job's cost is the
 median gap between consecutive job ends after the first ten (the first job pays the
-TensorFlow import and the loop's trace); a phase's figures are medians over its calls.
+TensorFlow import and the loop's trace); the mean gap is printed too, as it counts the
+pauses (garbage collections) that fall on some jobs only. A phase's figures are medians
+over its calls. The process's CPU time a job (every thread, mean) moves less with the
+machine's load than wall times do: compare trees by it when the machine is busy.
 "CPU" is the training thread's own (`time.thread_time`): work moved to another thread
 (the fit plot's background) or into TensorFlow's threads (the loop) is not in it.
 Trees run one after another, each in its own process; run on a quiet machine (`uptime`).
@@ -60,6 +64,7 @@ pipeline.conf = sys.modules["pipeline.conf"] = importlib.util.module_from_spec(s
 spec.loader.exec_module(pipeline.conf)
 calls = {}
 ends = []
+cpu_ends = []  # the process's CPU time (every thread) as each job ends
 def wrap(owner, name, label):
     original = getattr(owner, name)
     @functools.wraps(original)
@@ -72,6 +77,7 @@ def wrap(owner, name, label):
             calls.setdefault(label, []).append((done - wall, time.thread_time() - cpu))
             if label.startswith("job "):
                 ends.append(done)
+                cpu_ends.append(time.process_time())
     setattr(owner, name, timed)
 for module, path, label in phases:
     try:
@@ -89,7 +95,10 @@ basic_launcher.run_job = hydra.core.utils.run_job  # the launcher's own name for
 import pipeline.__main__ as main
 def report(code):
     gaps = [b - a for a, b in zip(ends[10:], ends[11:])]
-    out = {"per_job_ms": 1000 * statistics.median(gaps), "jobs": len(ends), "phases": {}}
+    cpu_gaps = [b - a for a, b in zip(cpu_ends[10:], cpu_ends[11:])]
+    out = {"per_job_ms": 1000 * statistics.median(gaps),
+           "mean_job_ms": 1000 * statistics.mean(gaps),
+           "cpu_job_ms": 1000 * statistics.mean(cpu_gaps), "jobs": len(ends), "phases": {}}
     for module, path, label in phases:
         if label in calls:
             walls, cpus = zip(*calls[label][1:] or calls[label])  # the first job aside
@@ -106,8 +115,8 @@ main.main()
 """
 
 
-def profile(tree: Path, jobs: int) -> dict:
-    """Run the sweep with tbpipe from `tree`; return the probe's figures."""
+def profile(tree: Path, jobs: int, overrides: list[str] = ()) -> dict:
+    """Run the sweep with tbpipe from `tree` (plus `overrides`); return the probe's figures."""
     work = Path(tempfile.mkdtemp(prefix="job-profile-"))
     env = {
         **os.environ,
@@ -116,7 +125,7 @@ def profile(tree: Path, jobs: int) -> dict:
     }
     command = [
         sys.executable, "-c", PROBE, "-m", f"seed=range({jobs})", "trainer.progress=false",
-        f"hydra.sweep.dir={work / 'sweep'}",
+        f"hydra.sweep.dir={work / 'sweep'}", *overrides,
     ]  # fmt: skip
     done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("JOB_PROFILE ")]
@@ -129,9 +138,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--tree", type=Path, action="append", help="a tbpipe checkout (repeat)")
+    parser.add_argument("overrides", nargs="*", help="for every job, e.g. trainer.chunk=1000")
     args = parser.parse_args()
     trees = args.tree or [Path(__file__).resolve().parents[1]]
-    results = {str(tree): profile(tree.resolve(), args.jobs) for tree in trees}
+    results = {str(tree): profile(tree.resolve(), args.jobs, args.overrides) for tree in trees}
     labels = [label for _, _, label in PHASES]
     header = f"{'phase (median per call)':44s}" + "".join(
         f"{Path(tree).resolve().name[:24]:>28s}" for tree in results
@@ -147,6 +157,12 @@ def main() -> None:
         print(row)
     print(f"{'per job (median gap between job ends)':44s}" + "".join(
         f"{r['per_job_ms']:>25.1f} ms" for r in results.values()
+    ))  # fmt: skip
+    print(f"{'per job (mean gap: garbage collections too)':44s}" + "".join(
+        f"{r['mean_job_ms']:>25.1f} ms" for r in results.values()
+    ))  # fmt: skip
+    print(f"{'per job, CPU of the process (all threads)':44s}" + "".join(
+        f"{r['cpu_job_ms']:>25.1f} ms" for r in results.values()
     ))  # fmt: skip
     print(json.dumps(results))
 

@@ -231,6 +231,33 @@ def test_the_fit_reads_at_card_size_with_the_truth_on_top():
     assert (np.abs(np.asarray(picture).astype(int) - red).sum(axis=2) < 30).sum() > 200
 
 
+def test_a_reused_figure_draws_what_a_new_one_draws():
+    """A sweep job's plot reuses the last job's figure (FitPlot.drawn's `spare`): its
+    pictures must be those of a figure built for the job, pixel for pixel."""
+    from pipeline.sinks.fit_plot import FitPlot
+
+    line_x = np.linspace(-1, 1, 101, dtype=np.float32)[:, None]
+    settings = [(1, 0.1), (2, 3.0), (3, 0.0), (4, 10.0)]  # limits and ticks all differ
+    spare = FitPlot.drawn(LinearData(seed=0, noise_std=1.0).generate(), "first")
+    spare.png(line_x, 5 * line_x, 1000, 5.0)  # a fit far off, left in the spare's figure
+    for seed, noise in settings:
+        data = LinearData(seed=seed, noise_std=noise).generate()
+        reused = FitPlot.drawn(data, f"noise_std={noise}", spare=spare)
+        new = FitPlot.drawn(data, f"noise_std={noise}")
+        assert reused is spare and new is not spare
+        pictures = [
+            np.asarray(
+                Image.open(io.BytesIO(plot.png(line_x, 1.9 * line_x, 7, 1.9))).convert("RGB")
+            )
+            for plot in (reused, new)
+        ]
+        assert pictures[0].shape == (300, 400, 3)
+        assert (pictures[0] == pictures[1]).all(), (seed, noise)
+        spare = reused
+    other = LinearData(k_true=3.0).generate()  # another legend: a new figure
+    assert FitPlot.drawn(other, "", spare=spare) is not spare
+
+
 def test_noise_is_shared_across_levels_unless_drawn_independently():
     def noise(level, draw):
         d = LinearData(noise_std=level, noise_draw=draw).generate()

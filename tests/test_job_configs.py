@@ -32,6 +32,24 @@ def same_config(hydra_loader, reusing, master, overrides: list[str]) -> None:
     ), overrides
     assert OmegaConf.to_yaml(made) == OmegaConf.to_yaml(expected)  # key order too
     assert OmegaConf.is_struct(made) and not OmegaConf.is_readonly(made.hydra)
+    assert kinds_and_flags(made) == kinds_and_flags(expected), overrides
+
+
+def kinds_and_flags(node, path: str = "") -> list:
+    """Every container's path, structured type (e.g. HydraConf), struct and readonly flags."""
+    from omegaconf import DictConfig, ListConfig
+
+    found = [
+        (path, OmegaConf.get_type(node), OmegaConf.is_struct(node), OmegaConf.is_readonly(node))
+    ]
+    children = node.items_ex(resolve=False) if isinstance(node, DictConfig) else []
+    for key, child in children:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig | ListConfig) and not (
+            child._is_none() or child._is_missing()
+        ):
+            found += kinds_and_flags(child, f"{path}.{key}")
+    return found
 
 
 JOBS = [

@@ -37,6 +37,28 @@ def test_forget_configs_is_the_last_callback_called_as_a_job_ends():
     )
 
 
+def test_what_the_first_job_loaded_is_frozen_as_the_second_starts():
+    """pipeline/sweeps/heap.py: a process's first job pays no collection (a single run, a
+    Slurm job); its second makes one, then leaves the survivors out of later scans."""
+    import gc
+
+    from pipeline.sweeps.heap import FreezeWhatTheFirstJobLoaded
+
+    gc.unfreeze()
+    try:
+        freeze = FreezeWhatTheFirstJobLoaded()
+        freeze.on_job_start(config=None)
+        assert gc.get_freeze_count() == 0
+        freeze.on_job_start(config=None)
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # this test process's modules, at least
+        gc.collect()
+        freeze.on_job_start(config=None)  # once only: later jobs' objects are collected
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.slow
 def test_a_200_job_sweep_in_one_process_writes_every_job_with_flat_memory(tmp_path):
     sweep_dir, probe = tmp_path / "sweep", tmp_path / "rss.txt"

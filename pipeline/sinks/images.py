@@ -39,7 +39,8 @@ class ImageSink(Sink):
     def start(self, experiment: Experiment) -> None:
         """Make the plot and draw what all its pictures share (points, axes, legend) in a
         worker thread while the loop trains: a picture then costs ~6 ms instead of ~35."""
-        self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label)
+        spare = _spares.pop() if _spares else None  # an ended run's figure, to reuse
+        self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         if self._plot is None:  # a resumed run does not start its sinks again
@@ -54,9 +55,14 @@ class ImageSink(Sink):
 
     def finish(self, experiment: Experiment, status: str) -> None:
         """However the run ended, its drawing is done before the next run's starts."""
-        if self._plot is not None:
-            self._plot.exception()  # waits; an error was raised by `record` already
-        self._plot = None
+        if self._plot is not None and self._plot.exception() is None:  # waits for it
+            _spares[:] = [self._plot.result()]  # the next run's plot may reuse its figure
+        self._plot = None  # (an error was raised by `record` already)
+
+
+#: the figure of the last run that ended in this process, for the next run's plot: one,
+#: taken by one run at a time (a sweep's jobs follow one another)
+_spares: list[FitPlot] = []
 
 
 @functools.cache
