@@ -7,8 +7,11 @@ the peak resident memory comes from the kernel (ru_maxrss of the child).
 `--pythonpath DIR` runs an older checkout's `pipeline` package instead (e.g. a `git archive`
 of the commit before the change), to measure before and after on the same sweep;
 `--before DIR` runs that checkout and this one side by side, alternating (before, after,
-before, ...), so both see the same load. CPU time counts the data server too (a child the report
-waits for); peak memory is the largest single process's.
+before, ...), so both see the same load. This checkout's report keeps what it read in a
+cache (readback/report_cache.py): "after, first" runs with an empty cache dir, "after,
+again" a second report on the same one (an unchanged sweep reported again). CPU time
+counts the data server too (a child the report waits for); peak memory is the largest
+single process's.
 Run:  .venv/bin/python benchmarks/report_speed.py [--sweep DIR] [--repeat 3]
           [--pythonpath DIR | --before DIR]
 """
@@ -64,17 +67,20 @@ def main() -> int:
     which.add_argument("--pythonpath", help="run this checkout's pipeline package instead")
     which.add_argument("--before", help="run this checkout's pipeline package, then this one")
     args = parser.parse_args()
-    checkouts = {"": dict(os.environ)}  # label -> the environment its reports run in
-    if args.pythonpath or args.before:
-        older = {**os.environ, "PYTHONPATH": args.pythonpath or args.before}
-        checkouts = {"": older} if args.pythonpath else {"before": older, "after": checkouts[""]}
+    # label -> the environment its reports run in
+    checkouts = {"after, first": {}, "after, again": {}}
+    if args.pythonpath:
+        checkouts = {"": {"PYTHONPATH": args.pythonpath}}
+    elif args.before:
+        checkouts = {"before": {"PYTHONPATH": args.before}, **checkouts}
     with tempfile.TemporaryDirectory() as tmp:
         sweep = args.sweep or make_sweep(Path(tmp))
         print(time.strftime("%H:%M UTC", time.gmtime()), f"load {os.getloadavg()}")
         runs = {label: [] for label in checkouts}
-        for _ in range(args.repeat):
+        for repeat in range(args.repeat):
+            cache = {"TBPIPE_CACHE_DIR": str(Path(tmp) / f"cache{repeat}")}  # empty at first
             for label, env in checkouts.items():
-                runs[label].append(one_report(sweep, env))
+                runs[label].append(one_report(sweep, {**os.environ, **cache, **env}))
         for label, measured in runs.items():
             walls, cpus, peaks = zip(*measured, strict=True)
             print(

@@ -29,6 +29,12 @@ def pytest_collection_modifyitems(items: list) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def report_cache_of_this_session(tmp_path_factory) -> None:
+    """`tbpipe report` keeps what it read in a cache dir: the tests' own, not the user's."""
+    os.environ["TBPIPE_CACHE_DIR"] = str(tmp_path_factory.mktemp("tbpipe-cache"))
+
+
 def run_tbpipe(
     *args: str, cwd: Path, check: bool = True, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:

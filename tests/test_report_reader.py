@@ -10,6 +10,8 @@ tbpipe run; the server is the installed binary, started for real on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.readback import data_server
+from pipeline.readback import data_server, report_cache
 from pipeline.readback.report import render, scalar_rows
 from pipeline.readback.runs import DamagedEventFile
 from pipeline.readback.scalars import load_scalar_runs
@@ -49,11 +51,7 @@ def both_readers(logdir: Path, server: str | None = None) -> tuple[str, list[str
 def served_runs(logdir: Path) -> set[str]:
     """The runs the server's answer was taken for (the rest were read in Python)."""
     files = {name: data_server.event_files(path) for name, path in data_server.find_runs(logdir)}
-    single = {name: f[0] for name, f in files.items() if len(f) == 1}
-    others = [file for f in files.values() if len(f) > 1 for file in f]
-    return set(
-        data_server.read_through_server(logdir, data_server.installed_server(), single, others)
-    )
+    return set(data_server.serve_final_scalars(logdir, files))
 
 
 @pytest.fixture
@@ -148,3 +146,59 @@ def test_a_real_run_and_a_copy_with_a_cut_file(default_run, tmp_path):
     assert len(damage) == 1 and "truncated" in damage[0]
     assert served_runs(logdir) >= {"whole/train", "whole/test", "cut/test"}
     assert '"run": "whole/train"' in report and '"k/error"' in report
+
+
+def cached_and_fresh(logdir: Path) -> tuple[str, list[str]]:
+    """The report through the cache, as read fresh by the Python reader: asserts they agree."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = report_cache.load_final_scalars(logdir)
+    cached = (render(logdir, scalar_rows(loaded), None, "json"), [str(w.message) for w in caught])
+    assert cached == both_readers(logdir)
+    return cached
+
+
+def test_a_second_report_reads_the_cache_and_says_the_same(many_shapes, monkeypatch):
+    monkeypatch.setattr(report_cache, "MIN_SERVER_BYTES", 0)  # this small logdir: the server
+    first = cached_and_fresh(many_shapes)
+    cache_file = report_cache.cache_path(many_shapes)
+    written = cache_file.stat().st_mtime_ns
+    assert cached_and_fresh(many_shapes) == first  # damaged files still warned about
+    assert cache_file.stat().st_mtime_ns == written  # nothing left to read, nothing written
+
+
+def test_the_cache_is_keyed_by_each_event_files_stamp(many_shapes):
+    cached_and_fresh(many_shapes)
+    cache_file = report_cache.cache_path(many_shapes)
+    document = json.loads(cache_file.read_text())
+    document["runs"]["whole"]["scalars"]["loss"][1] = (1234.5).hex()
+    cache_file.write_text(json.dumps(document))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        loaded = report_cache.load_final_scalars(many_shapes)
+    rows = {row["run"]: row for row in scalar_rows(loaded)}
+    assert rows["whole"]["scalars"] == {"loss": 1234.5}  # an unchanged run: what was kept
+    (whole,) = (many_shapes / "whole").iterdir()
+    os.utime(whole)  # a write: its ctime moves on
+    cached_and_fresh(many_shapes)
+    write(many_shapes / "whole", [scalar("loss", 0.125, 60, first=True)])  # a second file
+    (flipped,) = (many_shapes / "flipped").iterdir()
+    flipped.write_bytes(
+        (many_shapes / "v1" / next((many_shapes / "v1").iterdir()).name).read_bytes()
+    )
+    report, damage = cached_and_fresh(many_shapes)
+    assert '"loss": 0.125' in report and len(damage) == 2  # flipped is whole again
+
+
+def test_a_cache_that_cannot_be_read_or_written_is_read_afresh(many_shapes, monkeypatch, tmp_path):
+    first = cached_and_fresh(many_shapes)
+    cache_file = report_cache.cache_path(many_shapes)
+    for text in ('{"format": 1, "runs": {"whole": 3}', '{"format": 1, "runs": {"whole": 3}}'):
+        cache_file.write_text(text)
+        assert cached_and_fresh(many_shapes) == first  # cut short, not ours: ignored, rewritten
+        assert json.loads(cache_file.read_text())["runs"]["whole"]["scalars"]
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(blocker))
+    assert cached_and_fresh(many_shapes) == first
+    assert blocker.read_text() == ""

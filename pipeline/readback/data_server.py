@@ -33,12 +33,19 @@ import numpy as np
 
 from pipeline.compat import masked_crc32c_function
 from pipeline.readback.runs import EVENT_FILE_MARK, SCALARS, RunData, find_runs
-from pipeline.readback.scalars import load_scalar_runs
+from pipeline.readback.scalars import ScalarRun, load_scalar_runs
 
 #: the server's log line once it has read the whole logdir (`-v`)
 LOADED = "Finished load cycle"
 #: a warning of the server that says nothing about the files' data (text, hparams tensors)
 HARMLESS = "Tensor time series not yet supported"
+#: what the server keeps of each series: the last scalar (it always keeps the latest
+#: record), nothing of TensorBoard's other plugins; it still reads every record, but no
+#: longer keeps and converts 100 histograms and 10 images a tag (~2x faster on a sweep)
+KEEP = "scalars=1," + ",".join(
+    f"{plugin}=0"
+    for plugin in ("histograms", "images", "audio", "text", "hparams", "graphs", "pr_curves")
+)
 #: how much of a file's end is searched first for its last record (most are < 10 KB)
 TAIL_BYTES = 16384
 
@@ -48,14 +55,28 @@ def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tu
     `scalars.load_scalar_runs(logdir, ends_only=True)` ends them, with the same warnings;
     `server` is the data server's binary (default: the installed one)."""
     found = find_runs(logdir)
-    files = {name: event_files(path) for name, path in found}
-    single = {name: run_files[0] for name, run_files in files.items() if len(run_files) == 1}
-    others = [file for run_files in files.values() if len(run_files) > 1 for file in run_files]
-    binary = server if server is not None else installed_server()
-    served = {}
-    if single and binary is not None:
-        served = read_through_server(logdir, binary, single, others)
+    served = serve_final_scalars(logdir, {name: event_files(path) for name, path in found}, server)
     return load_scalar_runs(logdir, ends_only=True, known=served, found=found)
+
+
+def serve_final_scalars(
+    logdir: str | Path,
+    files: dict[str, list[Path]],
+    server: str | None = None,
+    wanted: set[str] | None = None,
+) -> dict[str, ScalarRun]:
+    """The runs (of `wanted`, default all) the server can answer for, with each scalar tag's
+    last step; `files`: every run's event files (name -> `event_files`); {} without a server."""
+    single = {
+        name: run_files[0]
+        for name, run_files in files.items()
+        if len(run_files) == 1 and (wanted is None or name in wanted)
+    }
+    every_file = [file for run_files in files.values() for file in run_files]
+    binary = server if server is not None else installed_server()
+    if not single or binary is None:
+        return {}
+    return read_through_server(logdir, binary, single, every_file)
 
 
 def installed_server() -> str | None:
@@ -78,16 +99,16 @@ def event_files(path: Path) -> list[Path]:
 
 
 def read_through_server(
-    logdir: str | Path, binary: str, single: dict[str, Path], others: list[Path]
-) -> dict[str, RunData]:
-    """run name -> RunData (last step of each scalar tag) for the runs of `single` (name ->
-    its one event file) that the server read whole; {} when the server fails. `others`: the
-    event files of runs with more than one (read in Python; warnings naming them are no news)."""
+    logdir: str | Path, binary: str, single: dict[str, Path], every_file: list[Path]
+) -> dict[str, ScalarRun]:
+    """run name -> ScalarRun (last step of each scalar tag) for the runs of `single` (name ->
+    its one event file) that the server read whole; {} when the server fails. `every_file`:
+    the logdir's event files (a warning naming one not in `single` is no news)."""
     with tempfile.TemporaryDirectory(prefix="tbpipe-report-") as tmp:
         port_file = Path(tmp) / "port"
         command = [binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0"]
         command += ["--port-file", str(port_file), "--reload", "once", "--checksum"]
-        command += ["--die-after-stdin", "-v"]
+        command += ["--samples-per-plugin", KEEP, "--die-after-stdin", "-v"]
         try:
             process = subprocess.Popen(
                 command,
@@ -105,7 +126,7 @@ def read_through_server(
             warnings_seen = _wait_for_load(process)
             if warnings_seen is None or not port_file.is_file():
                 return {}
-            trusted = _trusted(whole, warnings_seen, [*single.values(), *others])
+            trusted = _trusted(whole, warnings_seen, every_file)
             if trusted is None:
                 return {}
             return _ask(int(port_file.read_text()), trusted)
@@ -143,7 +164,7 @@ def _trusted(
     return {name: file for name, file in whole.items() if name not in named}
 
 
-def _ask(port: int, runs: dict[str, Path]) -> dict[str, RunData]:
+def _ask(port: int, runs: dict[str, Path]) -> dict[str, ScalarRun]:
     """Each run's last scalar values, from the server on `port`, through TensorBoard's client."""
     import grpc
     from tensorboard.data import grpc_provider
@@ -158,10 +179,10 @@ def _ask(port: int, runs: dict[str, Path]) -> dict[str, RunData]:
         if name not in listed:
             continue  # e.g. a file without one whole event: the Python reader says why
         series = {
-            tag: [(datum.step, np.float32(datum.value))]  # as the Python reader stores them
+            tag: [(datum.step, float(np.float32(datum.value)))]  # the float32 written
             for tag, datum in last.get(name, {}).items()
         }
-        served[name] = RunData(path=file.parent, series={SCALARS: series} if series else {})
+        served[name] = ScalarRun(path=file.parent, series=series)
     return served
 
 

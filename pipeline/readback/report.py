@@ -1,9 +1,12 @@
 """`tbpipe report DIR`: what every run under a TensorBoard logdir ended with, without clicking.
 
 Works on any logdir (tbpipe's runs and sweeps, the Keras TensorBoard callback, TF1
-FileWriter logs): runs are found and read with TensorBoard's own reader (`runs.py`).
-One row per run with its final scalars; `--histograms` adds the distribution reading
-guide (`histogram_guide.py`) for every histogram tag at its first and last step.
+FileWriter logs): runs are found and read by TensorBoard's rules (`runs.py`).
+One row per run with its final scalars: kept from the last report where a run's files
+are unchanged (`report_cache.py`), else read by TensorBoard's Rust data server
+(`data_server.py`), else by our Python reader (`scalars.py`), all with the same result.
+`--histograms` adds the distribution reading guide (`histogram_guide.py`) for every
+histogram tag at its first and last step (read by TensorBoard's accumulator).
 """
 
 from __future__ import annotations
@@ -162,15 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if argv is None or sys.argv[1:2] == ["report"]:  # this process reads runs, nothing more
         read_events_without_tensorflow()  # ~0.2 s instead of TensorFlow's ~4 s import
-    from pipeline.readback import data_server, histogram_guide, runs
+    from pipeline.readback import histogram_guide, report_cache, runs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", runs.DamagedEventFile)
         if args.histograms:
             wanted = {runs.SCALARS, runs.HISTOGRAMS}
             loaded = runs.load_runs(args.logdir, wanted, ends_only=True)  # first and last steps
-        else:  # the last steps, read by TensorBoard's data server (Rust) where it can
-            loaded = data_server.load_final_scalars(args.logdir)
+        else:  # the last steps: from the cache, else TensorBoard's data server (Rust), else Python
+            loaded = report_cache.load_final_scalars(args.logdir)
     for warning in caught:
         if not issubclass(warning.category, runs.DamagedEventFile):
             continue

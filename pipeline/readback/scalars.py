@@ -86,31 +86,48 @@ def read_scalars(path: str | Path, ends_only: bool = False) -> ScalarRun:
 def load_scalar_runs(
     logdir: str | Path,
     ends_only: bool = False,
-    known: dict[str, RunData] | None = None,
+    known: dict[str, ScalarRun] | None = None,
     found: list[tuple[str, Path]] | None = None,
 ) -> list[tuple[str, RunData]]:
     """Every run under `logdir` with its scalars, as `runs.load_runs(logdir, {SCALARS},
     ends_only)` gives them, warning (DamagedEventFile) about each damaged file the same way.
 
-    `known`: runs already read another way (name -> RunData: TensorBoard's data server,
-    `data_server.py`), taken as they are; `found`: `find_runs(logdir)`, if already walked."""
-    import warnings
+    `known`: runs already read another way (TensorBoard's data server, `data_server.py`;
+    the report's cache), taken as they are; `found`: `find_runs(logdir)`, if already walked."""
+    read, left_out = read_scalar_runs(
+        find_runs(logdir) if found is None else found, ends_only, known
+    )
+    warn_about(read, left_out)
+    return [(name, run.as_run_data()) for name, run in read]
 
-    loaded, problems, known = [], {}, known or {}
-    for name, path in find_runs(logdir) if found is None else found:
+
+def read_scalar_runs(
+    found: list[tuple[str, Path]], ends_only: bool = False, known: dict | None = None
+) -> tuple[list[tuple[str, ScalarRun]], list[str]]:
+    """Each run of `found` (name, path) read, or taken from `known` (name -> ScalarRun);
+    and a line for each run left out because it could not be read at all."""
+    read, left_out, known = [], [], known or {}
+    for name, path in found:
         if name in known:
-            loaded.append((name, known[name]))
+            read.append((name, known[name]))
             continue
         try:
-            run = read_scalars(path, ends_only)
+            read.append((name, read_scalars(path, ends_only)))
         except Exception as error:  # e.g. a file we may not read
-            warnings.warn(f"{path}: run left out ({error})", DamagedEventFile, stacklevel=2)
-            continue
-        problems.update(run.problems)
-        loaded.append((name, run.as_run_data()))
+            left_out.append(f"{path}: run left out ({error})")
+    return read, left_out
+
+
+def warn_about(read: list[tuple[str, ScalarRun]], left_out: list[str]) -> None:
+    """The warnings (DamagedEventFile) `runs.load_runs` gives: runs left out, then each
+    damaged file in path order."""
+    import warnings
+
+    for line in left_out:
+        warnings.warn(line, DamagedEventFile, stacklevel=3)
+    problems = {file: problem for _, run in read for file, problem in run.problems.items()}
     for event_file, problem in sorted(problems.items()):
-        warnings.warn(f"{event_file}: {problem}", DamagedEventFile, stacklevel=2)
-    return loaded
+        warnings.warn(f"{event_file}: {problem}", DamagedEventFile, stacklevel=3)
 
 
 class _Reading:
