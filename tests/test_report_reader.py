@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.util import tensor_util
 
 from pipeline.readback import data_server, report_cache
 from pipeline.readback.report import render, scalar_rows
@@ -56,6 +58,16 @@ def served_runs(logdir: Path) -> set[str]:
     return set(data_server.serve_final_scalars(logdir, files))
 
 
+def tensor_series(tag: str, step: int):
+    """A value of a DATA_CLASS_TENSOR series (e.g. PR curves), which the data server skips."""
+    metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_TENSOR)
+    metadata.plugin_data.plugin_name = "custom"
+    value = summary_pb2.Summary.Value(
+        tag=tag, tensor=tensor_util.make_tensor_proto(np.arange(3.0)), metadata=metadata
+    )
+    return event_pb2.Event(step=step, wall_time=1.0, summary=summary_pb2.Summary(value=[value]))
+
+
 @pytest.fixture
 def many_shapes(tmp_path) -> Path:
     """A logdir with every shape of run the two readers must agree on."""
@@ -64,6 +76,7 @@ def many_shapes(tmp_path) -> Path:
     events += [scalar("k", 0.25 * s, s) for s in range(1, 5)] + [histogram("w", 3)]
     events += [simple("old", 2.5, 1), simple("old", 1.5, 2)]
     events += [scalar("d", 0.1, 0, first=True, dtype=np.float64), scalar("d", 0.2, 1)]
+    events += [tensor_series("t", s) for s in range(2)]  # a series of neither kind
     write(logdir / "mixed", events)
     events = [restart(0), scalar("k", 1.0, 0, first=True)]
     events += [scalar("k", float(s), s) for s in range(1, 6)]
@@ -103,6 +116,15 @@ def test_every_shape_of_run_reads_the_same_through_the_server(many_shapes):
         "whole",
         "histograms_only",
     }
+
+
+def test_an_event_the_server_refuses_sends_its_run_to_the_python_reader(tmp_path):
+    events = [scalar("k", float(s), s, first=s == 0) for s in range(3)]
+    events[1].wall_time = float("nan")  # the server stops at it ("NanWallTime"); Python not
+    write(tmp_path / "a", events)
+    write(tmp_path / "b", [scalar("k", 1.0, 0, first=True)])
+    assert '"k": 2.0' in both_readers(tmp_path)[0]
+    assert served_runs(tmp_path) == {"b"}
 
 
 def test_without_a_working_server_the_python_reader_reads_every_run(many_shapes, tmp_path):

@@ -37,8 +37,6 @@ from pipeline.readback.scalars import ScalarRun, load_scalar_runs
 
 #: the server's log line once it has read the whole logdir (`-v`)
 LOADED = "Finished load cycle"
-#: a warning of the server that says nothing about the files' data (text, hparams tensors)
-HARMLESS = "Tensor time series not yet supported"
 #: what the server keeps of each series: the last scalar (it always keeps the latest
 #: record), nothing of TensorBoard's other plugins; it still reads every record, but no
 #: longer keeps and converts 100 histograms and 10 images a tag (~2x faster on a sweep)
@@ -152,13 +150,15 @@ def _wait_for_load(process: subprocess.Popen) -> list[str] | None:
 def _trusted(
     whole: dict[str, Path], warnings_seen: list[str], every_file: list[Path]
 ) -> dict[str, Path] | None:
-    """The runs of `whole` no warning names; None when a warning names no event file we
-    know and is not HARMLESS (e.g. an event with an invalid wall time, which only the
-    server drops: which run it is in, it does not say)."""
+    """The runs of `whole` no warning names ("Read error in <file>: ...", e.g. a bad CRC or
+    a NaN wall time); None when a warning names no event file we know (e.g. "While loading
+    log directory: ..."): which runs it concerns, it does not say."""
+    ours = {str(file): name for name, file in whole.items()}
+    others = [str(file) for file in every_file]
     named = set()
     for line in warnings_seen:
-        hits = {name for name, file in whole.items() if str(file) in line}
-        if not hits and HARMLESS not in line and not any(str(f) in line for f in every_file):
+        hits = {name for path, name in ours.items() if path in line}
+        if not hits and not any(path in line for path in others):
             return None
         named |= hits
     return {name: file for name, file in whole.items() if name not in named}
