@@ -58,12 +58,12 @@ def served_runs(logdir: Path) -> set[str]:
     return set(data_server.serve_final_scalars(logdir, files))
 
 
-def tensor_series(tag: str, step: int):
-    """A value of a DATA_CLASS_TENSOR series (e.g. PR curves), which the data server skips."""
+def tensor_series(tag: str, step: int, values: int = 3):
+    """A value of a DATA_CLASS_TENSOR series (e.g. PR curves): neither scalar nor histogram."""
     metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_TENSOR)
     metadata.plugin_data.plugin_name = "custom"
     value = summary_pb2.Summary.Value(
-        tag=tag, tensor=tensor_util.make_tensor_proto(np.arange(3.0)), metadata=metadata
+        tag=tag, tensor=tensor_util.make_tensor_proto(np.arange(float(values))), metadata=metadata
     )
     return event_pb2.Event(step=step, wall_time=1.0, summary=summary_pb2.Summary(value=[value]))
 
@@ -132,7 +132,9 @@ def test_without_a_working_server_the_python_reader_reads_every_run(many_shapes,
         both_readers(many_shapes, server)
 
 
-def test_the_end_of_a_file_is_whole_exactly_when_its_last_record_is(many_shapes, tmp_path):
+def test_the_end_of_a_file_is_whole_exactly_when_its_last_record_is(
+    many_shapes, tmp_path, monkeypatch
+):
     (whole,) = (many_shapes / "whole").iterdir()
     data = whole.read_bytes()
     assert data_server.ends_on_a_whole_record(whole)
@@ -140,13 +142,17 @@ def test_the_end_of_a_file_is_whole_exactly_when_its_last_record_is(many_shapes,
     for end in (len(data) - 1, len(data) - 4, len(data) - 12, len(data) - 20, 5):
         cut.write_bytes(data[:end])
         assert not data_server.ends_on_a_whole_record(cut), end
-    big = tmp_path / "big.tfevents"
-    write(big.parent / "big", [scalar("t", float(s), s, first=s == 0) for s in range(2000)])
-    (big_file,) = (big.parent / "big").iterdir()
-    big_data = big_file.read_bytes()
-    big_file.write_bytes(big_data[:-3])  # the search goes past the first 16 KB before giving up
-    assert len(big_data) > 2 * data_server.TAIL_BYTES
-    assert not data_server.ends_on_a_whole_record(big_file)
+    events = [scalar("t", float(s), s, first=s == 0) for s in range(2000)]
+    write(tmp_path / "big", [*events, tensor_series("w", 1, values=10_000)])
+    (big,) = (tmp_path / "big").iterdir()
+    big_data = big.read_bytes()
+    assert len(big_data) > 4 * data_server.TAIL_BYTES  # last record: 80 KB, not in the tail
+    for chunk in (2**20, 1000):  # offsets compared a million at once, or a thousand
+        monkeypatch.setattr(data_server, "SEARCH_CHUNK", chunk)
+        big.write_bytes(big_data)
+        assert data_server.ends_on_a_whole_record(big)
+        big.write_bytes(big_data[:-3])  # the whole file searched before giving up
+        assert not data_server.ends_on_a_whole_record(big)
 
 
 def test_steps_going_back_in_one_file_the_known_difference(tmp_path):

@@ -46,6 +46,8 @@ KEEP = "scalars=1," + ",".join(
 )
 #: how much of a file's end is searched first for its last record (most are < 10 KB)
 TAIL_BYTES = 16384
+#: how many offsets are compared at once when searching for the last record
+SEARCH_CHUNK = 2**20
 
 
 def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tuple[str, RunData]]:
@@ -192,32 +194,40 @@ def ends_on_a_whole_record(file: Path) -> bool:
 
     The server stops quietly at a cut record (it takes the file for one still being written);
     the Python reader reports it. Searching back from the end for a record that ends there
-    costs one read of the file's last KBs, not a walk over every record."""
+    costs a read of the file's last KBs, not a walk over every record; the part read grows
+    64-fold while no record is found (a large last record, or a cut file)."""
     with open(file, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         if size == 0:
             return True  # no records: nothing cut
-        start = max(0, size - TAIL_BYTES)
+        window = TAIL_BYTES
         while True:
+            start = max(0, size - window)
             stream.seek(start)
             if _last_record_whole(stream.read()):
                 return True
             if start == 0:
                 return False
-            start = 0
+            window *= 64
 
 
 def _last_record_whole(tail: bytes) -> bool:
-    """Whether some offset of `tail` starts a record whose data ends `tail` with both CRCs."""
+    """Whether some offset of `tail` starts a record whose data ends `tail` with both CRCs;
+    offsets are tried from the end, SEARCH_CHUNK at a time (memory stays ~8 x SEARCH_CHUNK)."""
     size = len(tail)
-    if size < 16:
-        return False
-    lengths = np.ndarray((size - 15,), dtype="<u8", buffer=tail, strides=(1,))
-    starts = np.flatnonzero(lengths == size - 16 - np.arange(size - 15, dtype=np.uint64))
     crc = masked_crc32c_function()
     data_crc = int.from_bytes(tail[-4:], "little")
-    for start in starts[::-1].tolist():
-        length_crc = int.from_bytes(tail[start + 8 : start + 12], "little")
-        if crc(tail[start : start + 8]) == length_crc and crc(tail[start + 12 : -4]) == data_crc:
-            return True
+    high = size - 15  # offsets below this leave room for a header and a data CRC
+    while high > 0:
+        low = max(0, high - SEARCH_CHUNK)
+        lengths = np.ndarray((high - low,), dtype="<u8", buffer=tail, offset=low, strides=(1,))
+        fits = lengths == (size - 16 - low) - np.arange(high - low, dtype=np.uint64)
+        for start in (low + np.flatnonzero(fits)[::-1]).tolist():
+            length_crc = int.from_bytes(tail[start + 8 : start + 12], "little")
+            if (
+                crc(tail[start : start + 8]) == length_crc
+                and crc(tail[start + 12 : -4]) == data_crc
+            ):
+                return True
+        high = low
     return False
