@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.errors import report
 from pipeline.check.validate import check_batch_size, validate
-from pipeline.compat import set_global_seed_keeping_kernels
+from pipeline.compat import config_yaml, set_global_seed_keeping_kernels
 from pipeline.contracts import (
     SPLITS,
     build_piece,
@@ -241,7 +241,7 @@ def open_run(
         tensors=pieces.tensors,
         writers=open_writers(run_dir, used=writers_used(pieces.sinks), **cfg.writer),
         step_graph=pieces.loop.step_graph,
-        config_yaml=OmegaConf.to_yaml(shown),
+        config_yaml=config_yaml(shown),
         command=command,
         run_dir=run_dir,
         hparams=hparams,

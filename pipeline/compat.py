@@ -105,6 +105,36 @@ def fast_yaml_loader() -> type:
     return FastOmegaConfLoader
 
 
+def config_yaml(container: Any) -> str:
+    """`OmegaConf.to_yaml` of a plain (resolved) container, ~10x faster: PyYAML's C emitter
+    with OmegaConf's own representers (strings that would read back as another type are
+    quoted), so the text is the same. OmegaConf's path first builds a config from the dict
+    and emits in pure Python: ~5 ms a sweep job. A value PyYAML cannot represent (an Enum,
+    a Path) takes OmegaConf's path, which turns it into text."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    try:
+        return yaml.dump(
+            container, default_flow_style=False, allow_unicode=True, sort_keys=False,
+            Dumper=_fast_yaml_dumper(),
+        )  # fmt: skip
+    except yaml.YAMLError:
+        return OmegaConf.to_yaml(container)
+
+
+@functools.cache
+def _fast_yaml_dumper() -> type:
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    class FastOmegaConfDumper(yaml.CSafeDumper):
+        pass  # PyYAML's safe types, with OmegaConf's rule for strings
+
+    FastOmegaConfDumper.add_representer(str, get_omega_conf_dumper().yaml_representers[str])
+    return FastOmegaConfDumper
+
+
 # -- TensorBoard ----------------------------------------------------------------------------
 #: the module whose presence makes TensorBoard choose its TensorFlow-free stub
 TENSORBOARD_NO_TENSORFLOW = "tensorboard.compat.notf"

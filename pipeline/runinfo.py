@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import math
 import os
@@ -206,7 +207,14 @@ PACKAGES = ("tensorflow", "tensorboard", "hydra-core", "omegaconf", "numpy")
 
 
 def versions() -> dict[str, str]:
-    """Python and the packages that shape a run's numbers, without importing them."""
+    """Python and the packages that shape a run's numbers, without importing them; read
+    once a process (~3 ms of package metadata: the versions a process has loaded do not
+    change while it runs, whatever is installed meanwhile)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     from pipeline import __version__

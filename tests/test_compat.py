@@ -203,3 +203,33 @@ def test_tensorboards_event_writer_takes_the_c_crc_and_writes_the_same_bytes(tmp
     writer.close()
     (written,) = tmp_path.glob("*tfevents*")
     assert check_event_file(written) is None
+
+
+def test_config_yaml_is_omegaconfs_text():
+    """compat.config_yaml (the TEXT tab's config) writes what OmegaConf.to_yaml writes."""
+    import enum
+
+    import yaml
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    from pipeline.check.compose import tbpipe_configs
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    tricky = {
+        "looks_like": ["true", "null", "1e-3", "0x1F", "~", "", "2026-11-30", "yes", "1_000"],
+        "text": "line one\nline two: with a colon", "unicode": "k ≈ 2 · µ",
+        "numbers": [1, 1.5, -0.0, float("inf"), 1e-300], "empty": {}, "none": None,
+        "nested": {"deep": [{"a": [1, {"b": "c"}]}]}, "key with spaces": 1, "true": "yes",
+    }  # fmt: skip
+    with tbpipe_configs():
+        configs = [compose(config_name="config", overrides=o) for o in ([], ["model=mlp"])]
+    for container in [OmegaConf.to_container(c, resolve=True) for c in configs] + [tricky]:
+        yaml.dump(container, Dumper=compat._fast_yaml_dumper())  # the fast way takes it
+        assert compat.config_yaml(container) == OmegaConf.to_yaml(container), broke(
+            "omegaconf", "omegaconf._utils.get_omega_conf_dumper"
+        )
+    with_enum = {"colour": Colour.RED}  # PyYAML cannot write it: OmegaConf's path does
+    assert compat.config_yaml(with_enum) == OmegaConf.to_yaml(with_enum) == "colour: RED\n"
