@@ -8,7 +8,7 @@ per logdir in the user's cache (`$TBPIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/tbpip
 changes the size or the ctime (which no one can set back), a replaced file its inode. Files
 are stat'ed before they are read, so one that grows meanwhile is read again next time.
 What cannot be read or written there is read afresh; the report is the same either way
-(tests/test_report_reader.py).
+(tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tu
         _write(cache_file, entries)
     warn_about(read, left_out)
     return [(name, run.as_run_data()) for name, run in read]
+
+
+def remember(logdir: str | Path) -> None:
+    """Read `logdir`'s final scalars into the cache now: a sweep does it as it ends (~0.4 s
+    for 100 default-sinks jobs, ~3.7 s for 1,000), so that even the first `tbpipe report`
+    of it reads no event file. Says nothing: the report tells of damaged files, and a
+    failure here only leaves the reading to the report."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            load_final_scalars(logdir)
+        except Exception as error:  # noqa: BLE001  never a reason to fail a finished sweep
+            logging.getLogger(__name__).debug("report cache of %s not filled: %s", logdir, error)
 
 
 def file_stamps(path: Path) -> list[list] | None:

@@ -242,3 +242,6 @@ class SweepSummary(Callback):
         write_root_run(rows, sweep_dir, png.read_bytes() if png.exists() else None)
         if best is not None:
             print(best_line(best), flush=True)
+        from pipeline.readback.report_cache import remember
+
+        remember(sweep_dir)  # so that even the first `tbpipe report` of it reads no event file
