@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.errors import BadInput
 from pipeline.check.schema import is_integer
@@ -55,7 +55,32 @@ def build_piece(node: DictConfig, key: str) -> Any:
         check_target(key, node)
     except BadTarget as error:
         raise ContractError(str(error)) from None
+    own = own_flat_class(node)
+    if own is not None:  # what `instantiate` calls, without its ~0.5 ms of config copying
+        try:
+            return own(**{name: node[name] for name in node if name != "_target_"})
+        except Exception:  # noqa: BLE001, S110  Hydra's own call says it, in its words
+            pass
     return instantiate(node)
+
+
+def own_flat_class(node: DictConfig) -> type | None:
+    """tbpipe's own class a node builds when every other key is a plain value (no nested
+    config, no `_partial_`-like key): `instantiate` would call it with exactly these
+    values, so a sweep job builds its nine pieces in ~1 ms instead of ~5. A user's class,
+    or any other node, goes through Hydra's `instantiate` as written."""
+    if not isinstance(node, DictConfig):
+        return None
+    names = [name for name in node if name != "_target_"]
+    if any(not isinstance(name, str) or name.startswith("_") for name in names):
+        return None
+    if any(OmegaConf.is_config(node[name]) for name in names):
+        return None
+    cls = class_of(node.get("_target_"))
+    own = cls is not None and (
+        cls.__module__ == "pipeline" or cls.__module__.startswith("pipeline.")
+    )
+    return cls if own else None
 
 
 def class_of(target: str) -> type | None:

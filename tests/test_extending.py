@@ -240,3 +240,51 @@ def test_models_and_sinks_breaking_the_contract_are_named():
     never.every = 0
     with pytest.raises(ContractError, match=r"every=0, not None or an integer >= 1"):
         check_sink("sinks.mine", never, "u.Mine")
+
+
+def test_tbpipes_own_pieces_are_built_as_hydras_instantiate_builds_them():
+    """contracts.build_piece calls tbpipe's own flat pieces directly (a sweep job builds
+    nine): the same objects as Hydra's `instantiate`, and Hydra's error when one fails."""
+    from hydra import compose
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from pipeline.check.compose import tbpipe_configs
+    from pipeline.contracts import build_piece, own_flat_class
+
+    with tbpipe_configs():
+        configs = [
+            compose(config_name="config", overrides=["model=mlp", "optimizer=adam", "seed=3"]),
+            compose(
+                config_name="config", overrides=["data.noise_std=0.5", "sinks.scalars.every=3"]
+            ),
+        ]
+    for cfg in configs:
+        nodes = {"data": cfg.data, "model": cfg.model, "optimizer": cfg.optimizer}
+        nodes |= {f"sinks.{name}": node for name, node in cfg.sinks.items()}
+        for key, node in nodes.items():
+            assert own_flat_class(node) is not None, key  # the direct way is taken
+            built, expected = build_piece(node, key), instantiate(node)
+            assert type(built) is type(expected), key
+            if key == "data":
+                assert built == expected
+            elif key == "model":
+                weights = [v.numpy() for v in built.trainable_variables]
+                assert all(np.array_equal(a, v.numpy()) for a, v in
+                           zip(weights, expected.trainable_variables, strict=True))  # fmt: skip
+            elif key == "optimizer":
+                assert vars(built).keys() == vars(expected).keys()
+            else:
+                assert vars(built) == vars(expected), key
+    interpolated = OmegaConf.create({"n": 7, "data": {"_target_": "pipeline.data.LinearData",
+                                                       "n_train": "${n}"}})  # fmt: skip
+    assert build_piece(interpolated.data, "data").n_train == 7
+    nested = OmegaConf.create({"_target_": "pipeline.data.LinearData", "seed": {"a": 1}})
+    assert own_flat_class(nested) is None  # a nested config: Hydra's way, as written
+    bad = OmegaConf.create({"_target_": "pipeline.data.LinearData", "n_trian": 5})
+    with pytest.raises(InstantiationException) as raised:  # Hydra's error, not a TypeError
+        build_piece(bad, "data")
+    with pytest.raises(InstantiationException) as hydras:
+        instantiate(bad)
+    assert str(raised.value) == str(hydras.value)
