@@ -77,10 +77,13 @@ def own_flat_class(node: DictConfig) -> type | None:
     if any(OmegaConf.is_config(node[name]) for name in names):
         return None
     cls = class_of(node.get("_target_"))
-    own = cls is not None and (
-        cls.__module__ == "pipeline" or cls.__module__.startswith("pipeline.")
-    )
-    return cls if own else None
+    return cls if cls is not None and tbpipes_own(cls) else None
+
+
+def tbpipes_own(cls: type) -> bool:
+    """True for a class defined in tbpipe's package, not a user's (nor a subclass of ours
+    that a user wrote)."""
+    return cls.__module__ == "pipeline" or cls.__module__.startswith("pipeline.")
 
 
 def class_of(target: str) -> type | None:

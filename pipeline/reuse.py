@@ -30,7 +30,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.contracts import class_of
+from pipeline.contracts import class_of, tbpipes_own
 from pipeline.sinks.base import Sink
 from pipeline.train import CompiledLoop, in_graph_sinks
 
@@ -66,8 +66,7 @@ def owned_and_reusable(cls: type) -> bool:
     A subclass does not inherit the mark: its `__init__` or `__call__` may draw from
     TensorFlow's global random state, which a reused loop would not reseed.
     """
-    own = cls.__module__ == "pipeline" or cls.__module__.startswith("pipeline.")
-    return own and vars(cls).get("reusable_across_jobs", False) is True
+    return tbpipes_own(cls) and vars(cls).get("reusable_across_jobs", False) is True
 
 
 def compiled_loop(key: str | None, model: Any, optimizer: Any, sinks: Sequence[Sink]):

@@ -143,7 +143,7 @@ def fit_figure(
         lo, hi = data_extent(data)
         ax.plot(
             [lo, hi], [data.k_true * lo, data.k_true * hi], "--", color=TRUTH_COLOUR, lw=2.2,
-            zorder=4, label=f"truth, k = {data.k_true:g}", animated=True,
+            zorder=4, label=truth_label(data.k_true), animated=True,
         )  # fmt: skip
     fig.suptitle("", fontsize=16, fontweight="bold", y=0.975).set_animated(True)
     ax.set_title("", fontsize=13).set_animated(True)
@@ -190,8 +190,13 @@ def legend_labels(data: Dataset) -> list[str]:
     ]
     labels.append("fit")
     if data.k_true is not None:
-        labels.append(f"truth, k = {data.k_true:g}")
+        labels.append(truth_label(data.k_true))
     return labels
+
+
+def truth_label(k_true: float) -> str:
+    """The truth's entry in the legend."""
+    return f"truth, k = {k_true:g}"
 
 
 def data_extent(data: Dataset) -> tuple[float, float]:
