@@ -24,6 +24,7 @@ from pipeline.compat import config_yaml, set_global_seed_keeping_kernels
 from pipeline.contracts import (
     SPLITS,
     build_piece,
+    build_task,
     check_data,
     check_model,
     check_optimizer,
@@ -83,6 +84,7 @@ class Pieces:
 
     data: Any  # pipeline.data.Dataset
     loop: Any  # pipeline.train.CompiledLoop: the model and optimizer it trains
+    task: Any  # pipeline.tasks.Task: the loss, the metrics, the pictures
     sinks: list[Any]
     tensors: dict[str, Any]  # the data as TF constants, k_true too when the data know it
     batches: Any  # the tf.data iterator of mini-batches, or None (full batch)
@@ -147,9 +149,10 @@ def build(cfg: DictConfig) -> Pieces:
     from pipeline.reuse import compiled_loop, loop_key, needs_tensorflow_seed
 
     seed_everything(int(cfg.seed), tensorflow_seed_matters=needs_tensorflow_seed(cfg))
-    data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
-    model = build_piece(cfg.model, "model")
-    check_model("model", model, target_of(cfg.model), tf.constant(data.x_train))
+    task = build_task(task_config(cfg))
+    data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data), task)
+    model = build_piece(model_config(cfg, task, data), "model")
+    check_model("model", model, target_of(cfg.model), data, task)
     optimizer = check_optimizer(
         "optimizer", build_piece(cfg.optimizer, "optimizer"), target_of(cfg.optimizer)
     )
@@ -160,11 +163,38 @@ def build(cfg: DictConfig) -> Pieces:
     ]
     # a sweep's earlier job may have traced the loop already: then its model and
     # optimizer carry on, starting from this job's values (pipeline/reuse.py)
-    loop = compiled_loop(loop_key(cfg, model, optimizer, sinks), model, optimizer, sinks)
+    key = loop_key(cfg, model, optimizer, sinks)
+    loop = compiled_loop(key, model, optimizer, sinks, task)
     tensors = {name: tf.constant(getattr(data, name)) for name in SPLITS}
     if data.k_true is not None:
         tensors["k_true"] = tf.constant(data.k_true, tf.float32)
-    return Pieces(data, loop, sinks, tensors, mini_batches_of(cfg, tensors))
+    return Pieces(data, loop, loop.task, sinks, tensors, mini_batches_of(cfg, tensors))
+
+
+#: the task of a config that names none (a run saved before tasks were configurable)
+LINE_FIT = {
+    "_target_": "pipeline.tasks.Task",
+    "loss": "mean_squared_error",
+    "metrics": ["train/k", "train/k/error"],
+    "main_metric": "train/k/error",
+    "images": ["fit"],
+}
+
+
+def task_config(cfg: DictConfig) -> DictConfig:
+    """The run's `task` node; the tutorial's line where the config has none."""
+    node = cfg.get("task")
+    return node if node is not None else OmegaConf.create(LINE_FIT)
+
+
+def model_config(cfg: DictConfig, task: Any, data: Any) -> DictConfig:
+    """The model's node, with `outputs: null` set to the width the task needs for these
+    data (one per class for labels, else y's width): a model config fits any data set."""
+    node = cfg.model
+    if "outputs" in node and node.get("outputs") is None:
+        node = node.copy()
+        node.outputs = task.outputs(data.y_train, data.y_test)
+    return node
 
 
 def ended_for_good(run_dir: Path) -> dict[str, Any] | None:
@@ -235,12 +265,14 @@ def open_run(
     command = redacted(command, secrets)
     if not resume or not (run_dir / "run.json").exists():
         write_run_info(run_dir, command, redacted(list(overrides), secrets), shown)
+    tensors = pieces.tensors
     return Experiment(
         model=pieces.loop.model,
         data=pieces.data,
-        tensors=pieces.tensors,
+        tensors=tensors,
         writers=open_writers(run_dir, used=writers_used(pieces.sinks), **cfg.writer),
-        step_graph=pieces.loop.step_graph,
+        step_graph=lambda: pieces.loop.step_graph(tensors["x_train"], tensors["y_train"]),
+        task=pieces.task,
         config_yaml=config_yaml(shown),
         command=command,
         run_dir=run_dir,
@@ -316,12 +348,17 @@ def finish(
 ) -> dict[str, Any]:
     """metrics.json with the final statistics and how the run ended; returned as a dict."""
     previous = read_metrics(run_dir)
+    final = outcome.stats  # "<writer>/<tag>" -> the last value
+    lesson = {}  # the tutorial's keys, for a task that estimates k
+    if "train/k" in final:
+        lesson = {"k": final["train/k"], "k_true": pieces.data.k_true}
+        lesson["k_error"] = final.get("train/k/error")
     metrics = {
-        "k": outcome.stats["k"],
-        "k_true": pieces.data.k_true,
-        "k_error": outcome.stats.get("k_error"),
-        "train_loss": outcome.stats["train_loss"],
-        "test_loss": outcome.stats["test_loss"],
+        **lesson,
+        "train_loss": final["train/loss"],
+        "test_loss": final["test/loss"],
+        "final": final,
+        "main_metric": pieces.task.main_metric,
         "steps": outcome.step,
         "steps_planned": steps,
         "seconds": round(time.perf_counter() - started, 4),
@@ -355,9 +392,16 @@ def display_path(path: Path) -> str:
 
 
 def summary_line(metrics: dict[str, Any], run_dir: Path) -> str:
-    """The one line a run ends with: estimate, truth, and where to look."""
+    """The one line a run ends with: the estimate of k (the tutorial) or the main metric,
+    and where to look."""
     where = display_path(run_dir)
-    k, k_true = metrics.get("k"), metrics.get("k_true")
-    k_text = "nan" if k is None else f"{k:.4f}"
-    truth = "" if k_true is None else f" (true {k_true})"
-    return f"k = {k_text}{truth} | logs: {where} | tensorboard --logdir {where}"
+    if "k" in metrics:
+        k, k_true = metrics.get("k"), metrics.get("k_true")
+        k_text = "nan" if k is None else f"{k:.4f}"
+        truth = "" if k_true is None else f" (true {k_true})"
+        result = f"k = {k_text}{truth}"
+    else:
+        name = metrics.get("main_metric") or "test/loss"
+        value = (metrics.get("final") or {}).get(name)
+        result = f"{name} = {'nan' if value is None else f'{value:.4f}'}"
+    return f"{result} | logs: {where} | tensorboard --logdir {where}"

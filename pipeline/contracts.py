@@ -8,11 +8,15 @@ line naming the piece (its config key and class) and what it lacks, e.g.
 `model: quadratic.NoSlope has no slope(x)`.
 
 The contract:
-- data: `generate()` returns a `pipeline.data.Dataset` whose x_train, y_train, x_test and
-  y_test are float32 arrays of shape (N, 1), N >= 1, finite; `k_true` a number or None.
-- model: `model(x)` maps (N, 1) to (N, 1); `slope(x)` is a scalar (the estimate of k);
-  `activations(x)` is a dict of name -> tensor; `trainable_variables` holds at least one
-  float variable, with unique names (the histogram sink writes one tag per name).
+- task: `loss(prediction, y)`, `statistics(model, tensors)` (pipeline.tasks.Task).
+- data: `generate()` returns a `pipeline.data.Dataset` whose x_train and x_test are finite
+  float32 arrays of any shape (N, ...), N >= 1, and y_train, y_test the same, or integer
+  class labels (N,) for a label loss (task=classification); `k_true` a number or None.
+- model: a Keras model or a `tf.Module`, built by a class or a function: `model(x)` gives
+  what the task's loss takes (y's shape, or (N, classes) for labels); `trainable_variables`
+  holds at least one float variable, with unique names (one histogram tag per name);
+  `slope(x)`, a scalar, only for the tutorial's k (task=line_fit); `activations(x)`, a dict
+  of name -> tensor to histogram, if it has one.
 - optimizer: `build(variables)` and `apply(grads, variables)`.
 - sink: a `pipeline.sinks.base.Sink` (or anything with `start`, `record`, `every`,
   `in_graph`), `every` None or an integer >= 1.
@@ -64,6 +68,18 @@ def build_piece(node: DictConfig, key: str) -> Any:
     return instantiate(node)
 
 
+def build_task(node: DictConfig) -> Any:
+    """The run's task; a loss or metric no one knows is a one-line `ContractError`."""
+    own = own_flat_class(node)
+    if own is None:
+        return build_piece(node, "task")
+    check_target("task", node)
+    try:
+        return own(**{name: node[name] for name in node if name != "_target_"})
+    except ValueError as error:
+        raise ContractError(str(error)) from None
+
+
 def own_flat_class(node: DictConfig) -> type | None:
     """tbpipe's own class a node builds when every other key is a plain value (no nested
     config, no `_partial_`-like key): `instantiate` would call it with exactly these
@@ -110,8 +126,9 @@ def target_of(node: Any) -> str:
     return type(node).__name__
 
 
-def check_data(key: str, generator: Any, target: str) -> Dataset:
-    """Call the generator's `generate()` and check the Dataset it returns."""
+def check_data(key: str, generator: Any, target: str, task: Any = None) -> Dataset:
+    """Call the generator's `generate()` and check the Dataset it returns against the task
+    (class labels for a label loss, numbers for the rest)."""
     where = f"{key}: {target}"
     if not callable(getattr(generator, "generate", None)):
         raise ContractError(f"{where} has no generate() returning a pipeline.data.Dataset")
@@ -121,40 +138,67 @@ def check_data(key: str, generator: Any, target: str) -> Dataset:
             f"{where}.generate() returned {type(data).__name__}, not a pipeline.data.Dataset"
         )
     for name in SPLITS:
-        array = getattr(data, name)
-        if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-            got = getattr(array, "dtype", type(array).__name__)
-            raise ContractError(f"{where}.generate(): {name} is {got}, not a float32 array")
-        if array.ndim != 2 or array.shape[1] != 1 or array.shape[0] < 1:
-            raise ContractError(
-                f"{where}.generate(): {name} has shape {array.shape}, not (N, 1) with N >= 1"
-            )
-        if not np.isfinite(array).all():
-            raise ContractError(f"{where}.generate(): {name} holds NaN or Inf")
+        _check_split(f"{where}.generate()", name, getattr(data, name), task)
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(getattr(data, x)) != len(getattr(data, y)):
             raise ContractError(f"{where}.generate(): {x} and {y} differ in length")
+    for name in ("x", "y"):
+        train, test = getattr(data, f"{name}_train"), getattr(data, f"{name}_test")
+        if train.shape[1:] != test.shape[1:] or train.dtype != test.dtype:
+            raise ContractError(
+                f"{where}.generate(): {name}_train is {train.dtype} {train.shape[1:]} a point, "
+                f"{name}_test {test.dtype} {test.shape[1:]}; both splits must agree"
+            )
     if data.k_true is not None and not isinstance(data.k_true, (int, float)):
         raise ContractError(f"{where}.generate(): k_true is {data.k_true!r}, not a number or None")
     return data
 
 
-def check_model(key: str, model: Any, target: str, x: Any) -> Any:
-    """Check the model's methods and variables on the training x (a (N, 1) tensor)."""
+def _check_split(where: str, name: str, array: Any, task: Any) -> None:
+    """One split: an array of N >= 1 rows, float32 and finite (features; targets of most
+    tasks), or integer class labels >= 0 (targets of a label loss)."""
+    labels = name.startswith("y") and getattr(task, "labels", False)
+    wanted = "integer class labels" if labels else "a float32 array"
+    if not isinstance(array, np.ndarray):
+        raise ContractError(f"{where}: {name} is {type(array).__name__}, not {wanted}")
+    if array.ndim < 1 or array.shape[0] < 1:
+        raise ContractError(f"{where}: {name} has shape {array.shape}, not (N, ...) with N >= 1")
+    if labels:
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0:
+            raise ContractError(
+                f"{where}: {name} is {array.dtype}, not integer class labels 0..C-1, which "
+                f"the task's loss {task.loss_name} needs"
+            )
+        return
+    if array.dtype != np.float32:
+        raise ContractError(f"{where}: {name} is {array.dtype}, not a float32 array")
+    if not np.isfinite(array).all():
+        raise ContractError(f"{where}: {name} holds NaN or Inf")
+
+
+def check_model(key: str, model: Any, target: str, data: Dataset, task: Any) -> Any:
+    """Check the model on the training data: its output fits the task's targets, its
+    variables have names, and it has `slope(x)` when the task estimates k."""
     import tensorflow as tf
 
     from pipeline.sinks.histograms import variable_tag  # the tag each variable is written as
 
     where = f"{key}: {target}"
-    for method, text in (("__call__", "__call__(x)"), ("slope", "slope(x)")):
-        if not callable(getattr(model, method, None)):
-            raise ContractError(f"{where} has no {text}")
-    if not callable(getattr(model, "activations", None)):
-        raise ContractError(f"{where} has no activations(x) (return {{}} if there are none)")
+    if not callable(model):
+        raise ContractError(f"{where} is not callable as model(x)")
+    if task.needs_slope and not callable(getattr(model, "slope", None)):
+        raise ContractError(
+            f"{where} has no slope(x), which the task's metric k needs (task=line_fit); "
+            "choose task=regression or task=classification for a model without one"
+        )
+    activations = getattr(model, "activations", None)
+    if activations is not None and not callable(activations):
+        raise ContractError(f"{where}.activations is not a method activations(x)")
+    x = tf.constant(data.x_train)
     prediction = tf.convert_to_tensor(model(x))  # first: a Keras model builds its weights here
     variables = list(getattr(model, "trainable_variables", None) or [])
     if not variables:
-        raise ContractError(f"{where} has no trainable_variables (subclass tf.Module)")
+        raise ContractError(f"{where} has no trainable_variables (a Keras model or tf.Module)")
     names = [variable_tag(variable) for variable in variables]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -164,16 +208,16 @@ def check_model(key: str, model: Any, target: str, x: Any) -> Any:
         )
     if not all(tf.as_dtype(variable.dtype).is_floating for variable in variables):
         raise ContractError(f"{where} has a trainable variable that is not a float")
-    if prediction.shape != x.shape:
-        raise ContractError(
-            f"{where}(x) returned shape {prediction.shape.as_list()}, not {x.shape.as_list()}"
-        )
-    slope = tf.convert_to_tensor(model.slope(x))
-    if slope.shape.rank != 0:
-        raise ContractError(
-            f"{where}.slope(x) returned shape {slope.shape.as_list()}, not a scalar"
-        )
-    if not isinstance(model.activations(x), Mapping):
+    wrong = task.check_prediction(prediction, data.y_train)
+    if wrong:
+        raise ContractError(f"{where}(x) {wrong}")
+    if task.needs_slope:
+        slope = tf.convert_to_tensor(model.slope(x))
+        if slope.shape.rank != 0:
+            raise ContractError(
+                f"{where}.slope(x) returned shape {slope.shape.as_list()}, not a scalar"
+            )
+    if activations is not None and not isinstance(activations(x), Mapping):
         raise ContractError(f"{where}.activations(x) did not return a dict of name -> tensor")
     return model
 

@@ -1,10 +1,12 @@
-"""Models as `tf.Module`s whose ops sit under nested name scopes for the GRAPHS view.
+"""tbpipe's own models: the tutorial's (`tf.Module`s with ops under nested name scopes for the
+GRAPHS view) and a Keras MLP whose layers are set in YAML.
 
-A model is called on an (N, 1) tensor and returns (N, 1) predictions. Besides its
-trainable variables (histogrammed by name) it exposes:
+A model is called on the features (N, ...) and returns what the task's loss takes. The
+tutorial's models map (N, 1) to (N, 1) and expose, besides their trainable variables
+(histogrammed by name):
 - `slope(x)`: the estimated k, the slope the model implies on the points x;
 - `activations(x)`: named hidden tensors worth a histogram (e.g. the N x D hidden output).
-Models know nothing of TensorBoard.
+A user's model needs neither (docs/EXTENDING.md). Models know nothing of TensorBoard.
 """
 
 from __future__ import annotations
@@ -106,3 +108,57 @@ class MLPModel(tf.Module):
         """The hidden layer's N x D output (after the nonlinearity)."""
         with self.name_scope:
             return {"hidden": self._hidden(x)}
+
+
+def keras_mlp(
+    units: list[int] = (64,),
+    activation: str = "relu",
+    outputs: int = 1,
+    seed: int = 0,
+    name: str = "keras_mlp",
+):
+    """A Keras Sequential model: Flatten, Dense(u, activation) for each u in `units`, then
+    Dense(outputs) with no activation (logits for a label loss, values for regression).
+
+    Weights are Glorot-uniform, a pure function of `seed`; layers are named `hidden_1`,
+    `hidden_2`, ..., `readout`, so their variables are histogrammed as
+    `parameters/<name>/hidden_1/kernel`. Keras is imported only when this is called.
+    """
+    import keras
+
+    def glorot(offset: int):
+        return keras.initializers.GlorotUniform(seed=int(seed) + offset)
+
+    layers = [keras.layers.Flatten(name="flatten")]
+    for i, width in enumerate(units, start=1):
+        layers.append(
+            keras.layers.Dense(
+                int(width), activation=activation, kernel_initializer=glorot(i), name=f"hidden_{i}"
+            )
+        )
+    layers.append(keras.layers.Dense(int(outputs), kernel_initializer=glorot(0), name="readout"))
+    return keras.Sequential(layers, name=name)
+
+
+def layer_outputs(model, names: list[str], key: str):
+    """A Keras model from `model`'s input to the outputs of its layers `names`, for their
+    histograms; a ValueError naming `key` when the model cannot give them."""
+    layers = {layer.name: layer for layer in getattr(model, "layers", None) or []}
+    missing = [name for name in names if name not in layers]
+    if missing:
+        known = ", ".join(layers) or "none: not a Keras model"
+        raise ValueError(
+            f"bad value {key}={missing[0]}: the model has no such layer; its layers: {known}"
+        )
+    import keras
+
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"bad value {key}={names}: layer outputs need a Sequential or functional Keras "
+            "model; give a subclassed model an activations(x) method instead"
+        )
+    return keras.Model(inputs, [layers[name].output for name in names])

@@ -46,14 +46,14 @@ def loop_key(cfg: DictConfig, model: Any, optimizer: Any, sinks: Sequence[Sink])
         return None
     parts = {
         name: OmegaConf.to_container(cfg[name], resolve=True) if name in cfg else None
-        for name in ("model", "optimizer", "sinks")
+        for name in ("task", "model", "optimizer", "sinks")
     }
     return json.dumps(parts, sort_keys=True, default=str)
 
 
 def needs_tensorflow_seed(cfg: DictConfig) -> bool:
     """False when every piece the config builds is tbpipe's own and reusable."""
-    nodes = [cfg.get(name) for name in ("data", "model", "optimizer")]
+    nodes = [cfg.get(name) for name in ("task", "data", "model", "optimizer")]
     nodes += list((cfg.get("sinks") or {}).values())
     classes = [class_of(node.get("_target_")) if node is not None else None for node in nodes]
     # a target that names no class: building the piece will say what is wrong
@@ -69,13 +69,13 @@ def owned_and_reusable(cls: type) -> bool:
     return tbpipes_own(cls) and vars(cls).get("reusable_across_jobs", False) is True
 
 
-def compiled_loop(key: str | None, model: Any, optimizer: Any, sinks: Sequence[Sink]):
+def compiled_loop(key: str | None, model: Any, optimizer: Any, sinks: Sequence[Sink], task: Any):
     """The loop for these pieces: an earlier job's with their values copied in, or a new one."""
     loop = _loops.get(key) if key is not None else None
     if loop is not None and loop.adopt(model, optimizer):
         _loops.move_to_end(key)
         return loop
-    loop = CompiledLoop(model, optimizer, sinks)
+    loop = CompiledLoop(model, optimizer, sinks, task)
     if key is not None:
         _loops[key] = loop
         while len(_loops) > KEEP:

@@ -31,13 +31,17 @@ PENDING = "pending"  # a sweep's job that has not started training (no metrics.j
 DIED = "died"  # metrics.json says running, but its process is gone (or silent too long)
 STATES = (PENDING, RUNNING, *ENDINGS, DIED)
 
-#: what metrics.json holds, in this order: final statistics, progress, time, ending
+#: what metrics.json holds, in this order: final statistics (k, k_true and k_error for a
+#: task that estimates k; `final`: every scalar's last value, "<writer>/<tag>" -> value;
+#: the task's main metric), progress, time, ending
 METRIC_KEYS = (
     "k",
     "k_true",
     "k_error",
     "train_loss",
     "test_loss",
+    "final",
+    "main_metric",
     "steps",
     "steps_planned",
     "seconds",
@@ -48,9 +52,12 @@ METRIC_KEYS = (
 
 
 def strict_json_value(value: Any) -> Any:
-    """NaN and infinities become null: the JSON we write is strict (allow_nan=False)."""
+    """NaN and infinities become null, in maps too: the JSON we write is strict
+    (allow_nan=False)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {key: strict_json_value(item) for key, item in value.items()}
     return value
 
 
@@ -262,7 +269,7 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
         metrics = {}
     if metrics.get("status") not in (None, RUNNING):
         return str(metrics.get("reason", reason))
-    ended = {key: metrics.get(key) for key in METRIC_KEYS[:7]}  # statistics and progress
+    ended = {key: metrics.get(key) for key in METRIC_KEYS[:9]}  # statistics and progress
     # how long it ran or trained is not known here: null, never a made-up 0.0
     ended.update(
         seconds=None, train_seconds=None, status=status, reason=" ".join(str(reason).split())

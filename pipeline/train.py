@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -35,28 +35,6 @@ class Outcome:
     stats: dict[str, float]
     seconds: float = 0.0  # wall time of the training loop and its summaries
     checkpoint_seconds: float = 0.0  # of which spent writing checkpoints (flush aside)
-
-
-def mean_squared_error(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    with tf.name_scope("loss"):
-        return tf.reduce_mean(tf.square(prediction - target))
-
-
-def statistics(
-    model, tensors: Mapping[str, tf.Tensor], train_loss: tf.Tensor | None = None
-) -> dict[str, tf.Tensor]:
-    """k, k_error (when the data know k_true), train and test loss: what every sink may use."""
-    with tf.name_scope("stats"):
-        if train_loss is None:
-            train_loss = mean_squared_error(model(tensors["x_train"]), tensors["y_train"])
-        out = {
-            "k": model.slope(tensors["x_train"]),
-            "train_loss": train_loss,
-            "test_loss": mean_squared_error(model(tensors["x_test"]), tensors["y_test"]),
-        }
-        if "k_true" in tensors:
-            out["k_error"] = tf.abs(out["k"] - tensors["k_true"])
-    return out
 
 
 def no_op() -> None:
@@ -146,9 +124,10 @@ class CompiledLoop:
     their starting values into this loop's variables, and runs without tracing again.
     """
 
-    def __init__(self, model, optimizer, sinks: Sequence[Sink]):
+    def __init__(self, model, optimizer, sinks: Sequence[Sink], task):
         self.model = model
         self.optimizer = optimizer
+        self.task = task  # pipeline.tasks.Task: the loss and the statistics sinks record
         in_graph = in_graph_sinks(sinks)
         self.every_step = [s for s in in_graph if s.every == 1]
         self.every_block = [s for s in in_graph if s.every > 1]
@@ -157,7 +136,7 @@ class CompiledLoop:
         self._function = tf.function(self._chunk, autograph=False)
         self._record_function = tf.function(self._record_all, autograph=False)
         self._experiment: Experiment | None = None  # the calling job's, read while tracing
-        self._step_graph: tf.Graph | None = None
+        self._step_graphs: dict[tuple, tf.Graph] = {}
 
     def __call__(
         self,
@@ -225,34 +204,37 @@ class CompiledLoop:
         return True
 
     # -- one step, as it appears in the GRAPHS view -------------------------------------
-    def train_step(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """Loss and gradients at the current weights (the update is applied by the caller)."""
+    def train_step(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list, tf.Tensor]:
+        """Loss, gradients and predictions at the current weights (the update is applied
+        by the caller; the predictions give the train-side metrics without a second pass)."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss = mean_squared_error(self.model(x), y)
+            prediction = self.model(x)
+            loss = self.task.loss(prediction, y)
         with tf.name_scope("gradients"):
             grads = tape.gradient(loss, variables)
-        return loss, grads
+        return loss, grads, prediction
 
-    def step_graph(self) -> tf.Graph:
-        """The graph of one full step (prediction, loss, gradients, update), traced only."""
-        if self._step_graph is None:
+    def step_graph(self, x: tf.Tensor, y: tf.Tensor) -> tf.Graph:
+        """The graph of one full step (prediction, loss, gradients, update) for data shaped
+        like `x` and `y` (any number of points), traced only."""
+        specs = tuple(tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in (x, y))
+        if specs not in self._step_graphs:
 
             def one_step(x, y):
-                loss, grads = self.train_step(x, y)
+                loss, grads, _ = self.train_step(x, y)
                 self.optimizer.apply(grads, self.model.trainable_variables)
                 return loss
 
-            spec = tf.TensorSpec([None, 1], tf.float32)
             one_step = tf.function(one_step, autograph=False)
-            self._step_graph = one_step.get_concrete_function(spec, spec).graph
-        return self._step_graph
+            self._step_graphs[specs] = one_step.get_concrete_function(*specs).graph
+        return self._step_graphs[specs]
 
     # -- the traced chunk ---------------------------------------------------------------
     def _record_all(self, step, tensors, handles) -> dict[str, tf.Tensor]:
         """What `record_now` traces: the statistics, and every in-loop sink's record."""
         experiment = self._seen_by_sinks(tensors, handles)
-        stats = statistics(self.model, tensors)
+        stats = self.task.statistics(self.model, tensors)
         for sink in self.every_step + self.every_block:
             _write(sink, experiment, step, stats)
         return stats
@@ -279,8 +261,10 @@ class CompiledLoop:
             return () if batches is None else tuple(batches.get_next())
 
         def gradients(batch: tuple):
+            """Loss and predictions (the train side's statistics), and the gradients."""
             x, y = batch or (tensors["x_train"], tensors["y_train"])
-            return self.train_step(x, y)
+            loss, grads, prediction = self.train_step(x, y)
+            return (loss, prediction), grads
 
         def seen_by_sinks(batch: tuple) -> Experiment:
             if not batch:
@@ -288,11 +272,11 @@ class CompiledLoop:
             view = {**tensors, "x_train": batch[0], "y_train": batch[1]}
             return dataclasses.replace(experiment, tensors=view)
 
-        def record(sinks, step, loss, batch) -> None:
+        def record(sinks, step, train, batch) -> None:
             if not sinks:
                 return
             seen = seen_by_sinks(batch)
-            stats = statistics(self.model, seen.tensors, loss)
+            stats = self.task.statistics(self.model, seen.tensors, train)
             for sink in sinks:
                 write = lambda s=sink: _write(s, seen, step, stats)  # noqa: E731
                 if sink.every in (1, self.block):  # due at every step this runs at
@@ -300,35 +284,31 @@ class CompiledLoop:
                 else:
                     tf.cond(tf.equal(step % sink.every, 0), write, no_op)
 
-        def inner_body(step, loss, grads, batch):
-            record(self.every_step, step, loss, batch)
+        def inner_body(step, train, grads, batch):
+            record(self.every_step, step, train, batch)
             self.optimizer.apply(grads, variables)
             batch = next_batch()
-            loss, grads = gradients(batch)
-            return step + 1, loss, grads, batch
+            train, grads = gradients(batch)
+            return step + 1, train, grads, batch
 
-        def steps_until(end, step, loss, grads, batch):
+        def going_on(end):
+            """Until `end`, while the loss (`train[0]`) is finite."""
+            return lambda step, train, *_: tf.logical_and(step < end, tf.math.is_finite(train[0]))
+
+        def steps_until(end, step, train, grads, batch):
             """Every-step work from `step` to `end` (or a non-finite loss)."""
-            return tf.while_loop(
-                lambda step, loss, *_: tf.logical_and(step < end, tf.math.is_finite(loss)),
-                inner_body,
-                [step, loss, grads, batch],
-            )
+            return tf.while_loop(going_on(end), inner_body, [step, train, grads, batch])
 
-        def outer_body(step, loss, grads, batch):  # `step` is a multiple of `block`
-            record(self.every_block, step, loss, batch)
-            return steps_until(tf.minimum(step + self.block, stop), step, loss, grads, batch)
+        def outer_body(step, train, grads, batch):  # `step` is a multiple of `block`
+            record(self.every_block, step, train, batch)
+            return steps_until(tf.minimum(step + self.block, stop), step, train, grads, batch)
 
-        loss, grads = gradients(batch)
+        train, grads = gradients(batch)
         # the head: a call that starts inside a block runs to the block's end first
         head_end = tf.minimum((start + self.block - 1) // self.block * self.block, stop)
-        state = steps_until(head_end, start, loss, grads, batch)
-        step, loss, _, batch = tf.while_loop(
-            lambda step, loss, *_: tf.logical_and(step < stop, tf.math.is_finite(loss)),
-            outer_body,
-            state,
-        )
-        return step, tf.math.is_finite(loss), batch
+        state = steps_until(head_end, start, train, grads, batch)
+        step, train, _, batch = tf.while_loop(going_on(stop), outer_body, state)
+        return step, tf.math.is_finite(train[0]), batch
 
 
 def variables_of(piece) -> list[tf.Variable]:
@@ -384,7 +364,7 @@ class Trainer:
 
     def stats(self) -> dict[str, float]:
         """The statistics of the model as it is now, as Python floats."""
-        tensors = statistics(self.experiment.model, self.experiment.tensors)
+        tensors = self.loop.task.statistics(self.experiment.model, self.experiment.tensors)
         return {name: float(value) for name, value in tensors.items()}
 
     def _record_in_python(

@@ -70,7 +70,7 @@ def test_a_new_key_on_a_checked_node_is_refused_before_anything_runs(monkeypatch
 @pytest.mark.parametrize("flag", [["--cfg", "job"], ["--info", "defaults"], ["--help"]])
 def test_printing_flags_go_through_the_same_checks(flag, monkeypatch, capsys, tmp_path):
     (err,) = _refusal(monkeypatch, capsys, tmp_path, *flag, "model=mlpp")
-    assert err == "tbpipe: unknown option model=mlpp: model is one of linear, mlp"
+    assert err == "tbpipe: unknown option model=mlpp: model is one of keras_mlp, linear, mlp"
 
 
 def test_a_saved_runs_hydra_as_config_dir_is_refused(monkeypatch, capsys, tmp_path):

@@ -26,13 +26,16 @@ from pipeline.check.errors import BadInput, shorten
 #: what each piece's class must define (the full contract is checked on the instance:
 #: pipeline/contracts.py, docs/EXTENDING.md)
 CLASS_CONTRACTS: dict[str, tuple[str, ...]] = {
+    "task": ("loss", "statistics"),
     "data": ("generate",),
-    "model": ("__call__", "slope", "activations"),
+    "model": ("__call__",),
     "optimizer": ("build", "apply"),
     "sinks": ("start", "record"),
 }
 #: how a missing member is named in messages
 MEMBER_TEXT = {
+    "loss": "loss(prediction, y)",
+    "statistics": "statistics(model, tensors)",
     "generate": "generate() returning a pipeline.data.Dataset",
     "__call__": "__call__(x)",
     "slope": "slope(x)",
@@ -41,7 +44,9 @@ MEMBER_TEXT = {
     "apply": "apply(grads, variables)",
 }
 #: the config groups whose nodes tbpipe instantiates
-PIECES = ("data", "model", "optimizer")
+PIECES = ("task", "data", "model", "optimizer")
+#: pieces a function may build (it returns the piece): a user's function returning a Keras model
+BUILT_BY_FUNCTIONS = ("model",)
 
 
 class BadTarget(BadInput):
@@ -79,6 +84,9 @@ def check_target(key: str, node: Any) -> type:
     found, why = find_class(str(target))
     if found is None:
         raise BadTarget(f"{where}: no such class ({why}); nothing was built")
+    if not isinstance(found, type) and built_by_users_function(key, found):
+        _check_plain_values(key, node)
+        return found
     if not isinstance(found, type):
         raise BadTarget(
             f"{where}: {kind_of(found)}, not a class; tbpipe builds a piece only from a class that "
@@ -89,12 +97,28 @@ def check_target(key: str, node: Any) -> type:
         lacks = ", ".join(MEMBER_TEXT.get(m, m) for m in missing)
         hint = " (subclass pipeline.sinks.base.Sink)" if piece_of(key) == "sinks" else ""
         raise BadTarget(f"{key}: {shorten(target)} has no {lacks}{hint}; nothing was built")
+    _check_plain_values(key, node)
+    return found
+
+
+def built_by_users_function(key: str, found: Any) -> bool:
+    """A plain Python function of the user's own module (never the standard library's or a
+    builtin) may build a model: it is called with the node's keys and returns the model."""
+    import inspect
+
+    if piece_of(key) not in BUILT_BY_FUNCTIONS or not inspect.isfunction(found):
+        return False
+    module = str(getattr(found, "__module__", "") or "").split(".")[0]
+    return module not in sys.stdlib_module_names and module not in ("builtins", "")
+
+
+def _check_plain_values(key: str, node: Any) -> None:
+    """A piece's config holds plain values: Hydra would call a nested `_target_` too."""
     for path, nested in nested_targets(node):
         raise BadTarget(
             f"bad value {key}.{path}._target_={shorten(nested)}: a piece's config holds plain "
             "values; tbpipe builds only the piece's own class, and called nothing"
         )
-    return found
 
 
 def kind_of(found: Any) -> str:

@@ -19,9 +19,9 @@ from pipeline.data import Dataset
 class Experiment:
     """Everything a sink may look at while a run is under way."""
 
-    model: Any  # a tf.Module with __call__, slope(x), activations(x), trainable_variables
+    model: Any  # a Keras model or tf.Module: __call__(x), trainable_variables (see contracts)
     data: Dataset  # the numpy arrays, for plots
-    tensors: Mapping[str, Any]  # x_train, y_train, x_test, y_test as tf constants
+    tensors: Mapping[str, Any]  # x_train, y_train, x_test, y_test as tf constants (k_true)
     writers: Mapping[str, Any]  # "train" / "test" -> tf.summary.SummaryWriter
     step_graph: Callable[[], Any]  # returns the tf.Graph of one training step
     config_yaml: str  # the resolved config, for the TEXT tab
@@ -31,6 +31,8 @@ class Experiment:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     #: what sets this run apart, in its folder name's words (`noise_std=0.5`), for titles
     label: str = ""
+    #: the run's pipeline.tasks.Task: its loss, metrics (the `stats` keys) and pictures
+    task: Any = None
 
 
 class Sink:
@@ -64,7 +66,11 @@ class Sink:
         """Called once before the first training step."""
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
-        """Write this sink's summaries for `step`; `stats` holds k, k_error, train/test loss."""
+        """Write this sink's summaries for `step`.
+
+        `stats` maps `<writer>/<tag>` to the task's scalars at that step: `train/loss`,
+        `test/loss`, each metric (`test/accuracy`), for the tutorial's line `train/k` and
+        `train/k/error`."""
 
     def finish(self, experiment: Experiment, status: str) -> None:
         """Called once when the run ends, with its state (pipeline.runinfo: completed,

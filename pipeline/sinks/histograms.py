@@ -33,11 +33,22 @@ class HistogramSink(Sink):
     reusable_across_jobs = True  # records from model, tensors and writers only
 
     def __init__(
-        self, every: int = 10, buckets: int = 30, writer: str = "train", single_values: bool = False
+        self,
+        every: int = 10,
+        buckets: int = 30,
+        writer: str = "train",
+        single_values: bool = False,
+        layers: tuple[str, ...] = (),
     ):
         super().__init__(writer=writer, every=every)
         self.buckets = int(buckets)
         self.single_values = bool(single_values)
+        self.layers = [str(name) for name in layers or ()]
+        self._layer_outputs: Any = None  # the Keras model giving those layers' outputs
+
+    def start(self, experiment: Experiment) -> None:
+        """Find the layers the config names (before the loop is traced)."""
+        self.outputs_of(experiment.model)
 
     def writers_used(self) -> set[str]:
         return {self.writer, "train", "test"}  # residuals go to both
@@ -57,12 +68,12 @@ class HistogramSink(Sink):
         ]
         shown += [
             (self.writer, OUTPUTS + name, value)
-            for name, value in model.activations(t["x_train"]).items()
+            for name, value in self.activations(model, t["x_train"]).items()
         ]
-        shown += [
-            (split, RESIDUALS, t[f"y_{split}"] - model(t[f"x_{split}"]))
-            for split in ("train", "test")
-        ]
+        for split in ("train", "test"):  # residuals where y and the prediction are alike
+            y, prediction = t[f"y_{split}"], model(t[f"x_{split}"])
+            if y.dtype.is_floating and y.shape == prediction.shape:
+                shown.append((split, RESIDUALS, y - prediction))
         shown = [item for item in shown if item[2].shape.num_elements() != 0]  # nothing to show
         if not shown:
             return
@@ -70,3 +81,27 @@ class HistogramSink(Sink):
         for (writer, tag, _), each in zip(shown, buckets, strict=True):
             with self.writer_of(experiment, writer).as_default(step=step):
                 write_histogram(tag, each)
+
+    def activations(self, model: Any, x: Any) -> dict[str, Any]:
+        """The model's own `activations(x)`, and the outputs of the layers the config names."""
+        found = dict(model.activations(x)) if callable(getattr(model, "activations", None)) else {}
+        outputs = self.outputs_of(model)
+        if outputs is not None:
+            values = outputs(x)
+            values = values if isinstance(values, (list, tuple)) else [values]
+            found.update(zip(self.layers, values, strict=True))
+        return found
+
+    def outputs_of(self, model: Any) -> Any:
+        """A Keras model from the model's input to the named layers' outputs (None: none
+        named); a one-line error naming a layer that does not exist."""
+        if not self.layers or self._layer_outputs is not None:
+            return self._layer_outputs
+        from pipeline.check.errors import BadInput
+        from pipeline.models import layer_outputs
+
+        try:
+            self._layer_outputs = layer_outputs(model, self.layers, "sinks.histograms.layers")
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        return self._layer_outputs

@@ -1,4 +1,9 @@
-"""IMAGES tab: a matplotlib plot of the fit, rendered to PNG in memory."""
+"""IMAGES tab: the task's pictures, matplotlib plots rendered to PNG in memory.
+
+`plots/fit` (the tutorial's points, fitted line and truth: one feature),
+`plots/predicted_vs_true` (regression with any features) and `plots/confusion_matrix`
+(classification), as the task's `images` say.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,11 @@ from tensorboard.plugins.image.metadata import create_summary_metadata as image_
 
 from pipeline.sinks.base import Experiment, Sink
 from pipeline.sinks.fit_plot import FitPlot, data_extent
-from pipeline.sinks.tags import FIT
+from pipeline.sinks.tags import PLOTS
 
 
 class ImageSink(Sink):
-    """Plots train/test points and the model's fit at the end, and every `every` steps if set.
+    """Draws the task's pictures at the end, and every `every` steps if set.
 
     A plot costs tens of milliseconds of matplotlib, a thousand times a training step, so
     by default only the final fit is drawn.
@@ -37,27 +42,78 @@ class ImageSink(Sink):
         return {self.writer}
 
     def start(self, experiment: Experiment) -> None:
-        """Make the plot and draw what all its pictures share (points, axes, legend) in a
-        worker thread while the loop trains: a picture then costs ~6 ms instead of ~35."""
+        """For the fit: make the plot and draw what all its pictures share (points, axes,
+        legend) in a worker thread while the loop trains, so each picture costs less."""
+        if "fit" not in images_of(experiment):
+            return
         spare = _spares.pop() if _spares else None  # an ended run's figure, to reuse
         self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        pictures = {}
+        for image in images_of(experiment):
+            draw = {"fit": self.fit, "predicted_vs_true": predicted_vs_true}
+            draw["confusion_matrix"] = confusion_matrix
+            pictures[PLOTS + image] = draw[image](experiment, int(step), stats)
+        with self.writer_of(experiment).as_default(step=int(step)):
+            for tag, png in pictures.items():
+                write_png(tag, png)
+
+    def fit(self, experiment: Experiment, step: int, stats: Mapping[str, Any]) -> bytes:
+        """The tutorial's picture: points, the fitted line and the truth."""
         if self._plot is None:  # a resumed run does not start its sinks again
             self.start(experiment)
         plot = self._plot.result()  # drawn by now (or its error raised here)
         lo, hi = data_extent(experiment.data)
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
         line_y = experiment.model(tf.constant(line_x)).numpy()
-        png = plot.png(line_x, line_y, step=int(step), k=float(stats["k"]))
-        with self.writer_of(experiment).as_default(step=int(step)):
-            write_png(FIT, png)
+        return plot.png(line_x, line_y, step=step, k=float(stats.get("train/k", float("nan"))))
 
     def finish(self, experiment: Experiment, status: str) -> None:
         """However the run ended, its drawing is done before the next run's starts."""
         if self._plot is not None and self._plot.exception() is None:  # waits for it
             _spares[:] = [self._plot.result()]  # the next run's plot may reuse its figure
         self._plot = None  # (an error was raised by `record` already)
+
+
+def images_of(experiment: Experiment) -> list[str]:
+    """The pictures the run's task asks for (the fit, for a run without a task)."""
+    task = experiment.task
+    return list(task.images) if task is not None else ["fit"]
+
+
+def predictions(experiment: Experiment, split: str) -> np.ndarray:
+    return np.asarray(experiment.model(experiment.tensors[f"x_{split}"]))
+
+
+def predicted_vs_true(experiment: Experiment, step: int, stats: Mapping[str, Any]) -> bytes:
+    """Regression: every point's prediction against its true value, train and test."""
+    from pipeline.sinks.task_plots import predicted_vs_true_png
+
+    data = experiment.data
+    return predicted_vs_true_png(
+        data.y_train,
+        predictions(experiment, "train"),
+        data.y_test,
+        predictions(experiment, "test"),
+        step=step,
+        title=experiment.label,
+    )
+
+
+def confusion_matrix(experiment: Experiment, step: int, stats: Mapping[str, Any]) -> bytes:
+    """Classification: the test split's true labels against the predicted ones."""
+    from pipeline.sinks.task_plots import confusion_matrix_png
+
+    data = experiment.data
+    logits = predictions(experiment, "test")
+    return confusion_matrix_png(
+        data.y_test.reshape(-1),
+        logits.argmax(axis=-1),
+        int(logits.shape[-1]),
+        step=step,
+        title=experiment.label,
+    )
 
 
 #: the figure of the last run that ended in this process, for the next run's plot: one,

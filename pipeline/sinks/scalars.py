@@ -1,4 +1,5 @@
-"""SCALARS tab: the estimated k, its error and the loss, on train and on test.
+"""SCALARS tab: the task's loss and metrics on train and on test (for the tutorial's line,
+the estimated k and its error too).
 
 The tags are the lesson, named so that TensorBoard opens on them (pipeline/sinks/tags.py).
 """
@@ -11,13 +12,14 @@ from typing import Any
 import tensorflow as tf
 
 from pipeline.sinks.base import Experiment, Sink
-from pipeline.sinks.tags import K_ERROR, LOSS, K
 
 
 class ScalarSink(Sink):
-    """Train: `k`, `k/error` (= |k - k_true|) and `loss`; test: `loss`.
+    """Every scalar of the task under its tag, on its writer: `loss` on train and test,
+    each metric (`accuracy`, `mae`), and for the tutorial's line `k` and `k/error`
+    (= |k - k_true|) on train.
 
-    The same tag `loss` in the train and test runs makes TensorBoard draw both curves
+    The same tag in the train and test runs (`loss`) makes TensorBoard draw both curves
     on one chart.
     """
 
@@ -30,10 +32,11 @@ class ScalarSink(Sink):
         return {"train", "test"}
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
-        with self.writer_of(experiment, "train").as_default(step=step):
-            tf.summary.scalar(K, stats["k"])
-            if "k_error" in stats:
-                tf.summary.scalar(K_ERROR, stats["k_error"])
-            tf.summary.scalar(LOSS, stats["train_loss"])
-        with self.writer_of(experiment, "test").as_default(step=step):
-            tf.summary.scalar(LOSS, stats["test_loss"])
+        by_writer: dict[str, list[tuple[str, Any]]] = {}
+        for name, value in stats.items():  # "<writer>/<tag>", in the task's order
+            writer, _, tag = name.partition("/")
+            by_writer.setdefault(writer, []).append((tag, value))
+        for writer, scalars in by_writer.items():
+            with self.writer_of(experiment, writer).as_default(step=step):
+                for tag, value in scalars:
+                    tf.summary.scalar(tag, value)

@@ -22,7 +22,8 @@ No TensorFlow here: the sweep summary (loaded before any job runs) reads these n
 K = "k"
 K_ERROR = "k/error"
 LOSS = "loss"
-FIT = "plots/fit"
+PLOTS = "plots/"  # the task's pictures: plots/fit, plots/predicted_vs_true, ...
+FIT = PLOTS + "fit"
 RESIDUALS = "residuals"
 #: prefixes of the histogram tags: `outputs/hidden`, `parameters/mlp/hidden/weights`
 OUTPUTS = "outputs/"
