@@ -146,12 +146,12 @@ def confusion_matrix_figure(
     ax.imshow(counts, cmap=cmap, norm=norm, interpolation="nearest")
     if n_classes <= MAX_CLASSES_WITH_COUNTS:
         size = 11 if n_classes <= 6 else 9 if n_classes <= 12 else 7
+        luminance = cmap(norm(counts))[..., :3] @ [0.2126, 0.7152, 0.0722]  # of each cell
         for (row, col), count in np.ndenumerate(counts):
-            red, green, blue, _ = cmap(norm(count))
-            dark_cell = 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.5  # relative luminance
             ax.text(
                 col, row, str(count), ha="center", va="center", fontsize=size,
-                color="white" if dark_cell else "#08306b" if count else "#969696",
+                color="white" if luminance[row, col] < 0.5 else "#08306b" if count else "#969696",
+                in_layout=False,  # inside the axes: the layout need not measure a hundred texts
             )  # fmt: skip
         slanted = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"}
         ax.set_xticks(range(n_classes), names, **(slanted if max(map(len, names)) > 3 else {}))
