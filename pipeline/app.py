@@ -171,18 +171,10 @@ def build(cfg: DictConfig) -> Pieces:
     return Pieces(data, loop, loop.task, sinks, tensors, mini_batches_of(cfg, tensors))
 
 
-#: the task of a config that names none (a run saved before tasks were configurable)
-LINE_FIT = {
-    "_target_": "pipeline.tasks.Task",
-    "loss": "mean_squared_error",
-    "metrics": ["train/k", "train/k/error"],
-    "main_metric": "train/k/error",
-    "images": ["fit"],
-}
-
-
 def task_config(cfg: DictConfig) -> DictConfig:
     """The run's `task` node; the tutorial's line where the config has none."""
+    from pipeline.tasks import LINE_FIT
+
     node = cfg.get("task")
     return node if node is not None else OmegaConf.create(LINE_FIT)
 

@@ -151,6 +151,11 @@ def check_data(key: str, generator: Any, target: str, task: Any = None) -> Datas
             )
     if data.k_true is not None and not isinstance(data.k_true, (int, float)):
         raise ContractError(f"{where}.generate(): k_true is {data.k_true!r}, not a number or None")
+    if "fit" in getattr(task, "images", ()) and data.x_train.shape[1:] != (1,):
+        raise ContractError(
+            f"{where}.generate(): x has shape {data.x_train.shape[1:]} a point; the fit plot "
+            "(task.images=[fit]) draws one feature; use task.images=[predicted_vs_true]"
+        )
     return data
 
 

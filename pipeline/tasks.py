@@ -39,6 +39,16 @@ HIGHER_IS_BETTER = ("accuracy", "r2", "sparse_categorical_accuracy", "auc", "pre
 IMAGES = ("fit", "predicted_vs_true", "confusion_matrix")
 
 
+#: the task of a config that names none (a run saved before tasks were configurable)
+LINE_FIT = {
+    "_target_": "pipeline.tasks.Task",
+    "loss": "mean_squared_error",
+    "metrics": ["train/k", "train/k/error"],
+    "main_metric": "train/k/error",
+    "images": ["fit"],
+}
+
+
 def scalar_names(metrics: Sequence[str]) -> list[str]:
     """`<writer>/<tag>` of every scalar a task writes, in the order written: per writer, its
     metrics, then the loss. A metric named with its writer (`train/k`) goes there only."""
@@ -73,10 +83,13 @@ def main_metric_of(task_cfg: Mapping[str, Any] | None) -> str:
 
 
 def metrics_of(task_cfg: Mapping[str, Any] | None) -> list[str]:
-    """Every scalar of a task's config, main metric first (what HPARAMS compares)."""
-    names = scalar_names(list((task_cfg or {}).get("metrics") or ()))
+    """Every scalar of a task's config as HPARAMS compares them: the main metric first,
+    then the test writer's before the train writer's, each writer's loss first."""
+    task_cfg = LINE_FIT if task_cfg is None else task_cfg
+    names = scalar_names(list(task_cfg.get("metrics") or ()))
     main = main_metric_of(task_cfg)
-    return [main, *(name for name in names if name != main)] if main in names else names
+    rest = [name for name in reversed(names) if name != main]
+    return [main, *rest] if main in names else rest
 
 
 class Task:

@@ -61,6 +61,22 @@ def validate(cfg: DictConfig) -> None:
     for name, sink in (cfg.get("sinks") or {}).items():
         if isinstance(sink, DictConfig):
             _check_sink(f"sinks.{name}", sink)
+    if isinstance(cfg.get("task"), DictConfig):
+        check_task(cfg.task)
+
+
+def check_task(task: DictConfig) -> None:
+    """The task's pictures, and a main metric among its scalars (names of losses and
+    metrics that Keras may know are looked up when the run builds the task)."""
+    from pipeline.tasks import IMAGES, scalar_names
+
+    for image in task.get("images") or ():
+        if image not in IMAGES:
+            raise BadValue("task.images", image, f"one of {', '.join(IMAGES)}")
+    names = scalar_names(list(task.get("metrics") or ()))
+    main = task.get("main_metric")
+    if main is not None and main not in names:
+        raise BadValue("task.main_metric", main, f"one of the task's scalars: {', '.join(names)}")
 
 
 def rules_for(cfg: DictConfig, key: str) -> list[Allowed] | None:

@@ -18,13 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.check.schema import is_number
-from pipeline.readback.jobs import swept_keys
+from pipeline.readback.jobs import column_of, final_columns, main_metric_of_rows, swept_keys
 from pipeline.runinfo import COMPLETED
 
 #: what varies between replicates of one setting, never a grouping key by default
 SEED_KEYS = ("seed",)
-#: the metrics summarised per setting, as metrics.json names them
+#: the metrics summarised per setting, as metrics.json names them (k and k_error where the
+#: task estimates k), then the task's other scalars (`test/accuracy`): `grouped_metrics`
 GROUPED_METRICS = ("k", "k_error", "train_loss", "test_loss")
+
+
+def grouped_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The metrics a sweep's groups summarise: metrics.json's that its jobs have, then the
+    task's other scalars."""
+    named = [metric for metric in GROUPED_METRICS if any(metric in row for row in rows)]
+    return [*named, *final_columns(rows)]
+
+
 #: the statistics each metric gets, as column suffixes
 STATISTICS = ("mean", "std", "ci95_low", "ci95_high")
 GROUPED_FILE = "summary_by_setting.csv"
@@ -94,17 +104,21 @@ def group_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(setting_of(row, keys), []).append(row)
+    metrics = grouped_metrics(rows)
+    main = column_of(main_metric_of_rows(rows))
     out = []
     for setting in sorted(groups, key=_order):
         members = groups[setting]
-        done = [r for r in members if r.get("status") == COMPLETED and r.get("k") is not None]
+        done = [r for r in members if r.get("status") == COMPLETED and is_number(r.get(main))]
         group: dict[str, Any] = {
             "setting": dict(zip(keys, setting, strict=True)),
             "n": len(done),
             "failed": len(members) - len(done),
             "jobs": [r["job"] for r in members],
+            "metrics": metrics,
+            "main_metric": main,
         }
-        for metric in GROUPED_METRICS:
+        for metric in metrics:
             values = [float(r[metric]) for r in done if is_number(r.get(metric))]
             for name, value in describe(values).items():
                 group[f"{metric}_{name}"] = value
@@ -122,21 +136,27 @@ def _order(setting: tuple) -> tuple:
     )
 
 
-def columns(keys: Sequence[str]) -> list[str]:
+def columns(keys: Sequence[str], metrics: Sequence[str] = GROUPED_METRICS) -> list[str]:
     """The grouped table's columns: the setting, counts, each metric's statistics."""
-    stats = [f"{metric}_{name}" for metric in GROUPED_METRICS for name in STATISTICS]
+    stats = [f"{metric}_{name}" for metric in metrics for name in STATISTICS]
     return [*keys, "n", "failed", *stats, "k_stderr"]
+
+
+def metrics_of_groups(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """The metrics the groups summarise (the tutorial's when there is no group)."""
+    return list(groups[0]["metrics"]) if groups else list(GROUPED_METRICS)
 
 
 def flat(group: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     """A group as one flat record (the CSV/JSON row): setting keys first."""
-    return {**group["setting"], **{c: group.get(c) for c in columns(keys) if c not in keys}}
+    names = columns(keys, group["metrics"])
+    return {**group["setting"], **{c: group.get(c) for c in names if c not in keys}}
 
 
 def write_grouped_csv(groups: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
     """summary_by_setting.csv: one row per setting (empty cells where n is too small)."""
     with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns(keys))
+        writer = csv.DictWriter(stream, fieldnames=columns(keys, metrics_of_groups(groups)))
         writer.writeheader()
         for group in groups:
             writer.writerow({k: "" if v is None else v for k, v in flat(group, keys).items()})
@@ -144,7 +164,10 @@ def write_grouped_csv(groups: Sequence[dict[str, Any]], keys: Sequence[str], pat
 
 
 def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
-    """The table printed at the end of a sweep over settings x seeds."""
+    """The table printed at the end of a sweep over settings x seeds: k's statistics for
+    the tutorial's line, else the main metric's."""
+    if groups and "k" not in groups[0]["metrics"]:
+        return metric_table(groups)
     head = (
         f"{'n':>3} {'failed':>6}  {'k mean':>9} {'k std':>9}  {'95% interval of k':>21}  "
         f"{'|k-k_true|':>10}  {'std.err':>9}  setting"
@@ -161,6 +184,23 @@ def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
             f"{g['n']:>3} {g['failed']:>6}  {_number(g['k_mean']):>9} {_number(g['k_std']):>9}"
             f"  {interval:>21}  {_number(g['k_error_mean']):>10}  {_number(g['k_stderr']):>9}"
             f"  {setting}"
+        )
+    return "\n".join(lines)
+
+
+def metric_table(groups: Sequence[dict[str, Any]]) -> str:
+    """The grouped table of a task without k: its main metric's mean, std and interval."""
+    main = groups[0]["main_metric"]
+    lines = [
+        f"{'n':>3} {'failed':>6}  {main + ' mean':>20} {'std':>9}  {'95% interval':>21}  setting"
+    ]
+    for g in groups:
+        low, high = g.get(f"{main}_ci95_low"), g.get(f"{main}_ci95_high")
+        interval = f"[{low:.4f}, {high:.4f}]" if low is not None else "-"
+        setting = " ".join(f"{k}={v}" for k, v in g["setting"].items()) or "(all jobs)"
+        lines.append(
+            f"{g['n']:>3} {g['failed']:>6}  {_number(g.get(f'{main}_mean')):>20} "
+            f"{_number(g.get(f'{main}_std')):>9}  {interval:>21}  {setting}"
         )
     return "\n".join(lines)
 

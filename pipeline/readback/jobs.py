@@ -25,9 +25,46 @@ from pipeline.sinks.settings import hparams_of
 
 log = logging.getLogger(__name__)
 
-#: Columns of summary.csv after the swept keys: metrics.json's, and the slope's standard
-#: error beside k's error
-RESULT_COLUMNS = (*METRIC_KEYS[:3], "k_stderr", *METRIC_KEYS[3:])
+#: metrics.json's `final` scalars that its own keys carry already (the tutorial's columns)
+NAMED_IN_METRICS = {
+    "train/k": "k",
+    "train/k/error": "k_error",
+    "train/loss": "train_loss",
+    "test/loss": "test_loss",
+}
+#: Columns of summary.csv after the swept keys: metrics.json's (the slope's standard error
+#: beside k's error; each other scalar of `final` after the losses: `final_columns`)
+RESULT_COLUMNS = (
+    *METRIC_KEYS[:3],
+    "k_stderr",
+    *(key for key in METRIC_KEYS[3:] if key not in ("final", "main_metric")),
+)
+
+
+def final_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The task's scalars that metrics.json's own keys do not carry (`test/accuracy`), in
+    the order the jobs give them."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(n for n in row.get("final") or {} if n not in NAMED_IN_METRICS))
+    return list(names)
+
+
+def result_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """summary.csv's result columns: the tutorial's, with the task's other scalars after
+    the losses."""
+    at = RESULT_COLUMNS.index("test_loss") + 1
+    return [*RESULT_COLUMNS[:at], *final_columns(rows), *RESULT_COLUMNS[at:]]
+
+
+def main_metric_of_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """The scalar the sweep's jobs are judged by (metrics.json's `main_metric`)."""
+    return next((row["main_metric"] for row in rows if row.get("main_metric")), "train/k/error")
+
+
+def column_of(name: str) -> str:
+    """The row key of a `final` scalar: `k_error` for `train/k/error`, else its own name."""
+    return NAMED_IN_METRICS.get(name, name)
 
 
 def slope_stderr(job_config: DictConfig) -> float | None:
@@ -94,6 +131,10 @@ def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
     metrics_path = job_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     row.update({key: metrics.get(key) for key in RESULT_COLUMNS if key in metrics})
+    final = metrics.get("final") or {}
+    row.update({name: value for name, value in final.items() if name not in NAMED_IN_METRICS})
+    row["final"] = final
+    row["main_metric"] = metrics.get("main_metric")
     if not metrics:
         row.update(status=FAILED, reason="the job wrote no metrics.json")
     elif row.get("status") == RUNNING:

@@ -1,4 +1,5 @@
-"""The settings a run shows in the HPARAMS tab, and the metrics it compares them on.
+"""The settings a run shows in the HPARAMS tab (the metrics it compares them on are the
+task's: `pipeline.tasks.metrics_of`).
 
 Every run needs them (the HParams sink writes them at the run's start) and a sweep's
 summary lists them again at the sweep root, so they live here, below both.
@@ -13,8 +14,6 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.sinks.tags import K_ERROR, LOSS, K
-
 #: The main settings every run reports to the HPARAMS tab, swept or not.
 MAIN_SETTINGS = (
     "data.noise_std",
@@ -24,9 +23,6 @@ MAIN_SETTINGS = (
     "optimizer",
     "seed",
 )
-#: Metrics the HPARAMS tab compares: (tag, run inside the job dir), as the ScalarSink writes
-#: them; |k - k_true| first, the column a sweep over noise or learning rate is about
-HPARAMS_METRICS = ((K_ERROR, "train"), (LOSS, "test"), (LOSS, "train"), (K, "train"))
 
 
 def hparam_value(value: Any) -> bool | int | float | str:

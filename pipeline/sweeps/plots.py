@@ -1,8 +1,10 @@
-"""summary.png: how the estimate of k moves with the swept setting (matplotlib, Agg).
+"""summary.png: how the results move with the swept setting (matplotlib, Agg).
 
-Left: k against the swept parameter, with k_true. Right: |k - k_true|, and beside it the
-standard error of the least-squares slope, sigma / sqrt(sum x^2): the error that noise
-alone explains. Jobs that differ in other swept keys (e.g. seed) get one line each.
+For the tutorial's line, left: k against the swept parameter, with k_true; right:
+|k - k_true|, and beside it the standard error of the least-squares slope,
+sigma / sqrt(sum x^2): the error that noise alone explains. For any other task: the main
+metric on the left, the train and test loss on the right (`metric_png`). Jobs that differ
+in other swept keys (e.g. seed) get one line each.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def summary_png(
 ) -> Path:
     """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG.
     `note` (e.g. how the noise was drawn) goes under the plots."""
+    if not any("k" in row for row in rows):
+        return metric_png(rows, keys, path)
     done = [row for row in rows if row.get("status") == COMPLETED and row.get("k") is not None]
     x_key = axis_key(done, keys) if done else None
     others = [k for k in keys if k != x_key and len({str(r["swept"].get(k)) for r in done}) > 1]
@@ -124,6 +128,8 @@ def spread_png(
     standard error of the least-squares slope, sigma / sqrt(sum x^2) (mean over seeds),
     and the mean |k - k_true|.
     """
+    if groups and "k" not in groups[0]["metrics"]:
+        return metric_png(groups, keys, path, seeds=True)
     done = [g for g in groups if g["n"] > 0]
     rows = [{"swept": g["setting"]} for g in done]
     x_key = axis_key(rows, keys) if done else None
@@ -160,6 +166,56 @@ def spread_png(
         failed = sum(g["failed"] for g in groups)
         warning = f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
         save(fig, (ax_k, ax_std), warning, path)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def metric_png(
+    points: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, seeds: bool = False
+) -> Path:
+    """A task without k: its main metric (left) and the train and test loss (right)
+    against the swept parameter. `points` are jobs, or with `seeds` groups of a setting
+    (mean ± 1 std across seeds)."""
+    from pipeline.readback.jobs import column_of
+
+    main = points[0].get("main_metric") if seeds and points else None
+    main = main or column_of(next((p["main_metric"] for p in points if p.get("main_metric")), ""))
+    if seeds:
+        done = [g for g in points if g["n"] > 0]
+        settings = [g["setting"] for g in done]
+    else:
+        done = [r for r in points if r.get("status") == COMPLETED and is_number(r.get(main))]
+        settings = [r["swept"] for r in done]
+    rows = [{"swept": setting} for setting in settings]
+    x_key = axis_key(rows, keys) if done else None
+    fig, (ax_main, ax_loss) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    try:
+        if x_key is None:
+            xs = list(range(len(done)))
+            names = [", ".join(f"{k}={v}" for k, v in s.items()) or "job" for s in settings]
+            for ax in (ax_main, ax_loss):
+                ax.set_xticks(xs, names, rotation=30, ha="right", fontsize="small")
+        else:
+            order = sorted(range(len(done)), key=lambda i: settings[i][x_key])
+            done = [done[i] for i in order]
+            xs = [settings[i][x_key] for i in order]
+        for ax, metric in ((ax_main, main), (ax_loss, "train_loss"), (ax_loss, "test_loss")):
+            if seeds:
+                means = [g.get(f"{metric}_mean") for g in done]
+                spread = [g.get(f"{metric}_std") or 0 for g in done]
+                ax.errorbar(xs, means, yerr=spread, fmt="o-", capsize=4, label=f"{metric} ± 1 std")
+            else:
+                ax.plot(xs, [r.get(metric) for r in done], "o-", label=metric)
+        xlabel = x_key or ("setting" if seeds else "job")
+        ax_main.set(xlabel=xlabel, ylabel=main, title=main)
+        ax_loss.set(xlabel=xlabel, ylabel="loss", title="final loss")
+        if x_key is not None and xs and min(xs) > 0:
+            for ax in (ax_main, ax_loss):
+                ax.set_xscale("log")
+        failed = sum(g["failed"] for g in points) if seeds else len(points) - len(done)
+        warning = f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
+        save(fig, (ax_main, ax_loss), warning, path)
     finally:
         plt.close(fig)
     return Path(path)

@@ -30,10 +30,16 @@ from pipeline.readback.groups import (
     seeds_vary,
     write_grouped_csv,
 )
-from pipeline.readback.jobs import RESULT_COLUMNS, read_sweep, swept_keys
+from pipeline.readback.jobs import (
+    column_of,
+    main_metric_of_rows,
+    read_sweep,
+    result_columns,
+    swept_keys,
+)
 from pipeline.runinfo import COMPLETED
-from pipeline.sinks.settings import HPARAMS_METRICS
 from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
+from pipeline.tasks import metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """summary.csv: one row per job; its overrides, each swept key, final metrics, status."""
     keys = swept_keys(rows)
     # a search (pipeline/sweeps/search.py) adds each trial's objective and mark: best, failed
-    columns = [*RESULT_COLUMNS, *(col for col in SEARCH_COLUMNS if any(col in r for r in rows))]
+    columns = [*result_columns(rows), *(c for c in SEARCH_COLUMNS if any(c in r for r in rows))]
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["job", "dir", "overrides", *keys, *columns])
@@ -65,7 +71,10 @@ def blank_if_none(value: Any) -> Any:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The short table printed when a sweep ends; why a job failed goes below it."""
+    """The short table printed when a sweep ends (k for the tutorial's line, else the main
+    metric); why a job failed goes below it."""
+    if not any("k" in row for row in rows):
+        return metric_table(rows)
     lines = [
         f"{'job':>3}  {'k':>10}  {'|k-k_true|':>10}  {'test loss':>10}  {'s':>6}  "
         f"{'status':<9}  setting"
@@ -75,6 +84,20 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{row['job']:>3}  {number(row.get('k')):>10}  {number(row.get('k_error')):>10}"
             f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
+            f"{status:<9}  {setting_of(row)}"
+        )
+    return "\n".join(lines + failures(rows))
+
+
+def metric_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The end-of-sweep table of a task without k: its main metric and the test loss."""
+    main = main_metric_of_rows(rows)
+    lines = [f"{'job':>3}  {main:>14}  {'test loss':>10}  {'s':>6}  {'status':<9}  setting"]
+    for row in rows:
+        status = row.get("status") or "?"
+        lines.append(
+            f"{row['job']:>3}  {number(row.get(column_of(main))):>14}  "
+            f"{number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
             f"{status:<9}  {setting_of(row)}"
         )
     return "\n".join(lines + failures(rows))
@@ -122,7 +145,9 @@ def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: found for name, found in values.items() if name in given}
 
 
-def write_root_run(rows: Sequence[dict[str, Any]], sweep_dir: Path, png: bytes | None) -> None:
+def write_root_run(
+    rows: Sequence[dict[str, Any]], sweep_dir: Path, png: bytes | None, task: Any = None
+) -> None:
     """The sweep root's TensorBoard run: the HPARAMS experiment and the summary figure.
 
     The experiment lists the settings that differ between jobs and the metrics, |k -
@@ -138,9 +163,10 @@ def write_root_run(rows: Sequence[dict[str, Any]], sweep_dir: Path, png: bytes |
     hparams = [
         hp.HParam(name, hparam_domain(hp, found)) for name, found in compared_settings(rows).items()
     ]
-    metrics = [
-        hp.Metric(tag, group=run, display_name=f"{tag} ({run})") for tag, run in HPARAMS_METRICS
-    ]
+    metrics = []
+    for name in metrics_of(task):  # the task's main metric first
+        run, _, tag = name.partition("/")
+        metrics.append(hp.Metric(tag, group=run, display_name=f"{tag} ({run})"))
     summaries = [hp.hparams_config_pb(hparams=hparams, metrics=metrics)]
     if png is not None:
         from PIL import Image
@@ -214,6 +240,14 @@ def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
     return NOISE_DRAW_NOTES.get(draws.pop(), "") if len(draws) == 1 else ""
 
 
+def task_of_sweep(config: DictConfig) -> dict[str, Any]:
+    """The sweep's task config as plain data (the tutorial's line when it names none)."""
+    from pipeline.tasks import LINE_FIT
+
+    task = config.get("task")
+    return OmegaConf.to_container(task, resolve=True) if task is not None else dict(LINE_FIT)
+
+
 class SweepSummary(Callback):
     """Hydra callback: when a sweep ends, summarise its jobs at the sweep root."""
 
@@ -239,7 +273,8 @@ class SweepSummary(Callback):
             if note:
                 print(note, flush=True)
         png = sweep_dir / "summary.png"
-        write_root_run(rows, sweep_dir, png.read_bytes() if png.exists() else None)
+        png_bytes = png.read_bytes() if png.exists() else None
+        write_root_run(rows, sweep_dir, png_bytes, task_of_sweep(config))
         if best is not None:
             print(best_line(best), flush=True)
         from pipeline.readback.report_cache import remember
