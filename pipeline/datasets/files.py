@@ -1,19 +1,12 @@
-"""A CSV or NPZ file read into a feature array and a target array, or one line saying why not.
-
-CSV: a header row naming the columns, then one row per example; `features` and `target`
-name columns. NPZ (numpy.savez): `features` and `target` name arrays, each with one row
-per example; one feature array is kept in its shape (images stay (N, H, W, C)), several
-are flattened to columns and put side by side. Every error is a `DataFileError` whose one
-line names the key of `data`, the value given and what is allowed.
+"""A data file named by `data.path` read into a feature array and a target array, or one
+line saying why not: the names it holds checked against `features` and `target`, then
+read by `csv_file` or `npz_file`. Every error is a `DataFileError` whose one line names
+the key of `data`, the value given and what is allowed.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import math
-import warnings
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +64,13 @@ def read_table(
     full = locate(path)
     features = None if features is None else [str(name) for name in features]
     if full.suffix.lower() == ".npz":
-        table = _read_npz(full, path, features, target)
+        from pipeline.datasets.npz_file import read_npz
+
+        table = read_npz(full, path, features, target)
     else:
-        table = _read_csv(full, path, features, target, delimiter)
+        from pipeline.datasets.csv_file import read_csv
+
+        table = read_csv(full, path, features, target, delimiter)
     if len(table.target) < MIN_ROWS:
         raise DataFileError(
             "path",
@@ -108,35 +105,35 @@ def class_labels(target: np.ndarray, target_name: str) -> np.ndarray:
     return target.astype(np.int32)
 
 
-def _listing(names: Sequence[str], kind: str) -> str:
+def listing(names: Sequence[str], kind: str) -> str:
     shown = ", ".join(names[:LISTED])
     more = f", ... ({len(names)} {kind}s)" if len(names) > LISTED else ""
     return shown + more
 
 
-def _typed(features: Sequence[str] | None) -> str:
+def typed(features: Sequence[str] | None) -> str:
     """`data.features` as the user would type it."""
     return "null" if features is None else "[" + ",".join(features) + "]"
 
 
-def _unknown(name: str, names: list[str], kind: str, path: str) -> str:
+def unknown(name: str, names: list[str], kind: str, path: str) -> str:
     """`no column 'prize' in houses.csv (its columns: ...); did you mean 'price'?`."""
     close = difflib.get_close_matches(name, names, n=1)
     guess = f"; did you mean {close[0]!r}?" if close else ""
-    return f"no {kind} {name!r} in {path} (its {kind}s: {_listing(names, kind)}){guess}"
+    return f"no {kind} {name!r} in {path} (its {kind}s: {listing(names, kind)}){guess}"
 
 
-def _key_of(name: str, features: list[str] | None, target: str) -> tuple[str, str]:
+def key_of(name: str, features: list[str] | None, target: str) -> tuple[str, str]:
     """The key of `data` (and its value as typed) that chose column or array `name`."""
-    return ("target", target) if name == target else ("features", _typed(features))
+    return ("target", target) if name == target else ("features", typed(features))
 
 
-def _choose(
+def choose(
     names: list[str], features: list[str] | None, target: str, kind: str, path: str
 ) -> list[str]:
     """The feature names to read, after checking that every name given exists."""
     if target not in names:
-        raise DataFileError("target", target, _unknown(target, names, kind, path))
+        raise DataFileError("target", target, unknown(target, names, kind, path))
     if features is None:
         chosen = [name for name in names if name != target]
         if not chosen:
@@ -155,179 +152,14 @@ def _choose(
         )
     for name in features:
         if name not in names:
-            raise DataFileError("features", _typed(features), _unknown(name, names, kind, path))
+            raise DataFileError("features", typed(features), unknown(name, names, kind, path))
     if target in features:
         raise DataFileError(
             "features",
-            _typed(features),
+            typed(features),
             f"lists the target {target!r}; a {kind} is a feature or the target, not both",
         )
     if len(set(features)) < len(features):
         twice = next(name for name in features if features.count(name) > 1)
-        raise DataFileError("features", _typed(features), f"names {twice!r} twice")
+        raise DataFileError("features", typed(features), f"names {twice!r} twice")
     return features
-
-
-# -- CSV ------------------------------------------------------------------------------
-def _read_csv(
-    full: Path, path: str, features: list[str] | None, target: str, delimiter: str
-) -> Table:
-    with open(full, newline="", encoding="utf-8-sig") as file:
-        header = next(csv.reader(file, delimiter=delimiter), None)
-    if not header:
-        raise DataFileError(
-            "path",
-            path,
-            "the file is empty; a CSV file starts with a header row that names its columns",
-        )
-    header = [name.strip() for name in header]
-    try:
-        chosen = _choose(header, features, target, "column", path)
-    except DataFileError as error:
-        if len(header) == 1 and len(header[0]) > 1:  # perhaps another delimiter
-            hint = f" (read with data.delimiter={delimiter!r}: is the file's another?)"
-            why = str(error).split(": ", 1)[1] + hint
-            raise DataFileError(error.key.removeprefix("data."), error.value, why) from None
-        raise
-    columns = [header.index(name) for name in [*chosen, target]]
-    try:
-        with warnings.catch_warnings():  # a file of no rows is reported below, once
-            warnings.simplefilter("ignore", UserWarning)
-            values = np.loadtxt(
-                full,
-                delimiter=delimiter,
-                skiprows=1,
-                usecols=columns,
-                dtype=np.float64,
-                ndmin=2,
-                comments=None,
-                quotechar='"',
-                encoding="utf-8-sig",
-            )
-    except ValueError:
-        values = None
-    if values is None or not np.isfinite(values).all():
-        _first_bad_cell(full, path, header, chosen, features, target, delimiter)
-    if values is None:  # loadtxt refused what Python's csv reads: say so, not why
-        raise DataFileError("path", path, "cannot read it as CSV with numbers in the columns")
-    if len(values) == 0:
-        raise DataFileError("path", path, "has a header row but no rows of data")
-    return Table(features=values[:, :-1], target=values[:, -1])
-
-
-def _first_bad_cell(
-    full: Path,
-    path: str,
-    header: list[str],
-    chosen: list[str],
-    features: list[str] | None,
-    target: str,
-    delimiter: str,
-) -> None:
-    """Raise the `DataFileError` for the first cell that is no finite number."""
-    wanted = [(name, header.index(name)) for name in [*chosen, target]]
-    with open(full, newline="", encoding="utf-8-sig") as file:
-        reader = csv.reader(file, delimiter=delimiter)
-        next(reader)
-        for row in reader:
-            line = reader.line_num
-            if not row:
-                continue
-            for name, index in wanted:
-                key, value = _key_of(name, features, target)
-                if index >= len(row):
-                    raise DataFileError(
-                        key,
-                        value,
-                        f"line {line} of {path} has {len(row)} "
-                        f"fields, the header {len(header)}; no value of {name!r}",
-                    )
-                cell = row[index].strip()
-                try:
-                    number = float(cell)
-                except ValueError:
-                    number = None
-                if number is None or not math.isfinite(number):
-                    shown = f"{cell!r}" + (" (empty)" if not cell else "")
-                    hint = "; list the columns to use in data.features" if value == "null" else ""
-                    raise DataFileError(
-                        key,
-                        value,
-                        f"column {name!r} holds {shown} on line {line} of {path}; feature and "
-                        f"target columns must hold finite numbers only{hint}",
-                    )
-
-
-# -- NPZ ------------------------------------------------------------------------------
-def _read_npz(full: Path, path: str, features: list[str] | None, target: str) -> Table:
-    try:
-        with np.load(full, allow_pickle=False) as npz:  # never unpickle a file's objects
-            names = list(npz.files)
-            chosen = _choose(names, features, target, "array", path)
-            arrays = {
-                name: _numeric(npz, name, path, features, target) for name in [*chosen, target]
-            }
-    except DataFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError, ValueError):
-        raise DataFileError("path", path, "is not an NPZ file (numpy.savez writes one)") from None
-    except OSError as error:
-        raise DataFileError("path", path, f"cannot be read: {error.strerror or error}") from None
-    rows = len(arrays[target])
-    for name in chosen:
-        if len(arrays[name]) != rows:
-            raise DataFileError(
-                "features",
-                _typed(features),
-                f"array {name!r} has {len(arrays[name])} rows, the target {target!r} {rows}; "
-                "each array holds one row per example",
-            )
-    if rows == 0:
-        raise DataFileError("path", path, "its arrays have no rows")
-    if arrays[target].ndim > 2:
-        raise DataFileError(
-            "target",
-            target,
-            f"has shape {arrays[target].shape}; a target is "
-            "one number per row (N,) or several (N, T)",
-        )
-    if len(chosen) == 1:
-        x = arrays[chosen[0]]
-        x = x[:, None] if x.ndim == 1 else x
-    else:
-        x = np.concatenate([arrays[name].reshape(rows, -1) for name in chosen], axis=1)
-    return Table(features=x, target=arrays[target])
-
-
-def _numeric(npz, name: str, path: str, features: list[str] | None, target: str) -> np.ndarray:
-    """Array `name` as float64, or the `DataFileError` saying why it is no numbers."""
-    key, value = _key_of(name, features, target)
-    try:
-        array = npz[name]
-    except ValueError:  # object arrays need pickle, which is never used
-        raise DataFileError(
-            key, value, f"array {name!r} of {path} holds Python objects; arrays must hold numbers"
-        ) from None
-    if array.dtype.kind not in "biuf":
-        raise DataFileError(
-            key,
-            value,
-            f"array {name!r} of {path} holds {array.dtype} "
-            "values, not numbers; arrays must hold numbers",
-        )
-    if array.ndim == 0:
-        raise DataFileError(
-            key,
-            value,
-            f"array {name!r} of {path} is a single number; arrays hold one row per example",
-        )
-    array = array.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
-    if bad.size:
-        raise DataFileError(
-            key,
-            value,
-            f"array {name!r} of {path} holds a NaN or infinite "
-            f"value in row {bad[0] + 1}; arrays must hold finite numbers",
-        )
-    return array
