@@ -227,3 +227,18 @@ def test_the_console_script_refuses_a_bad_file_in_one_line(case, tmp_path):
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"tbpipe: {start}")
     assert result.stdout == ""
     assert sorted(tmp_path.iterdir()) == before  # no outputs/, no run dir
+
+
+def test_the_extending_commands_for_a_data_file_pass_the_checks(tmp_path, monkeypatch):
+    """docs/EXTENDING.md's `data=file` commands, on files of the shapes they name."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "EXTENDING.md").read_text()
+    block = text.split("## Your data in a file", 1)[1].split("\n\n")[2]
+    commands = [line.split("#")[0].split() for line in block.splitlines()]
+    assert len(commands) == 3 and all(words[0] == "tbpipe" for words in commands)
+    write_houses(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "digits.npz", images=rng.uniform(size=(20, 8, 8, 1)), y=np.arange(20))
+    monkeypatch.chdir(tmp_path)
+    for words in commands:
+        check_command_line(words[1:])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npz", "houses.csv"]
