@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +76,153 @@ class LinearData:
 
     def _draw_x(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(self.x_low, self.x_high, size=(n, 1))
+
+
+# -- real data: your file, and two small data sets scikit-learn ships -------------------
+#: the one line a run of a bundled data set gives without scikit-learn
+NEEDS_SCIKIT_LEARN = (
+    "data={option} needs scikit-learn, which ships the data set: pip install 'tbpipe[datasets]'"
+)
+#: what DigitsData.shape may be
+DIGIT_SHAPES = ("flat", "image")
+
+
+@dataclass(frozen=True)
+class FileData:
+    """Your own data from a CSV or NPZ file, split into train and test rows by `seed`.
+
+    CSV: a header row names the columns; `features` (null: every column but the target)
+    and `target` name columns. NPZ (`numpy.savez`): they name arrays with one row per
+    example; one feature array keeps its shape, several become columns side by side.
+    `labels=True`: the target holds class labels (int32 (N,), for classification);
+    otherwise it is what to predict (float32 (N, 1), or (N, T) from an NPZ array).
+    `standardize` scales each feature to mean 0 and standard deviation 1 with the train
+    split's statistics alone; `standardize_target` does the same to a regression target
+    (the loss is then in the target's standard deviations). A relative `path` is read from
+    the directory tbpipe was started in. The preflight reads the file through the same
+    code (`pipeline.check.datafiles`), so a bad file is one line before TensorFlow loads.
+    """
+
+    reusable_across_jobs = True  # a pure function of the file and the seed; no TF random state
+
+    path: str
+    target: str
+    features: Sequence[str] | None = None
+    labels: bool = False
+    test_fraction: float = 0.2
+    seed: int = 0
+    standardize: bool = True
+    standardize_target: bool = False
+    delimiter: str = ","
+
+    def generate(self) -> Dataset:
+        """Read the file, split its rows, scale; the same file and seed give the same arrays."""
+        from pipeline.datasets.files import class_labels, read_table
+
+        table = read_table(self.path, self.features, self.target, self.delimiter)
+        y = class_labels(table.target, self.target) if self.labels else table.target
+        return split_dataset(
+            table.features, y, self.test_fraction, self.seed, self.standardize,
+            self.standardize_target, labels=self.labels,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DiabetesData:
+    """scikit-learn's diabetes data, for regression: 442 patients, 10 measurements (age,
+    sex, body mass index, blood pressure, six blood serum values) and, as the target, a
+    measure of how the disease progressed a year later (25 to 346).
+
+    The measurements are read unscaled (`load_diabetes(scaled=False)`) and standardised
+    by the train split when `standardize` is true. Plain SGD on targets of a few hundred
+    needs a tiny learning rate; `standardize_target` makes them mean 0, standard deviation
+    1 (the loss and its errors are then in standard deviations; R^2 is unchanged).
+    """
+
+    reusable_across_jobs = True  # bundled data split by a numpy generator; no TF random state
+    rows = 442  # the preflight checks the split and the batch size against these rows
+
+    test_fraction: float = 0.2
+    seed: int = 0
+    standardize: bool = True
+    standardize_target: bool = True
+
+    def generate(self) -> Dataset:
+        """Load the bundled data (no network), split by `seed` and scale."""
+        bunch = scikit_learn_datasets("diabetes").load_diabetes(scaled=False)
+        return split_dataset(
+            bunch.data, bunch.target, self.test_fraction, self.seed, self.standardize,
+            self.standardize_target,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    """scikit-learn's 8x8 handwritten digits, for classification: 1,797 images, labels 0-9.
+
+    Pixels are scaled from 0..16 to [0, 1]. `shape`: "flat" gives (N, 64) features for a
+    dense model; "image" gives (N, 8, 8, 1) for a convolutional one.
+    """
+
+    reusable_across_jobs = True  # bundled data split by a numpy generator; no TF random state
+    rows = 1797  # the preflight checks the split and the batch size against these rows
+
+    test_fraction: float = 0.2
+    seed: int = 0
+    shape: str = "flat"
+
+    def __post_init__(self) -> None:
+        if self.shape not in DIGIT_SHAPES:
+            raise ValueError(f"data.shape={self.shape!r} is not known; use one of {DIGIT_SHAPES}")
+
+    def generate(self) -> Dataset:
+        """Load the bundled images (no network), scale to [0, 1] and split by `seed`."""
+        bunch = scikit_learn_datasets("digits").load_digits()
+        pixels = bunch.data / 16.0
+        if self.shape == "image":
+            pixels = pixels.reshape(-1, 8, 8, 1)
+        labels = bunch.target.astype(np.int32)
+        return split_dataset(pixels, labels, self.test_fraction, self.seed, False, False, True)
+
+
+def scikit_learn_datasets(option: str):
+    """`sklearn.datasets`, imported when a bundled set is loaded (scikit-learn is optional)."""
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise ImportError(NEEDS_SCIKIT_LEARN.format(option=option)) from None
+    return datasets
+
+
+def split_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    standardize: bool,
+    standardize_target: bool,
+    labels: bool = False,
+) -> Dataset:
+    """A `Dataset` of `x` and `y` split by `seed`: features float32; the target int32
+    class labels (N,) when `labels`, else float32 (N, 1) (an (N, T) target keeps its T)."""
+    from pipeline.datasets.split import split_rows, standardized
+
+    train, test = split_rows(len(x), test_fraction, seed)
+    x_train, x_test = x[train], x[test]
+    if standardize:
+        x_train, x_test = standardized(x_train, x_test)
+    if labels:
+        y_train, y_test = y[train].astype(np.int32), y[test].astype(np.int32)
+    else:
+        y = y[:, None] if y.ndim == 1 else y
+        y_train, y_test = y[train], y[test]
+        if standardize_target:
+            y_train, y_test = standardized(y_train, y_test)
+        y_train, y_test = y_train.astype(np.float32), y_test.astype(np.float32)
+    return Dataset(
+        x_train=x_train.astype(np.float32),
+        y_train=y_train,
+        x_test=x_test.astype(np.float32),
+        y_test=y_test,
+        k_true=None,
+    )

@@ -26,6 +26,16 @@ FAULT_ROWS |= {"SIGTERM while TensorFlow loads", "a full disk mid-run", "a full 
 ELSEWHERE = {"two runs into one dir at once"}
 
 
+#: `<houses.csv>` of the table: a data file for `data=file`
+HOUSES = """sqft,rooms,city,price,grade
+1200,3,Paris,250.5,1
+800,2,Lyon,180.0,0
+1500,4,Paris,320.0,2
+950,2,Nice,199.9,0
+2000,5,Lyon,410.0,2
+"""
+
+
 @dataclass(frozen=True)
 class Row:
     """One row of the table: what went wrong, the command, the message, the exit code."""
@@ -99,7 +109,10 @@ def paths(tmp_path: Path) -> dict[str, str]:
     (config_dir / "data").mkdir(parents=True)
     broken = "_target_: pipeline.data.LinearData\nk_true: [1, 2\nnoise_std: 0.1\n"
     (config_dir / "data" / "broken.yaml").write_text(broken)
+    houses = tmp_path / "houses.csv"  # a data file: one text column, a target of prices
+    houses.write_text(HOUSES)
     return {
+        "<houses.csv>": str(houses),
         "<file>": str(notes),
         "<earlier run>": str(earlier),
         "<empty dir>": str(empty),

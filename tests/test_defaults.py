@@ -21,12 +21,14 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def yaml_values(path: Path, package: str | None = None) -> dict:
-    """The literal values a YAML file sets (interpolations such as ${seed} left out)."""
+    """The literal values a YAML file sets (interpolations such as ${seed} left out; a
+    value the user must give, `???`, kept as written)."""
     node = OmegaConf.load(path)
     if package:
         node = node[package]
+    raw = OmegaConf.to_container(node, resolve=False)
     return {
-        key: node[key]
+        key: raw[key]
         for key in node
         if key not in ("defaults", "_target_") and not OmegaConf.is_interpolation(node, key)
     }

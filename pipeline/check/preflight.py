@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.check import registry
 from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
+from pipeline.check.datafiles import check_data
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
 from pipeline.check.paths import check_run_paths, check_sweep_paths
@@ -141,6 +142,7 @@ def _validate(cfg: DictConfig, overrides: list[str]) -> None:
         _resolve_task_config(cfg)
         validate(cfg)
         check_config_targets(cfg)
+        check_data(cfg)  # a data file read as the run will read it; scikit-learn's sets
     except UnknownKey as error:  # added with `+`: report the override as the user typed it
         typed = override_for(error.key, overrides)
         raise UnknownKey(error.key, error.known, typed, error.plus) from None

@@ -11,11 +11,12 @@ a typo in an override is reported before the slow import starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,22 @@ def integer() -> Allowed:
 
 def text() -> Allowed:
     return Allowed("a non-empty string", lambda v: isinstance(v, str) and v != "")
+
+
+def open_fraction() -> Allowed:
+    return Allowed("a number above 0 and below 1", lambda v: is_number(v) and 0 < v < 1)
+
+
+def names() -> Allowed:
+    """A list of names (columns of a CSV file, arrays of an NPZ file)."""
+    return Allowed(
+        "a list of names, e.g. [age,bmi]",
+        lambda v: isinstance(v, Sequence) and not isinstance(v, str) and all(map(bool, v)),
+    )
+
+
+def one_character() -> Allowed:
+    return Allowed("one character, e.g. ',' or ';'", lambda v: isinstance(v, str) and len(v) == 1)
 
 
 def or_null(allowed: Allowed) -> Allowed:
@@ -157,6 +174,43 @@ class LinearDataSchema:
     noise_draw: str = rule("shared", one_of("shared", "independent"))
 
 
+@dataclass
+class FileDataSchema:
+    """`data=file`: a CSV or NPZ file of yours (pipeline.data.FileData)."""
+
+    _target_: str = "pipeline.data.FileData"
+    path: str = rule(MISSING, text())
+    target: str = rule(MISSING, text())
+    features: list[str] | None = rule(None, or_null(names()))
+    labels: bool = rule(False, boolean())
+    test_fraction: float = rule(0.2, open_fraction())
+    seed: int = rule(0, integer(), seed_range())
+    standardize: bool = rule(True, boolean())
+    standardize_target: bool = rule(False, boolean())
+    delimiter: str = rule(",", one_character())
+
+
+@dataclass
+class DiabetesDataSchema:
+    """`data=diabetes`: scikit-learn's diabetes data (regression)."""
+
+    _target_: str = "pipeline.data.DiabetesData"
+    test_fraction: float = rule(0.2, open_fraction())
+    seed: int = rule(0, integer(), seed_range())
+    standardize: bool = rule(True, boolean())
+    standardize_target: bool = rule(True, boolean())
+
+
+@dataclass
+class DigitsDataSchema:
+    """`data=digits`: scikit-learn's 8x8 digits (classification)."""
+
+    _target_: str = "pipeline.data.DigitsData"
+    test_fraction: float = rule(0.2, open_fraction())
+    seed: int = rule(0, integer(), seed_range())
+    shape: str = rule("flat", one_of("flat", "image"))
+
+
 # -- model ----------------------------------------------------------------------------
 @dataclass
 class LinearModelSchema:
@@ -222,6 +276,9 @@ SINK_WRITER = one_of("train", "test")
 #: schema/<group>/<option> in the ConfigStore, named in the defaults list of <group>/<option>.yaml
 GROUP_SCHEMAS: dict[str, type] = {
     "data/linear": LinearDataSchema,
+    "data/file": FileDataSchema,
+    "data/diabetes": DiabetesDataSchema,
+    "data/digits": DigitsDataSchema,
     "model/linear": LinearModelSchema,
     "model/mlp": MLPModelSchema,
     "optimizer/sgd": SGDSchema,

@@ -106,8 +106,11 @@ def rules_for(cfg: DictConfig, key: str) -> list[Allowed] | None:
     return None
 
 
-#: keys checked together with another (validate's relations between values)
+#: keys checked together with another (validate's relations between values; a data file's
+#: keys with the file they name, pipeline/check/datafiles.py)
 RELATED_KEYS = ("data.x_low", "data.x_high", "trainer.batch_size", "data.n_train")
+RELATED_KEYS += ("data.path", "data.target", "data.features", "data.labels", "data.delimiter")
+RELATED_KEYS += ("data.test_fraction", "data.standardize_target")
 
 
 def _check_sink(key: str, sink: DictConfig) -> None:
