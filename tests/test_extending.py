@@ -87,7 +87,7 @@ def test_a_keras_model_from_python_gets_one_histogram_per_layer_weight(
     from pipeline import api
 
     monkeypatch.syspath_prepend(str(user_project))
-    overrides = ("data=quadratic", "model=keras_mlp", "sinks=[scalars,histograms]")
+    overrides = ("data=quadratic", "model=keras_quadratic", "sinks=[scalars,histograms]")
     result = api.run_experiment(
         *overrides,
         "trainer.steps=40",

@@ -101,14 +101,17 @@ def group_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict
     reads along the swept axis. `k_stderr` is the mean over the group's completed jobs
     of the theoretical standard error of the slope (each seed draws its own x).
     """
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(setting_of(row, keys), []).append(row)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    settings: dict[str, tuple] = {}
+    for row in rows:  # keyed by text: a setting may hold a list (model.units=[64,64])
+        setting = setting_of(row, keys)
+        settings.setdefault(repr(setting), setting)
+        groups.setdefault(repr(setting), []).append(row)
     metrics = grouped_metrics(rows)
     main = column_of(main_metric_of_rows(rows))
     out = []
-    for setting in sorted(groups, key=_order):
-        members = groups[setting]
+    for text in sorted(groups, key=lambda text: _order(settings[text])):
+        members, setting = groups[text], settings[text]
         done = [r for r in members if r.get("status") == COMPLETED and is_number(r.get(main))]
         group: dict[str, Any] = {
             "setting": dict(zip(keys, setting, strict=True)),
@@ -139,7 +142,7 @@ def _order(setting: tuple) -> tuple:
 def columns(keys: Sequence[str], metrics: Sequence[str] = GROUPED_METRICS) -> list[str]:
     """The grouped table's columns: the setting, counts, each metric's statistics."""
     stats = [f"{metric}_{name}" for metric in metrics for name in STATISTICS]
-    return [*keys, "n", "failed", *stats, "k_stderr"]
+    return [*keys, "n", "failed", *stats, *(["k_stderr"] if "k" in metrics else [])]
 
 
 def metrics_of_groups(groups: Sequence[dict[str, Any]]) -> list[str]:

@@ -54,7 +54,10 @@ def result_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     """summary.csv's result columns: the tutorial's, with the task's other scalars after
     the losses."""
     at = RESULT_COLUMNS.index("test_loss") + 1
-    return [*RESULT_COLUMNS[:at], *final_columns(rows), *RESULT_COLUMNS[at:]]
+    columns = [*RESULT_COLUMNS[:at], *final_columns(rows), *RESULT_COLUMNS[at:]]
+    if rows and not any("k" in row for row in rows):  # no job estimated k (not line_fit)
+        columns = [c for c in columns if c not in ("k", "k_true", "k_error", "k_stderr")]
+    return columns
 
 
 def main_metric_of_rows(rows: Sequence[dict[str, Any]]) -> str:
