@@ -1,0 +1,153 @@
+"""Your model, your data: a user's Keras model on their own data, the bundled examples, and
+the tutorial's line as one task among others, read back as a user would see them.
+
+Each run is the real `tbpipe` in a subprocess; what it wrote is read with TensorBoard's
+reader (`pipeline.readback.runs.load_run`).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline.readback.runs import load_run
+from tests.conftest import run_tbpipe
+
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
+#: a user's folder: a functional Keras model built by a function, 3-feature data
+USER_FILES = {
+    "my_models.py": '''
+        import keras
+
+
+        def functional(units: int = 16, seed: int = 0):
+            """A user's functional Keras model: 3 features in, one number out."""
+            inputs = keras.Input(shape=(3,), name="features")
+            init = keras.initializers.GlorotUniform(seed=seed)
+            hidden = keras.layers.Dense(units, "tanh", kernel_initializer=init, name="hidden")
+            out = keras.layers.Dense(1, kernel_initializer=init, name="out")
+            return keras.Model(inputs, out(hidden(inputs)), name="mine")
+        ''',
+    "my_data.py": '''
+        from dataclasses import dataclass
+
+        import numpy as np
+
+        from pipeline.data import Dataset
+
+
+        @dataclass
+        class ThreeFeatures:
+            """y = x . w + noise, x of three features."""
+
+            n: int = 400
+            seed: int = 0
+
+            def generate(self) -> Dataset:
+                rng = np.random.default_rng(self.seed)
+                x = rng.normal(size=(self.n, 3)).astype(np.float32)
+                y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+                y = (y + 0.1 * rng.normal(size=(self.n, 1))).astype(np.float32)
+                return Dataset(x[:300], y[:300], x[300:], y[300:])
+        ''',
+    "conf/model/functional.yaml": """
+        _target_: my_models.functional
+        units: 16
+        seed: ${seed}
+        """,
+    "conf/data/three.yaml": """
+        _target_: my_data.ThreeFeatures
+        seed: ${seed}
+        """,
+}
+
+
+def user_folder(root: Path) -> Path:
+    for name, text in USER_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def clean(stderr: str) -> None:
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in stderr, stderr
+
+
+def test_a_users_keras_model_on_their_own_data(tmp_path):
+    folder = user_folder(tmp_path)
+    result = run_tbpipe(
+        "--config-dir", "conf", "data=three", "model=functional", "task=regression",
+        "optimizer=adam", "optimizer.learning_rate=0.02", "trainer.steps=300",
+        "trainer.progress=false", "sinks.histograms.layers=[hidden]", "hydra.run.dir=run",
+        cwd=folder,
+    )  # fmt: skip
+    clean(result.stderr)
+    assert result.stdout.startswith("test/loss = ")
+    run_dir = folder / "run"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and "k" not in metrics
+    assert set(metrics["final"]) == {"train/mae", "train/loss", "test/mae", "test/loss"}
+    assert metrics["final"]["test/loss"] < 0.05  # noise 0.1: it learnt the weights
+    assert metrics["test_loss"] == metrics["final"]["test/loss"]
+    train, test = load_run(run_dir / "train"), load_run(run_dir / "test")
+    for run, split in ((train, "train"), (test, "test")):
+        for tag in ("loss", "mae"):
+            steps = [step for step, _ in run.scalars(tag)]
+            assert steps == list(range(301)), tag
+            assert run.scalars(tag)[-1][1] == pytest.approx(metrics["final"][f"{split}/{tag}"])
+    histograms = set(train.tags("histograms"))
+    # a functional model's variables are named by their layers (Keras 3 paths)
+    assert {"parameters/hidden/kernel", "parameters/out/kernel"} <= histograms
+    assert {"outputs/hidden", "residuals"} <= histograms
+    assert "plots/predicted_vs_true" in train.tags("images")
+    assert train.graph is not None  # GRAPHS: the train step
+    names = {node.name for node in train.graph.node}
+    assert any(name.startswith("loss/") for name in names)
+    assert any(name.startswith("update/") for name in names)
+
+
+def test_digits_reach_95_percent_on_the_test_split(tmp_path):
+    result = run_tbpipe("+experiment=digits_classifier", "hydra.run.dir=run", cwd=tmp_path)
+    clean(result.stderr)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["main_metric"] == "test/accuracy"
+    assert metrics["final"]["test/accuracy"] >= 0.95
+    train, test = load_run(tmp_path / "run" / "train"), load_run(tmp_path / "run" / "test")
+    assert test.scalars("accuracy")[-1][1] == pytest.approx(metrics["final"]["test/accuracy"])
+    assert "plots/confusion_matrix" in train.tags("images")
+    assert "residuals" not in train.tags("histograms")  # labels have no residuals
+
+
+def test_diabetes_explains_40_percent_of_the_test_variance(tmp_path):
+    result = run_tbpipe("+experiment=diabetes_regression", "hydra.run.dir=run", cwd=tmp_path)
+    clean(result.stderr)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["final"]["test/r2"] >= 0.4
+    assert result.stdout.startswith("test/r2 = ")
+
+
+def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
+    from tests.test_resume import every_series, records, stop_mid_run
+
+    args = (
+        "+experiment=digits_classifier", "trainer.steps=6000", "trainer.checkpoint_every=500",
+        "writer.flush_millis=100", "trainer.progress=false", "sinks.images.every=1000",
+    )  # fmt: skip
+    whole = tmp_path / "whole"
+    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
+    run_dir = tmp_path / "run"
+    saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    clean(resumed.stderr)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+    assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
+    got = records(run_dir)
+    assert set(got.values()) == {1} and got == records(whole)
