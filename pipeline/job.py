@@ -35,6 +35,7 @@ from pipeline.check.errors import (
     report,
 )
 from pipeline.check.preflight import OutputDir, check_command_line
+from pipeline.compat import BASIC_LAUNCHER
 from pipeline.runinfo import (
     COMPLETED,
     DIVERGED,
@@ -170,7 +171,7 @@ def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> f
     """An exception out of the run: recorded as `failed`; a sweep goes on with the next job."""
     if is_disk_full(error):
         # the launching process stops the sweep; a launcher's worker ends its job only
-        in_worker = "BasicLauncher" not in str(hydra_cfg.launcher.get("_target_", ""))
+        in_worker = hydra_cfg.launcher.get("_target_") != BASIC_LAUNCHER
         stop_on_full_disk(run_dir, sweeping, stop=not (sweeping and in_worker))
         return math.inf
     reason = record_unfinished(run_dir, FAILED, one_line(error))
