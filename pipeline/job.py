@@ -33,6 +33,7 @@ from pipeline.check.errors import (
     full_error_requested,
     one_line,
     report,
+    signal_name,
 )
 from pipeline.check.preflight import OutputDir, check_command_line
 from pipeline.compat import BASIC_LAUNCHER
@@ -111,23 +112,22 @@ def _start_new_run(run_dir: str) -> None:
 
 def interrupted_before_training(run_dir: str, stop: KeyboardInterrupt) -> int:
     """A signal before training: metrics.json says so; returns the exit code it calls for."""
-    name = signal.Signals(signal_of(stop)).name
+    name = signal_name(signal_of(stop))
     record_unfinished(run_dir, INTERRUPTED, f"interrupted by {name} before training")
     job_log.info("ended: interrupted by %s before training", name)
     report(f"interrupted before training; nothing to keep in {run_dir}")
     return exit_code_for_signal(signal_of(stop))
 
 
-def save_hydra_files(run_dir: str, cfg: DictConfig, hydra_cfg: Any) -> None:
-    """.hydra/ as Hydra writes it, for a job `tbpipe resume` runs for the first time
+def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overrides: Any) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them:
+    for a run from Python (api.py), and for a job `tbpipe resume` runs for the first time
     (resume turns Hydra's own writing off, so finished jobs keep their files untouched)."""
     saved = Path(run_dir) / ".hydra"
-    if (saved / "overrides.yaml").exists():
-        return
     saved.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, saved / "config.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
-    OmegaConf.save(hydra_cfg.overrides.task, saved / "overrides.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), saved / "overrides.yaml")
 
 
 def run_job(cfg: DictConfig) -> float:
@@ -142,8 +142,8 @@ def run_job(cfg: DictConfig) -> float:
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
         return objective(kept)  # completed or diverged before: every file of it stays as is
-    if resuming:
-        save_hydra_files(run_dir, cfg, hydra_cfg)
+    if resuming and not (Path(run_dir) / ".hydra" / "overrides.yaml").exists():
+        save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
     job_log.info("started: %s (run dir %s)", shown, run_dir)
     try:
