@@ -60,9 +60,9 @@ def test_every_module_is_on_the_map_and_nothing_else():
     assert sorted(documented) == module_files()
 
 
-def test_at_most_nineteen_modules_directly_in_pipeline():
+def test_at_most_eighteen_modules_directly_in_pipeline():
     """The doorways (__main__, job, api) and the run core; more goes into a stage package."""
-    assert len([p for p in PACKAGE.glob("*.py")]) <= 19
+    assert len([p for p in PACKAGE.glob("*.py")]) <= 18
 
 
 @pytest.mark.parametrize("module", module_files())
