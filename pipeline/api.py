@@ -37,6 +37,7 @@ from pipeline.check.claim import claim_dir
 from pipeline.check.compose import path_override
 from pipeline.check.errors import BadInput
 from pipeline.check.preflight import check_command_line
+from pipeline.job import save_hydra_files
 from pipeline.runinfo import METRICS_FILE, read_metrics, start_run
 
 
@@ -78,7 +79,7 @@ def run_experiment(
     task_overrides = [o for o in overrides if not _is_hydra_override(o)]
     with open_dict(cfg):
         hydra_cfg = cfg.pop("hydra")
-    _save_like_hydra(run_dir, cfg, hydra_cfg, task_overrides)
+    save_hydra_files(run_dir, cfg, hydra_cfg, task_overrides)
     command = shlex.join(["tbpipe", *argv[: _skip(config_dir)], *task_overrides])
     metrics = app.run(cfg, run_dir, command=command, overrides=task_overrides, checked=True)
     return RunResult(run_dir=run_dir, metrics=metrics)
@@ -201,15 +202,6 @@ def _skip(config_dir: Any) -> int:
 def _is_hydra_override(override: str) -> bool:
     """Hydra's own settings (hydra.run.dir, hydra/launcher=...) are not the task's."""
     return re.split(r"[./=@]", override.lstrip("+~"), maxsplit=1)[0] == "hydra"
-
-
-def _save_like_hydra(run_dir: Path, cfg: DictConfig, hydra_cfg: Any, overrides: list[str]) -> None:
-    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them."""
-    saved = run_dir / ".hydra"
-    saved.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, saved / "config.yaml")
-    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
-    OmegaConf.save(OmegaConf.create(list(overrides)), saved / "overrides.yaml")
 
 
 def _resolved_sweep_dir(overrides: Sequence[str], config_dir: Any) -> str:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 # -- Hydra ------------------------------------------------------------------------------
-#: `_target_` of Hydra's basic sweeper, as the composed config names it
+#: `_target_` of Hydra's basic sweeper and launcher, as the composed config names them
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def hydra_args_parser():
@@ -28,11 +29,12 @@ def hydra_args_parser():
     return get_args_parser()
 
 
-def split_sweep(parsed_overrides: list) -> list[list[list[str]]]:
-    """The jobs a basic sweep runs for these parsed overrides, in batches, as Hydra makes them."""
+def split_sweep(parsed_overrides: list, batch_size: int | None = None) -> list[list[list[str]]]:
+    """The jobs a basic sweep runs for these parsed overrides, in batches, as Hydra makes them
+    (the preflight, `tbpipe status` and tbpipe's own sweeper all see the same jobs)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    return BasicSweeper.split_arguments(parsed_overrides, None)
+    return BasicSweeper.split_arguments(parsed_overrides, batch_size)
 
 
 def compose_with_hydra(config_name: str, overrides: Sequence[str], run_mode: Any):
@@ -176,6 +178,30 @@ def read_events_without_tensorflow() -> bool:
 
     pywrap_tensorflow.masked_crc32c = masked_crc32c
     return True
+
+
+#: the data server's log line once it has read the whole logdir (with `-v`)
+DATA_SERVER_LOADED = "Finished load cycle"
+
+
+def data_server_command(binary: str, logdir: Any, port_file: Any, keep: str) -> list[str]:
+    """TensorBoard's data server (rustboard) reading `logdir` once, every record's CRCs
+    checked, keeping `keep` (`--samples-per-plugin`), on a free port of 127.0.0.1 written
+    to `port_file`, ending when its stdin closes. These flags are the ones TensorBoard
+    passes to it, not a documented interface."""
+    return [
+        binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0",
+        "--port-file", str(port_file), "--reload", "once", "--checksum",
+        "--samples-per-plugin", keep, "--die-after-stdin", "-v",
+    ]  # fmt: skip
+
+
+def data_server_client(address: str, channel: Any) -> Any:
+    """TensorBoard's own gRPC client of the data server (`list_runs`, `read_last_scalars`),
+    a module of TensorBoard's, not a documented API."""
+    from tensorboard.data import grpc_provider
+
+    return grpc_provider.GrpcDataProvider(address, grpc_provider.make_stub(channel))
 
 
 def masked_crc32c(data: bytes) -> int:

@@ -5,7 +5,8 @@
 (541 MB, 4.3 million events); TensorBoard's data server, the Rust reader the dashboard
 itself uses (package tensorboard-data-server), loads the same logdir in ~3 s on two cores.
 We start it once on the logdir (`--reload once`, 127.0.0.1, a free port), wait for its
-load cycle, and ask it through TensorBoard's own client (`GrpcDataProvider`).
+load cycle, and ask it through TensorBoard's own client (`GrpcDataProvider`); the server's flags and
+that client are not documented, so both are in pipeline/compat.py, tested there.
 
 What it gives must be what the Python reader gives (tests/test_report_reader.py compares
 them), so only runs where the two agree by construction are taken from the server:
@@ -31,12 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.compat import masked_crc32c_function
+from pipeline.compat import (
+    DATA_SERVER_LOADED,
+    data_server_client,
+    data_server_command,
+    masked_crc32c_function,
+)
 from pipeline.readback.runs import EVENT_FILE_MARK, SCALARS, RunData, find_runs
 from pipeline.readback.scalars import ScalarRun, load_scalar_runs
 
-#: the server's log line once it has read the whole logdir (`-v`)
-LOADED = "Finished load cycle"
 #: what the server keeps of each series: the last scalar (it always keeps the latest
 #: record), nothing of TensorBoard's other plugins; it still reads every record, but no
 #: longer keeps and converts 100 histograms and 10 images a tag (~2x faster on a sweep)
@@ -106,12 +110,9 @@ def read_through_server(
     the logdir's event files (a warning naming one not in `single` is no news)."""
     with tempfile.TemporaryDirectory(prefix="tbpipe-report-") as tmp:
         port_file = Path(tmp) / "port"
-        command = [binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0"]
-        command += ["--port-file", str(port_file), "--reload", "once", "--checksum"]
-        command += ["--samples-per-plugin", KEEP, "--die-after-stdin", "-v"]
         try:
             process = subprocess.Popen(
-                command,
+                data_server_command(binary, logdir, port_file, KEEP),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -142,7 +143,7 @@ def _wait_for_load(process: subprocess.Popen) -> list[str] | None:
     """The server's warning lines up to the end of its load cycle; None if it ended first."""
     warnings_seen = []
     for line in process.stderr:
-        if LOADED in line:
+        if DATA_SERVER_LOADED in line:
             return warnings_seen
         if " INFO " not in line:
             warnings_seen.append(line)
@@ -169,11 +170,10 @@ def _trusted(
 def _ask(port: int, runs: dict[str, Path]) -> dict[str, ScalarRun]:
     """Each run's last scalar values, from the server on `port`, through TensorBoard's client."""
     import grpc
-    from tensorboard.data import grpc_provider
 
     address = f"127.0.0.1:{port}"
     with grpc.insecure_channel(address) as channel:
-        provider = grpc_provider.GrpcDataProvider(address, grpc_provider.make_stub(channel))
+        provider = data_server_client(address, channel)
         listed = {run.run_name for run in provider.list_runs(None, experiment_id="")}
         last = provider.read_last_scalars(None, experiment_id="", plugin_name=SCALARS)
     served = {}

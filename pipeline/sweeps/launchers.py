@@ -147,12 +147,8 @@ def register_tbpipe_sweeper() -> None:
     """
     from hydra.core.plugins import Plugins
 
-    # The first Plugins.instance() scans Hydra's plugin modules and executes them anew,
-    # BasicSweeper included: only a sweeper class made after that subclasses the
-    # BasicSweeper Hydra will use.
-    plugins = Plugins.instance()
     sweeper = importlib.import_module("hydra_plugins.tbpipe_sweeper.tbpipe_sweeper")
-    plugins.register(sweeper.TbpipeSweeper)
+    Plugins.instance().register(sweeper.TbpipeSweeper)
 
 
 #: `ray.init` settings tbpipe gives a Ray cluster it starts, unless the user set them:

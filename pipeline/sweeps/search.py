@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,15 @@ def _values_to_try(override: Override) -> list[Any]:
     return values[:: max(len(values) - 1, 1)] if override.is_range_sweep() else values
 
 
+def objective(metrics: Mapping[str, Any]) -> float:
+    """What a job returns to the sweeper (Optuna minimises it): a completed run's final
+    test loss; +inf for a run that diverged, failed or has no test loss."""
+    if metrics.get("status") != COMPLETED:
+        return math.inf
+    value = metrics["test_loss"]
+    return math.inf if value is None else value
+
+
 def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, Any] | None:
     """For a search, give each summary row its objective and its mark; return the best row.
 
@@ -118,9 +127,8 @@ def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, An
         return None
     results = OmegaConf.to_container(OmegaConf.load(path))
     for row in rows:
-        completed = row.get("status") == COMPLETED and row.get("test_loss") is not None
-        row["objective"] = row["test_loss"] if completed else math.inf
-        row["trial"] = COMPLETED if completed else FAILED
+        row["objective"] = objective(row)
+        row["trial"] = COMPLETED if row["objective"] < math.inf else FAILED
     best_params, best_value = results.get("best_params"), results.get("best_value")
     if best_params is None or best_value is None:  # a multi-objective study: no single best
         return None

@@ -208,14 +208,13 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                 where,
             )
             # counts as a failed job, as under the basic launcher: the sweep goes on
-            returns.append(
-                JobReturn(
-                    overrides=list(overrides),
-                    working_dir=None if job_dir is None else str(job_dir),
-                    status=JobStatus.COMPLETED,
-                    _return_value=math.inf,
-                )
+            failed = JobReturn(
+                overrides=list(overrides),
+                working_dir=None if job_dir is None else str(job_dir),
+                status=JobStatus.COMPLETED,
             )
+            failed.return_value = math.inf
+            returns.append(failed)
         return returns
 
     def submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
@@ -224,7 +223,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
 
         params = dict(self.params)
         executor = submitit.AutoExecutor(
-            cluster=self._EXECUTOR,
+            cluster="slurm",  # submitit's own name for its Slurm executor
             folder=params.pop("submitit_folder"),
             slurm_max_num_timeout=params.pop("max_num_timeout"),
         )

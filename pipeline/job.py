@@ -1,0 +1,227 @@
+"""One `tbpipe` run: its command line made ready before Hydra, its job run inside Hydra.
+
+`prepare` turns the command line into the one Hydra runs (a `rerun` or `resume` expanded,
+every check of pipeline/check/ passed, the run dir created for this process alone);
+`run_job` is what Hydra calls for each job: start the run, hand the config to app.run, and
+turn how it ended into what a sweeper minimises or the exit code of docs/ERRORS.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.check import rerun
+from pipeline.check.claim import claim_dir
+from pipeline.check.compose import path_override
+from pipeline.check.errors import (
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    BadInput,
+    exit_code_for_signal,
+    full_error_requested,
+    one_line,
+    report,
+    signal_name,
+)
+from pipeline.check.preflight import OutputDir, check_command_line
+from pipeline.compat import BASIC_LAUNCHER
+from pipeline.runinfo import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    INTERRUPTED,
+    RESUME_ENV,
+    environment_values,
+    is_disk_full,
+    record_unfinished,
+    redacted,
+    start_run,
+)
+from pipeline.stopping import signal_of
+from pipeline.sweeps import naming
+from pipeline.sweeps.launchers import register_tbpipe_sweeper
+from pipeline.sweeps.search import objective
+
+#: Subcommands that become a Hydra run: the module's `command_line(argv)` says which.
+#: (`resume` relaunches a run or sweep in its own dir: `prepare` hands it to its `plan`)
+RUNS = {"rerun": "pipeline.check.rerun", "resume": "pipeline.sweeps.resume"}
+#: what a job did, for <run dir>/tbpipe.log only (conf/config.yaml: hydra.job_logging)
+job_log = logging.getLogger("tbpipe")
+
+
+def prepare(argv: list[str]) -> tuple[list[str] | None, OutputDir | None]:
+    """The command line Hydra runs for `tbpipe <argv>` and the output dir made for it.
+
+    Raises BadInput before anything is created; (None, None) when `resume` finds nothing
+    left to do (said on stdout).
+    """
+    if argv[:1] == ["resume"]:  # its dirs exist on purpose: resume checks what it relaunches
+        from pipeline.sweeps.resume import begin, plan
+
+        ready, output = plan(argv[1:]), None  # checks only: a refusal changes nothing
+        if ready is None:
+            return None, None
+        begin(argv[1], ready)
+    else:
+        ready, output = _checked(argv)
+    try:
+        register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
+    except ModuleNotFoundError as error:  # an install made before the plugin existed
+        raise BadInput(f"{error}: reinstall tbpipe (make setup, or pip install -e .)") from None
+    return ready, output
+
+
+def _checked(argv: list[str]) -> tuple[list[str], OutputDir | None]:
+    """A new run or sweep (`rerun` expanded): checked, and its output dir created."""
+    argv = rerun.plain_config_flags(argv)
+    if argv[:1] and argv[0] in RUNS:
+        argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
+    output = check_command_line(argv)
+    if output is not None:  # created now, for this process alone (check/claim.py)
+        claim_dir(output.path, output.key)
+        if output.key == "hydra.run.dir":
+            _start_new_run(output.path)
+        if output.pinned:
+            argv = [*argv, path_override(output.key, output.path)]
+    return argv, output
+
+
+def _start_new_run(run_dir: str) -> None:
+    """metrics.json (`running`) from the moment the run dir exists; a dir that cannot
+    even hold that (a full disk) is removed again and the run refused."""
+    try:
+        start_run(run_dir)
+    except OSError as error:
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)  # created a moment ago, by this process
+        raise BadInput(f"cannot write hydra.run.dir={run_dir}: {error.strerror}") from None
+
+
+def interrupted_before_training(run_dir: str, stop: KeyboardInterrupt) -> int:
+    """A signal before training: metrics.json says so; returns the exit code it calls for."""
+    name = signal_name(signal_of(stop))
+    record_unfinished(run_dir, INTERRUPTED, f"interrupted by {name} before training")
+    job_log.info("ended: interrupted by %s before training", name)
+    report(f"interrupted before training; nothing to keep in {run_dir}")
+    return exit_code_for_signal(signal_of(stop))
+
+
+def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overrides: Any) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them:
+    for a run from Python (api.py), and for a job `tbpipe resume` runs for the first time
+    (resume turns Hydra's own writing off, so finished jobs keep their files untouched)."""
+    saved = Path(run_dir) / ".hydra"
+    saved.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, saved / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), saved / "overrides.yaml")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """One Hydra job: what a sweeper minimises, or `sys.exit` with the code of how it ended."""
+    from pipeline import app
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
+    task = list(hydra_cfg.overrides.task)
+    command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
+    if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
+        return objective(kept)  # completed or diverged before: every file of it stays as is
+    if resuming and not (Path(run_dir) / ".hydra" / "overrides.yaml").exists():
+        save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
+    shown = redacted(command, environment_values(cfg))  # a secret read from the environment
+    job_log.info("started: %s (run dir %s)", shown, run_dir)
+    try:
+        if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
+            start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
+        metrics = app.run(
+            cfg,
+            run_dir,
+            command=command,
+            overrides=hydra_cfg.overrides.task,
+            checked=True,
+            resume=resuming,
+            label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),
+        )
+    except KeyboardInterrupt as stop:
+        sys.exit(interrupted_before_training(run_dir, stop))
+    except Exception as error:
+        if full_error_requested():
+            raise
+        return _failed(error, run_dir, sweeping, hydra_cfg)
+    return _ended(metrics, run_dir, sweeping)
+
+
+def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> float:
+    """An exception out of the run: recorded as `failed`; a sweep goes on with the next job."""
+    if is_disk_full(error):
+        # the launching process stops the sweep; a launcher's worker ends its job only
+        in_worker = hydra_cfg.launcher.get("_target_") != BASIC_LAUNCHER
+        stop_on_full_disk(run_dir, sweeping, stop=not (sweeping and in_worker))
+        return math.inf
+    reason = record_unfinished(run_dir, FAILED, one_line(error))
+    job_log.error("ended: failed: %s", reason)
+    report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
+    if sweeping:
+        return math.inf  # one failed job must not stop the others
+    sys.exit(EXIT_FAILED)
+
+
+def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> float:
+    """A run that trained: its summary line, or why it stopped and the exit code for that."""
+    from pipeline import app
+
+    job_log.info(
+        "ended: %s after %s of %s steps in %s s (training %s s)%s",
+        metrics["status"], metrics["steps"], metrics["steps_planned"], metrics["seconds"],
+        metrics["train_seconds"], f": {metrics['reason']}" if metrics.get("reason") else "",
+    )  # fmt: skip
+    if metrics["status"] == COMPLETED:
+        job_log.info("%s", app.summary_line(metrics, run_dir))
+        print(app.summary_line(metrics, run_dir), flush=True)
+        return objective(metrics)
+    report(f"run {metrics['status']}: {metrics['reason']} | logs: {app.display_path(run_dir)}")
+    if metrics["status"] == INTERRUPTED:  # stops a sweep too: the user asked to stop
+        sys.exit(exit_code_for_signal(signal.Signals[metrics["signal"]]))
+    if sweeping:
+        return math.inf
+    sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
+
+
+def stop_on_full_disk(run_dir: str, sweeping: bool, stop: bool = True) -> None:
+    """A full disk ends the run (and a sweep: every later job would fail the same way)
+    with one line; metrics.json says `failed` where it can still be written (the run
+    dir's reserve is given up for it); a sweep prints what ran. `stop=False` (a
+    launcher's worker process) only ends this job."""
+    reason = f"the disk is full (No space left on device) under {run_dir}; events so far are kept"
+    try:
+        reason = record_unfinished(run_dir, FAILED, reason)
+        where = "metrics.json says failed"
+    except OSError:
+        where = "not even metrics.json could be written"
+    report(f"run failed: {reason} ({where}); free some space and run it again")
+    if not stop:
+        return
+    if sweeping:
+        from pipeline.sweeps.summary import read_sweep, table
+
+        sweep_dir = HydraConfig.get().sweep.dir
+        rows = read_sweep(sweep_dir)
+        print(f"\nsweep stopped: the disk is full; what ran ({len(rows)} jobs) in {sweep_dir}:")
+        print(table(rows), flush=True)
+    sys.exit(EXIT_FAILED)
