@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import os
 import shlex
 import signal
@@ -141,7 +140,9 @@ def run_job(cfg: DictConfig) -> float:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
-        return objective(kept)  # completed or diverged before: every file of it stays as is
+        return job_objective(
+            kept, cfg
+        )  # completed or diverged before: every file of it stays as is
     if resuming and not (Path(run_dir) / ".hydra" / "overrides.yaml").exists():
         save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
@@ -163,27 +164,29 @@ def run_job(cfg: DictConfig) -> float:
     except Exception as error:
         if full_error_requested():
             raise
-        return _failed(error, run_dir, sweeping, hydra_cfg)
-    return _ended(metrics, run_dir, sweeping)
+        return job_objective(_failed(error, run_dir, sweeping, hydra_cfg), cfg)
+    return job_objective(_ended(metrics, run_dir, sweeping), cfg)
 
 
-def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> float:
-    """An exception out of the run: recorded as `failed`; a sweep goes on with the next job."""
+def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> dict:
+    """An exception out of the run: recorded as `failed`; a sweep goes on with the next job
+    (no metrics to judge it by)."""
     if is_disk_full(error):
         # the launching process stops the sweep; a launcher's worker ends its job only
         in_worker = hydra_cfg.launcher.get("_target_") != BASIC_LAUNCHER
         stop_on_full_disk(run_dir, sweeping, stop=not (sweeping and in_worker))
-        return math.inf
+        return {}
     reason = record_unfinished(run_dir, FAILED, one_line(error))
     job_log.error("ended: failed: %s", reason)
     report(f"run failed: {reason} (HYDRA_FULL_ERROR=1 shows the traceback)")
     if sweeping:
-        return math.inf  # one failed job must not stop the others
+        return {}  # one failed job must not stop the others
     sys.exit(EXIT_FAILED)
 
 
-def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> float:
-    """A run that trained: its summary line, or why it stopped and the exit code for that."""
+def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> dict:
+    """A run that trained: its summary line, or why it stopped and the exit code for that;
+    the metrics a sweeper judges it by."""
     from pipeline import app
 
     job_log.info(
@@ -194,12 +197,12 @@ def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> float:
     if metrics["status"] == COMPLETED:
         job_log.info("%s", app.summary_line(metrics, run_dir))
         print(app.summary_line(metrics, run_dir), flush=True)
-        return objective(metrics)
+        return metrics
     report(f"run {metrics['status']}: {metrics['reason']} | logs: {app.display_path(run_dir)}")
     if metrics["status"] == INTERRUPTED:  # stops a sweep too: the user asked to stop
         sys.exit(exit_code_for_signal(signal.Signals[metrics["signal"]]))
     if sweeping:
-        return math.inf
+        return {}
     sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
 
 
@@ -225,3 +228,10 @@ def stop_on_full_disk(run_dir: str, sweeping: bool, stop: bool = True) -> None:
         print(f"\nsweep stopped: the disk is full; what ran ({len(rows)} jobs) in {sweep_dir}:")
         print(table(rows), flush=True)
     sys.exit(EXIT_FAILED)
+
+
+def job_objective(metrics: dict[str, Any], cfg: DictConfig) -> float:
+    """What this job returns to the sweeper: the config's `objective` scalar, or the worst
+    value the sweeper's direction allows for a job that gave none (`{}`)."""
+    direction = HydraConfig.get().sweeper.get("direction", "minimize")
+    return objective(metrics, cfg.get("objective"), str(direction).lower() == "maximize")

@@ -105,16 +105,32 @@ def _values_to_try(override: Override) -> list[Any]:
     return values[:: max(len(values) - 1, 1)] if override.is_range_sweep() else values
 
 
-def objective(metrics: Mapping[str, Any]) -> float:
-    """What a job returns to the sweeper (Optuna minimises it): a completed run's final
-    test loss; +inf for a run that diverged, failed or has no test loss."""
-    if metrics.get("status") != COMPLETED:
-        return math.inf
-    value = metrics["test_loss"]
-    return math.inf if value is None else value
+#: what a search optimises when the config's `objective` names nothing
+DEFAULT_OBJECTIVE = "test/loss"
 
 
-def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, Any] | None:
+def objective(metrics: Mapping[str, Any], name: str | None = None, maximize: bool = False) -> float:
+    """What a job returns to the sweeper: a completed run's final value of the scalar
+    `name` (`<writer>/<tag>` as in metrics.json's `final`: test/loss, test/accuracy); the
+    worst value (+inf, or -inf when the sweeper maximises) for a run that diverged, failed
+    or has no such value."""
+    name = name or DEFAULT_OBJECTIVE
+    value = (metrics.get("final") or {}).get(name)
+    if value is None and name == DEFAULT_OBJECTIVE:  # a run saved before `final` existed
+        value = metrics.get("test_loss")
+    if metrics.get("status") != COMPLETED or value is None:
+        return worst(maximize)
+    return value
+
+
+def worst(maximize: bool) -> float:
+    """The objective of a job that gave none: last, whichever way the search goes."""
+    return -math.inf if maximize else math.inf
+
+
+def mark_trials(
+    rows: Sequence[dict[str, Any]], sweep_dir: Path, name: str | None = None
+) -> dict[str, Any] | None:
     """For a search, give each summary row its objective and its mark; return the best row.
 
     The objective is what the task function returned to Optuna: the final test loss of a
@@ -127,8 +143,8 @@ def mark_trials(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> dict[str, An
         return None
     results = OmegaConf.to_container(OmegaConf.load(path))
     for row in rows:
-        row["objective"] = objective(row)
-        row["trial"] = COMPLETED if row["objective"] < math.inf else FAILED
+        row["objective"] = objective(row, name)
+        row["trial"] = COMPLETED if math.isfinite(row["objective"]) else FAILED
     best_params, best_value = results.get("best_params"), results.get("best_value")
     if best_params is None or best_value is None:  # a multi-objective study: no single best
         return None
@@ -152,10 +168,11 @@ def _same(a: Any, b: Any) -> bool:
     return math.isclose(a, b, rel_tol=1e-9) if numbers else a == b
 
 
-def best_line(best: dict[str, Any]) -> str:
+def best_line(best: dict[str, Any], name: str | None = None) -> str:
     """One line for the end of a search: which trial won, with what, and where its logs are."""
     setting = " ".join(f"{key}={value}" for key, value in best["searched"].items())
     return (
-        f"best trial: job {best['job']} (test loss {best['objective']:.6g}) {setting} "
+        f"best trial: job {best['job']} ({name or DEFAULT_OBJECTIVE} {best['objective']:.6g}) "
+        f"{setting} "
         f"| logs: {best['dir']} | {RESULTS_FILE}"
     )

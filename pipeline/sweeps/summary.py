@@ -257,7 +257,8 @@ class SweepSummary(Callback):
         if not rows:
             log.warning("sweep summary: no jobs found in %s", sweep_dir)
             return
-        best = mark_trials(rows, sweep_dir)  # an Optuna search: best and failed trials
+        # an Optuna search: best and failed trials, by the scalar it optimised
+        best = mark_trials(rows, sweep_dir, config.get("objective"))
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
             summarise_seeds(rows, sweep_dir)
@@ -276,7 +277,7 @@ class SweepSummary(Callback):
         png_bytes = png.read_bytes() if png.exists() else None
         write_root_run(rows, sweep_dir, png_bytes, task_of_sweep(config))
         if best is not None:
-            print(best_line(best), flush=True)
+            print(best_line(best, config.get("objective")), flush=True)
         from pipeline.readback.report_cache import remember
 
         remember(sweep_dir)  # so that even the first `tbpipe report` of it reads no event file
