@@ -140,9 +140,8 @@ def run_job(cfg: DictConfig) -> float:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
-        return job_objective(
-            kept, cfg
-        )  # completed or diverged before: every file of it stays as is
+        # completed or diverged before: every file of it stays as is
+        return job_objective(kept, cfg)
     if resuming and not (Path(run_dir) / ".hydra" / "overrides.yaml").exists():
         save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
