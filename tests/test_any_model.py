@@ -8,8 +8,8 @@ reader (`pipeline.readback.runs.load_run`).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,60 +19,15 @@ from tests.conftest import run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
+ROOT = Path(__file__).resolve().parents[1]
 #: a user's folder: a functional Keras model built by a function, 3-feature data
-USER_FILES = {
-    "my_models.py": '''
-        import keras
-
-
-        def functional(units: int = 16, seed: int = 0):
-            """A user's functional Keras model: 3 features in, one number out."""
-            inputs = keras.Input(shape=(3,), name="features")
-            init = keras.initializers.GlorotUniform(seed=seed)
-            hidden = keras.layers.Dense(units, "tanh", kernel_initializer=init, name="hidden")
-            out = keras.layers.Dense(1, kernel_initializer=init, name="out")
-            return keras.Model(inputs, out(hidden(inputs)), name="mine")
-        ''',
-    "my_data.py": '''
-        from dataclasses import dataclass
-
-        import numpy as np
-
-        from pipeline.data import Dataset
-
-
-        @dataclass
-        class ThreeFeatures:
-            """y = x . w + noise, x of three features."""
-
-            n: int = 400
-            seed: int = 0
-
-            def generate(self) -> Dataset:
-                rng = np.random.default_rng(self.seed)
-                x = rng.normal(size=(self.n, 3)).astype(np.float32)
-                y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
-                y = (y + 0.1 * rng.normal(size=(self.n, 1))).astype(np.float32)
-                return Dataset(x[:300], y[:300], x[300:], y[300:])
-        ''',
-    "conf/model/functional.yaml": """
-        _target_: my_models.functional
-        units: 16
-        seed: ${seed}
-        """,
-    "conf/data/three.yaml": """
-        _target_: my_data.ThreeFeatures
-        seed: ${seed}
-        """,
-}
+EXAMPLE = ROOT / "examples" / "your_model"
 
 
 def user_folder(root: Path) -> Path:
-    for name, text in USER_FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
+    """docs/EXTENDING.md's example, copied where a user would keep it."""
+    shutil.copytree(EXAMPLE, root / "your_model")
+    return root / "your_model"
 
 
 def clean(stderr: str) -> None:
@@ -83,7 +38,7 @@ def clean(stderr: str) -> None:
 def test_a_users_keras_model_on_their_own_data(tmp_path):
     folder = user_folder(tmp_path)
     result = run_tbpipe(
-        "--config-dir", "conf", "data=three", "model=functional", "task=regression",
+        "--config-dir", "conf", "data=three_features", "model=functional", "task=regression",
         "optimizer=adam", "optimizer.learning_rate=0.02", "trainer.steps=300",
         "trainer.progress=false", "sinks.histograms.layers=[hidden]", "hydra.run.dir=run",
         cwd=folder,
@@ -151,3 +106,17 @@ def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
     assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
     got = records(run_dir)
     assert set(got.values()) == {1} and got == records(whole)
+
+
+def test_the_extending_commands_for_your_model_run_as_written(tmp_path):
+    """docs/EXTENDING.md's commands for a Keras model of yours, from the example's folder."""
+    text = (ROOT / "docs" / "EXTENDING.md").read_text()
+    block = text.split("    cd examples/your_model\n", 1)[1].split("\n\n", 1)[0]
+    commands = [line.split("#")[0].split() for line in block.splitlines()]
+    assert len(commands) >= 3 and all(c[0] == "tbpipe" for c in commands)
+    folder = user_folder(tmp_path)
+    for number, command in enumerate(commands):
+        words = [w.strip("'") for w in command[1:]]
+        where = f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"
+        result = run_tbpipe(*words, "trainer.steps=30", "trainer.progress=false", where, cwd=folder)
+        assert result.stderr == "", (command, result.stderr)
