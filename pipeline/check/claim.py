@@ -85,7 +85,7 @@ def claim_dir(
     except OSError as error:
         reason = os.strerror(error.errno or errno.EACCES)
         raise BadInput(f"cannot write {key}={path}: {reason}") from None
-    return _hold(path, key) if hold else Claim(path)
+    return _hold(path, key, created=True) if hold else Claim(path)
 
 
 def owner_of(path: str | os.PathLike) -> str | None:
@@ -103,7 +103,7 @@ def owner_of(path: str | os.PathLike) -> str | None:
     return None if _gone(holder) else _said(holder)
 
 
-def _hold(path: Path, key: str) -> Claim:
+def _hold(path: Path, key: str, created: bool = False) -> Claim:
     lock = path / OWNER_LOCK
     line = " ".join(map(str, _me())) + "\n"
     try:
@@ -117,7 +117,10 @@ def _hold(path: Path, key: str) -> Claim:
         finally:
             os.close(fd)
     except OSError as error:
-        raise BadInput(f"cannot hold {key}={path}: {os.strerror(error.errno or 0)}") from None
+        if created:  # nothing of it is left: the dir was made a moment ago, for this run
+            lock.unlink(missing_ok=True)
+            path.rmdir()
+        raise BadInput(f"cannot write {key}={path}: {os.strerror(error.errno or 0)}") from None
     claim = Claim(path, lock)
     atexit.register(claim.release)
     return claim
