@@ -191,18 +191,14 @@ def model_config(cfg: DictConfig, task: Any, data: Any) -> DictConfig:
 
 def ended_for_good(run_dir: Path) -> dict[str, Any] | None:
     """The metrics of a run that resuming leaves alone (completed, diverged: the same config
-    would end the same way); None for one to go on with. A failed run starts over: its
-    checkpoints go."""
-    import shutil
-
+    would end the same way); None for one to go on with. A failed run keeps its
+    checkpoints too: it goes on from the newest, as an interrupted one does."""
     try:
         metrics = read_metrics(run_dir)
     except (OSError, ValueError):
         return None
     if metrics.get("status") in (COMPLETED, DIVERGED):
         return metrics
-    if metrics.get("status") == FAILED:
-        shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
     return None
 
 
@@ -216,20 +212,50 @@ def checkpoint_of(cfg: DictConfig, pieces: Pieces, run_dir: Path):
 
 
 def go_on_from_checkpoint(cfg: DictConfig, pieces: Pieces, run_dir: Path) -> None:
-    """Restore the latest checkpoint into the loop and keep the event records before it;
-    with no checkpoint, the run starts over: its old event files go."""
-    from pipeline.checkpoints import keep_events_before, remove_events
+    """Restore the newest checkpoint that can be read into the loop and keep the event
+    records before it; with none, the run starts over (said in one line if it had begun):
+    its old event files go. A checkpoint that cannot be read is named, in one line.
 
-    restored = pieces.checkpoint.restore() if pieces.checkpoint is not None else None
+    Nothing of the run is changed until what it goes on from is known; a file that cannot
+    be rewritten (a full disk) raises `ResumeFault`: the run stays as it was, not failed."""
+    import logging
+
+    from pipeline.checkpoints import keep_events_before, remove_events
+    from pipeline.runinfo import METRICS_FILE, ResumeFault, is_disk_full
+
+    job_log = logging.getLogger("tbpipe")  # <run dir>/tbpipe.log
+    checkpoint = pieces.checkpoint
+    restored = checkpoint.restore() if checkpoint is not None else None
+    for damaged in checkpoint.damaged if checkpoint is not None else []:
+        said = f"checkpoint {damaged.file} cannot be read ({damaged.reason})"
+        report(said)
+        job_log.warning("%s", said)
     writer_dirs = [run_dir / cfg.writer.train, run_dir / cfg.writer.test]
-    if restored is None:
-        for folder in [run_dir, *writer_dirs]:  # the HPARAMS session at the root too
-            remove_events(folder)
-        return
-    pieces.start, batch = restored
+    try:
+        if restored is None:
+            if (run_dir / METRICS_FILE).exists():  # it had begun: its steps so far are lost
+                why = "none could be read" if checkpoint and checkpoint.damaged else "none saved"
+                where = display_path(run_dir)
+                said = f"{where}: no usable checkpoint ({why}): starting over from step 0"
+                report(said)
+                job_log.info("%s", said)
+            for folder in [run_dir, *writer_dirs]:  # the HPARAMS session at the root too
+                remove_events(folder)
+            return
+        start, batch = restored
+        for folder in writer_dirs:
+            keep_events_before(folder, start)
+    except OSError as error:
+        fix = "free some space" if is_disk_full(error) else "fix that"
+        raise ResumeFault(
+            f"cannot resume {display_path(run_dir)}: its event files could not be rewritten "
+            f"({error.strerror or error}); nothing was lost (checkpoints and event files are "
+            f"as they were): {fix}, then run tbpipe resume again"
+        ) from error
+    pieces.start = start
     pieces.batch = batch if pieces.batches is not None else None
-    for folder in writer_dirs:
-        keep_events_before(folder, pieces.start)
+    job_log.info("resumed from step %d (checkpoint %s/ckpt-%d)", start, CHECKPOINT_DIR, start)
+    print(f"resumed {display_path(run_dir)} from step {start}", flush=True)
 
 
 def open_run(

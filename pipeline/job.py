@@ -42,6 +42,7 @@ from pipeline.runinfo import (
     FAILED,
     INTERRUPTED,
     RESUME_ENV,
+    ResumeFault,
     environment_values,
     is_disk_full,
     record_unfinished,
@@ -89,7 +90,7 @@ def _checked(argv: list[str]) -> tuple[list[str], OutputDir | None]:
         argv = importlib.import_module(RUNS[argv[0]]).command_line(argv[1:])
     output = check_command_line(argv)
     if output is not None:  # created now, for this process alone (check/claim.py)
-        claim_dir(output.path, output.key)
+        claim_dir(output.path, output.key, hold=True)  # until this process ends
         if output.key == "hydra.run.dir":
             _start_new_run(output.path)
         if output.pinned:
@@ -160,6 +161,12 @@ def run_job(cfg: DictConfig) -> float:
         )
     except KeyboardInterrupt as stop:
         sys.exit(interrupted_before_training(run_dir, stop))
+    except ResumeFault as error:  # the run is as it was before: not marked failed
+        job_log.error("not resumed: %s", error)
+        report(str(error))
+        if sweeping:
+            return job_objective({}, cfg)
+        sys.exit(EXIT_FAILED)
     except Exception as error:
         if full_error_requested():
             raise

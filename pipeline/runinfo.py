@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import socket
 import time
@@ -18,6 +19,19 @@ from typing import Any
 METRICS_FILE = "metrics.json"
 #: the folder of a run dir that holds its checkpoints (pipeline/checkpoints.py)
 CHECKPOINT_DIR = "checkpoints"
+#: a complete checkpoint's index file (TensorFlow writes it last, once its data is written)
+CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+def saved_checkpoints(run_dir: Path) -> list[int]:
+    """The steps of a run's complete checkpoints on disk, newest first (no TensorFlow)."""
+    try:
+        names = os.listdir(Path(run_dir) / CHECKPOINT_DIR)
+    except OSError:
+        return []
+    found = (CHECKPOINT_INDEX.match(name) for name in names)
+    return sorted((int(match.group(1)) for match in found if match), reverse=True)
+
 
 # -- how a run ended: the `status` in metrics.json (docs/ERRORS.md lists the exit codes) --
 RUNNING = "running"  # written as soon as the run starts; replaced when it ends
@@ -280,9 +294,17 @@ def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
     return ended["reason"]
 
 
-# -- the process behind a running run: host, pid, heartbeat ------------------------------
+# -- the process behind a running run: host, pid, start time, heartbeat -----------------
 #: metrics.json keys that say which process runs the run and when it was last heard from
-PROCESS_KEYS = ("host", "pid", "started_at", "heartbeat_at", "checkpoint_step", "resumed_from")
+PROCESS_KEYS = (
+    "host",
+    "pid",
+    "pid_started",
+    "started_at",
+    "heartbeat_at",
+    "checkpoint_step",
+    "resumed_from",
+)
 #: a running run refreshes metrics.json at chunk ends at most this often (seconds)
 HEARTBEAT_SECONDS = 10.0
 #: a run on another host whose metrics.json is older than this is taken for dead (seconds)
@@ -291,20 +313,63 @@ SILENT_FOR = 600.0
 RESUME_ENV = "TBPIPE_RESUME"
 
 
+class ResumeFault(Exception):
+    """`tbpipe resume` could not prepare a run to go on (e.g. a full disk while it rewrote
+    the event files): the run is left as it was, not marked failed, and can be resumed again."""
+
+
 def this_process() -> dict[str, Any]:
-    """host and pid of this process, for metrics.json: `tbpipe status` checks they live."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    """host, pid and the pid's start time, for metrics.json and a dir's owner lock: a pid
+    alone names a process only until it is reused, the pair names it for good."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_started": pid_started(pid)}
+
+
+def pid_started(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat);
+    None where there is no /proc (then only the pid is compared) or no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count from its end
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether the process that had this pid (and, when given, this start time: see
+    `pid_started`) still runs on this host. A zombie counts as gone, and so does a live
+    process that got the same pid later."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    try:  # Linux: a zombie has exited, only its parent has not collected it yet
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True  # no /proc: the pid is all there is to go by
+    if fields[0] == "Z":
+        return False
+    return started is None or int(fields[19]) == started
 
 
 class Heartbeat:
     """Refreshes a running run's metrics.json (its step, its mtime) at chunk ends, at most
-    every HEARTBEAT_SECONDS, and at once when a checkpoint was written."""
+    every HEARTBEAT_SECONDS, and at once when a checkpoint was written. Until this run
+    writes a checkpoint of its own, the one it went on from is kept as `checkpoint_step`."""
 
     def __init__(self, run_dir: Path, running: dict[str, Any]):
         self.run_dir, self.running = Path(run_dir), dict(running)
         self.last = time.monotonic()
+        if self.running.get("checkpoint_step") is None and running.get("resumed_from"):
+            self.running["checkpoint_step"] = running["resumed_from"]
+            write_metrics(self.run_dir, self.running)
 
     def beat(self, step: int, checkpoint_step: int | None = None) -> None:
+        if checkpoint_step is None:
+            checkpoint_step = self.running.get("checkpoint_step")
         saved = checkpoint_step != self.running.get("checkpoint_step")
         if not saved and time.monotonic() - self.last < HEARTBEAT_SECONDS:
             return
@@ -313,24 +378,10 @@ class Heartbeat:
         self.last = time.monotonic()
 
 
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    try:  # Linux: a zombie has exited, only its parent has not collected it yet
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def state_of(metrics: dict[str, Any] | None, mtime: float | None = None) -> str:
     """A run's state from its metrics.json (None: no file): pending, running, an ending, or
-    died. A running run died when its host is this one and its pid is gone, or, on another
+    died. A running run died when its host is this one and its process is gone (its pid
+    absent, or taken by a process that started later), or, on another
     host, when metrics.json has not been refreshed for SILENT_FOR seconds."""
     if metrics is None:
         return PENDING
@@ -339,7 +390,7 @@ def state_of(metrics: dict[str, Any] | None, mtime: float | None = None) -> str:
         return status if status in ENDINGS else FAILED
     host, pid = metrics.get("host"), metrics.get("pid")
     if host == socket.gethostname() and isinstance(pid, int):
-        return RUNNING if process_alive(pid) else DIED
+        return RUNNING if process_alive(pid, metrics.get("pid_started")) else DIED
     heard = mtime if mtime is not None else metrics.get("heartbeat_at")
     if heard is not None and time.time() - heard > SILENT_FOR:
         return DIED

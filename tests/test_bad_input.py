@@ -22,8 +22,11 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "ERRORS.md"
 FAULT_ROWS = {"learning rate too high", "error inside the run", "Ctrl-C mid-run", "SIGTERM mid-run"}
 FAULT_ROWS |= {"a function as a piece, found in the run"}  # tests/test_hostile.py
 FAULT_ROWS |= {"SIGTERM while TensorFlow loads", "a full disk mid-run", "a full disk mid-sweep"}
-#: exit-2 rows that need more than one in-process call: checked in test_races.py
-ELSEWHERE = {"two runs into one dir at once"}
+FAULT_ROWS |= {"a full disk while resume rewrites the event files"}  # test_resume_faults.py
+#: exit-2 rows that need more than one in-process call: checked in test_races.py,
+#: test_resume_faults.py and test_resume_sweep.py
+ELSEWHERE = {"two runs into one dir at once", "resume of a sweep still being launched or run"}
+ELSEWHERE |= {"resume with a job dir that is a link", "resume with a job dir without .hydra"}
 
 
 #: `<houses.csv>` of the table: a data file for `data=file`

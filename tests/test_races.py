@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.check.claim import RESUME_LOCK, claim_dir
+from pipeline.check.claim import OWNER_LOCK, claim_dir
 from pipeline.check.errors import BadInput
 from tests.conftest import TBPIPE
 from tests.test_bad_input import ROWS
@@ -60,9 +60,9 @@ def test_an_existing_dir_is_never_claimed_for_a_new_run(tmp_path):
 def test_resume_takes_a_lock_that_a_second_resume_cannot(tmp_path):
     run = claim_dir(tmp_path / "run", "hydra.run.dir").path
     first = claim_dir(run, "run", resuming=True)
-    lock = run / RESUME_LOCK
+    lock = run / OWNER_LOCK
     assert lock.read_text().split()[0] == str(os.getpid())
-    with pytest.raises(BadInput, match=r"is being resumed by pid \d+"):
+    with pytest.raises(BadInput, match=r"is being launched or resumed by pid \d+"):
         claim_dir(run, "run", resuming=True)
     first.release()
     assert not lock.exists()
@@ -75,10 +75,32 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     dead.wait()  # a pid that no longer runs
     import socket
 
-    (run / RESUME_LOCK).write_text(f"{dead.pid} {socket.gethostname()}\n")
+    (run / OWNER_LOCK).write_text(f"{dead.pid} {socket.gethostname()}\n")
     claim = claim_dir(run, "run", resuming=True)
-    assert (run / RESUME_LOCK).read_text().split()[0] == str(os.getpid())
+    assert (run / OWNER_LOCK).read_text().split()[0] == str(os.getpid())
     claim.release()
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over(tmp_path):
+    """A pid alone is not the process: the lock's start time must match the pid's too."""
+    import socket
+
+    from pipeline.runinfo import pid_started
+
+    run = claim_dir(tmp_path / "run", "hydra.run.dir").path
+    other = subprocess.Popen(["sleep", "30"])  # alive, but not the process that held the lock
+    try:
+        started = pid_started(other.pid)
+        (run / OWNER_LOCK).write_text(f"{other.pid} {socket.gethostname()} {started - 1}\n")
+        claim = claim_dir(run, "run", resuming=True)
+        assert (run / OWNER_LOCK).read_text().split()[0] == str(os.getpid())
+        claim.release()
+        (run / OWNER_LOCK).write_text(f"{other.pid} {socket.gethostname()} {started}\n")
+        with pytest.raises(BadInput, match=f"by pid {other.pid} on"):  # the very process
+            claim_dir(run, "run", resuming=True)
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_resume_needs_an_existing_dir(tmp_path):

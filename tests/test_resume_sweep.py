@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -16,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TBPIPE, run_tbpipe
+from tests.test_bad_input import ROWS
 from tests.test_resume import checkpoint_step, every_series, records
+
+ROW = {row.what: row for row in ROWS}
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
@@ -144,4 +148,39 @@ def test_a_search_is_not_resumed_and_says_why(tmp_path):
     refused = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path, check=False)
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert "OptunaSweeper" in refused.stderr and "start a new search" in refused.stderr
+    assert files_of(sweep_dir) == before
+
+
+def test_job_dirs_without_their_settings_are_run_again_or_refused_in_one_line(tmp_path):
+    """An empty job dir is a job still to run; a link, or files without .hydra/, is one
+    line and exit 2 with nothing changed (never a traceback)."""
+    sweep_dir = tmp_path / "sweep"
+    run_tbpipe("-m", "data.noise_std=0.1,0.2,0.3", "trainer.steps=20", "trainer.progress=false",
+               "sinks=[scalars]", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)  # fmt: skip
+    second, third = job_dir(sweep_dir, 1), job_dir(sweep_dir, 2)
+    second.rename(tmp_path / "elsewhere")
+    second.symlink_to(tmp_path / "elsewhere")
+    for path in [*third.iterdir()]:  # the third job: an empty dir
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (tmp_path / "elsewhere" / "metrics.json").unlink()  # the link's job is to run again
+    assert_refused(sweep_dir, "resume with a job dir that is a link", tmp_path)
+    second.unlink()
+    (second / "train").mkdir(parents=True)  # files, but no recorded settings
+    assert_refused(sweep_dir, "resume with a job dir without .hydra", tmp_path)
+    shutil.rmtree(second)  # now one job dir is gone, one is empty: both jobs run
+
+    resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
+    assert "Traceback" not in resumed.stderr, resumed.stderr
+    done = run_tbpipe("status", str(sweep_dir), cwd=tmp_path)
+    assert done.stdout.strip().endswith("3 jobs: 3 completed")
+
+
+def assert_refused(sweep_dir: Path, what: str, cwd: Path) -> None:
+    """`tbpipe resume` refuses as the row of docs/ERRORS.md says, and changes nothing."""
+    before = files_of(sweep_dir)
+    refused = run_tbpipe("resume", str(sweep_dir), cwd=cwd, check=False)
+    row = ROW[what]
+    assert refused.returncode == row.exit_code == 2, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert row.matches(line, {"<sweep dir>": str(sweep_dir)}), line
     assert files_of(sweep_dir) == before

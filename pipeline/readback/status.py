@@ -26,7 +26,15 @@ from typing import Any
 import yaml
 
 from pipeline.check.errors import EXIT_BAD_INPUT, OneLineParser
-from pipeline.runinfo import COMPLETED, DIED, FAILED, METRICS_FILE, RUNNING, state_of
+from pipeline.runinfo import (
+    COMPLETED,
+    DIED,
+    FAILED,
+    METRICS_FILE,
+    RUNNING,
+    saved_checkpoints,
+    state_of,
+)
 
 PROG = "tbpipe status"
 SWEEP_FILE = "multirun.yaml"
@@ -83,7 +91,8 @@ def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None
         seconds=metrics.get("seconds"),
         setting=setting,
         reason=metrics.get("reason"),
-        checkpoint_step=metrics.get("checkpoint_step"),
+        # the newest complete checkpoint on disk: metrics.json names it a moment later
+        checkpoint_step=newest_checkpoint(run_dir, metrics.get("checkpoint_step")),
         host=metrics.get("host"),
         pid=metrics.get("pid"),
     )
@@ -98,6 +107,12 @@ def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None
         if mtime is not None and metrics.get("host") and row.pid is not None:
             row.reason += f" (last heard {time.time() - mtime:.0f} s ago)"
     return row
+
+
+def newest_checkpoint(run_dir: Path | None, recorded: int | None) -> int | None:
+    """The step of the run's newest complete checkpoint on disk, else what metrics.json says."""
+    found = saved_checkpoints(run_dir) if run_dir is not None else []
+    return found[0] if found else recorded
 
 
 def recorded_sweep(sweep_dir: Path) -> dict[str, Any]:

@@ -74,6 +74,7 @@ def plan(argv: Sequence[str]) -> list[str] | None:
                 f"cannot resume with {override}: only hydra.launcher.* overrides are allowed "
                 "(a resumed sweep keeps its settings; start a new sweep to change them)"
             )
+    refuse_if_owned(target)
     if (target / ".hydra" / "config.yaml").is_file():
         if extra:
             raise BadInput(f"cannot resume {target} with {extra[0]}: a run dir has no launcher")
@@ -132,13 +133,51 @@ def plan_sweep(sweep_dir: Path, launcher_overrides: list[str]) -> list[str] | No
     flags, carried = config_flags(recorded.hydra), carried_overrides(recorded.hydra)
     task = [str(o) for o in recorded.hydra.overrides.task]
     dirs = job_dirs(sweep_dir)
+    check_job_dirs(sweep_dir, rows, dirs)
     for row in rows:
-        if row.state not in KEPT and row.job in dirs:
+        if row.state not in KEPT and row.job in dirs and (dirs[row.job] / ".hydra").is_dir():
             job_overrides = recorded_overrides(dirs[row.job])
             check_settings(dirs[row.job], flags, [*job_overrides, *carried])
     check_versions(list(dirs.values()))
     sweep = path_override("hydra.sweep.dir", sweep_dir)
     return ["-m", *flags, *task, *carried, sweep, *launcher_overrides, *RELAUNCH]
+
+
+def refuse_if_owned(target: Path) -> None:
+    """Refuse a dir that a live tbpipe launches or resumes (its lock: check/claim.py), from
+    the moment a sweep starts, before its first job has a dir; a job dir of such a sweep too."""
+    from pipeline.check.claim import OWNER_LOCK, owner_of
+
+    for held in (target, target.parent):
+        owner = owner_of(held)
+        if owner is not None and (held == target or (held / SWEEP_FILE).is_file()):
+            whose = "it" if held == target else f"its sweep {held}"
+            raise BadInput(
+                f"cannot resume {target}: {whose} is still being run by {owner} "
+                f"({held / OWNER_LOCK}); wait for it to end, or stop it first"
+            )
+
+
+def check_job_dirs(sweep_dir: Path, rows: Sequence[Any], dirs: dict[int, Path]) -> None:
+    """A job dir that is a link, or that holds a run without its recorded settings
+    (.hydra/), is refused in one line; an empty one is a job still to run."""
+    for row in rows:
+        job_dir = dirs.get(row.job)
+        if job_dir is None:
+            continue
+        if job_dir.is_symlink():
+            raise BadInput(
+                f"cannot resume {sweep_dir}: job dir {job_dir.name} is a symbolic link (to "
+                f"{job_dir.readlink()}); a resumed job writes only inside its sweep dir: "
+                "put the job's own dir there, or remove the link to run the job again"
+            )
+        recorded = (job_dir / ".hydra" / "config.yaml").is_file()
+        if row.state not in KEPT and not recorded and any(job_dir.iterdir()):
+            raise BadInput(
+                f"cannot resume {sweep_dir}: job dir {job_dir.name} has files but no "
+                ".hydra/config.yaml, so its settings cannot be checked; remove the dir "
+                "to run the job again"
+            )
 
 
 def refuse_if_running(row: Any) -> None:

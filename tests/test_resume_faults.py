@@ -1,0 +1,304 @@
+"""Resume never loses a checkpoint, whatever goes wrong around it.
+
+Each test kills a real `tbpipe` run after a checkpoint with event records past it, makes
+something go wrong (a run dir named with `[`, a damaged checkpoint, kill -9 in the middle
+of the event-file rewrite, a full disk, a reused pid), then resumes it with the console
+script and compares every series, read with TensorBoard's reader, with a run never
+stopped: bit for bit, each step once.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.checkpoints import REWRITING
+from pipeline.readback.runs import load_run
+from tests.conftest import TBPIPE, run_tbpipe
+from tests.test_bad_input import ROWS
+from tests.test_resume import checkpoint_step, every_series, records
+
+ROW = {row.what: row for row in ROWS}
+
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
+#: a few seconds of training, a checkpoint every 1,000 steps, records reach the file fast
+RUN = (
+    "trainer.steps=8000",
+    "trainer.checkpoint_every=1000",
+    "writer.flush_millis=100",
+    "sinks=[scalars]",
+    "trainer.progress=false",
+)
+
+
+def event_bytes(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (run_dir / "train").glob("*tfevents*"))
+
+
+def kill_after_a_checkpoint(
+    args: list[str], cwd: Path, find_dir, at_least: int = 1000
+) -> tuple[Path, int]:
+    """Start `tbpipe args`; once its run dir (`find_dir()`, None until it exists) has a
+    checkpoint at step `at_least` or later and event records past it, SIGKILL it. The run
+    dir and the step of its newest checkpoint."""
+    process = subprocess.Popen([TBPIPE, *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline, saved, size_then = time.monotonic() + 240, None, 0
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        run_dir = find_dir()
+        if run_dir is not None and (run_dir / "train").is_dir():
+            if saved is None and (checkpoint_step(run_dir) or 0) >= at_least:
+                saved, size_then = checkpoint_step(run_dir), event_bytes(run_dir)
+            elif saved is not None and event_bytes(run_dir) > size_then + 4096:
+                break
+        time.sleep(0.02)
+    else:
+        process.kill()
+        raise AssertionError("no checkpoint with records past it appeared")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    return run_dir, checkpoint_step(run_dir)
+
+
+def killed_run(tmp_path: Path, at_least: int = 1000) -> tuple[Path, int]:
+    run_dir = tmp_path / "run"
+    args = [*RUN, f"hydra.run.dir={run_dir}"]
+    find = lambda: run_dir if run_dir.is_dir() else None  # noqa: E731
+    return kill_after_a_checkpoint(args, tmp_path, find, at_least)
+
+
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("whole") / "run"
+    run_tbpipe(*RUN, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
+    return run_dir
+
+
+def assert_resumed_as_never_stopped(run_dir: Path, whole: Path, saved: int, cwd: Path) -> str:
+    """`tbpipe resume` goes on from `saved` and ends as the run never stopped; its stdout."""
+    resumed = run_tbpipe("resume", str(run_dir), cwd=cwd)
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in resumed.stderr, resumed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+    assert f"resumed from step {saved}" in (run_dir / "tbpipe.log").read_text()
+    assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
+    got = records(run_dir)
+    assert set(got.values()) == {1} and got == records(whole)
+    return resumed.stdout
+
+
+def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(tmp_path, never_stopped):
+    """`sinks=[scalars]` is in the default run dir's name: TensorFlow reads `[` as a glob."""
+
+    def find_dir():
+        found = glob.glob(str(tmp_path / "outputs" / "*" / "*"))
+        return Path(found[0]) if found else None
+
+    run_dir, saved = kill_after_a_checkpoint(list(RUN), tmp_path, find_dir)
+    assert "sinks=[scalars]" in run_dir.name
+    stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
+    assert f"from step {saved}" in stdout
+    kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
+    assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, never_stopped):
+    run_dir, saved = killed_run(tmp_path, at_least=2000)  # two checkpoints kept
+    newest = sorted(
+        (run_dir / "checkpoints").glob("ckpt-*.data-*"), key=lambda p: int(p.name[5:].split(".")[0])
+    )
+    assert len(newest) == 2
+    previous = int(newest[0].name[5:].split(".")[0])
+    os.truncate(newest[-1], newest[-1].stat().st_size // 2)  # a truncated data file
+
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    (line,) = resumed.stderr.splitlines()  # one line naming the file at fault
+    assert f"checkpoint {newest[-1]} cannot be read" in line, resumed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == previous
+    assert every_series(run_dir) == every_series(never_stopped)
+    assert set(records(run_dir).values()) == {1}
+
+
+def test_no_readable_checkpoint_starts_over_and_says_so_in_one_line(tmp_path, never_stopped):
+    run_dir, _ = killed_run(tmp_path)
+    indexes = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
+    for index in indexes:
+        index.write_bytes(b"not a checkpoint")  # garbage in every index
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    *damaged, last = resumed.stderr.splitlines()
+    assert sorted(line.split()[2] for line in damaged) == [str(p) for p in indexes], damaged
+    assert all("cannot be read (" in line and "sstable" in line for line in damaged), damaged
+    said = "no usable checkpoint (none could be read): starting over from step 0"
+    assert last == f"tbpipe: run: {said}"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and "resumed_from" not in metrics
+    assert every_series(run_dir) == every_series(never_stopped)
+
+
+#: runs `tbpipe resume DIR` in this process, SIGKILLed in the middle of writing the first
+#: rewritten event file: once the rewrite's temporary file is written, half of it is cut
+#: off (what a kill mid-write leaves) and the process killed before it could be renamed
+KILL_IN_REWRITE = f"""
+import os, signal, sys
+real_fsync = os.fsync
+def fsync_then_die_in_the_rewrite(fd):
+    name = os.path.basename(os.readlink(f"/proc/self/fd/{{fd}}"))
+    if name.startswith({REWRITING!r}):
+        os.ftruncate(fd, os.fstat(fd).st_size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_fsync(fd)
+os.fsync = fsync_then_die_in_the_rewrite
+sys.argv = ["tbpipe", "resume", sys.argv[1]]
+from pipeline.__main__ import main
+main()
+"""
+
+
+def test_kill_9_during_the_event_file_rewrite_then_resume_loses_nothing(tmp_path, never_stopped):
+    run_dir, saved = killed_run(tmp_path)
+    originals = {p: p.read_bytes() for p in run_dir.rglob("*tfevents*")}
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_REWRITE, str(run_dir)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (leftover,) = (run_dir / "train").glob(f"{REWRITING}*")  # the half-written rewrite
+    assert "tfevents" not in leftover.name and leftover.stat().st_size > 0
+    # the originals are whole, and TensorBoard reads them, not the leftover
+    assert {p: p.read_bytes() for p in run_dir.rglob("*tfevents*")} == originals
+    loss = [step for step, _ in load_run(run_dir / "train").scalars("loss")]
+    assert loss == list(range(len(loss))) and len(loss) > saved
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"  # died
+
+    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
+    assert not list(run_dir.rglob(f"{REWRITING}*"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs mounted for the test: a real filesystem that really fills up."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill `disk` until a write fails with ENOSPC, then free `leave` bytes again."""
+    filler = disk / "filler"
+    with open(filler, "wb") as stream:
+        try:
+            while True:
+                stream.write(b"\0" * 65536)
+                stream.flush()
+        except OSError as error:
+            assert error.errno == 28  # ENOSPC: the disk is full
+    os.truncate(filler, filler.stat().st_size - leave)
+    return filler
+
+
+def test_a_full_disk_during_resume_loses_nothing_and_resume_goes_on_later(
+    small_disk, never_stopped
+):
+    run_dir, saved = killed_run(small_disk)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    room = 32 * 1024  # for a lock and a log line, not for the rewrite
+    assert event_bytes(run_dir) > 2 * room
+    filler = fill(small_disk, leave=room)
+
+    row = ROW["a full disk while resume rewrites the event files"]
+    refused = run_tbpipe("resume", str(run_dir), cwd=small_disk.parent, check=False)
+    assert refused.returncode == row.exit_code == 1
+    (line,) = refused.stderr.splitlines()
+    assert row.matches(line, {"<run dir>": "disk/run"}), line
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    changed = [p.name for p in before if after.get(p) != before[p]]
+    # the job log says the resume failed; the killed run's lock was taken over and let go
+    assert sorted(changed) == [".tbpipe.lock", "tbpipe.log"], changed
+    assert not [p for p in after if p not in before]  # no temporary file left
+    status = json.loads(run_tbpipe("status", str(run_dir), "--json", cwd=small_disk,
+                                   check=False).stdout)  # fmt: skip
+    assert status[0]["state"] == "died" and status[0]["checkpoint_step"] == saved  # not failed
+
+    filler.unlink()
+    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, small_disk)
+
+
+def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
+    """A live process that got `pid` after its first owner died (the kernel's next pid set
+    through /proc/sys/kernel/ns_last_pid, as root); None where that cannot be done."""
+    for _ in range(20):
+        try:
+            Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+        except OSError:
+            return None
+        process = subprocess.Popen(["sleep", "120"])
+        if process.pid == pid:
+            return process
+        process.kill()
+        process.wait()
+    return None
+
+
+def test_a_reused_pid_is_not_taken_for_the_run(tmp_path, never_stopped):
+    run_dir, saved = killed_run(tmp_path)
+    dead = json.loads((run_dir / "metrics.json").read_text())
+    assert dead["host"] == socket.gethostname() and dead["pid_started"] is not None
+    impostor = pid_given_to_a_new_process(dead["pid"])
+    if impostor is None:
+        pytest.skip("cannot give a pid to a new process here (needs root and ns_last_pid)")
+    try:
+        status = run_tbpipe("status", str(run_dir), "--json", cwd=tmp_path, check=False)
+        assert json.loads(status.stdout)[0]["state"] == "died"
+        assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
+        assert impostor.poll() is None  # the unrelated process was left alone
+    finally:
+        impostor.kill()
+        impostor.wait()
+
+
+def test_resume_of_a_sweep_that_has_just_started_is_refused(tmp_path):
+    """From the moment a sweep is launched (multirun.yaml written, no job dir yet) until it
+    ends, its dir is its launching process's: resume is refused and changes nothing."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "data.noise_std=0.1,0.2", "trainer.steps=200", "trainer.progress=false",
+            "sinks=[scalars]", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    sweep = subprocess.Popen([TBPIPE, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (sweep_dir / "multirun.yaml").exists():
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+            time.sleep(0.005)
+        sweep.send_signal(signal.SIGSTOP)  # held just after its start
+        before = sorted(p.name for p in sweep_dir.iterdir())
+        refused = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path, check=False)
+        row = ROW["resume of a sweep still being launched or run"]
+        assert refused.returncode == row.exit_code == 2, refused
+        (line,) = refused.stderr.splitlines()
+        assert row.matches(line, {"<sweep dir>": str(sweep_dir)}), line
+        assert f"by pid {sweep.pid} on {socket.gethostname()}" in line
+        assert sorted(p.name for p in sweep_dir.iterdir()) == before
+    finally:
+        sweep.send_signal(signal.SIGCONT)
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, err
+    for job in sweep_dir.glob("[0-9]_*"):  # one writer per job: each record once
+        assert len(list((job / "train").glob("*tfevents*"))) == 1
+        assert set(records(job).values()) == {1}
+    assert not (sweep_dir / ".tbpipe.lock").exists()  # released when the sweep ended
