@@ -57,6 +57,9 @@ class JobStatus:
     checkpoint_step: int | None = None  # where `tbpipe resume` would go on from
     host: str | None = None
     pid: int | None = None
+    main_metric: str | None = None  # the scalar its task is judged by (`test/accuracy`)
+    value: float | None = None  # its last value, once the run ended
+    final: dict[str, Any] | None = None  # every scalar's last value, `<writer>/<tag>`
 
 
 def load_yaml(path: Path) -> Any:
@@ -95,6 +98,9 @@ def job_status(num: int, run_dir: Path | None, setting: str, planned: int | None
         checkpoint_step=newest_checkpoint(run_dir, metrics.get("checkpoint_step")),
         host=metrics.get("host"),
         pid=metrics.get("pid"),
+        main_metric=metrics.get("main_metric"),
+        value=(metrics.get("final") or {}).get(metrics.get("main_metric")),
+        final=metrics.get("final"),
     )
     started, heard = metrics.get("started_at"), metrics.get("heartbeat_at")
     if state == RUNNING and started is not None:
@@ -210,13 +216,15 @@ def number(value: Any, digits: int = 1) -> str:
 
 
 def table(rows: Sequence[JobStatus]) -> str:
-    """The rows as text, then how many jobs are in each state."""
-    lines = [f"{'job':>4}  {'state':<11}  {'step':>19}  {'wall s':>8}  setting"]
+    """The rows as text (with the main metric's last value, once a job ended), then how
+    many jobs are in each state."""
+    metric = next((row.main_metric for row in rows if row.main_metric), "result")
+    lines = [f"{'job':>4}  {'state':<11}  {'step':>19}  {'wall s':>8}  {metric:>14}  setting"]
     for row in rows:
         step = f"{'-' if row.step is None else row.step} / {row.steps_planned or '-'}"
         lines.append(
             f"{row.job:>4}  {row.state:<11}  {step:>19}  {number(row.seconds):>8}  "
-            f"{row.setting or '(defaults)'}"
+            f"{number(row.value, 4):>14}  {row.setting or '(defaults)'}"
         )
     lines += [f"job {row.job} {row.state}: {row.reason}" for row in rows if row.reason]
     counts: dict[str, int] = {}
