@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pipeline.check.errors import BadInput
 from pipeline.check.schema import is_integer
@@ -90,10 +90,17 @@ def own_flat_class(node: DictConfig) -> type | None:
     names = [name for name in node if name != "_target_"]
     if any(not isinstance(name, str) or name.startswith("_") for name in names):
         return None
-    if any(OmegaConf.is_config(node[name]) for name in names):
+    if any(not _plain(node[name]) for name in names):
         return None
     cls = class_of(node.get("_target_"))
     return cls if cls is not None and tbpipes_own(cls) else None
+
+
+def _plain(value: Any) -> bool:
+    """A plain value, or a list of plain values (`layers: [hidden_1]`): no nested config."""
+    if isinstance(value, ListConfig):
+        return all(_plain(item) for item in value)
+    return not OmegaConf.is_config(value)
 
 
 def tbpipes_own(cls: type) -> bool:

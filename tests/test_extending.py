@@ -18,6 +18,7 @@ from pipeline.contracts import ContractError, check_data, check_model, check_sin
 from pipeline.data import Dataset, LinearData
 from pipeline.readback.runs import load_run
 from pipeline.sinks.base import Sink
+from pipeline.tasks import LINE_FIT, Task
 from tests.conftest import run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
@@ -171,7 +172,21 @@ class Float64Data:
 
 class FlatData:
     def generate(self):
-        return Dataset(np.zeros(3, np.float32), column(3), column(2), column(2))
+        return Dataset(np.zeros(3, np.float32), column(3), np.zeros(2, np.float32), column(2))
+
+
+class ClassesAsFloats:
+    def generate(self):
+        return Dataset(column(3), np.zeros(3, np.float32), column(2), np.zeros(2, np.float32))
+
+
+def line_task() -> Task:
+    """The tutorial's task (pipeline/tasks.py), as a run without `task` builds it."""
+    return Task(**{key: value for key, value in LINE_FIT.items() if key != "_target_"})
+
+
+def classification_task() -> Task:
+    return Task(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 @pytest.mark.parametrize(
@@ -180,31 +195,31 @@ class FlatData:
         (object(), "data: user.Gen has no generate()"),
         (ReturnsADict(), "data: user.Gen.generate() returned dict, not a pipeline.data.Dataset"),
         (Float64Data(), "data: user.Gen.generate(): x_train is float64, not a float32 array"),
-        (FlatData(), "data: user.Gen.generate(): x_train has shape (3,), not (N, 1)"),
+        (FlatData(), "data: user.Gen.generate(): x has shape () a point; the fit plot"),
+        (ClassesAsFloats(), "data: user.Gen.generate(): y_train is float32, not integer class"),
     ],
 )
 def test_a_data_generator_breaking_the_contract_is_named(generator, says):
+    task = classification_task() if isinstance(generator, ClassesAsFloats) else line_task()
     with pytest.raises(ContractError) as caught:
-        check_data("data", generator, "user.Gen")
+        check_data("data", generator, "user.Gen", task)
     assert str(caught.value).startswith(says) and "\n" not in str(caught.value)
 
 
 def test_the_built_in_pieces_meet_the_contract():
-    import tensorflow as tf
 
     from pipeline.models import LinearModel, MLPModel
 
-    data = check_data("data", LinearData(n_train=5, n_test=3), "LinearData")
-    x = tf.constant(data.x_train)
+    data = check_data("data", LinearData(n_train=5, n_test=3), "LinearData", line_task())
     for model in (LinearModel(), MLPModel(hidden=4)):
-        assert check_model("model", model, type(model).__name__, x) is model
+        assert check_model("model", model, type(model).__name__, data, line_task()) is model
     assert check_sink("sinks.s", Sink(every=5), "Sink").every == 5
 
 
 def test_models_and_sinks_breaking_the_contract_are_named():
     import tensorflow as tf
 
-    x = tf.zeros([4, 1])
+    data = Dataset(column(4), column(4), column(2), column(2))
 
     class TwoWeightsOneName(tf.Module):
         def __init__(self):
@@ -229,11 +244,11 @@ def test_models_and_sinks_breaking_the_contract_are_named():
             return tf.reduce_sum(x, axis=1)
 
     with pytest.raises(ContractError, match=r"^model: u.Twins has several .* named w;"):
-        check_model("model", TwoWeightsOneName(), "u.Twins", x)
+        check_model("model", TwoWeightsOneName(), "u.Twins", data, line_task())
     with pytest.raises(
         ContractError, match=r"^model: u.Wrong\(x\) returned shape \[4\], not \[4, 1\]"
     ):
-        check_model("model", WrongShape(), "u.Wrong", x)
+        check_model("model", WrongShape(), "u.Wrong", data, line_task())
     with pytest.raises(ContractError, match=r"^sinks.mine: u.Mine has no start, record, every"):
         check_sink("sinks.mine", object(), "u.Mine")
     never = Sink()

@@ -172,7 +172,7 @@ def test_resume_refuses_a_run_that_is_still_running(tmp_path):
         refused = run_tbpipe("resume", str(run_dir), cwd=tmp_path, check=False)
         assert refused.returncode == 2
         (line,) = refused.stderr.splitlines()
-        assert "still running" in line and f"pid {process.pid}" in line
+        assert "still being run" in line and f"pid {process.pid}" in line
         assert process.poll() is None  # the run was left alone
     finally:
         process.kill()

@@ -119,11 +119,17 @@ def group_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict
 
 
 def _order(setting: tuple) -> tuple:
-    """Numbers by value, anything else by its text, None last."""
-    return tuple(
-        (0, value, "") if is_number(value) else (1 if value is not None else 2, 0, str(value))
-        for value in setting
-    )
+    """Numbers by value, lists of numbers by their values (`model.units=[16]` before
+    `[256]`), anything else by its text, None last."""
+    return tuple(_value_order(value) for value in setting)
+
+
+def _value_order(value: Any) -> tuple:
+    if is_number(value):
+        return (0, value, "")
+    if isinstance(value, (list, tuple)) and all(is_number(item) for item in value):
+        return (1, tuple(value), "")
+    return (2 if value is not None else 3, 0, str(value))
 
 
 def columns(keys: Sequence[str], metrics: Sequence[str] = GROUPED_METRICS) -> list[str]:
