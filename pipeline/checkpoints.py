@@ -41,6 +41,7 @@ from pipeline.runinfo import (
     RUNNING,
     read_metrics,
     saved_checkpoints,
+    write_durably,
     write_metrics,
 )
 from pipeline.train import variables_of
@@ -187,27 +188,8 @@ def keep_events_before(folder: Path, step: int) -> int:
                 dropped += 1
             offset = end
         if sum(map(len, kept)) != len(data):  # something dropped: write what is kept
-            replace_durably(path, kept, folder / f"{REWRITING}{number}")
+            write_durably(path, kept, folder / f"{REWRITING}{number}")
     return dropped
-
-
-def replace_durably(path: Path, chunks: list[bytes], tmp: Path) -> None:
-    """`path` replaced by `chunks` through `tmp`: all of it, or (on any error) nothing."""
-    try:
-        with open(tmp, "wb") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def remove_events(folder: Path) -> None:

@@ -100,17 +100,21 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
     return path
 
 
-def write_durably(path: Path, text: str) -> None:
-    """`path` replaced by `text` atomically and on disk (tmp + fsync + rename + dir fsync)."""
-    tmp = path.with_name(path.name + ".tmp")
+def write_durably(path: Path, data: str | list[bytes], tmp: Path | None = None) -> None:
+    """`path` replaced by `data` (text, or chunks of bytes) atomically and on disk: `tmp`
+    (default `<path>.tmp`) written, fsynced and renamed over it, then the dir fsynced. On
+    any error nothing changes and no temp file stays (a 0-byte one is what a full disk
+    would leave)."""
+    tmp = tmp or path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w") as stream:
-            stream.write(text)
+        with open(tmp, "w" if isinstance(data, str) else "wb") as stream:
+            for chunk in [data] if isinstance(data, str) else data:
+                stream.write(chunk)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a 0-byte temp file behind
+        tmp.unlink(missing_ok=True)
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:

@@ -71,34 +71,21 @@ def blank_if_none(value: Any) -> Any:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The short table printed when a sweep ends (k for the tutorial's line, else the main
-    metric); why a job failed goes below it."""
-    if not any("k" in row for row in rows):
-        return metric_table(rows)
-    lines = [
-        f"{'job':>3}  {'k':>10}  {'|k-k_true|':>10}  {'test loss':>10}  {'s':>6}  "
-        f"{'status':<9}  setting"
-    ]
+    """The short table printed when a sweep ends (k and |k - k_true| for the tutorial's
+    line, else the task's main metric); why a job failed goes below it."""
+    if any("k" in row for row in rows):
+        results = [("k", "k", 10), ("|k-k_true|", "k_error", 10)]
+    else:
+        main = main_metric_of_rows(rows)
+        results = [(main, column_of(main), 14)]
+    results.append(("test loss", "test_loss", 10))
+    head = "".join(f"{title:>{width}}  " for title, _, width in results)
+    lines = [f"{'job':>3}  {head}{'s':>6}  {'status':<9}  setting"]
     for row in rows:
-        status = row.get("status") or "?"
+        values = "".join(f"{number(row.get(key)):>{width}}  " for _, key, width in results)
         lines.append(
-            f"{row['job']:>3}  {number(row.get('k')):>10}  {number(row.get('k_error')):>10}"
-            f"  {number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
-            f"{status:<9}  {setting_of(row)}"
-        )
-    return "\n".join(lines + failures(rows))
-
-
-def metric_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The end-of-sweep table of a task without k: its main metric and the test loss."""
-    main = main_metric_of_rows(rows)
-    lines = [f"{'job':>3}  {main:>14}  {'test loss':>10}  {'s':>6}  {'status':<9}  setting"]
-    for row in rows:
-        status = row.get("status") or "?"
-        lines.append(
-            f"{row['job']:>3}  {number(row.get(column_of(main))):>14}  "
-            f"{number(row.get('test_loss')):>10}  {number(row.get('seconds'), 1):>6}  "
-            f"{status:<9}  {setting_of(row)}"
+            f"{row['job']:>3}  {values}{number(row.get('seconds'), 1):>6}  "
+            f"{row.get('status') or '?':<9}  {setting_of(row)}"
         )
     return "\n".join(lines + failures(rows))
 
