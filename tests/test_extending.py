@@ -303,3 +303,23 @@ def test_tbpipes_own_pieces_are_built_as_hydras_instantiate_builds_them():
     with pytest.raises(InstantiationException) as hydras:
         instantiate(bad)
     assert str(raised.value) == str(hydras.value)
+
+
+def test_a_model_may_be_built_by_your_function_never_by_a_librarys(tmp_path, monkeypatch):
+    """`model._target_` may name a function of the user's own module (it returns the model);
+    numpy.save or shutil.rmtree, which a shared config could name, are never called."""
+    from omegaconf import OmegaConf
+
+    from pipeline.check.targets import BadTarget, check_target
+
+    (tmp_path / "users_models.py").write_text("def build(units=1):\n    return units\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = OmegaConf.create({"_target_": "users_models.build", "units": 3})
+    assert check_target("model", mine).__name__ == "build"
+    assert check_target("model", OmegaConf.create({"_target_": "pipeline.models.keras_mlp"}))
+    for target in ("numpy.save", "shutil.rmtree", "builtins.print"):
+        node = OmegaConf.create({"_target_": target, "file": "x"})
+        with pytest.raises(BadTarget, match=r"standard library or an installed package"):
+            check_target("model", node)
+    with pytest.raises(BadTarget, match=r"a function, not a class"):  # other pieces: classes
+        check_target("data", OmegaConf.create({"_target_": "users_models.build"}))

@@ -17,6 +17,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -87,6 +88,12 @@ def check_target(key: str, node: Any) -> type:
     if not isinstance(found, type) and built_by_users_function(key, found):
         _check_plain_values(key, node)
         return found
+    if not isinstance(found, type) and piece_of(key) in BUILT_BY_FUNCTIONS:
+        raise BadTarget(
+            f"{where}: {kind_of(found)} of the standard library or an installed package; tbpipe "
+            f"builds a {key} from a class, or from a function of your own module "
+            "(docs/EXTENDING.md), and called nothing"
+        )
     if not isinstance(found, type):
         raise BadTarget(
             f"{where}: {kind_of(found)}, not a class; tbpipe builds a piece only from a class that "
@@ -102,14 +109,23 @@ def check_target(key: str, node: Any) -> type:
 
 
 def built_by_users_function(key: str, found: Any) -> bool:
-    """A plain Python function of the user's own module (never the standard library's or a
-    builtin) may build a model: it is called with the node's keys and returns the model."""
+    """A plain Python function of the user's own code (or tbpipe's) may build a model: it
+    is called with the node's keys and returns the model. A function of the standard
+    library or of an installed package (`numpy.save`, `shutil.rmtree`) is never called."""
     import inspect
 
     if piece_of(key) not in BUILT_BY_FUNCTIONS or not inspect.isfunction(found):
         return False
-    module = str(getattr(found, "__module__", "") or "").split(".")[0]
-    return module not in sys.stdlib_module_names and module not in ("builtins", "")
+    module = str(getattr(found, "__module__", "") or "")
+    if module == "pipeline" or module.startswith("pipeline."):
+        return True
+    if module.split(".")[0] in (*sys.stdlib_module_names, "builtins", ""):
+        return False
+    try:
+        parts = set(Path(inspect.getfile(found)).resolve().parts)
+    except (TypeError, OSError):
+        return False
+    return not parts & {"site-packages", "dist-packages"}
 
 
 def _check_plain_values(key: str, node: Any) -> None:
