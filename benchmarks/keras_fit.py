@@ -122,7 +122,7 @@ def tbpipe_overrides(steps: int, optimizer: str) -> list[str]:
 
 def run(command: list[str]) -> tuple[float, str]:
     """Run a whole process; its wall seconds (start to exit) and its last stdout line."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}  # both sides alike: no C++ log lines
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
@@ -138,6 +138,9 @@ def keras_command(epochs: int, logdir: Path, weights: Path, optimizer: str) -> l
 
 def dashboards(logdir: Path) -> dict[str, dict[str, list[str]]]:
     """Per writer folder, per dashboard (plugin), each tag with its number of points."""
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    import_tensorflow()  # TensorBoard's reader imports TensorFlow: without its chatter
     from tensorboard.backend.event_processing import event_accumulator as ea
 
     found = {}
@@ -164,6 +167,59 @@ def compare_weights(ours: Path, theirs: Path) -> dict[str, float]:
     return {"max_abs_diff": diff, "max_abs_weight": scale, "relative": diff / scale}
 
 
+def time_both(epochs: int, repeats: int, tmp: Path) -> dict[str, list[dict]]:
+    """Interleaved whole-process runs; each one's wall seconds and its training loop's."""
+    steps = epochs * (1437 // BATCH)
+    rows: dict[str, list[dict]] = {"tbpipe": [], "model.fit": []}
+    for repeat in range(repeats):
+        logdir = tmp / f"tbpipe{repeat}"
+        command = [str(BIN / "tbpipe"), *tbpipe_overrides(steps, "adam")]
+        wall, _ = run([*command, f"hydra.run.dir={logdir}"])
+        loop = json.loads((logdir / "metrics.json").read_text())["train_seconds"]
+        rows["tbpipe"].append({"wall": wall, "loop": loop, "logdir": logdir})
+        logdir = tmp / f"keras{repeat}"
+        wall, out = run(keras_command(epochs, logdir, tmp / "keras_adam.npz", "adam"))
+        rows["model.fit"].append({"wall": wall, "loop": json.loads(out)["fit_seconds"]})
+        rows["model.fit"][-1]["logdir"] = logdir
+        walls = ", ".join(f"{name} {runs[-1]['wall']:.2f} s" for name, runs in rows.items())
+        print(f"repeat {repeat + 1}/{repeats}: {walls}", file=sys.stderr)
+    return rows
+
+
+def print_times(rows: dict[str, list[dict]]) -> None:
+    median = statistics.median
+    print(f"\nmedians of {len(rows['tbpipe'])} interleaved runs (s): wall [min-max], loop")
+    for name, runs in rows.items():
+        walls = [r["wall"] for r in runs]
+        print(
+            f"  {name:<10}{median(walls):>7.2f} [{min(walls):.2f}-{max(walls):.2f}]"
+            f"{median(r['loop'] for r in runs):>8.2f}"
+        )
+    ratios = [k["wall"] / t["wall"] for t, k in zip(rows["tbpipe"], rows["model.fit"], strict=True)]
+    each = ", ".join(f"x{r:.2f}" for r in ratios)
+    print(f"  model.fit / tbpipe wall: x{median(ratios):.2f} (run by run: {each})")
+
+
+def print_weights(epochs: int, tmp: Path, timed_run: Path) -> None:
+    """tbpipe's final weights against Keras's: Adam (the timed runs), Adam given float32
+    betas, SGD. tbpipe's Adam run must end with the timed run's final metrics."""
+    steps = epochs * (1437 // BATCH)
+    print("\nfinal weights, tbpipe against model.fit (same initial weights and batches):")
+    for optimizer in ("adam", "sgd"):
+        child = [sys.executable, __file__, "tbpipe-weights", f"--steps={steps}"]
+        child += [f"--optimizer={optimizer}", f"--logdir={tmp / f'w_{optimizer}'}"]
+        _, final = run([*child, f"--weights-out={tmp / f'tbpipe_{optimizer}.npz'}"])
+        timed = json.loads((timed_run / "metrics.json").read_text())["final"]
+        if optimizer == "adam" and json.loads(final) != timed:
+            raise SystemExit("the in-process run's final metrics differ from the timed run's")
+    for optimizer in KERAS_OPTIMIZERS:
+        theirs = tmp / f"keras_{optimizer}.npz"
+        if optimizer != "adam":  # Keras's Adam weights are the last timed run's
+            run(keras_command(epochs, tmp / f"keras_{optimizer}", theirs, optimizer))
+        ours = tmp / f"tbpipe_{optimizer.split('-')[0]}.npz"
+        print(f"  {optimizer:<15}{json.dumps(compare_weights(ours, theirs))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", *CHILDREN])
@@ -176,55 +232,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode != "bench":
         return CHILDREN[args.mode](args)
-    steps = args.epochs * (1437 // BATCH)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    steps = args.epochs * (1437 // BATCH)
     print(f"{now}; {args.epochs} epochs = {steps} steps; load average before: {load()}")
-    walls: dict[str, list[float]] = {"tbpipe": [], "keras": []}
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for repeat in range(args.repeats):
-            tb_dir, keras_dir = tmp / f"tbpipe{repeat}", tmp / f"keras{repeat}"
-            command = [str(BIN / "tbpipe"), *tbpipe_overrides(steps, "adam")]
-            walls["tbpipe"].append(run([*command, f"hydra.run.dir={tb_dir}"])[0])
-            wall, _ = run(keras_command(args.epochs, keras_dir, tmp / "keras_adam.npz", "adam"))
-            walls["keras"].append(wall)
-            print(
-                f"repeat {repeat + 1}/{args.repeats}: tbpipe {walls['tbpipe'][-1]:.2f} s, "
-                f"keras {wall:.2f} s",
-                file=sys.stderr,
-            )
+        rows = time_both(args.epochs, args.repeats, Path(tmp))
         print(f"load average after: {load()}")
-        tb, kr = walls["tbpipe"], walls["keras"]
-        ratios = [k / t for t, k in zip(tb, kr, strict=True)]
-        print(
-            f"\nwall s, medians of {args.repeats} interleaved runs: tbpipe "
-            f"{statistics.median(tb):.2f} [{min(tb):.2f}-{max(tb):.2f}], model.fit "
-            f"{statistics.median(kr):.2f} [{min(kr):.2f}-{max(kr):.2f}]"
-        )
-        print(
-            f"model.fit / tbpipe: x{statistics.median(ratios):.2f} (run by run: "
-            f"{', '.join(f'x{r:.2f}' for r in ratios)})"
-        )
-        for name, logdir in (("tbpipe", tb_dir), ("model.fit", keras_dir)):
-            print(f"\n{name} dashboards:")
-            for folder, kinds in dashboards(logdir).items():
+        print_times(rows)
+        for name, runs in rows.items():
+            print(f"\n{name} dashboards (tag (points)):")
+            for folder, kinds in dashboards(runs[-1]["logdir"]).items():
                 for kind, tags in kinds.items():
-                    print(f"  {folder:<11}{kind:<12}{', '.join(tags)}")
-        timed_final = json.loads((tb_dir / "metrics.json").read_text())["final"]
-        print("\nfinal weights, tbpipe against model.fit (same initial weights and batches):")
-        for optimizer in ("adam", "sgd"):
-            child = [sys.executable, __file__, "tbpipe-weights", f"--steps={steps}"]
-            child += [f"--optimizer={optimizer}", f"--logdir={tmp / f'w_{optimizer}'}"]
-            _, final = run([*child, f"--weights-out={tmp / f'tbpipe_{optimizer}.npz'}"])
-            if optimizer == "adam" and json.loads(final) != timed_final:
-                raise SystemExit("the in-process run's final metrics differ from the timed run's")
-        for keras_optimizer in KERAS_OPTIMIZERS:
-            theirs = tmp / f"keras_{keras_optimizer}.npz"
-            if keras_optimizer != "adam":  # Keras's Adam run is the last timed one
-                logdir = tmp / f"keras_{keras_optimizer}"
-                run(keras_command(args.epochs, logdir, theirs, keras_optimizer))
-            ours = tmp / f"tbpipe_{keras_optimizer.split('-')[0]}.npz"
-            print(f"  {keras_optimizer}: {json.dumps(compare_weights(ours, theirs))}")
+                    print(f"  {folder:<11}{kind:<18}{', '.join(tags)}")
+        print_weights(args.epochs, Path(tmp), rows["tbpipe"][-1]["logdir"])
 
 
 def load() -> str:
