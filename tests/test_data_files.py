@@ -242,3 +242,17 @@ def test_the_extending_commands_for_a_data_file_pass_the_checks(tmp_path, monkey
     for words in commands:
         check_command_line(words[1:])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npz", "houses.csv"]
+
+
+def test_the_bundled_sets_read_without_scikit_learn_equal_its_own_loader(monkeypatch):
+    """DigitsData and DiabetesData read scikit-learn's bundled files with numpy (no
+    scikit-learn import at a run's start): the same arrays as its loaders give."""
+    import pipeline.data as data
+
+    read = [data.DigitsData().generate(), data.DiabetesData().generate()]
+    monkeypatch.setattr(data, "bundled_tables", lambda *names: None)  # scikit-learn's loader
+    loaded = [data.DigitsData().generate(), data.DiabetesData().generate()]
+    for ours, theirs in zip(read, loaded, strict=True):
+        for name in ("x_train", "y_train", "x_test", "y_test"):
+            mine, its = getattr(ours, name), getattr(theirs, name)
+            assert mine.dtype == its.dtype and np.array_equal(mine, its), name
