@@ -331,6 +331,37 @@ def without_keras_eager_load() -> Iterator[None]:
             del sys.modules[KERAS_EAGER_LOAD]
 
 
+#: the Keras package whose modules `import sklearn` for Keras's scikit-learn wrappers only
+KERAS_WRAPPERS = "keras.src.wrappers"
+
+
+class _KerasWithoutScikitLearn:
+    """An import finder that makes scikit-learn look absent to Keras's wrappers module only.
+
+    Keras 3 imports scikit-learn (and with it SciPy) whenever it is installed, for its
+    scikit-learn wrappers, which no run uses: seconds of every Keras run's start
+    (docs/PERFORMANCE.md). Those modules handle a missing scikit-learn (`sklearn = None`,
+    and a wrapper says scikit-learn is needed when one is made); any other
+    `import sklearn` is untouched.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "sklearn" or "sklearn" in sys.modules:
+            return None
+        frame = sys._getframe(1)  # noqa: SLF001  who is importing: only Keras's wrappers
+        while frame is not None:
+            if str(frame.f_globals.get("__name__")).startswith(KERAS_WRAPPERS):
+                raise ModuleNotFoundError("scikit-learn is not loaded for Keras's wrappers")
+            frame = frame.f_back
+        return None
+
+
+def keras_without_scikit_learn() -> None:
+    """Install the finder above once (before Keras is first imported)."""
+    if not any(isinstance(finder, _KerasWithoutScikitLearn) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _KerasWithoutScikitLearn())
+
+
 # -- Python ---------------------------------------------------------------------------------
 def exit_without_teardown(code: int) -> NoReturn:
     """Run the atexit handlers, flush stdout/stderr and end the process without freeing

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from types import ModuleType
 
-from pipeline.compat import without_keras_eager_load
+from pipeline.compat import keras_without_scikit_learn, without_keras_eager_load
 
 #: TF_NUM_INTEROP_THREADS as `import_tensorflow` set it (not a launcher), if it did
 _threads_we_set: str | None = None
@@ -39,6 +39,7 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     if inter_op_threads and "TF_NUM_INTEROP_THREADS" not in os.environ:
         _threads_we_set = str(int(inter_op_threads))
         os.environ["TF_NUM_INTEROP_THREADS"] = _threads_we_set
+    keras_without_scikit_learn()  # a Keras model later imports Keras without scikit-learn
     with without_keras_eager_load():
         if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow

@@ -306,3 +306,23 @@ def test_no_private_name_of_another_package_is_touched_outside_compat():
     touches = [t for f in files if f.name != "compat.py" for t in _private_touches(f)]
     assert touches == [], "move these into pipeline/compat.py, with a test here"
     assert _private_touches(root / "pipeline" / "compat.py")  # the check sees a touch
+
+
+@pytest.mark.slow
+def test_keras_loads_without_scikit_learn_which_still_imports_afterwards():
+    """compat.keras_without_scikit_learn: Keras's scikit-learn wrappers (keras.src.wrappers)
+    find no scikit-learn as Keras loads, so a Keras run does not pay for importing it and
+    SciPy; every other import of scikit-learn works. Fails when Keras moves those modules."""
+    code = (
+        "import sys\n"
+        "from pipeline.tensorflow_quiet import import_tensorflow\n"
+        "import_tensorflow()\n"
+        "import keras\n"
+        "from keras.src.wrappers import fixes, sklearn_wrapper, utils\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "assert fixes.sklearn is None and utils.sklearn is None and sklearn_wrapper.sklearn is None\n"
+        "import sklearn.base\n"
+        "print('ok', sklearn.__version__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]
