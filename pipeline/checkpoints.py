@@ -152,11 +152,6 @@ def path_without_glob(path: Path, owner: object) -> str:
     return f"/proc/self/fd/{descriptor}"
 
 
-def latest_step(run_dir: Path) -> int | None:
-    """The step of a run's latest complete checkpoint (no TensorFlow op, no glob)."""
-    return next(iter(saved_checkpoints(run_dir)), None)
-
-
 def keep_events_before(folder: Path, step: int) -> int:
     """Rewrite every event file in `folder` keeping only the records of steps < `step`.
 

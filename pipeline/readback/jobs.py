@@ -19,7 +19,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.readback.status import JOB_NUMBER, SWEEP_FILE
+from pipeline.readback.status import JOB_NUMBER, SWEEP_FILE, load_yaml
 from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING
 from pipeline.sinks.settings import hparams_of
 
@@ -92,16 +92,6 @@ def slope_stderr(job_config: DictConfig) -> float | None:
         log.warning("no standard error for %s: %s", data_cfg, error)
         return None
     return float(data_cfg.noise_std) / math.sqrt(float((x.astype("float64") ** 2).sum()))
-
-
-def load_yaml(path: Path) -> Any:
-    """A saved YAML file as plain Python data, read as OmegaConf reads it, ~20x faster."""
-    import yaml
-
-    from pipeline.compat import fast_yaml_loader
-
-    with open(path) as stream:
-        return yaml.load(stream, Loader=fast_yaml_loader())  # noqa: S506  a safe loader
 
 
 @functools.lru_cache(maxsize=65536)
