@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
 from pipeline.check.errors import EXIT_BAD_INPUT, BadInput, exit_code_for_signal, report
 from pipeline.compat import exit_without_teardown
-from pipeline.job import RUNS, interrupted_before_training, prepare, run_job
+from pipeline.job import RUNS, interrupted_before_training, prepare, run_job, settle
 from pipeline.runinfo import versions
 from pipeline.stopping import signal_of, stop_before_training_on_sigterm
 
@@ -74,8 +74,12 @@ def main() -> None:
         code = exit_code_for_signal(signal_of(stop))
         if output is not None and output.key == "hydra.run.dir":
             interrupted_before_training(output.path, stop)
+    except BaseException as error:  # HYDRA_FULL_ERROR=1: Hydra lets the error out
+        settle(output, error)
+        raise
     else:
         code = 0
+    settle(output)  # a run dir never stays `running`, nor keeps its reserve
     if _jobs_run_here:  # the basic launcher: no worker processes to wind down
         leave(code)
     sys.exit(code)

@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check import rerun
-from pipeline.check.claim import claim_dir
+from pipeline.check.claim import OWNER_LOCK, claim_dir
 from pipeline.check.compose import path_override
 from pipeline.check.errors import (
     EXIT_DIVERGED,
@@ -41,11 +41,16 @@ from pipeline.runinfo import (
     DIVERGED,
     FAILED,
     INTERRUPTED,
+    METRICS_FILE,
+    RESERVE_FILE,
     RESUME_ENV,
+    RUNNING,
     ResumeFault,
     environment_values,
     is_disk_full,
+    read_metrics,
     record_unfinished,
+    release_reserve,
     redacted,
     start_run,
 )
@@ -79,6 +84,7 @@ def prepare(argv: list[str]) -> tuple[list[str] | None, OutputDir | None]:
     try:
         register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
     except ModuleNotFoundError as error:  # an install made before the plugin existed
+        settle(output, error)
         raise BadInput(f"{error}: reinstall tbpipe (make setup, or pip install -e .)") from None
     return ready, output
 
@@ -117,6 +123,46 @@ def interrupted_before_training(run_dir: str, stop: KeyboardInterrupt) -> int:
     job_log.info("ended: interrupted by %s before training", name)
     report(f"interrupted before training; nothing to keep in {run_dir}")
     return exit_code_for_signal(signal_of(stop))
+
+
+#: what tbpipe puts in a new run dir before Hydra runs its job (check/claim.py, start_run)
+BOOKKEEPING = {METRICS_FILE, RESERVE_FILE, OWNER_LOCK}
+
+
+def settle(output: OutputDir | None, error: BaseException | None = None) -> None:
+    """After Hydra returned, however it did: a new run dir never stays `running`.
+
+    A dir whose job never started (Hydra stopped first: a missing `--config-dir`, an
+    exception before the job) holds only what tbpipe put there: it goes. One that a job
+    began in and that still says `running` (HYDRA_FULL_ERROR=1 let an error out before it
+    was recorded) is marked failed. Either way its reserve goes."""
+    if output is None or output.key != "hydra.run.dir":
+        if output is not None:  # a sweep dir that Hydra never wrote into goes too
+            _remove_if_only(Path(output.path), {OWNER_LOCK})
+        return
+    run_dir = Path(output.path)
+    if _remove_if_only(run_dir, BOOKKEEPING):
+        return
+    try:
+        if read_metrics(run_dir).get("status") == RUNNING:
+            why = one_line(error) if error is not None else "it ended before its job reported"
+            record_unfinished(run_dir, FAILED, why)
+    except (OSError, ValueError):
+        pass  # nothing readable to correct
+    release_reserve(run_dir)
+
+
+def _remove_if_only(folder: Path, names: set[str]) -> bool:
+    """Remove `folder` when it holds nothing but `names`; whether it did."""
+    try:
+        if not {entry.name for entry in folder.iterdir()} <= names:
+            return False
+        import shutil
+
+        shutil.rmtree(folder)
+    except OSError:
+        return False
+    return True
 
 
 def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overrides: Any) -> None:
@@ -168,7 +214,9 @@ def run_job(cfg: DictConfig) -> float:
             return job_objective({}, cfg)
         sys.exit(EXIT_FAILED)
     except Exception as error:
-        if full_error_requested():
+        if full_error_requested():  # the traceback follows; metrics.json says failed first
+            reason = record_unfinished(run_dir, FAILED, one_line(error))
+            job_log.error("ended: failed: %s", reason)
             raise
         return job_objective(_failed(error, run_dir, sweeping, hydra_cfg), cfg)
     return job_objective(_ended(metrics, run_dir, sweeping), cfg)

@@ -97,6 +97,11 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
     for check in registry.override_checks:  # e.g. a search without its sweeper installed
         check(overrides)
     if args.config_dir is not None:
+        if not os.path.isdir(args.config_dir):  # Hydra would warn, then fail in its own words
+            raise BadInput(
+                f"bad value --config-dir {args.config_dir}: no such directory; give the folder "
+                "that holds your config groups (e.g. my_conf, with model/ and data/ in it)"
+            )
         overrides.append(searchpath_override(args.config_dir))
     config_name = args.config_name or CONFIG_NAME
     mode = RunMode.MULTIRUN if multirun else RunMode.RUN
