@@ -50,8 +50,8 @@ from pipeline.runinfo import (
     is_disk_full,
     read_metrics,
     record_unfinished,
-    release_reserve,
     redacted,
+    release_reserve,
     start_run,
 )
 from pipeline.stopping import signal_of

@@ -1,7 +1,8 @@
 """`tbpipe status DIR [--json]`: every job of a sweep (or a run): state, step, wall time.
 
-DIR is a sweep dir, a run dir or a folder of them (`outputs/`: every run in it); `--json` prints a list of objects (job, run_dir, state,
-step, steps_planned, seconds, setting, reason, checkpoint_step, host, pid).
+DIR is a sweep dir, a run dir or a folder of them (`outputs/`: every run in it); `--json`
+prints a list of objects (job, run_dir, state, step, steps_planned, seconds, setting,
+reason, checkpoint_step, host, pid, main_metric, value, final).
 
 Usable while the sweep runs, and fast on hundreds of jobs: it reads only small files
 (multirun.yaml once, each job's metrics.json) and imports no TensorFlow. A sweep's jobs
@@ -222,7 +223,7 @@ def folder_status(folder: Path) -> list[JobStatus]:
             row.job = len(rows)
             rows.append(row)
     if not rows:
-        raise ValueError(f"{folder} holds no run dir (metrics.json) and no sweep dir ({SWEEP_FILE})")
+        raise ValueError(f"{folder} holds no run dir ({METRICS_FILE}) nor sweep dir ({SWEEP_FILE})")
     return rows
 
 
@@ -232,7 +233,8 @@ def runs_under(folder: Path) -> list[Path]:
     for parent, children, files in os.walk(folder):
         children.sort()
         here = Path(parent)
-        if here != folder and (METRICS_FILE in files or SWEEP_FILE in files or ".hydra" in children):
+        marked = METRICS_FILE in files or SWEEP_FILE in files or ".hydra" in children
+        if here != folder and marked:
             found.append(here)
             children.clear()
     return found
