@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import stopping
 from pipeline.check import rerun
 from pipeline.check.claim import OWNER_LOCK, claim_dir
 from pipeline.check.compose import path_override
@@ -193,6 +194,7 @@ def run_job(cfg: DictConfig) -> float:
         save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
     job_log.info("started: %s (run dir %s)", shown, run_dir)
+    stopping.plan_steps(int(cfg.trainer.steps))  # a signal after the last step: see `_ended`
     try:
         if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
             start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
@@ -219,7 +221,17 @@ def run_job(cfg: DictConfig) -> float:
             job_log.error("ended: failed: %s", reason)
             raise
         return job_objective(_failed(error, run_dir, sweeping, hydra_cfg), cfg)
-    return job_objective(_ended(metrics, run_dir, sweeping), cfg)
+    finally:
+        after = stopping.signal_after_steps()
+    result = job_objective(_ended(metrics, run_dir, sweeping), cfg)
+    if after is not None:  # the run completed; the signal still stops what comes next
+        name = signal_name(after)
+        job_log.info("%s received after the run's last step: stopping here", name)
+        if sweeping:
+            report(f"{name} received after the last step of {app.display_path(run_dir)} "
+                   "(completed): the sweep stops here")  # fmt: skip
+            sys.exit(exit_code_for_signal(after))
+    return result
 
 
 def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> dict:
