@@ -166,6 +166,18 @@ def _remove_if_only(folder: Path, names: set[str]) -> bool:
     return True
 
 
+def _forget_saved_override(run_dir: str, task: list[str]) -> None:
+    """A rerun's .hydra/ records the overrides it was given, as any run's does: without
+    the `+saved_run=config` that laid the saved values (config.yaml holds them all)."""
+    saved = Path(run_dir) / ".hydra"
+    if (saved / "overrides.yaml").is_file():
+        OmegaConf.save(OmegaConf.create(task), saved / "overrides.yaml")
+    if (saved / "hydra.yaml").is_file():
+        recorded = OmegaConf.load(saved / "hydra.yaml")
+        recorded.hydra.overrides.task = task
+        OmegaConf.save(recorded, saved / "hydra.yaml")
+
+
 def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overrides: Any) -> None:
     """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them:
     for a run from Python (api.py), and for a job `tbpipe resume` runs for the first time
@@ -185,6 +197,9 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     task = list(hydra_cfg.overrides.task)
     command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
+    if rerun.SAVED in task:  # how a rerun lays the saved values: not one of its settings
+        task = [override for override in task if override != rerun.SAVED]
+        _forget_saved_override(run_dir, task)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
@@ -202,7 +217,7 @@ def run_job(cfg: DictConfig) -> float:
             cfg,
             run_dir,
             command=command,
-            overrides=hydra_cfg.overrides.task,
+            overrides=task,
             checked=True,
             resume=resuming,
             label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),

@@ -35,6 +35,10 @@ MAX_NAME_BYTES = 200
 EXPERIMENT = "experiment"
 #: a single run with no overrides and no name
 DEFAULT_RUN_NAME = "default"
+#: a `tbpipe rerun` without a `name=` of its own
+RERUN_NAME = "rerun"
+#: the override by which `tbpipe rerun` lays a saved run's values (pipeline/check/rerun.py)
+RERUN_SAVED = "+saved_run=config"
 
 
 def safe_name(name: str) -> str:
@@ -147,8 +151,14 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
 
 
 def _run_suffix_resolver(name: Any, _root_: DictConfig) -> str:
-    """`_<name>` after a single run's time; nothing for a run of the defaults."""
-    named = run_name(name_as_shown(name, _root_), *_given(_root_))
+    """`_<name>` after a single run's time; nothing for a run of the defaults; `_rerun`
+    for `tbpipe rerun` unless its command line gives a `name=`."""
+    overrides, excluded = _given(_root_)
+    if RERUN_SAVED in overrides:
+        given = overrides[overrides.index(RERUN_SAVED) + 1 :]
+        if not any(key == "name" for key, _ in settings(given, excluded)):
+            return f"_{RERUN_NAME}"
+    named = run_name(name_as_shown(name, _root_), overrides, excluded)
     return "" if named == DEFAULT_RUN_NAME and name in (None, "") else f"_{named}"
 
 
