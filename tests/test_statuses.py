@@ -64,7 +64,8 @@ def test_report_and_summary_agree_on_a_diverged_jobs_last_values(tmp_path):
     give the state after 23 updates; the report shows that step and those values too."""
     run_tbpipe("-m", "optimizer.learning_rate=10,0.1", "trainer.steps=50",
                "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
-    summary = {row["job"]: row for row in csv.DictReader(open(tmp_path / "sweep" / "summary.csv"))}
+    lines = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
+    summary = {row["job"]: row for row in csv.DictReader(lines)}
     report = json.loads(run_tbpipe("report", "sweep", "--json", cwd=tmp_path).stdout)
     shown = {row["run"]: row for row in report["runs"]}
     for job, name in (("0", "0_learning_rate=10"), ("1", "1_learning_rate=0.1")):
