@@ -54,10 +54,11 @@ def main() -> None:
         leave(_read_back(name, sys.argv[2:]))
     if name not in RUNS and {"--help", "-h"} & set(sys.argv[1:]):
         try:
-            leave(print(help_page(sys.argv[1:])))
+            print(help_page(sys.argv[1:]))
         except BadInput as error:
             report(str(error))
-            leave(EXIT_BAD_INPUT)
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(0)
     if name in ("--version", "-V"):
         leave(print(version_line()))
     logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks

@@ -223,7 +223,7 @@ def folder_status(folder: Path) -> list[JobStatus]:
             row.job = len(rows)
             rows.append(row)
     if not rows:
-        raise ValueError(f"{folder} holds no run dir ({METRICS_FILE}) nor sweep dir ({SWEEP_FILE})")
+        raise ValueError(f"{folder} is neither a sweep dir ({SWEEP_FILE}) nor a run dir")
     return rows
 
 
