@@ -142,14 +142,15 @@ def settle(output: OutputDir | None, error: BaseException | None = None) -> None
             _remove_if_only(Path(output.path), {OWNER_LOCK})
         return
     run_dir = Path(output.path)
-    if _remove_if_only(run_dir, BOOKKEEPING):
-        return
     try:
-        if read_metrics(run_dir).get("status") == RUNNING:
-            why = one_line(error) if error is not None else "it ended before its job reported"
-            record_unfinished(run_dir, FAILED, why)
+        status = read_metrics(run_dir).get("status")
     except (OSError, ValueError):
-        pass  # nothing readable to correct
+        status = None  # gone, or nothing readable to correct
+    if status in (None, RUNNING) and _remove_if_only(run_dir, BOOKKEEPING):
+        return  # a dir that says how it ended (interrupted at start-up) stays
+    if status == RUNNING:
+        why = one_line(error) if error is not None else "it ended before its job reported"
+        record_unfinished(run_dir, FAILED, why)
     release_reserve(run_dir)
 
 
