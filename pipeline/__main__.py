@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
 from pipeline.check.errors import EXIT_BAD_INPUT, BadInput, exit_code_for_signal, report
 from pipeline.compat import exit_without_teardown
-from pipeline.job import RUNS, interrupted_before_training, prepare, run_job
+from pipeline.job import RUNS, interrupted_before_training, prepare, run_job, settle
 from pipeline.runinfo import versions
 from pipeline.stopping import signal_of, stop_before_training_on_sigterm
 
@@ -52,6 +52,13 @@ def main() -> None:
         name = _help(sys.argv[2:3])
     if name in SUBCOMMANDS:
         leave(_read_back(name, sys.argv[2:]))
+    if name not in RUNS and {"--help", "-h"} & set(sys.argv[1:]):
+        try:
+            print(help_page(sys.argv[1:]))
+        except BadInput as error:
+            report(str(error))
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(0)
     if name in ("--version", "-V"):
         leave(print(version_line()))
     logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
@@ -74,8 +81,12 @@ def main() -> None:
         code = exit_code_for_signal(signal_of(stop))
         if output is not None and output.key == "hydra.run.dir":
             interrupted_before_training(output.path, stop)
+    except BaseException as error:  # HYDRA_FULL_ERROR=1: Hydra lets the error out
+        settle(output, error)
+        raise
     else:
         code = 0
+    settle(output)  # a run dir never stays `running`, nor keeps its reserve
     if _jobs_run_here:  # the basic launcher: no worker processes to wind down
         leave(code)
     sys.exit(code)
@@ -133,11 +144,86 @@ def _subcommands_text() -> str:
     return "\n".join(lines)
 
 
+#: what `help_page` composed: the config and its groups, for the page's resolvers
+_page: dict = {}
+
+
+def help_page(argv: list[str]) -> str:
+    """`tbpipe --help`: conf/hydra/help/tbpipe.yaml (or the hydra/help chosen) filled in,
+    without Hydra's help, which lists every option of every group of every plugin first
+    (seconds). Overrides and `--config-dir` count as for a run; a bad one is one line."""
+    from hydra.types import RunMode
+
+    from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
+    from pipeline.check.errors import full_error_requested
+    from pipeline.check.validate import explain
+    from pipeline.compat import (
+        GroupOptions,
+        compose_with_hydra,
+        hydra_args_parser,
+        hydra_config_loader,
+    )
+
+    args = hydra_args_parser().parse_args([arg for arg in argv if arg not in ("--help", "-h")])
+    overrides = list(args.overrides)
+    if args.config_dir is not None:
+        if not Path(args.config_dir).is_dir():
+            raise BadInput(f"bad value --config-dir {args.config_dir}: no such directory")
+        overrides.append(searchpath_override(args.config_dir))
+    with tbpipe_configs(args.config_path):
+        groups = GroupOptions(hydra_config_loader(), overrides)
+        try:  # composed once, as for a run: a misspelled override is one line
+            cfg = compose_with_hydra(args.config_name or CONFIG_NAME, overrides, RunMode.RUN)
+        except Exception as error:
+            if full_error_requested():
+                raise
+            raise explain(error, list(args.overrides), groups.get_group_options) from None
+        _page.update(cfg=cfg, groups=groups)
+        try:
+            return str(cfg.hydra.help.template)
+        finally:
+            _page.clear()
+
+
 def _choices_text() -> str:
     from pipeline.check.hints import choices_text
     from pipeline.compat import hydra_config_loader
 
+    if _page:
+        return choices_text(_page["groups"], dict(_page["cfg"].hydra.runtime.choices))
     return choices_text(hydra_config_loader(), dict(HydraConfig.get().runtime.choices))
+
+
+#: the groups whose keys `tbpipe --help` lists, in the order a run uses them
+KEYED_GROUPS = ("task", "data", "model", "optimizer", "trainer", "writer")
+
+
+def _keys_text() -> str:
+    """`tbpipe --help`'s main keys: each group's keys as its chosen option has them, each
+    sink's, and the top-level settings."""
+    import textwrap
+
+    from omegaconf import DictConfig
+
+    cfg = _page.get("cfg")
+    if cfg is None:
+        return ""
+
+    def line(lead: str, keys: list[str]) -> str:
+        text = textwrap.fill(", ".join(keys), width=92 - 30)
+        return textwrap.indent(text, " " * 31).replace(" " * 31, f"  {lead:28} ", 1)
+
+    def keys_of(node: DictConfig) -> list[str]:
+        return [str(key) for key in node if not str(key).startswith("_")]
+
+    lines = [line("KEY", [key for key in cfg if not isinstance(cfg[key], DictConfig)])]
+    for group in KEYED_GROUPS:
+        if isinstance(cfg.get(group), DictConfig) and keys_of(cfg[group]):
+            lines.append(line(f"{group}.KEY", keys_of(cfg[group])))
+    for name, node in (cfg.get("sinks") or {}).items():
+        if isinstance(node, DictConfig) and keys_of(node):
+            lines.append(line(f"sinks.{name}.KEY", keys_of(node)))
+    return "\n".join(lines)
 
 
 def _docs_text() -> str:
@@ -150,6 +236,7 @@ def _docs_text() -> str:
 # what conf/hydra/help/tbpipe.yaml (`tbpipe --help`) fills in
 OmegaConf.register_new_resolver("tbpipe.subcommands", _subcommands_text, replace=True)
 OmegaConf.register_new_resolver("tbpipe.choices", _choices_text, replace=True)
+OmegaConf.register_new_resolver("tbpipe.keys", _keys_text, replace=True)
 OmegaConf.register_new_resolver("tbpipe.docs", _docs_text, replace=True)
 OmegaConf.register_new_resolver("tbpipe.version", version_line, replace=True)
 

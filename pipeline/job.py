@@ -21,8 +21,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import stopping
 from pipeline.check import rerun
-from pipeline.check.claim import claim_dir
+from pipeline.check.claim import OWNER_LOCK, claim_dir
 from pipeline.check.compose import path_override
 from pipeline.check.errors import (
     EXIT_DIVERGED,
@@ -41,12 +42,17 @@ from pipeline.runinfo import (
     DIVERGED,
     FAILED,
     INTERRUPTED,
+    METRICS_FILE,
+    RESERVE_FILE,
     RESUME_ENV,
+    RUNNING,
     ResumeFault,
     environment_values,
     is_disk_full,
+    read_metrics,
     record_unfinished,
     redacted,
+    release_reserve,
     start_run,
 )
 from pipeline.stopping import signal_of
@@ -79,6 +85,7 @@ def prepare(argv: list[str]) -> tuple[list[str] | None, OutputDir | None]:
     try:
         register_tbpipe_sweeper()  # hydra/sweeper=tbpipe, whatever the kind of install
     except ModuleNotFoundError as error:  # an install made before the plugin existed
+        settle(output, error)
         raise BadInput(f"{error}: reinstall tbpipe (make setup, or pip install -e .)") from None
     return ready, output
 
@@ -119,6 +126,59 @@ def interrupted_before_training(run_dir: str, stop: KeyboardInterrupt) -> int:
     return exit_code_for_signal(signal_of(stop))
 
 
+#: what tbpipe puts in a new run dir before Hydra runs its job (check/claim.py, start_run)
+BOOKKEEPING = {METRICS_FILE, RESERVE_FILE, OWNER_LOCK}
+
+
+def settle(output: OutputDir | None, error: BaseException | None = None) -> None:
+    """After Hydra returned, however it did: a new run dir never stays `running`.
+
+    A dir whose job never started (Hydra stopped first: a missing `--config-dir`, an
+    exception before the job) holds only what tbpipe put there: it goes. One that a job
+    began in and that still says `running` (HYDRA_FULL_ERROR=1 let an error out before it
+    was recorded) is marked failed. Either way its reserve goes."""
+    if output is None or output.key != "hydra.run.dir":
+        if output is not None:  # a sweep dir that Hydra never wrote into goes too
+            _remove_if_only(Path(output.path), {OWNER_LOCK})
+        return
+    run_dir = Path(output.path)
+    try:
+        status = read_metrics(run_dir).get("status")
+    except (OSError, ValueError):
+        status = None  # gone, or nothing readable to correct
+    if status in (None, RUNNING) and _remove_if_only(run_dir, BOOKKEEPING):
+        return  # a dir that says how it ended (interrupted at start-up) stays
+    if status == RUNNING:
+        why = one_line(error) if error is not None else "it ended before its job reported"
+        record_unfinished(run_dir, FAILED, why)
+    release_reserve(run_dir)
+
+
+def _remove_if_only(folder: Path, names: set[str]) -> bool:
+    """Remove `folder` when it holds nothing but `names`; whether it did."""
+    try:
+        if not {entry.name for entry in folder.iterdir()} <= names:
+            return False
+        import shutil
+
+        shutil.rmtree(folder)
+    except OSError:
+        return False
+    return True
+
+
+def _forget_saved_override(run_dir: str, task: list[str]) -> None:
+    """A rerun's .hydra/ records the overrides it was given, as any run's does: without
+    the `+saved_run=config` that laid the saved values (config.yaml holds them all)."""
+    saved = Path(run_dir) / ".hydra"
+    if (saved / "overrides.yaml").is_file():
+        OmegaConf.save(OmegaConf.create(task), saved / "overrides.yaml")
+    if (saved / "hydra.yaml").is_file():
+        recorded = OmegaConf.load(saved / "hydra.yaml")
+        recorded.hydra.overrides.task = task
+        OmegaConf.save(recorded, saved / "hydra.yaml")
+
+
 def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overrides: Any) -> None:
     """.hydra/config.yaml, hydra.yaml and overrides.yaml, as a command-line run leaves them:
     for a run from Python (api.py), and for a job `tbpipe resume` runs for the first time
@@ -138,6 +198,9 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     task = list(hydra_cfg.overrides.task)
     command = rerun.command_for(task) or shlex.join(["tbpipe", *task])
+    if rerun.SAVED in task:  # how a rerun lays the saved values: not one of its settings
+        task = [override for override in task if override != rerun.SAVED]
+        _forget_saved_override(run_dir, task)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     resuming = os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume`: the dir may exist
     if resuming and (kept := app.ended_for_good(Path(run_dir))) is not None:
@@ -147,6 +210,7 @@ def run_job(cfg: DictConfig) -> float:
         save_hydra_files(run_dir, cfg, hydra_cfg, hydra_cfg.overrides.task)
     shown = redacted(command, environment_values(cfg))  # a secret read from the environment
     job_log.info("started: %s (run dir %s)", shown, run_dir)
+    stopping.plan_steps(int(cfg.trainer.steps))  # a signal after the last step: see `_ended`
     try:
         if not resuming:  # a resumed job's dir says how it stands (a finished one stays as is)
             start_run(run_dir, cfg.trainer.steps)  # metrics.json from the start, the reserve
@@ -154,7 +218,7 @@ def run_job(cfg: DictConfig) -> float:
             cfg,
             run_dir,
             command=command,
-            overrides=hydra_cfg.overrides.task,
+            overrides=task,
             checked=True,
             resume=resuming,
             label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),
@@ -168,10 +232,22 @@ def run_job(cfg: DictConfig) -> float:
             return job_objective({}, cfg)
         sys.exit(EXIT_FAILED)
     except Exception as error:
-        if full_error_requested():
+        if full_error_requested():  # the traceback follows; metrics.json says failed first
+            reason = record_unfinished(run_dir, FAILED, one_line(error))
+            job_log.error("ended: failed: %s", reason)
             raise
         return job_objective(_failed(error, run_dir, sweeping, hydra_cfg), cfg)
-    return job_objective(_ended(metrics, run_dir, sweeping), cfg)
+    finally:
+        after = stopping.signal_after_steps()
+    result = job_objective(_ended(metrics, run_dir, sweeping), cfg)
+    if after is not None:  # the run completed; the signal still stops what comes next
+        name = signal_name(after)
+        job_log.info("%s received after the run's last step: stopping here", name)
+        if sweeping:
+            report(f"{name} received after the last step of {app.display_path(run_dir)} "
+                   "(completed): the sweep stops here")  # fmt: skip
+            sys.exit(exit_code_for_signal(after))
+    return result
 
 
 def _failed(error: Exception, run_dir: str, sweeping: bool, hydra_cfg: Any) -> dict:
@@ -201,8 +277,9 @@ def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> dict:
         metrics["train_seconds"], f": {metrics['reason']}" if metrics.get("reason") else "",
     )  # fmt: skip
     if metrics["status"] == COMPLETED:
-        job_log.info("%s", app.summary_line(metrics, run_dir))
-        print(app.summary_line(metrics, run_dir), flush=True)
+        line = summary_line(metrics, run_dir)
+        job_log.info("%s", line)
+        print(line, flush=True)
         return metrics
     report(f"run {metrics['status']}: {metrics['reason']} | logs: {app.display_path(run_dir)}")
     if metrics["status"] == INTERRUPTED:  # stops a sweep too: the user asked to stop
@@ -210,6 +287,19 @@ def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> dict:
     if sweeping:
         return {}
     sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
+
+
+def summary_line(metrics: dict[str, Any], run_dir: str) -> str:
+    """The line a run ends with (`app.summary_line`), its TensorBoard command quoted for
+    the shell: a folder name may hold `[`, `,` or `=` (`sinks=[scalars]`), which a shell
+    could expand before TensorBoard sees it."""
+    from pipeline import app
+
+    line, where = app.summary_line(metrics, run_dir), app.display_path(run_dir)
+    hint = f" | tensorboard --logdir {where}"
+    if line.endswith(hint):
+        line = line.removesuffix(hint) + f" | tensorboard --logdir {shlex.quote(where)}"
+    return line
 
 
 def stop_on_full_disk(run_dir: str, sweeping: bool, stop: bool = True) -> None:

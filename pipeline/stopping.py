@@ -60,6 +60,8 @@ class SignalWatch:
 
     def check(self, step: int) -> None:
         if self.signum is not None:
+            if _after.planned is not None and step >= _after.planned:
+                return  # every step is done: the run ends as it would, then stops (below)
             raise RunInterrupted(self.signum, step)
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -80,9 +82,58 @@ def stop_on_signals() -> Iterator[SignalWatch]:
         signal.signal(signum, watch._handle)
     try:
         yield watch
-    finally:
+    except BaseException:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        raise
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    if _after.planned is not None:  # the steps are done: what comes after them ends too
+        _after.hold(watch.signum)
+
+
+class _AfterTheSteps:
+    """A job's signal that came once all its steps were done (`plan_steps` says how many).
+
+    The run then completes as it would have (its final records, metrics.json
+    `completed`): its steps are all there. The signal is held until `signal_after_steps`,
+    so that the process still stops after the run (a sweep runs no further job)."""
+
+    def __init__(self) -> None:
+        self.planned: int | None = None
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def hold(self, signum: int | None) -> None:
+        self.signum = signum
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+            for number in STOP_SIGNALS:
+                signal.signal(number, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Terminated(signum)  # asked twice: stop now
+        self.signum = signum
+
+
+_after = _AfterTheSteps()
+
+
+def plan_steps(steps: int | None) -> None:
+    """The job about to run plans `steps` steps: a signal once they are done is held
+    (see `signal_after_steps`) instead of marking the job interrupted. None: forget it."""
+    _after.planned, _after.signum = steps, None
+
+
+def signal_after_steps() -> int | None:
+    """The signal that came after the job's steps were done (None if none); the handlers
+    from before training are back."""
+    for number, handler in _after.previous.items():
+        signal.signal(number, handler)
+    signum, _after.previous = _after.signum, {}
+    plan_steps(None)
+    return signum
 
 
 def interrupted_ending(stop: RunInterrupted, steps_planned: int) -> dict[str, Any]:

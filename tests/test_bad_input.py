@@ -121,6 +121,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
         "<empty dir>": str(empty),
         "<config dir>": str(config_dir),
         "<100 KB of 9s>": "9" * 100_000,
+        "<5000 9s>": "9" * 5000,
     }
 
 
@@ -150,11 +151,14 @@ def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(
     earlier = Path(paths["<earlier run>"])
     before = sorted(tmp_path.rglob("*"))
     monkeypatch.chdir(tmp_path)
+    for name, value in env.items():  # `NAME=value tbpipe ...`
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys, "argv", ["tbpipe", *args])
     with pytest.raises(SystemExit) as ended:
         main()
     err = capsys.readouterr().err
     assert ended.value.code == row.exit_code == 2
+    assert all(len(value) < 8 or value not in err for value in env.values())  # no secret shown
     assert len(err.splitlines()) == 1, err
     assert row.matches(err.rstrip("\n"), paths), f"\n got: {err}want: {row.message}"
     assert sorted(tmp_path.rglob("*")) == before  # no run dir, no .hydra, no outputs/

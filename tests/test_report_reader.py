@@ -197,16 +197,34 @@ def test_a_second_report_reads_the_cache_and_says_the_same(many_shapes, monkeypa
     assert cache_file.stat().st_mtime_ns == written  # nothing left to read, nothing written
 
 
+def cached_rows(logdir: Path) -> dict[str, dict]:
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        loaded = report_cache.load_final_scalars(logdir)
+    return {row["run"]: row for row in scalar_rows(loaded)}
+
+
+def test_a_hand_edited_cache_value_is_not_shown(many_shapes):
+    first = cached_and_fresh(many_shapes)
+    cache_file = report_cache.cache_path(many_shapes)
+    document = json.loads(cache_file.read_text())
+    document["runs"]["whole"]["scalars"]["loss"][1] = (32.0).hex()  # k = 32, by hand
+    cache_file.write_text(json.dumps(document))
+    assert cached_rows(many_shapes)["whole"]["scalars"] != {"loss": 32.0}
+    assert cached_and_fresh(many_shapes) == first  # read again from the event files
+    entry = json.loads(cache_file.read_text())["runs"]["whole"]
+    assert entry["checksum"] == report_cache.checksum(entry)  # and kept right
+
+
 def test_the_cache_is_keyed_by_each_event_files_stamp(many_shapes):
     cached_and_fresh(many_shapes)
     cache_file = report_cache.cache_path(many_shapes)
     document = json.loads(cache_file.read_text())
-    document["runs"]["whole"]["scalars"]["loss"][1] = (1234.5).hex()
+    whole = document["runs"]["whole"]
+    whole["scalars"]["loss"][1] = (1234.5).hex()
+    whole["checksum"] = report_cache.checksum(whole)  # an entry the cache itself could write
     cache_file.write_text(json.dumps(document))
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        loaded = report_cache.load_final_scalars(many_shapes)
-    rows = {row["run"]: row for row in scalar_rows(loaded)}
+    rows = cached_rows(many_shapes)
     assert rows["whole"]["scalars"] == {"loss": 1234.5}  # an unchanged run: what was kept
     (whole,) = (many_shapes / "whole").iterdir()
     os.utime(whole)  # a write: its ctime moves on
@@ -223,7 +241,7 @@ def test_the_cache_is_keyed_by_each_event_files_stamp(many_shapes):
 def test_a_cache_that_cannot_be_read_or_written_is_read_afresh(many_shapes, monkeypatch, tmp_path):
     first = cached_and_fresh(many_shapes)
     cache_file = report_cache.cache_path(many_shapes)
-    for text in ('{"format": 1, "runs": {"whole": 3}', '{"format": 1, "runs": {"whole": 3}}'):
+    for text in ('{"format": 2, "runs": {"whole": 3}', '{"format": 2, "runs": {"whole": 3}}'):
         cache_file.write_text(text)
         assert cached_and_fresh(many_shapes) == first  # cut short, not ours: ignored, rewritten
         assert json.loads(cache_file.read_text())["runs"]["whole"]["scalars"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 EXIT_FAILED = 1  # an unexpected error inside the run (metrics.json: status failed)
@@ -80,9 +82,28 @@ def full_error_requested() -> bool:
 
 
 def report(message: str) -> None:
-    """Write the one line to stderr, prefixed with the program name."""
-    sys.stderr.write(f"tbpipe: {message}\n")
+    """Write the one line to stderr, prefixed with the program name; a value read from the
+    environment that the message (or the command line) names is not shown."""
+    sys.stderr.write(f"tbpipe: {without_environment_values(message, sys.argv)}\n")
     sys.stderr.flush()
+
+
+#: `${oc.env:NAME}` or `${oc.env:NAME,default}`: the variable an interpolation reads
+ENVIRONMENT_READ = re.compile(r"oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)")
+#: what stands in for such a value in a message
+NOT_SHOWN = "<value from the environment, not shown>"
+
+
+def without_environment_values(message: str, argv: Sequence[str] = ()) -> str:
+    """`message` without the values of the environment variables that it or `argv` reads
+    with `${oc.env:NAME}` (often a secret): a refusal names the key, not the value. A
+    value quoted in the message goes whatever its length, a bare one from 3 characters."""
+    names = set(ENVIRONMENT_READ.findall(" ".join([message, *map(str, argv)])))
+    for value in sorted({os.environ.get(name) or "" for name in names}, key=len, reverse=True):
+        if value:
+            message = message.replace(f"'{value}'", NOT_SHOWN)
+            message = message.replace(value, NOT_SHOWN) if len(value) >= 3 else message
+    return message
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +75,7 @@ def check_command_line(argv: Sequence[str]) -> OutputDir | None:
                 f"bad value {shorten(key, 60)}={shorten(value)}: longer than {MAX_ARGUMENT} "
                 "characters; put a long value in a config file (--config-dir)"
             )
+    _check_digits(argv)
     args = hydra_args_parser().parse_args(list(argv))
     if args.config_path is not None and not os.path.isabs(args.config_path):
         return None  # Hydra resolves a relative --config-path its own way; let it report
@@ -90,6 +93,25 @@ def check_command_line(argv: Sequence[str]) -> OutputDir | None:
         raise BadInput(first) from None
 
 
+#: a whole number: Python reads at most `sys.get_int_max_str_digits()` digits of one
+_WHOLE_NUMBER = re.compile(r"[+-]?\d[\d_]*")
+
+
+def _check_digits(argv: Sequence[str]) -> None:
+    """A whole number longer than Python reads (4,300 digits) is refused naming its key;
+    Hydra's parser would say only that some value has too many digits."""
+    limit = sys.get_int_max_str_digits()
+    for arg in argv:
+        key, equals, value = arg.partition("=")
+        for number in _WHOLE_NUMBER.findall(value) if equals and limit else ():
+            digits = sum(char.isdigit() for char in number)
+            if digits > limit:
+                raise BadInput(
+                    f"bad value {shorten(key, 60)}={shorten(value)}: a whole number of {digits} "
+                    f"digits; a number may have at most {limit}"
+                )
+
+
 def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
     from hydra.types import RunMode
 
@@ -97,6 +119,11 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
     for check in registry.override_checks:  # e.g. a search without its sweeper installed
         check(overrides)
     if args.config_dir is not None:
+        if not os.path.isdir(args.config_dir):  # Hydra would warn, then fail in its own words
+            raise BadInput(
+                f"bad value --config-dir {args.config_dir}: no such directory; give the folder "
+                "that holds your config groups (e.g. my_conf, with model/ and data/ in it)"
+            )
         overrides.append(searchpath_override(args.config_dir))
     config_name = args.config_name or CONFIG_NAME
     mode = RunMode.MULTIRUN if multirun else RunMode.RUN

@@ -7,11 +7,13 @@ gets tbpipe's run dir (with microseconds) and job log, and then lays the saved v
 it (stored in Hydra's ConfigStore, added with `+saved_run=config`): a default changed since
 cannot change the numbers. New overrides come last and are checked like any other. Works
 for a sweep's job dir and from any directory (the original working dir is searched for a
-user's modules, after everything else).
+user's modules, after everything else). A run made with other versions of tbpipe or of
+what shapes its numbers is rerun with a warning (`tbpipe resume` refuses it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -21,12 +23,14 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from pipeline.check.compose import CONFIG_MODULE, CONFIG_NAME
-from pipeline.check.errors import BadInput
+from pipeline.check.errors import BadInput, report
+from pipeline.runinfo import RUN_FILE, versions
 
 PROG = "tbpipe rerun"
 USAGE = f"usage: {PROG} RUN_DIR [key=value ...]"
 SAVED_GROUP = "saved_run"
-#: the override that lays the saved values over the composed config
+#: the override that lays the saved values over the composed config (named in no folder,
+#: recorded in no overrides: pipeline/sweeps/naming.py, pipeline/job.py)
 SAVED = f"+{SAVED_GROUP}=config"
 #: what a saved run's .hydra/ holds
 SAVED_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
@@ -72,9 +76,30 @@ def command_line(argv: Sequence[str]) -> list[str]:
 
     ConfigStore.instance().store(group=SAVED_GROUP, name="config", node=values, package="_global_")
     _find_modules_in(str(hydra.runtime.cwd))
+    for package, was, now in changed_versions(run_dir)[:1]:  # resume refuses this case
+        report(
+            f"warning: {argv[0]} ran with {package} {was}, this is {package} {now}; "
+            "the rerun's numbers could differ from the saved run's"
+        )
     _current = (run_dir, overrides)
     kept = [o for o in typed if _key(o) not in new_keys]
     return [*_config_flags(hydra), *kept, SAVED, *overrides]
+
+
+def changed_versions(run_dir: Path) -> list[tuple[str, str, str]]:
+    """(package, version then, version now) of each package whose version differs from
+    the one `run_dir`'s run.json records (tbpipe and what shapes the numbers); [] when
+    there is no run.json (a job that never got as far) or it cannot be read."""
+    try:
+        recorded = json.loads((Path(run_dir) / RUN_FILE).read_text()).get("versions", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    current = versions()
+    return [
+        (package, str(version), current.get(package, "not installed"))
+        for package, version in recorded.items()
+        if current.get(package) != version
+    ]
 
 
 def command_for(task_overrides: Sequence[str]) -> str | None:

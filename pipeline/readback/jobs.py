@@ -20,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.readback.status import JOB_NUMBER, SWEEP_FILE, load_yaml
-from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING
+from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING, environment_values, redacted
 from pipeline.sinks.settings import hparams_of
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,12 @@ def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
         row.update(status=FAILED, reason="the job wrote no metrics.json")
     elif row.get("status") == RUNNING:
         row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
-    job_config = OmegaConf.create(load_yaml(hydra_dir / "config.yaml"))
+    saved = load_yaml(hydra_dir / "config.yaml")
+    job_config = OmegaConf.create(saved)
     row["k_stderr"] = slope_stderr(job_config)
     row["hparams"] = hparams_of(job_config, overrides)
+    if "oc.env" in repr(saved):  # a value read from the environment is not shown
+        row["hparams"] = redacted(row["hparams"], environment_values(job_config))
     return row
 
 

@@ -60,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def scalar_rows(runs: list) -> list[dict]:
-    """One row per run that holds scalars: its name, last step and each tag's final value."""
+    """One row per run that holds scalars: its name, last step and each tag's final value;
+    for a tbpipe run, its `status` too (`tbpipe status`'s states).
+
+    A run that diverged stops recording at the last step whose loss was finite, one step
+    before the step its metrics.json (and the sweep's summary.csv) reports: the state
+    after that step's update, whose loss is NaN or Inf. The row shows that step and those
+    values, so that the report and the summary say the same."""
     from pipeline.readback.runs import final_scalars
 
     rows = []
@@ -69,18 +75,61 @@ def scalar_rows(runs: list) -> list[dict]:
         if not finals:  # e.g. a job dir's HParams session, the sweep's HParams config
             continue
         step = max((step for step, _ in finals.values()), default=None)
-        rows.append({"run": name, "step": step, "scalars": {t: v for t, (_, v) in finals.items()}})
+        row = {"run": name, "step": step, "scalars": {t: v for t, (_, v) in finals.items()}}
+        ended = tbpipe_run_of(Path(run.path))
+        if ended is not None:
+            row = {"run": name, "status": ended[1], **with_recorded_end(row, run.path, *ended)}
+        rows.append(row)
     return rows
+
+
+def tbpipe_run_of(event_dir: Path) -> tuple[Path, str, dict] | None:
+    """(run dir, state, metrics.json) of the tbpipe run that `event_dir` belongs to (the
+    run dir itself, or its train/ or test/), None for another program's logs."""
+    from pipeline.readback.status import read_metrics_file
+    from pipeline.runinfo import state_of
+
+    for run_dir in (event_dir, event_dir.parent):
+        metrics, mtime = read_metrics_file(run_dir)
+        if metrics is not None:
+            return run_dir, state_of(metrics, mtime), metrics
+    return None
+
+
+def with_recorded_end(row: dict, event_dir: Path, run_dir: Path, state: str, metrics: dict) -> dict:
+    """`row` at the step metrics.json ends on when a diverged run's events stop before it
+    (see `scalar_rows`): each of the writer's scalars that metrics.json records, a
+    non-finite one (null there) as NaN."""
+    from pipeline.runinfo import DIVERGED
+
+    steps, final = metrics.get("steps"), metrics.get("final") or {}
+    if state != DIVERGED or not isinstance(steps, int) or row["step"] is None:
+        return row
+    if steps <= row["step"]:
+        return row
+    writer = Path(event_dir).relative_to(run_dir).as_posix()
+    recorded = {
+        name.partition("/")[2]: value
+        for name, value in final.items()
+        if name.partition("/")[0] == writer
+    }
+    if not recorded:
+        return row
+    scalars = dict(row["scalars"])
+    scalars.update({tag: math.nan if value is None else value for tag, value in recorded.items()})
+    return {**row, "step": steps, "scalars": scalars}
 
 
 def _scalar_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     tags = sorted({tag for row in rows for tag in row["scalars"]})
-    header = ["run", "step", *tags]
+    statuses = any("status" in row for row in rows)  # tbpipe's runs: how each ended
+    header = ["run", *(["status"] if statuses else []), "step", *tags]
     body = []
     for row in rows:
         values = [row["scalars"].get(tag) for tag in tags]
         body.append(
-            [row["run"], "" if row["step"] is None else str(row["step"])]
+            [row["run"], *([row.get("status") or ""] if statuses else [])]
+            + ["" if row["step"] is None else str(row["step"])]
             + ["" if v is None else f"{v:.6g}" for v in values]
         )
     return header, body

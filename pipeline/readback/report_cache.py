@@ -5,7 +5,8 @@ cores; a report of a sweep that has not changed since needs none of it. Each run
 scalars, and why any of its files could not be read to its end, are kept in one JSON file
 per logdir in the user's cache (`$TBPIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/tbpipe`, else
 ~/.cache/tbpipe), keyed by each event file's name, size, mtime, ctime and inode: a write
-changes the size or the ctime (which no one can set back), a replaced file its inode. Files
+changes the size or the ctime (which no one can set back), a replaced file its inode. Each
+entry carries a checksum of what it holds: one edited by hand is not shown, but read again. Files
 are stat'ed before they are read, so one that grows meanwhile is read again next time.
 What cannot be read or written there is read afresh; the report is the same either way
 (tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`).
@@ -24,7 +25,7 @@ from pipeline.readback.runs import EVENT_FILE_MARK, RunData, find_runs
 from pipeline.readback.scalars import ScalarRun, read_scalar_runs, warn_about
 
 #: bump when what an entry holds changes: older files are then ignored
-FORMAT = 1
+FORMAT = 2
 #: the server reads the whole logdir, ~6x faster than the Python reader reads the runs left
 #: (~30 MB/s), and costs ~0.1 s to start: it is started when more is left than this share of
 #: the logdir's bytes plus MIN_SERVER_BYTES
@@ -109,20 +110,28 @@ def cache_path(logdir: str | Path) -> Path | None:
 def _entry(run: ScalarRun, stamps: list[list]) -> dict:
     """A run as the cache keeps it: its files' stamps, each tag's last step and value (the
     float32's exact hex: NaN and infinities stay strict JSON), its files' problems."""
-    return {
+    entry = {
         "files": stamps,
         "scalars": {
             tag: [points[-1][0], points[-1][1].hex()] for tag, points in run.series.items()
         },
         "problems": {file.name: problem for file, problem in run.problems.items()},
     }
+    return {**entry, "checksum": checksum(entry)}
+
+
+def checksum(entry: dict) -> str:
+    """SHA-256 of an entry's files, scalars and problems: a value edited in the cache file
+    (by hand, or by a broken disk) no longer matches it, and the run is read afresh."""
+    kept = {key: entry.get(key) for key in ("files", "scalars", "problems")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
 
 
 def _run(path: Path, entry: object, stamps: list[list] | None) -> ScalarRun | None:
     """The run in `path` as the cache kept it, or None if its files changed since (or the
     entry is not one this module wrote)."""
     try:
-        if stamps is None or entry["files"] != stamps:
+        if stamps is None or entry["files"] != stamps or entry["checksum"] != checksum(entry):
             return None
         scalars = entry["scalars"].items()
         series = {tag: [(int(step), float.fromhex(value))] for tag, (step, value) in scalars}

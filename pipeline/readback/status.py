@@ -1,7 +1,8 @@
 """`tbpipe status DIR [--json]`: every job of a sweep (or a run): state, step, wall time.
 
-DIR is a sweep dir or a run dir; `--json` prints a list of objects (job, run_dir, state,
-step, steps_planned, seconds, setting, reason, checkpoint_step, host, pid).
+DIR is a sweep dir, a run dir or a folder of them (`outputs/`: every run in it); `--json`
+prints a list of objects (job, run_dir, state, step, steps_planned, seconds, setting,
+reason, checkpoint_step, host, pid, main_metric, value, final).
 
 Usable while the sweep runs, and fast on hundreds of jobs: it reads only small files
 (multirun.yaml once, each job's metrics.json) and imports no TensorFlow. A sweep's jobs
@@ -15,6 +16,7 @@ host for `runinfo.SILENT_FOR` seconds). Exit 0 only when every job completed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -211,20 +213,55 @@ def status_of(path: Path) -> list[JobStatus]:
     return sweep_status(path)
 
 
+def folder_status(folder: Path) -> list[JobStatus]:
+    """A row for every run under a folder of runs (e.g. `outputs/`, or `multirun/` with its
+    sweeps), numbered in path order; ValueError when it holds none."""
+    rows = []
+    for found in runs_under(folder):
+        found_rows = status_of(found)
+        for row in found_rows:
+            row.job = len(rows)
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{folder} is neither a sweep dir ({SWEEP_FILE}) nor a run dir")
+    return rows
+
+
+def runs_under(folder: Path) -> list[Path]:
+    """The run dirs and sweep dirs under `folder`, in path order (neither is looked into)."""
+    found = []
+    for parent, children, files in os.walk(folder):
+        children.sort()
+        here = Path(parent)
+        marked = METRICS_FILE in files or SWEEP_FILE in files or ".hydra" in children
+        if here != folder and marked:
+            found.append(here)
+            children.clear()
+    return found
+
+
 def number(value: Any, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """A value with `digits` decimals; a huge one (a diverged run's k) in short form."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.{digits}g}"
 
 
-def table(rows: Sequence[JobStatus]) -> str:
+def table(rows: Sequence[JobStatus], folder: Path | None = None) -> str:
     """The rows as text (with the main metric's last value, once a job ended), then how
-    many jobs are in each state."""
+    many jobs are in each state. `folder`: rows of a folder of runs, each named by its
+    dir inside it instead of its setting."""
     metric = next((row.main_metric for row in rows if row.main_metric), "result")
-    lines = [f"{'job':>4}  {'state':<11}  {'step':>19}  {'wall s':>8}  {metric:>14}  setting"]
+    last = "run" if folder is not None else "setting"
+    lines = [f"{'job':>4}  {'state':<11}  {'step':>19}  {'wall s':>8}  {metric:>14}  {last}"]
     for row in rows:
         step = f"{'-' if row.step is None else row.step} / {row.steps_planned or '-'}"
+        shown = row.setting or "(defaults)"
+        if folder is not None and row.run_dir is not None:
+            shown = os.path.relpath(row.run_dir, folder)
         lines.append(
             f"{row.job:>4}  {row.state:<11}  {step:>19}  {number(row.seconds):>8}  "
-            f"{number(row.value, 4):>14}  {row.setting or '(defaults)'}"
+            f"{number(row.value, 4):>14}  {shown}"
         )
     lines += [f"job {row.job} {row.state}: {row.reason}" for row in rows if row.reason]
     counts: dict[str, int] = {}
@@ -237,7 +274,9 @@ def table(rows: Sequence[JobStatus]) -> str:
 
 def _parser() -> OneLineParser:
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path, help="a sweep dir (multirun/...) or a run dir")
+    parser.add_argument(
+        "dir", type=Path, help="a sweep dir (multirun/...), a run dir, or a folder of them"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list of the jobs")
     return parser
 
@@ -245,13 +284,21 @@ def _parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (or JSON); 0 when every job completed, 1 otherwise, 2 on bad input."""
     args = _parser().parse_args(argv)
+    folder = None
     try:
         rows = status_of(args.dir)
-    except (ValueError, OSError) as error:
-        print(f"{PROG}: {error}; give a sweep dir or a run dir of tbpipe", file=sys.stderr)
+    except ValueError:  # neither a sweep dir nor a run dir: a folder of them?
+        try:
+            rows, folder = folder_status(args.dir), args.dir
+        except (ValueError, OSError) as error:
+            print(f"{PROG}: {error}; give a sweep dir, a run dir or a folder of them",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"{PROG}: {error}; give a sweep dir, a run dir or a folder of them", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2, allow_nan=False))
     else:
-        print(table(rows))
+        print(table(rows, folder))
     return 0 if rows and all(row.state == COMPLETED for row in rows) else 1

@@ -19,6 +19,7 @@ conf/config.yaml uses; it stays light (no TensorFlow).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,10 @@ MAX_NAME_BYTES = 200
 EXPERIMENT = "experiment"
 #: a single run with no overrides and no name
 DEFAULT_RUN_NAME = "default"
+#: a `tbpipe rerun` without a `name=` of its own
+RERUN_NAME = "rerun"
+#: the override by which `tbpipe rerun` lays a saved run's values (pipeline/check/rerun.py)
+RERUN_SAVED = "+saved_run=config"
 
 
 def safe_name(name: str) -> str:
@@ -55,10 +60,22 @@ def settings(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> list
         if key in excluded or override.is_delete():
             continue
         value = override.value()
-        found.append(
-            (key, value if isinstance(value, str) else override.get_value_element_as_str())
-        )
+        text = value if isinstance(value, str) else override.get_value_element_as_str()
+        found.append((key, as_typed(text)))
     return found
+
+
+#: an interpolation in a value as typed: `${oc.env:TOKEN}`, `${data.noise_std}`
+INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
+
+
+def as_typed(value: str) -> str:
+    """A value for a name, its interpolations shown by what they name, never resolved:
+    `${oc.env:TOKEN}` becomes `oc.env:TOKEN` (a secret read from the environment stays
+    out of folder names, and no `${` can be resolved later from a path)."""
+    while INTERPOLATION.search(value):
+        value = INTERPOLATION.sub(r"\1", value)
+    return value.replace("$", "").replace("{", "").replace("}", "")
 
 
 def short_settings(found: Sequence[tuple[str, str]]) -> str:
@@ -134,9 +151,37 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
 
 
 def _run_suffix_resolver(name: Any, _root_: DictConfig) -> str:
-    """`_<name>` after a single run's time; nothing for a run of the defaults."""
-    named = run_name(name, *_given(_root_))
+    """`_<name>` after a single run's time; nothing for a run of the defaults; `_rerun`
+    for `tbpipe rerun` unless its command line gives a `name=`."""
+    overrides, excluded = _given(_root_)
+    if RERUN_SAVED in overrides:
+        given = overrides[overrides.index(RERUN_SAVED) + 1 :]
+        if not any(key == "name" for key, _ in settings(given, excluded)):
+            return f"_{RERUN_NAME}"
+    named = run_name(name_as_shown(name, _root_), overrides, excluded)
     return "" if named == DEFAULT_RUN_NAME and name in (None, "") else f"_{named}"
+
+
+def name_as_shown(name: Any, root: DictConfig) -> Any:
+    """`name` as its folder may show it: a name that holds a value read from the
+    environment (`name=${oc.env:TOKEN}`, or `${token}` set so) is shown as typed
+    (`oc.env:TOKEN`), never as what it resolves to."""
+    if not OmegaConf.is_interpolation(root, "name") and "${" not in str(_raw_name(root)):
+        return name
+    from pipeline.runinfo import environment_values
+
+    try:
+        task = OmegaConf.masked_copy(root, [key for key in root if key != "hydra"])
+        secrets = environment_values(task)
+    except Exception:  # noqa: BLE001  what cannot be resolved here is not shown either
+        return as_typed(str(_raw_name(root)))
+    if any(secret in str(name) for secret in secrets):  # short ones too: this is a name
+        return as_typed(str(_raw_name(root)))
+    return name
+
+
+def _raw_name(root: DictConfig) -> Any:
+    return OmegaConf.to_container(OmegaConf.masked_copy(root, ["name"]), resolve=False)["name"]
 
 
 if not OmegaConf.has_resolver("tbpipe.job_dir"):

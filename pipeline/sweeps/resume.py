@@ -23,7 +23,6 @@ rewriting each job's .hydra/ (a job that runs again writes it if missing), and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,7 @@ from pipeline.runinfo import (
     COMPLETED,
     DIVERGED,
     RESUME_ENV,
-    RUN_FILE,
     RUNNING,
-    versions,
 )
 
 #: what `tbpipe resume` adds to the command it relaunches (and drops when it reads one back)
@@ -255,16 +252,11 @@ def first_difference(was: Any, now: Any, key: str = "") -> tuple[str, Any, Any] 
 
 def check_versions(run_dirs: Sequence[Path]) -> None:
     """Refuse when a run recorded other versions of tbpipe or of what shapes its numbers."""
-    current = versions()
-    for run_dir in run_dirs:
-        try:
-            recorded = json.loads((run_dir / RUN_FILE).read_text()).get("versions", {})
-        except (OSError, ValueError):
-            continue  # a job that never got as far as run.json runs from the start
-        for package, version in recorded.items():
-            if current.get(package) != version:
-                raise BadInput(
-                    f"cannot resume {run_dir}: it ran with {package} {version}, this is "
-                    f"{package} {current.get(package, 'not installed')}; the numbers could "
-                    "differ, so nothing was changed"
-                )
+    from pipeline.check.rerun import changed_versions
+
+    for run_dir in run_dirs:  # a job that never got as far as run.json runs from the start
+        for package, version, now in changed_versions(run_dir)[:1]:
+            raise BadInput(
+                f"cannot resume {run_dir}: it ran with {package} {version}, this is "
+                f"{package} {now}; the numbers could differ, so nothing was changed"
+            )

@@ -210,7 +210,14 @@ NOISE_DRAW_NOTES = {
     "data.noise_draw=independent gives each level a draw of its own",
     "independent": "noise: each noise level drew its own (data.noise_draw=independent), so "
     "|k - k_true| scatters around the slope's standard error",
+    # the shared draw's note, when the jobs' |k - k_true| do not show the proportionality
+    "not converged": "noise: one draw per seed, scaled by noise_std (common random numbers); "
+    "|k - k_true| is not proportional to noise_std here: not every fit converged "
+    "(more trainer.steps, or a higher learning rate)",
 }
+#: |k - k_true| / noise_std may differ this much (relative) between the noise levels of
+#: jobs alike in all else, for the fits to count as converged (float32 training)
+PROPORTIONAL_WITHIN = 0.05
 
 
 def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
@@ -224,7 +231,35 @@ def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
         except Exception:  # an unreadable job is reported by the table already
             continue
         draws.add(data.get("noise_draw"))
-    return NOISE_DRAW_NOTES.get(draws.pop(), "") if len(draws) == 1 else ""
+    if len(draws) != 1:
+        return ""
+    draw = draws.pop()
+    if draw == "shared" and not proportional(rows):
+        draw = "not converged"
+    return NOISE_DRAW_NOTES.get(draw, "")
+
+
+def proportional(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether |k - k_true| / noise_std is the same across the noise levels of each set of
+    jobs alike in all else: what one shared draw gives once every fit has converged (a
+    fit still on its way has an error of its own, which the noise does not scale)."""
+    ratios: dict[str, list[float]] = {}
+    for row in rows:
+        settings = dict(row.get("hparams") or {})
+        noise = settings.pop("data.noise_std", None)
+        if row.get("status") != "completed" or row.get("k_error") is None:
+            return False
+        try:
+            noise = float(noise)
+        except (TypeError, ValueError):
+            return False
+        if noise > 0:
+            key = repr(sorted(settings.items()))
+            ratios.setdefault(key, []).append(float(row["k_error"]) / noise)
+    compared = [group for group in ratios.values() if len(group) > 1]
+    return bool(compared) and all(
+        max(group) - min(group) <= PROPORTIONAL_WITHIN * max(group) for group in compared
+    )
 
 
 def task_of_sweep(config: DictConfig) -> dict[str, Any]:

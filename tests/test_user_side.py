@@ -1,0 +1,103 @@
+"""The user's side: `tbpipe rerun` folders named `<time>_rerun`, a rerun of a run made with
+other versions warned of, the printed TensorBoard command pasteable into a shell,
+`api.read_run` quiet and without TensorFlow, `tbpipe --help` listing each group's keys.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import TBPIPE, run_tbpipe
+
+
+@pytest.mark.slow
+def test_a_rerun_is_named_rerun_records_no_saved_run_and_warns_of_other_versions(
+    default_run, tmp_path
+):
+    saved = tmp_path / "saved"
+    shutil.copytree(default_run, saved)
+    info = json.loads((saved / "run.json").read_text())
+    info["versions"]["tensorflow"] = "2.0.0"  # made with another TensorFlow
+    (saved / "run.json").write_text(json.dumps(info))
+    result = run_tbpipe("rerun", str(saved), "trainer.steps=5", cwd=tmp_path)
+    assert result.stderr == (
+        f"tbpipe: warning: {saved} ran with tensorflow 2.0.0, this is tensorflow "
+        f"{json.loads((default_run / 'run.json').read_text())['versions']['tensorflow']}; "
+        "the rerun's numbers could differ from the saved run's\n"
+    )
+    (rerun_dir,) = (tmp_path / "outputs").glob("*/*")
+    assert rerun_dir.name.endswith("_rerun") and "saved_run" not in rerun_dir.name
+    recorded = OmegaConf.load(rerun_dir / ".hydra" / "overrides.yaml")
+    assert list(recorded) == ["trainer.steps=5"]
+    assert list(OmegaConf.load(rerun_dir / ".hydra" / "hydra.yaml").hydra.overrides.task) == [
+        "trainer.steps=5"
+    ]
+    assert json.loads((rerun_dir / "run.json").read_text())["overrides"] == ["trainer.steps=5"]
+    named = run_tbpipe("rerun", str(rerun_dir), "name=again", cwd=tmp_path)
+    assert "outputs/" in named.stdout and "_again |" in named.stdout and named.stderr == ""
+
+
+@pytest.mark.slow
+def test_the_printed_tensorboard_command_pastes_into_a_shell(tmp_path):
+    """`sinks=[scalars]` names the folder with `[`, `,` and `=`; the printed command
+    quotes it, so a shell hands TensorBoard the folder as it is."""
+    result = run_tbpipe("trainer.steps=5", "sinks=[scalars]", cwd=tmp_path)
+    command = result.stdout.strip().rsplit(" | ", 1)[1]
+    words = shlex.split(command)
+    assert words[:2] == ["tensorboard", "--logdir"] and (tmp_path / words[2]).is_dir()
+    assert "[scalars]" in words[2] and "'" in command
+    shell = subprocess.run(["bash", "-O", "failglob", "-c", f"ls -d {command.split(' ', 2)[2]}"],
+                           cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert shell.returncode == 0 and shell.stdout.strip() == words[2]
+
+
+@pytest.mark.slow
+def test_read_run_is_quiet_and_loads_no_tensorflow(default_run):
+    script = (
+        "import sys, json\n"
+        "from pipeline import api\n"
+        f"run = api.read_run({str(default_run)!r})\n"
+        "print(json.dumps({'tf': 'tensorflow' in sys.modules, 'scalars': run['scalars']}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert result.stderr == ""
+    read = json.loads(result.stdout)
+    assert read["tf"] is False
+    from pipeline.readback.runs import find_runs, load_run  # TensorBoard's own reader
+
+    for name, folder in find_runs(default_run):
+        run = load_run(folder)
+        for tag in run.tags("scalars"):
+            key = tag if name == "." else f"{name}/{tag}"
+            assert [tuple(point) for point in read["scalars"][key]] == run.scalars(tag), key
+
+
+@pytest.mark.slow
+def test_help_lists_each_groups_main_keys(tmp_path):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    page = subprocess.run([TBPIPE, "--help", "model=mlp"], capture_output=True, text=True,
+                          cwd=tmp_path, check=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert page.stderr == "" and list(tmp_path.iterdir()) == []
+    keys = {
+        line.split()[0]: line.split(maxsplit=1)[1]
+        for line in page.stdout.split("Main keys")[1].split("Examples")[0].splitlines()[1:]
+        if line.startswith("  ") and not line.startswith("   ")
+    }
+    assert keys["KEY"] == "seed, name, objective"
+    assert "noise_std" in keys["data.KEY"] and "learning_rate" in keys["optimizer.KEY"]
+    assert keys["model.KEY"].startswith("hidden")  # model=mlp's keys, not linear's
+    assert (
+        keys["trainer.KEY"].startswith("steps, batch_size") and "every" in keys["sinks.scalars.KEY"]
+    )
+    assert cpu < 2.5  # Hydra's own help took 6.6 s (docs/PERFORMANCE.md)
