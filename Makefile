@@ -1,7 +1,7 @@
 # tbpipe: two commands on a fresh machine (Python 3.11 + make):
 #   make run    set up .venv if needed, then run the default experiment
 #   make test   set up .venv if needed, then run the whole test suite
-#   make test-fast   the in-process and unit tests only (under a minute)
+#   make test-fast   the in-process and unit tests only (no subprocess runs; README has its time)
 # Pass overrides with ARGS, e.g. `make run ARGS="data.noise_std=0.5"`.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -30,7 +30,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# In-process and unit tests only (no subprocess runs, sweeps or servers): under a minute.
+# In-process and unit tests only (no subprocess runs, sweeps or servers).
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
