@@ -339,7 +339,7 @@ class _KerasWithoutScikitLearn:
     """An import finder that makes scikit-learn look absent to Keras's wrappers module only.
 
     Keras 3 imports scikit-learn (and with it SciPy) whenever it is installed, for its
-    scikit-learn wrappers, which no run uses: seconds of every Keras run's start
+    scikit-learn wrappers, which no run uses: a noticeable part of every Keras run's start
     (docs/PERFORMANCE.md). Those modules handle a missing scikit-learn (`sklearn = None`,
     and a wrapper says scikit-learn is needed when one is made); any other
     `import sklearn` is untouched.
@@ -375,7 +375,8 @@ def exit_without_teardown(code: int) -> NoReturn:
 class GroupOptions:
     """The config groups and options a config loader sees, asked of one copy of its
     repository. Hydra's loader copies its whole repository (every structured config its
-    plugins stored) for each question, ~0.1 s each: `tbpipe --help` asks ~25 of them."""
+    plugins stored) for each question, and `tbpipe --help` asks dozens of them
+    (docs/PERFORMANCE.md has the time it saves)."""
 
     def __init__(self, loader: Any, overrides: Sequence[str] = ()):
         _, self.repository = loader._parse_overrides_and_create_caching_repo(None, list(overrides))

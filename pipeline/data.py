@@ -198,7 +198,7 @@ class DigitsData:
 
 def bundled_tables(option: str, *names: str) -> list[np.ndarray] | None:
     """The tables of a data set that ships inside scikit-learn, read with numpy as
-    scikit-learn's own loader reads them, without importing scikit-learn (seconds of a
+    scikit-learn's own loader reads them, without importing scikit-learn (a large part of a
     run's start); None when scikit-learn keeps them elsewhere (its loader is used then)."""
     import importlib.util
     from pathlib import Path

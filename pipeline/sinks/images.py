@@ -50,11 +50,11 @@ class ImageSink(Sink):
         self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
-        pictures = {}
-        for image in images_of(experiment):
-            draw = {"fit": self.fit, "predicted_vs_true": predicted_vs_true}
-            draw["confusion_matrix"] = confusion_matrix
-            pictures[PLOTS + image] = draw[image](experiment, int(step), stats)
+        draw = {"fit": self.fit, **TASK_PICTURES}
+        pictures = {
+            PLOTS + image: draw[image](experiment, int(step), stats)
+            for image in images_of(experiment)
+        }
         with self.writer_of(experiment).as_default(step=int(step)):
             for tag, png in pictures.items():
                 write_png(tag, png)
@@ -115,6 +115,9 @@ def confusion_matrix(experiment: Experiment, step: int, stats: Mapping[str, Any]
         title=experiment.label,
     )
 
+
+#: the pictures other than the fit, by the name a task's `images` gives them
+TASK_PICTURES = {"predicted_vs_true": predicted_vs_true, "confusion_matrix": confusion_matrix}
 
 #: the figure of the last run that ended in this process, for the next run's plot: one,
 #: taken by one run at a time (a sweep's jobs follow one another)
