@@ -113,6 +113,7 @@ def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
         num = named.group(1)
     else:
         num = load_yaml(hydra_dir / "hydra.yaml")["hydra"]["job"]["num"]
+        num = num if str(num).isdigit() else -1  # a single run (`???`): no job number
     overrides = [str(o) for o in load_yaml(hydra_dir / "overrides.yaml") or []]
     row: dict[str, Any] = {
         "job": int(num),

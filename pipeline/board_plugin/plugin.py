@@ -1,0 +1,115 @@
+"""The TensorBoard side of the `tbpipe` tab: routes, assets and when the tab shows.
+
+TensorBoard finds the plugin through the `tensorboard_plugins` entry point (pyproject.toml)
+and loads `static/index.js` as an ES module in an iframe (`frontend_metadata`). Every asset
+is a file of this package: nothing comes from the internet when the page is viewed. The
+data routes answer JSON computed by `sweep_view`, `config_diff` and `media_view`; a view is
+kept until a job's metrics.json or event files change, so a reload costs only the check.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+PLUGIN_NAME = "tbpipe"
+STATIC = Path(__file__).parent / "static"
+ASSETS = {"/index.js": "text/javascript"}
+
+
+class TbpipePlugin(base_plugin.TBPlugin):
+    """A sweep's runs grouped by setting: table, bands, config diff, images, histogram guide."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._logdir = Path(context.logdir) if context.logdir else None
+        self._lock = threading.Lock()
+        self._views: dict[tuple, tuple[tuple, Any]] = {}
+
+    def is_active(self) -> bool:
+        """Shown for a logdir holding tbpipe runs (a `.hydra/` folder anywhere below)."""
+        from pipeline.board_plugin.sweep_view import job_dirs
+
+        return self._logdir is not None and bool(job_dirs(self._logdir))
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="tbpipe")
+
+    def get_plugin_apps(self) -> dict[str, Any]:
+        return {
+            **{path: self._asset for path in ASSETS},
+            "/sweep": self._sweep,
+            "/config_diff": self._config_diff,
+            "/images": self._images,
+            "/image": self._image,
+            "/histograms": self._histograms,
+        }
+
+    @wrappers.Request.application
+    def _asset(self, request: wrappers.Request) -> wrappers.Response:
+        name = request.path.rsplit("/", 1)[-1]
+        body = (STATIC / name).read_bytes()
+        return wrappers.Response(body, content_type=ASSETS[f"/{name}"])
+
+    @wrappers.Request.application
+    def _sweep(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.sweep_view import sweep_view
+
+        return self._json(self._cached(("sweep",), lambda: sweep_view(self._logdir)))
+
+    @wrappers.Request.application
+    def _config_diff(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.config_diff import config_diff
+
+        a, b = request.args.get("a"), request.args.get("b")
+        return self._json(self._cached(("diff", a, b), lambda: config_diff(self._logdir, a, b)))
+
+    @wrappers.Request.application
+    def _images(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.media_view import images_by_setting
+
+        tag = request.args.get("tag")
+        return self._json(
+            self._cached(("images", tag), lambda: images_by_setting(self._logdir, tag))
+        )
+
+    @wrappers.Request.application
+    def _image(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.media_view import image_bytes
+
+        found = image_bytes(self._logdir, request.args.get("run", ""), request.args.get("tag", ""))
+        if found is None:
+            return wrappers.Response("no such image", status=404, content_type="text/plain")
+        return wrappers.Response(found[1], content_type=found[0])
+
+    @wrappers.Request.application
+    def _histograms(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.media_view import histogram_guide
+
+        run, tag, step = (request.args.get(key) for key in ("run", "tag", "step"))
+        key = ("histograms", run, tag, step)
+        return self._json(self._cached(key, lambda: histogram_guide(self._logdir, run, tag, step)))
+
+    def _cached(self, key: tuple, compute) -> Any:
+        """The view for `key`, recomputed only when the logdir's runs changed since."""
+        from pipeline.board_plugin.sweep_view import runs_stamp
+
+        with self._lock:  # one computation at a time: 2 requests of a 1,000-run sweep would race
+            stamp = runs_stamp(self._logdir)
+            kept = self._views.get(key)
+            if kept is not None and kept[0] == stamp:
+                return kept[1]
+            view = compute()
+            self._views[key] = (stamp, view)
+            return view
+
+    @staticmethod
+    def _json(view: Any) -> wrappers.Response:
+        body = json.dumps(view, allow_nan=False)
+        return wrappers.Response(body, content_type="application/json")

@@ -1,0 +1,194 @@
+"""The settings of a sweep (or of a folder of single runs): table rows, curves, failures.
+
+Jobs are read as `tbpipe report --group-by` reads them (readback.jobs, readback.groups):
+seeds pooled, each final metric's mean and 95% interval over the completed jobs. The
+curves are each setting's mean over its completed jobs at every step, with the three
+bands the page offers (95% interval, +-1 std, min-max); diverged and failed jobs are left
+out of both and listed with their reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
+from pipeline.readback.jobs import main_metric_of_rows, read_job_or_say_why
+from pipeline.readback.scalars import read_scalars
+from pipeline.readback.status import SWEEP_FILE
+from pipeline.runinfo import COMPLETED, DIVERGED
+
+#: the writers a tbpipe run has (conf/writer/): their folders are TensorBoard runs
+WRITERS = ("train", "test")
+#: points a curve sends to the page at most (evenly spaced steps, the last one kept)
+MAX_POINTS = 300
+
+
+def job_dirs(logdir: Path) -> list[Path]:
+    """The runs the page groups: a sweep's job dirs, or the single runs under `logdir`
+    (any depth, e.g. `outputs/`), or `logdir` itself: each a folder Hydra gave a `.hydra/`."""
+    return [found.parent.parent for found in sorted(Path(logdir).glob("**/.hydra/overrides.yaml"))]
+
+
+def read_jobs(logdir: Path) -> list[dict[str, Any]]:
+    """One readback row per job, with `run`: its folder relative to the logdir (the
+    prefix of its TensorBoard runs), which names it on the page."""
+    logdir = Path(logdir)
+    rows = []
+    for job in job_dirs(logdir):
+        in_sweep = (job.parent / SWEEP_FILE).exists()
+        row = read_job_or_say_why(job, number_in_name=in_sweep)
+        row["run"] = job.relative_to(logdir).as_posix() if job != logdir else "."
+        row["path"] = job
+        rows.append(row)
+    return rows
+
+
+def label(setting: dict[str, Any]) -> str:
+    """A setting as the page names it: `data.noise_std=0.1 model=mlp`."""
+    return " ".join(f"{key}={value}" for key, value in setting.items()) or "(all runs)"
+
+
+def sweep_view(logdir: Path) -> dict[str, Any]:
+    """Everything the page's first view shows: the table's rows, the failures, the curves."""
+    rows = read_jobs(logdir)
+    keys = default_group_keys(rows)
+    groups = group_rows(rows, keys)
+    by_job = {(row["job"], row["run"]): row for row in rows}
+    members = _members(rows, keys)
+    settings, failures = [], []
+    for group in groups:
+        jobs = members[label(group["setting"])]
+        done = [r for r in jobs if r.get("status") == COMPLETED]
+        diverged = [r for r in jobs if r.get("status") == DIVERGED]
+        failed = [r for r in jobs if r not in done and r not in diverged]
+        for row in [*diverged, *failed]:
+            failures.append(
+                {
+                    "setting": label(group["setting"]),
+                    "run": row["run"],
+                    "status": row.get("status") or "failed",
+                    "reason": row.get("reason") or "(no reason recorded)",
+                }
+            )
+        settings.append(
+            {
+                "label": label(group["setting"]),
+                "setting": {key: _plain(value) for key, value in group["setting"].items()},
+                "jobs": len(jobs),
+                "n": group["n"],
+                "completed": len(done),
+                "failed": len(failed),
+                "diverged": len(diverged),
+                "runs": [r["run"] for r in jobs],
+                "stats": {
+                    metric: {
+                        name: _finite(group.get(f"{metric}_{name}"))
+                        for name in ("mean", "std", "ci95_low", "ci95_high")
+                    }
+                    for metric in group["metrics"]
+                },
+                "curves": curves([r["path"] for r in done if (r["job"], r["run"]) in by_job]),
+            }
+        )
+    return {
+        "keys": keys,
+        "metrics": groups[0]["metrics"] if groups else [],
+        "main_metric": groups[0]["main_metric"] if groups else None,
+        "main_tag": main_metric_of_rows(rows),  # its chart: `train/k/error`
+        "settings": settings,
+        "failures": failures,
+        "charts": _chart_tags(settings),
+    }
+
+
+def _members(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, list]:
+    members: dict[str, list] = {}
+    for row in rows:
+        setting = {key: row["swept"].get(key) for key in keys}
+        members.setdefault(label(setting), []).append(row)
+    return members
+
+
+def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
+    """`<writer>/<tag>` -> the mean over the jobs at each step, with its bands."""
+    per_tag: dict[str, list[dict[int, float]]] = {}
+    for path in job_paths:
+        for writer in WRITERS:
+            if not (path / writer).is_dir():
+                continue
+            for tag, points in read_scalars(path / writer).series.items():
+                per_tag.setdefault(f"{writer}/{tag}", []).append(dict(points))
+    return {tag: band(series) for tag, series in sorted(per_tag.items())}
+
+
+def band(series: Sequence[dict[int, float]]) -> dict[str, list]:
+    """Steps, mean, and the low/high edges of each band, over the runs having each step."""
+    steps = sorted({step for points in series for step in points})
+    if len(steps) > MAX_POINTS:
+        stride = math.ceil(len(steps) / MAX_POINTS)
+        steps = [*steps[:-1:stride], steps[-1]]
+    out: dict[str, list] = {key: [] for key in ("step", "mean", "n")}
+    for key in ("ci_low", "ci_high", "std_low", "std_high", "min", "max"):
+        out[key] = []
+    for step in steps:
+        values = [points[step] for points in series if step in points]
+        values = [v for v in values if math.isfinite(v)]
+        if not values:
+            continue
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        half = _t975(len(values) - 1) * std / math.sqrt(len(values)) if std else 0.0
+        for key, value in (
+            ("step", step),
+            ("n", len(values)),
+            ("mean", mean),
+            ("ci_low", mean - half),
+            ("ci_high", mean + half),
+            ("std_low", mean - std),
+            ("std_high", mean + std),
+            ("min", min(values)),
+            ("max", max(values)),
+        ):
+            out[key].append(value)
+    return out
+
+
+def _chart_tags(settings: Sequence[dict[str, Any]]) -> list[str]:
+    tags: dict[str, None] = {}
+    for setting in settings:
+        tags.update(dict.fromkeys(setting["curves"]))
+    return list(tags)
+
+
+def _finite(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as JSON can carry it (Hydra gives lists, strings, numbers)."""
+    return (
+        value if isinstance(value, (int, float, str, bool, list)) or value is None else str(value)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _t975(df: int) -> float:
+    """Student's t quantile, asked once per number of seeds (scipy's ppf is slow per call)."""
+    return t_quantile_975(df)
+
+
+def runs_stamp(logdir: Path) -> tuple:
+    """What changes when a run is added, ends or writes its heartbeat: the job dirs and
+    their metrics.json times. A view computed under the same stamp is still true."""
+    stamp = []
+    for job in job_dirs(logdir):
+        try:
+            stamp.append((str(job), (job / "metrics.json").stat().st_mtime_ns))
+        except OSError:  # not started yet
+            stamp.append((str(job), None))
+    return tuple(stamp)
