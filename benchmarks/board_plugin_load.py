@@ -98,7 +98,8 @@ def main() -> None:
     print(
         f"{figures['runs']} runs in {figures['settings']} settings: page data "
         f"{figures['first']:.2f} s on a fresh TensorBoard, {figures['again']:.2f} s again "
-        f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
+        f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
     )
 
 

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
@@ -55,20 +56,22 @@ class TbpipePlugin(base_plugin.TBPlugin):
     def _asset(self, request: wrappers.Request) -> wrappers.Response:
         name = request.path.rsplit("/", 1)[-1]
         body = (STATIC / name).read_bytes()
-        return wrappers.Response(body, content_type=ASSETS[f"/{name}"])
+        return http_util.Respond(request, body, ASSETS[f"/{name}"])
 
     @wrappers.Request.application
     def _sweep(self, request: wrappers.Request) -> wrappers.Response:
         from pipeline.board_plugin.sweep_view import sweep_view
 
-        return self._json(self._cached(("sweep",), lambda: sweep_view(self._logdir)))
+        return self._json(request, self._cached(("sweep",), lambda: sweep_view(self._logdir)))
 
     @wrappers.Request.application
     def _config_diff(self, request: wrappers.Request) -> wrappers.Response:
         from pipeline.board_plugin.config_diff import config_diff
 
         a, b = request.args.get("a"), request.args.get("b")
-        return self._json(self._cached(("diff", a, b), lambda: config_diff(self._logdir, a, b)))
+        return self._json(
+            request, self._cached(("diff", a, b), lambda: config_diff(self._logdir, a, b))
+        )
 
     @wrappers.Request.application
     def _images(self, request: wrappers.Request) -> wrappers.Response:
@@ -76,7 +79,7 @@ class TbpipePlugin(base_plugin.TBPlugin):
 
         tag = request.args.get("tag")
         return self._json(
-            self._cached(("images", tag), lambda: images_by_setting(self._logdir, tag))
+            request, self._cached(("images", tag), lambda: images_by_setting(self._logdir, tag))
         )
 
     @wrappers.Request.application
@@ -85,8 +88,8 @@ class TbpipePlugin(base_plugin.TBPlugin):
 
         found = image_bytes(self._logdir, request.args.get("run", ""), request.args.get("tag", ""))
         if found is None:
-            return wrappers.Response("no such image", status=404, content_type="text/plain")
-        return wrappers.Response(found[1], content_type=found[0])
+            return http_util.Respond(request, "no such image", "text/plain", code=404)
+        return http_util.Respond(request, found[1], found[0])
 
     @wrappers.Request.application
     def _histograms(self, request: wrappers.Request) -> wrappers.Response:
@@ -94,7 +97,9 @@ class TbpipePlugin(base_plugin.TBPlugin):
 
         run, tag, step = (request.args.get(key) for key in ("run", "tag", "step"))
         key = ("histograms", run, tag, step)
-        return self._json(self._cached(key, lambda: histogram_guide(self._logdir, run, tag, step)))
+        return self._json(
+            request, self._cached(key, lambda: histogram_guide(self._logdir, run, tag, step))
+        )
 
     def _cached(self, key: tuple, compute) -> Any:
         """The view for `key`, recomputed only when the logdir's runs changed since."""
@@ -110,6 +115,5 @@ class TbpipePlugin(base_plugin.TBPlugin):
             return view
 
     @staticmethod
-    def _json(view: Any) -> wrappers.Response:
-        body = json.dumps(view, allow_nan=False)
-        return wrappers.Response(body, content_type="application/json")
+    def _json(request: wrappers.Request, view: Any) -> wrappers.Response:
+        return http_util.Respond(request, json.dumps(view, allow_nan=False), "application/json")

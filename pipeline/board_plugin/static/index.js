@@ -93,7 +93,15 @@ export async function render() {
     nav.append(el("button", {"data-name": name, onclick: () => open(name)}, title));
   }
   document.body.append(nav, main);
-  const first = new URLSearchParams(location.hash.slice(1)).get("section");
+  // the page's address can say what to open: #section=diff&a=RUN&b=RUN, #log=1&band=std
+  const hash = new URLSearchParams(location.hash.slice(1));
+  state.log = hash.get("log") === "1";
+  state.band = hash.get("band") in BANDS ? hash.get("band") : state.band;
+  state.smoothing = Math.min(0.99, Math.max(0, Number(hash.get("smoothing")) || 0));
+  const first = hash.get("section");
+  if (first === "diff" && hash.get("a") && hash.get("b")) {
+    sections.diff = (main) => showDiff(main, hash.get("a"), hash.get("b"));
+  }
   await open(first in sections ? first : "settings");
 }
 
@@ -184,6 +192,7 @@ function controls(redraw) {
       return option;
     }));
   const log = el("input", {type: "checkbox", onchange: (e) => { state.log = e.target.checked; redraw(); }});
+  log.checked = state.log;
   const shown = el("span", {}, state.smoothing.toFixed(2));
   const smoothing = el("input", {type: "range", min: "0", max: "0.99", step: "0.01",
     value: String(state.smoothing),
@@ -313,7 +322,7 @@ async function showImages(main, tag) {
     view.tags.map((t) => { const o = el("option", {value: t}, t); if (t === view.tag) o.selected = true; return o; }));
   main.replaceChildren(
     el("p", {}, "image tag: ", select, el("span", {class: "note"}, "  (each run's last step)")),
-    view.settings.map((s, i) => el("div", {class: "images-row"},
+    ...view.settings.map((s, i) => el("div", {class: "images-row"},
       el("div", {class: "name"}, el("span", {class: "swatch", style: `background:${colour(i)}`}), s.label),
       s.images.map((image) => el("figure", {},
         el("img", {loading: "lazy", alt: `${image.run} ${image.tag}`,
