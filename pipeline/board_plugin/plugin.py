@@ -10,6 +10,7 @@ kept until a job's metrics.json or event files change, so a reload costs only th
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+logger = logging.getLogger(__name__)
 PLUGIN_NAME = "tbpipe"
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"/index.js": "text/javascript"}
@@ -30,8 +32,21 @@ class TbpipePlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._logdir = Path(context.logdir) if context.logdir else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a view may ask for the rows, kept the same way
         self._views: dict[tuple, tuple[tuple, Any]] = {}
+        if self._logdir is not None:  # read the runs now, as TensorBoard does for its tabs
+            threading.Thread(target=self._read_ahead, name="tbpipe-read-ahead", daemon=True).start()
+
+    def _read_ahead(self) -> None:
+        """The first view (table and curves) computed before the tab is opened."""
+        from pipeline.board_plugin.sweep_view import curves_view, sweep_view
+
+        try:
+            if self.is_active():
+                self._cached(("sweep",), lambda: sweep_view(self._rows()))
+                self._cached(("curves",), lambda: curves_view(self._rows()))
+        except Exception:  # a damaged logdir: the request itself will say what is wrong
+            logger.warning("tbpipe tab: reading %s ahead failed", self._logdir, exc_info=True)
 
     def is_active(self) -> bool:
         """Shown for a logdir holding tbpipe runs (a `.hydra/` folder anywhere below)."""
@@ -46,6 +61,7 @@ class TbpipePlugin(base_plugin.TBPlugin):
         return {
             **{path: self._asset for path in ASSETS},
             "/sweep": self._sweep,
+            "/curves": self._curves,
             "/config_diff": self._config_diff,
             "/images": self._images,
             "/image": self._image,
@@ -58,11 +74,22 @@ class TbpipePlugin(base_plugin.TBPlugin):
         body = (STATIC / name).read_bytes()
         return http_util.Respond(request, body, ASSETS[f"/{name}"])
 
+    def _rows(self) -> list[dict[str, Any]]:
+        from pipeline.board_plugin.sweep_view import read_jobs
+
+        return self._cached(("rows",), lambda: read_jobs(self._logdir))
+
     @wrappers.Request.application
     def _sweep(self, request: wrappers.Request) -> wrappers.Response:
         from pipeline.board_plugin.sweep_view import sweep_view
 
-        return self._json(request, self._cached(("sweep",), lambda: sweep_view(self._logdir)))
+        return self._json(request, self._cached(("sweep",), lambda: sweep_view(self._rows())))
+
+    @wrappers.Request.application
+    def _curves(self, request: wrappers.Request) -> wrappers.Response:
+        from pipeline.board_plugin.sweep_view import curves_view
+
+        return self._json(request, self._cached(("curves",), lambda: curves_view(self._rows())))
 
     @wrappers.Request.application
     def _config_diff(self, request: wrappers.Request) -> wrappers.Response:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
-from pipeline.readback.jobs import main_metric_of_rows, read_job_or_say_why
+from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
+from pipeline.readback.runs import EVENT_FILE_MARK
 from pipeline.readback.scalars import read_scalars
-from pipeline.readback.status import SWEEP_FILE
 from pipeline.runinfo import COMPLETED, DIVERGED
 
 #: the writers a tbpipe run has (conf/writer/): their folders are TensorBoard runs
@@ -29,19 +30,27 @@ MAX_POINTS = 300
 
 
 def job_dirs(logdir: Path) -> list[Path]:
-    """The runs the page groups: a sweep's job dirs, or the single runs under `logdir`
-    (any depth, e.g. `outputs/`), or `logdir` itself: each a folder Hydra gave a `.hydra/`."""
-    return [found.parent.parent for found in sorted(Path(logdir).glob("**/.hydra/overrides.yaml"))]
+    """The runs the page groups, each a folder Hydra gave a `.hydra/`: `logdir` itself, or
+    a sweep's job dirs, or the single runs below (`outputs/<date>/<time>`)."""
+    logdir = Path(logdir)
+    if (logdir / ".hydra" / "overrides.yaml").exists():
+        return [logdir]
+    for depth in ("*", "*/*", "*/*/*"):  # a sweep; a day's runs; outputs/ or multirun/
+        found = sorted(logdir.glob(f"{depth}/.hydra/overrides.yaml"))
+        if found:
+            return [path.parent.parent for path in found]
+    return []
 
 
 def read_jobs(logdir: Path) -> list[dict[str, Any]]:
-    """One readback row per job, with `run`: its folder relative to the logdir (the
-    prefix of its TensorBoard runs), which names it on the page."""
+    """One readback row per job (what the table needs: no config, no standard error),
+    with `run`: its folder relative to the logdir, which names it on the page."""
     logdir = Path(logdir)
-    rows = []
+    rows, named = [], {}
     for job in job_dirs(logdir):
-        in_sweep = (job.parent / SWEEP_FILE).exists()
-        row = read_job_or_say_why(job, number_in_name=in_sweep)
+        if job.parent not in named:  # tbpipe's own job dir names start with the number
+            named[job.parent] = numbers_in_names(job.parent)
+        row = read_job_or_say_why(job, number_in_name=named[job.parent], config=False)
         row["run"] = job.relative_to(logdir).as_posix() if job != logdir else "."
         row["path"] = job
         rows.append(row)
@@ -53,12 +62,10 @@ def label(setting: dict[str, Any]) -> str:
     return " ".join(f"{key}={value}" for key, value in setting.items()) or "(all runs)"
 
 
-def sweep_view(logdir: Path) -> dict[str, Any]:
-    """Everything the page's first view shows: the table's rows, the failures, the curves."""
-    rows = read_jobs(logdir)
+def sweep_view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The table's rows (seeds pooled) and the jobs left out, with their reasons."""
     keys = default_group_keys(rows)
     groups = group_rows(rows, keys)
-    by_job = {(row["job"], row["run"]): row for row in rows}
     members = _members(rows, keys)
     settings, failures = [], []
     for group in groups:
@@ -84,7 +91,6 @@ def sweep_view(logdir: Path) -> dict[str, Any]:
                 "completed": len(done),
                 "failed": len(failed),
                 "diverged": len(diverged),
-                "runs": [r["run"] for r in jobs],
                 "stats": {
                     metric: {
                         name: _finite(group.get(f"{metric}_{name}"))
@@ -92,7 +98,6 @@ def sweep_view(logdir: Path) -> dict[str, Any]:
                     }
                     for metric in group["metrics"]
                 },
-                "curves": curves([r["path"] for r in done if (r["job"], r["run"]) in by_job]),
             }
         )
     return {
@@ -102,8 +107,19 @@ def sweep_view(logdir: Path) -> dict[str, Any]:
         "main_tag": main_metric_of_rows(rows),  # its chart: `train/k/error`
         "settings": settings,
         "failures": failures,
-        "charts": _chart_tags(settings),
     }
+
+
+def curves_view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each setting's curves (label -> tag -> mean and bands) over its completed jobs,
+    and every tag charted."""
+    members = _members(rows, default_group_keys(rows))
+    out = {
+        setting: curves([r["path"] for r in jobs if r.get("status") == COMPLETED])
+        for setting, jobs in members.items()
+    }
+    tags = sorted({tag for by_tag in out.values() for tag in by_tag})
+    return {"charts": tags, "curves": out}
 
 
 def _members(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, list]:
@@ -121,7 +137,7 @@ def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
         for writer in WRITERS:
             if not (path / writer).is_dir():
                 continue
-            for tag, points in read_scalars(path / writer).series.items():
+            for tag, points in scalars_of(path / writer).items():
                 per_tag.setdefault(f"{writer}/{tag}", []).append(dict(points))
     return {tag: band(series) for tag, series in sorted(per_tag.items())}
 
@@ -158,13 +174,6 @@ def band(series: Sequence[dict[int, float]]) -> dict[str, list]:
     return out
 
 
-def _chart_tags(settings: Sequence[dict[str, Any]]) -> list[str]:
-    tags: dict[str, None] = {}
-    for setting in settings:
-        tags.update(dict.fromkeys(setting["curves"]))
-    return list(tags)
-
-
 def _finite(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
@@ -192,3 +201,21 @@ def runs_stamp(logdir: Path) -> tuple:
         except OSError:  # not started yet
             stamp.append((str(job), None))
     return tuple(stamp)
+
+
+#: run folder -> (its event files' sizes and times, its scalar series): a reload reads
+#: only the runs whose files changed
+_READ: dict[Path, tuple[tuple, dict[str, list[tuple[int, float]]]]] = {}
+
+
+def scalars_of(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """A run's scalar series (readback.scalars), read again only when its files change."""
+    stamp = tuple(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(run)
+        if EVENT_FILE_MARK in entry.name
+    )
+    kept = _READ.get(run)
+    if kept is None or kept[0] != stamp:
+        kept = _READ[run] = (stamp, read_scalars(run).series)
+    return kept[1]

@@ -102,11 +102,13 @@ def parsed_setting(override: str) -> tuple[str, Any] | None:
     return None if parsed.is_delete() else (parsed.key_or_group, parsed.value())
 
 
-def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
+def read_job(job_dir: Path, number_in_name: bool = False, config: bool = True) -> dict[str, Any]:
     """One summary row: a job's number, overrides, final metrics and how it ended.
 
     `number_in_name`: the dir's name starts with the job's number (tbpipe names job dirs
-    so), read from there instead of from `.hydra/hydra.yaml` (~6 KB of YAML a job)."""
+    so), read from there instead of from `.hydra/hydra.yaml` (~6 KB of YAML a job).
+    `config=False` leaves out what needs the job's whole config (`k_stderr`, `hparams`):
+    building it costs most of the time a job takes to read."""
     hydra_dir = job_dir / ".hydra"
     named = JOB_NUMBER.match(job_dir.name) if number_in_name else None
     if named is not None:
@@ -133,6 +135,8 @@ def read_job(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
         row.update(status=FAILED, reason="the job wrote no metrics.json")
     elif row.get("status") == RUNNING:
         row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
+    if not config:
+        return row
     saved = load_yaml(hydra_dir / "config.yaml")
     job_config = OmegaConf.create(saved)
     row["k_stderr"] = slope_stderr(job_config)
@@ -164,10 +168,12 @@ def numbers_in_names(sweep_dir: Path) -> bool:
         return False
 
 
-def read_job_or_say_why(job_dir: Path, number_in_name: bool = False) -> dict[str, Any]:
+def read_job_or_say_why(
+    job_dir: Path, number_in_name: bool = False, config: bool = True
+) -> dict[str, Any]:
     """A job whose files cannot be read is a failed row, not the end of the summary."""
     try:
-        return read_job(job_dir, number_in_name)
+        return read_job(job_dir, number_in_name, config)
     except Exception as error:
         num = job_dir.name.split("_", 1)[0]
         return {

@@ -109,13 +109,13 @@ export async function render() {
 
 async function showSettings(main) {
   const view = await json("sweep");
-  view.settings.forEach((s, i) => { s.colour = colour(i); s.order = i; });
+  view.settings.forEach((s, i) => { s.colour = colour(i); s.order = i; s.curves = {}; });
+  view.charts = [];
   const table = el("div");
-  const charts = el("div");
+  const charts = el("div", {}, el("p", {class: "note"}, "reading every run's curves…"));
   const drawTable = () => table.replaceChildren(settingsTable(view, drawTable));
   const drawCharts = () => charts.replaceChildren(...chartGrid(view));
   drawTable();
-  drawCharts();
   main.replaceChildren(
     el("h2", {}, `${view.settings.length} settings, `,
        `${view.settings.reduce((sum, s) => sum + s.jobs, 0)} runs`,
@@ -127,6 +127,11 @@ async function showSettings(main) {
     controls(drawCharts),
     charts,
   );
+  // the table first; the curves read every run's event files, so they come second
+  const curves = await json("curves");
+  view.charts = curves.charts;
+  for (const s of view.settings) s.curves = curves.curves[s.label] || {};
+  drawCharts();
 }
 
 function settingsTable(view, redraw) {
