@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import math
 import os
-import statistics
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
 from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
@@ -143,35 +145,36 @@ def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
 
 
 def band(series: Sequence[dict[int, float]]) -> dict[str, list]:
-    """Steps, mean, and the low/high edges of each band, over the runs having each step."""
+    """Steps, mean, and the low/high edges of each band, over the runs having each step
+    (a value that is not finite counts as missing)."""
     steps = sorted({step for points in series for step in points})
     if len(steps) > MAX_POINTS:
         stride = math.ceil(len(steps) / MAX_POINTS)
         steps = [*steps[:-1:stride], steps[-1]]
-    out: dict[str, list] = {key: [] for key in ("step", "mean", "n")}
-    for key in ("ci_low", "ci_high", "std_low", "std_high", "min", "max"):
-        out[key] = []
-    for step in steps:
-        values = [points[step] for points in series if step in points]
-        values = [v for v in values if math.isfinite(v)]
-        if not values:
-            continue
-        mean = statistics.fmean(values)
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        half = _t975(len(values) - 1) * std / math.sqrt(len(values)) if std else 0.0
-        for key, value in (
-            ("step", step),
-            ("n", len(values)),
-            ("mean", mean),
-            ("ci_low", mean - half),
-            ("ci_high", mean + half),
-            ("std_low", mean - std),
-            ("std_high", mean + std),
-            ("min", min(values)),
-            ("max", max(values)),
-        ):
-            out[key].append(value)
-    return out
+    values = np.full((len(series), len(steps)), np.nan)
+    for row, points in enumerate(series):
+        values[row] = [points.get(step, np.nan) for step in steps]
+    values[~np.isfinite(values)] = np.nan
+    n = np.sum(~np.isnan(values), axis=0)
+    keep = n > 0
+    values, n = values[:, keep], n[keep]
+    with warnings.catch_warnings():  # a step only one run reached has no std: 0 then
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        std = np.where(n > 1, np.nanstd(values, axis=0, ddof=1), 0.0) if len(n) else mean
+        t = np.array([_t975(int(k) - 1) if k > 1 else 0.0 for k in n])
+        half = np.where(n > 1, t * std / np.sqrt(n), 0.0) if len(n) else mean
+    return {
+        "step": [step for step, kept in zip(steps, keep, strict=True) if kept],
+        "n": n.tolist(),
+        "mean": mean.tolist(),
+        "ci_low": (mean - half).tolist(),
+        "ci_high": (mean + half).tolist(),
+        "std_low": (mean - std).tolist(),
+        "std_high": (mean + std).tolist(),
+        "min": np.nanmin(values, axis=0).tolist() if len(n) else [],
+        "max": np.nanmax(values, axis=0).tolist() if len(n) else [],
+    }
 
 
 def _finite(value: Any) -> float | None:
@@ -211,9 +214,9 @@ _READ: dict[Path, tuple[tuple, dict[str, list[tuple[int, float]]]]] = {}
 def scalars_of(run: Path) -> dict[str, list[tuple[int, float]]]:
     """A run's scalar series (readback.scalars), read again only when its files change."""
     stamp = tuple(
-        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        (entry.name, info.st_size, info.st_mtime_ns)
         for entry in os.scandir(run)
-        if EVENT_FILE_MARK in entry.name
+        if EVENT_FILE_MARK in entry.name and (info := entry.stat())
     )
     kept = _READ.get(run)
     if kept is None or kept[0] != stamp:
