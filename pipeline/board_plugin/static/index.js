@@ -274,7 +274,7 @@ function chart(tag, settings) {
 function tickLabel(value) {
   // 0.5, not 0.5000: a tick is a round number, written without trailing zeros
   return Math.abs(value) >= 1e5 || (value !== 0 && Math.abs(value) < 1e-3)
-    ? value.toExponential(1) : String(Number(value.toPrecision(6)));
+    ? value.toExponential(1) : String(Number(value.toPrecision(state.log ? 2 : 6)));
 }
 
 function ticks(low, high, count) {
@@ -329,6 +329,7 @@ async function showImages(main, tag) {
     el("p", {}, "image tag: ", select, el("span", {class: "note"}, "  (each run's last step)")),
     ...view.settings.map((s, i) => el("div", {class: "images-row"},
       el("div", {class: "name"}, el("span", {class: "swatch", style: `background:${colour(i)}`}), s.label),
+      s.images.length ? null : el("p", {class: "note"}, "no image: no run of this setting wrote one"),
       s.images.map((image) => el("figure", {},
         el("img", {loading: "lazy", alt: `${image.run} ${image.tag}`,
                    src: `${DATA}/image?run=${encodeURIComponent(image.run)}&tag=${encodeURIComponent(image.tag)}`}),
