@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,9 @@ import tensorflow as tf
 
 from pipeline.runinfo import (
     CHECKPOINT_DIR,
+    EVENT_FILE_MARK,
     RUNNING,
+    Records,
     read_metrics,
     saved_checkpoints,
     write_durably,
@@ -56,8 +57,6 @@ def _not_save_chatter(record: logging.LogRecord) -> bool:
 
 logging.getLogger("absl").addFilter(_not_save_chatter)
 
-#: TensorBoard reads any file whose name contains this as an event file
-EVENT_FILE_MARK = "tfevents"
 #: an event file being rewritten is first written to `<this><its number>`: no EVENT_FILE_MARK
 REWRITING = ".tbpipe-rewriting-"
 #: how many checkpoints a run keeps: the newest, and the one before in case it is damaged
@@ -155,11 +154,11 @@ def path_without_glob(path: Path, owner: object) -> str:
 def keep_events_before(folder: Path, step: int) -> int:
     """Rewrite every event file in `folder` keeping only the records of steps < `step`.
 
-    Records are copied byte for byte; a record cut short by a killed process ends the
-    file. Each file is replaced only once its new content is complete and on disk
-    (a temporary file without `tfevents` in its name, fsync, rename, fsync of the folder):
-    killed or out of space at any moment, the folder holds each original or its rewrite,
-    never a part. A temporary file left by an earlier rewrite is removed first. Returns
+    Records (walked by `runinfo.Records`, their CRCs unchecked) are copied byte for byte; a
+    record cut short by a killed process ends the file. Each file is replaced only once its
+    new content is complete and on disk (a temporary file without `tfevents` in its name,
+    fsync, rename, fsync of the folder): killed or out of space at any moment, the folder
+    holds each original or its rewrite, never a part. A temporary file left by an earlier rewrite is removed first. Returns
     how many records were dropped; OSError (e.g. a full disk) leaves the originals.
     """
     from tensorboard.compat.proto import event_pb2
@@ -170,18 +169,12 @@ def keep_events_before(folder: Path, step: int) -> int:
     dropped = 0
     for number, path in enumerate(sorted(folder.glob(f"*{EVENT_FILE_MARK}*"))):
         data = path.read_bytes()
-        kept, offset = [], 0
-        while offset + 12 <= len(data):
-            (length,) = struct.unpack_from("<Q", data, offset)
-            end = offset + 12 + length + 4
-            if end > len(data):
-                break
-            record = data[offset:end]
-            if event_pb2.Event.FromString(record[12:-4]).step < step:
-                kept.append(record)
+        kept = []
+        for start, end, record in Records(data, checked=False):
+            if event_pb2.Event.FromString(record).step < step:
+                kept.append(data[start:end])
             else:
                 dropped += 1
-            offset = end
         if sum(map(len, kept)) != len(data):  # something dropped: write what is kept
             write_durably(path, kept, folder / f"{REWRITING}{number}")
     return dropped

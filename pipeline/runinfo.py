@@ -1,4 +1,5 @@
-"""What a run leaves beside its event files: metrics.json (atomic) and run.json (how to redo it)."""
+"""What a run leaves: metrics.json (atomic), run.json (how to redo it), and the framing of
+its event files (TFRecord records, walked here once for every reader and for resume)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,63 @@ import re
 import shlex
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+#: TensorBoard reads any file whose name contains this as an event file
+EVENT_FILE_MARK = "tfevents"
+
+
+class Records:
+    """The records of one event file (a TFRecord file) in order, up to its first damaged one.
+
+    A record is its data's length (8 bytes, little-endian), the length's masked CRC-32C, the
+    data (an Event proto) and the data's masked CRC-32C. Iterating yields (offset, end,
+    data) of each whole record; `checked` also checks both CRCs (with google-crc32c, in C).
+    Where a record is cut short (or, checked, fails a CRC) it stops, as TensorBoard's loader
+    does, and `problem` says why; `stop` lets a caller end it the same way (e.g. data that
+    is not an Event)."""
+
+    def __init__(self, data: bytes, checked: bool = True):
+        self.data, self.checked = data, checked
+        self.problem: str | None = None
+        self.number = 0  # the record being read, from 1
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
+        import struct
+
+        from pipeline.compat import masked_crc32c_function
+
+        data, size, offset = self.data, len(self.data), 0
+        header, footer = struct.Struct("<QI"), struct.Struct("<I")
+        crc = masked_crc32c_function() if self.checked else None
+        while offset < size and self.problem is None:
+            self.number += 1
+            if offset + 12 > size:
+                self.stop(offset, "truncated: {}", "ends inside its header")
+                return
+            length, length_crc = header.unpack_from(data, offset)
+            end = offset + 12 + length
+            if crc is not None and crc(data[offset : offset + 8]) != length_crc:
+                self.stop(offset, "malformed: {}", "has a bad length checksum")
+            elif end + 4 > size:
+                self.stop(
+                    offset, "truncated: {}", f"needs {length + 16} bytes, the file ends first"
+                )
+            elif (
+                crc is not None and crc(data[offset + 12 : end]) != footer.unpack_from(data, end)[0]
+            ):
+                self.stop(offset, "malformed: {}:", "its data fails its checksum")
+            else:
+                yield offset, end + 4, data[offset + 12 : end]
+                offset = end + 4
+
+    def stop(self, offset: int, where: str, problem: str) -> None:
+        """End the walk at the record at `offset`, saying why (`where` holds its place)."""
+        record_at = f"record {self.number} (byte {offset} of {len(self.data)})"
+        self.problem = f"{where.format(record_at)} {problem}"
+
 
 METRICS_FILE = "metrics.json"
 #: the folder of a run dir that holds its checkpoints (pipeline/checkpoints.py)

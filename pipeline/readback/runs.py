@@ -8,7 +8,6 @@ samples per tag) and sort tags by the plugin that wrote them.
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 from tensorboard.util import tensor_util
 
-from pipeline.compat import masked_crc32c_function
+from pipeline.runinfo import EVENT_FILE_MARK, Records
 
 # TensorBoard's loader logs every file it finishes at INFO ("No path found after ..."):
 # under Hydra's logging in a sweep's launching process that would flood the summary.
@@ -98,10 +97,6 @@ def share_between(buckets: np.ndarray, low: float, high: float) -> float:
     return float((overlap * count).sum() / total) if total else float("nan")
 
 
-#: TensorBoard reads any file whose name contains this as an event file.
-EVENT_FILE_MARK = "tfevents"
-
-
 class DamagedEventFile(UserWarning):
     """An event file that is truncated or malformed: TensorBoard silently stops reading it."""
 
@@ -176,9 +171,9 @@ def _structure_problem(path: Path) -> str | None:
 class EventRecords:
     """The Events of one event file in order, up to its first damaged record.
 
-    An event file is a TFRecord file: each record is a length, its CRC, the data (an Event
-    proto) and the data's CRC. Iterating walks the records and checks both CRCs; where a
-    record is damaged it stops, as TensorBoard's loader does, and `problem` says why.
+    The records are walked by `runinfo.Records` (the one TFRecord framing), both CRCs
+    checked; where a record is damaged or its data is not an Event it stops, as
+    TensorBoard's loader does, and `problem` says why.
     """
 
     def __init__(self, path: str | Path):
@@ -188,38 +183,16 @@ class EventRecords:
     def __iter__(self):
         from tensorboard.compat.proto import event_pb2
 
-        data = self.path.read_bytes()
-        size, offset, number = len(data), 0, 1
-        header, footer = struct.Struct("<QI"), struct.Struct("<I")
-        parse, crc = event_pb2.Event.FromString, masked_crc32c_function()
-        while offset < size:
-            where = None
-            if offset + 12 > size:
-                where, problem = "truncated: {}", "ends inside its header"
-            else:
-                length, length_crc = header.unpack_from(data, offset)
-                end = offset + 12 + length
-                record = data[offset + 12 : end]
-                if crc(data[offset : offset + 8]) != length_crc:
-                    where, problem = "malformed: {}", "has a bad length checksum"
-                elif end + 4 > size:
-                    where, problem = (
-                        "truncated: {}",
-                        f"needs {length + 16} bytes, the file ends first",
-                    )
-                elif crc(record) != footer.unpack_from(data, end)[0]:
-                    where, problem = "malformed: {}:", "its data fails its checksum"
-                else:
-                    try:
-                        event = parse(record)
-                    except Exception:  # protobuf's DecodeError: the bytes are not an Event
-                        where, problem = "malformed: {}", "is not an Event"
-            if where is not None:
-                record_at = f"record {number} (byte {offset} of {size})"
-                self.problem = f"{where.format(record_at)} {problem}"
-                return
+        records = Records(self.path.read_bytes())
+        parse = event_pb2.Event.FromString
+        for offset, _, data in records:
+            try:
+                event = parse(data)
+            except Exception:  # protobuf's DecodeError: the bytes are not an Event
+                records.stop(offset, "malformed: {}", "is not an Event")
+                break
             yield event
-            offset, number = end + 4, number + 1
+        self.problem = records.problem
 
 
 def load_runs(
