@@ -158,8 +158,9 @@ def keep_events_before(folder: Path, step: int) -> int:
     record cut short by a killed process ends the file. Each file is replaced only once its
     new content is complete and on disk (a temporary file without `tfevents` in its name,
     fsync, rename, fsync of the folder): killed or out of space at any moment, the folder
-    holds each original or its rewrite, never a part. A temporary file left by an earlier rewrite is removed first. Returns
-    how many records were dropped; OSError (e.g. a full disk) leaves the originals.
+    holds each original or its rewrite, never a part. A temporary file left by an earlier
+    rewrite is removed first. Returns how many records were dropped; OSError (e.g. a full
+    disk) leaves the originals.
     """
     from tensorboard.compat.proto import event_pb2
 

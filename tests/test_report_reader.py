@@ -23,6 +23,7 @@ import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
+from pipeline import runinfo
 from pipeline.readback import data_server, report_cache
 from pipeline.readback.report import render, scalar_rows
 from pipeline.readback.runs import DamagedEventFile
@@ -137,22 +138,22 @@ def test_the_end_of_a_file_is_whole_exactly_when_its_last_record_is(
 ):
     (whole,) = (many_shapes / "whole").iterdir()
     data = whole.read_bytes()
-    assert data_server.ends_on_a_whole_record(whole)
+    assert runinfo.ends_on_a_whole_record(whole)
     cut = tmp_path / "cut"
     for end in (len(data) - 1, len(data) - 4, len(data) - 12, len(data) - 20, 5):
         cut.write_bytes(data[:end])
-        assert not data_server.ends_on_a_whole_record(cut), end
+        assert not runinfo.ends_on_a_whole_record(cut), end
     events = [scalar("t", float(s), s, first=s == 0) for s in range(2000)]
     write(tmp_path / "big", [*events, tensor_series("w", 1, values=10_000)])
     (big,) = (tmp_path / "big").iterdir()
     big_data = big.read_bytes()
-    assert len(big_data) > 4 * data_server.TAIL_BYTES  # last record: 80 KB, not in the tail
+    assert len(big_data) > 4 * runinfo.TAIL_BYTES  # last record: 80 KB, not in the tail
     for chunk in (2**20, 1000):  # offsets compared a million at once, or a thousand
-        monkeypatch.setattr(data_server, "SEARCH_CHUNK", chunk)
+        monkeypatch.setattr(runinfo, "SEARCH_CHUNK", chunk)
         big.write_bytes(big_data)
-        assert data_server.ends_on_a_whole_record(big)
+        assert runinfo.ends_on_a_whole_record(big)
         big.write_bytes(big_data[:-3])  # the whole file searched before giving up
-        assert not data_server.ends_on_a_whole_record(big)
+        assert not runinfo.ends_on_a_whole_record(big)
 
 
 def test_steps_going_back_in_one_file_the_known_difference(tmp_path):

@@ -32,14 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.compat import (
-    DATA_SERVER_LOADED,
-    data_server_client,
-    data_server_command,
-    masked_crc32c_function,
-)
-from pipeline.readback.runs import EVENT_FILE_MARK, SCALARS, RunData, find_runs
+from pipeline.compat import DATA_SERVER_LOADED, data_server_client, data_server_command
+from pipeline.readback.runs import SCALARS, RunData, find_runs
 from pipeline.readback.scalars import ScalarRun, load_scalar_runs
+from pipeline.runinfo import EVENT_FILE_MARK, ends_on_a_whole_record
 
 #: what the server keeps of each series: the last scalar (it always keeps the latest
 #: record), nothing of TensorBoard's other plugins; it still reads every record, but no
@@ -48,10 +44,6 @@ KEEP = "scalars=1," + ",".join(
     f"{plugin}=0"
     for plugin in ("histograms", "images", "audio", "text", "hparams", "graphs", "pr_curves")
 )
-#: how much of a file's end is searched first for its last record (most are < 10 KB)
-TAIL_BYTES = 16384
-#: how many offsets are compared at once when searching for the last record
-SEARCH_CHUNK = 2**20
 
 
 def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tuple[str, RunData]]:
@@ -186,48 +178,3 @@ def _ask(port: int, runs: dict[str, Path]) -> dict[str, ScalarRun]:
         }
         served[name] = ScalarRun(path=file.parent, series=series)
     return served
-
-
-def ends_on_a_whole_record(file: Path) -> bool:
-    """Whether `file` ends with a whole record: its length, the length's CRC, the data and
-    the data's CRC, the data ending the file. A file cut inside its last record does not.
-
-    The server stops quietly at a cut record (it takes the file for one still being written);
-    the Python reader reports it. Searching back from the end for a record that ends there
-    costs a read of the file's last KBs, not a walk over every record; the part read grows
-    64-fold while no record is found (a large last record, or a cut file)."""
-    with open(file, "rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size == 0:
-            return True  # no records: nothing cut
-        window = TAIL_BYTES
-        while True:
-            start = max(0, size - window)
-            stream.seek(start)
-            if _last_record_whole(stream.read()):
-                return True
-            if start == 0:
-                return False
-            window *= 64
-
-
-def _last_record_whole(tail: bytes) -> bool:
-    """Whether some offset of `tail` starts a record whose data ends `tail` with both CRCs;
-    offsets are tried from the end, SEARCH_CHUNK at a time (memory stays ~8 x SEARCH_CHUNK)."""
-    size = len(tail)
-    crc = masked_crc32c_function()
-    data_crc = int.from_bytes(tail[-4:], "little")
-    high = size - 15  # offsets below this leave room for a header and a data CRC
-    while high > 0:
-        low = max(0, high - SEARCH_CHUNK)
-        lengths = np.ndarray((high - low,), dtype="<u8", buffer=tail, offset=low, strides=(1,))
-        fits = lengths == (size - 16 - low) - np.arange(high - low, dtype=np.uint64)
-        for start in (low + np.flatnonzero(fits)[::-1]).tolist():
-            length_crc = int.from_bytes(tail[start + 8 : start + 12], "little")
-            if (
-                crc(tail[start : start + 8]) == length_crc
-                and crc(tail[start + 12 : -4]) == data_crc
-            ):
-                return True
-        high = low
-    return False
