@@ -245,7 +245,7 @@ def leave(code: int | str | None) -> NoReturn:
     """Exit as `sys.exit(code)` would, without tearing the interpreter down.
 
     Once TensorFlow is loaded, Python's teardown (freeing every module and TensorFlow's
-    C++ objects) takes ~1 s after the last file is written: a sixth of a default run.
+    C++ objects) takes a noticeable share of a default run after the last file is written.
     Every file tbpipe writes is closed by then, and the atexit handlers (logging's flush)
     still run first; only the teardown is skipped. Not for a process that launched
     workers (joblib, submitit): their shutdown belongs to that teardown.

@@ -60,7 +60,7 @@ def seed_everything(seed: int, tensorflow_seed_matters: bool = True) -> None:
     """Same config and seed, same numbers: seed python, numpy and TF; deterministic ops.
 
     `tf.random.set_seed` also empties TF's kernel caches: every compiled function is then
-    prepared to run again (~0.1 s a job for the default loop, more than its 1,000 steps).
+    prepared to run again (for the default loop, more than its 1,000 steps cost).
     When no piece draws from TF's global random state (`tensorflow_seed_matters=False`,
     see `pipeline.reuse.needs_tensorflow_seed`), no number of the run depends on the
     caches being emptied, so after the process's first job the seed is set without

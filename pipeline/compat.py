@@ -93,8 +93,8 @@ def hydra_config_loader() -> Any:
 def fast_yaml_loader() -> type:
     """PyYAML's C loader reading YAML as OmegaConf does (its float and timestamp rules).
 
-    `OmegaConf.load` parses with PyYAML's pure-Python loader, ~20x slower than the C one:
-    reading a 1,000-job sweep's saved configs back took seconds. The rules for which
+    `OmegaConf.load` parses with PyYAML's pure-Python loader, many times slower than the
+    C one on a large sweep's saved configs. The rules for which
     scalars are floats (`1e-3` is one for OmegaConf, a string for YAML 1.1) come from
     OmegaConf's own loader, so both read a file alike.
     """
@@ -108,10 +108,10 @@ def fast_yaml_loader() -> type:
 
 
 def config_yaml(container: Any) -> str:
-    """`OmegaConf.to_yaml` of a plain (resolved) container, ~10x faster: PyYAML's C emitter
+    """`OmegaConf.to_yaml` of a plain (resolved) container, faster: PyYAML's C emitter
     with OmegaConf's own representers (strings that would read back as another type are
     quoted), so the text is the same. OmegaConf's path first builds a config from the dict
-    and emits in pure Python: ~5 ms a sweep job. A value PyYAML cannot represent (an Enum,
+    and emits in pure Python, for every sweep job. A value PyYAML cannot represent (an Enum,
     a Path) takes OmegaConf's path, which turns it into text."""
     import yaml
     from omegaconf import OmegaConf
@@ -159,7 +159,7 @@ def read_events_without_tensorflow() -> bool:
     name = TENSORBOARD_NO_TENSORFLOW
     sys.modules.setdefault(name, types.ModuleType(name))
     # The stub's gfile imports botocore and boto3 when installed (hydra-ray-launcher brings
-    # them), for s3:// paths: ~0.15 s of a report, which reads local folders only. A None
+    # them), for s3:// paths: slow imports for a report, which reads local folders only. A None
     # entry in sys.modules makes that import fail as if they were absent, for the stub alone.
     s3_left_out = "botocore" not in sys.modules
     if s3_left_out:
@@ -172,7 +172,7 @@ def read_events_without_tensorflow() -> bool:
     finally:
         if s3_left_out and sys.modules.get("botocore", 0) is None:
             del sys.modules["botocore"]  # anyone else importing botocore gets it
-    # The stub checks each record's CRC-32C in Python (~1 s a MB, half a report's time);
+    # The stub checks each record's CRC-32C in Python (once half a report's time);
     # the same check in C (google-crc32c) gives the same answers.
     from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
 
@@ -224,9 +224,9 @@ def masked_crc32c_function() -> Callable[[bytes], int]:
 def write_events_with_c_crc() -> None:
     """TensorBoard's own event writer (`EventFileWriter`) with its record CRCs in C.
 
-    Its RecordWriter takes the TensorFlow stub's CRC-32C, in Python (~1 s a MB), even when
-    TensorFlow is loaded: the sweep summary's mean runs (16,000 events for 1,000 steps)
-    spent ~1.5 s in it. Same checksums (tests/test_compat.py), computed by google-crc32c.
+    Its RecordWriter takes the TensorFlow stub's CRC-32C, in Python, even when TensorFlow is
+    loaded: the sweep summary's mean runs spent most of their writing time in it. Same
+    checksums (tests/test_compat.py), computed by google-crc32c.
     """
     from tensorboard.summary.writer import record_writer
 
@@ -254,10 +254,10 @@ def writer_handle(writer: Any) -> Any:
 def set_global_seed_keeping_kernels(seed: int) -> None:
     """`tf.random.set_seed(seed)` without emptying TensorFlow's kernel caches.
 
-    Emptying them restarts the counters of cached random kernels, and also throws away
-    every prepared function: a sweep's reused loop would be prepared again each job
-    (~0.1 s). tbpipe uses this only when no piece of the run draws from the global
-    random state (pipeline.app.seed_everything), so no kernel of its own has a counter.
+    Emptying them restarts the counters of cached random kernels, and also throws away every
+    prepared function: a sweep's reused loop would be prepared again each job. tbpipe uses
+    this only when no piece of the run draws from the global random state
+    (pipeline.app.seed_everything), so no kernel of its own has a counter.
     """
     import random
 
@@ -365,7 +365,7 @@ def keras_without_scikit_learn() -> None:
 # -- Python ---------------------------------------------------------------------------------
 def exit_without_teardown(code: int) -> NoReturn:
     """Run the atexit handlers, flush stdout/stderr and end the process without freeing
-    every module (with TensorFlow loaded, Python's teardown takes ~1 s)."""
+    every module (with TensorFlow loaded, Python's teardown is slow: docs/PERFORMANCE.md)."""
     atexit._run_exitfuncs()  # noqa: SLF001  what sys.exit runs before the teardown
     sys.stdout.flush()
     sys.stderr.flush()

@@ -60,7 +60,7 @@ def build_piece(node: DictConfig, key: str) -> Any:
     except BadTarget as error:
         raise ContractError(str(error)) from None
     own = own_flat_class(node)
-    if own is not None:  # what `instantiate` calls, without its ~0.5 ms of config copying
+    if own is not None:  # what `instantiate` calls, without its config copying
         try:
             return own(**{name: node[name] for name in node if name != "_target_"})
         except Exception:  # noqa: BLE001, S110  Hydra's own call says it, in its words
@@ -83,7 +83,7 @@ def build_task(node: DictConfig) -> Any:
 def own_flat_class(node: DictConfig) -> type | None:
     """tbpipe's own class a node builds when every other key is a plain value (no nested
     config, no `_partial_`-like key): `instantiate` would call it with exactly these
-    values, so a sweep job builds its nine pieces in ~1 ms instead of ~5. A user's class,
+    values, so a sweep job builds its nine pieces without copying configs. A user's class,
     or any other node, goes through Hydra's `instantiate` as written."""
     if not isinstance(node, DictConfig):
         return None

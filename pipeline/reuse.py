@@ -1,10 +1,11 @@
 """What one process carries from a sweep job to the next: the compiled loop, TF's caches.
 
-Tracing the training loop and preparing it to run costs ~0.6 s, about as much as the
-job's 1,000 steps. The jobs of a noise sweep differ only in their data, which the loop
-takes as an argument, so the loop traced for the first job serves the others: each new
-job builds its model and optimizer as usual (contracts checked, seeds applied), and the
-loop copies their starting values into its own variables (`CompiledLoop.adopt`).
+Tracing the training loop and preparing it to run costs about as much as the job's 1,000
+steps (docs/PERFORMANCE.md, "A sweep's jobs"). The jobs of a noise sweep differ only in
+their data, which the loop takes as an argument, so the loop traced for the first job serves
+the others: each new job builds its model and optimizer as usual (contracts checked, seeds
+applied), and the loop copies their starting values into its own variables
+(`CompiledLoop.adopt`).
 
 A loop is reused only when its config (model, optimizer, sinks) is the same and every
 piece traced into it is one of tbpipe's own classes that declares `reusable_across_jobs =
@@ -14,7 +15,7 @@ class draws from TensorFlow's global random state cannot be checked, and a wrong
 would change a sweep's numbers silently.
 
 `tf.random.set_seed` also empties TensorFlow's kernel caches, so a reused loop would be
-prepared to run all over again (~0.1 s a job, more than a default job's 1,000 steps). The
+prepared to run all over again (each job, more than a default job's 1,000 steps cost). The
 mark also says a piece draws nothing from TensorFlow's global random state, so when every
 piece of a job carries it, no number of the job depends on the caches being emptied: after
 the process's first job the seed is set without emptying them

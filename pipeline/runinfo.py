@@ -344,8 +344,8 @@ PACKAGES = ("tensorflow", "tensorboard", "hydra-core", "omegaconf", "numpy")
 
 def versions() -> dict[str, str]:
     """Python and the packages that shape a run's numbers, without importing them; read
-    once a process (~3 ms of package metadata: the versions a process has loaded do not
-    change while it runs, whatever is installed meanwhile)."""
+    once a process (the versions a process has loaded do not change while it runs,
+    whatever is installed meanwhile)."""
     return dict(_versions())
 
 

@@ -169,7 +169,7 @@ class CompiledLoop:
         its cadence (the final state); return the statistics, as Python floats.
 
         One compiled call, traced once per loop like the chunk: run eagerly, a histogram
-        is dozens of separate op calls (~50 ms a job for the default sinks, ~2 ms here).
+        is dozens of separate op calls, each a dispatch from Python.
         """
         stats = self._call(self._record_function, experiment, tf.constant(step, tf.int64))
         return {name: float(value) for name, value in stats.items()}
@@ -242,7 +242,7 @@ class CompiledLoop:
     def _chunk(self, start, stop, tensors, handles, batches, batch) -> tuple:
         """Steps [start, stop) as nested while loops, stopping early on a non-finite loss.
 
-        A `tf.cond` costs ~15 us in a loop, as much as a whole step, so the loop avoids
+        A `tf.cond` in a loop costs as much as a whole step, so the loop avoids
         them: the loss and gradients of step s are computed at the end of step s-1 and
         checked by the loop's own condition, so sinks due every step write without a
         branch; sinks due every N > 1 steps are asked once per block of `block` steps

@@ -1,12 +1,13 @@
-"""Every run's final scalars through TensorBoard's own data server ("rustboard"), fast.
+"""Every run's final scalars through TensorBoard's own data server ("rustboard").
 
-`tbpipe report` needs each run's last scalar values. Decoding every event in Python
-(`scalars.py`, ~4 us an event) takes ~19 s on a 1,000-job sweep with the default sinks
-(541 MB, 4.3 million events); TensorBoard's data server, the Rust reader the dashboard
-itself uses (package tensorboard-data-server), loads the same logdir in ~3 s on two cores.
-We start it once on the logdir (`--reload once`, 127.0.0.1, a free port), wait for its
-load cycle, and ask it through TensorBoard's own client (`GrpcDataProvider`); the server's flags and
-that client are not documented, so both are in pipeline/compat.py, tested there.
+Kept for its measured gain: `tbpipe report` of a sweep reads every event in Python
+otherwise (`scalars.py`); the data server, the Rust reader the dashboard itself uses
+(package tensorboard-data-server), reads a 100-job default sweep's first report in about a
+quarter of the Python reader's CPU time, measured side by side in docs/PERFORMANCE.md,
+"Reading runs back" (with the command). We start it once on the logdir (`--reload once`,
+127.0.0.1, a free port), wait for its load cycle, and ask it through TensorBoard's own
+client (`GrpcDataProvider`); the server's flags and that client are not documented, so
+both are in pipeline/compat.py, tested there.
 
 What it gives must be what the Python reader gives (tests/test_report_reader.py compares
 them), so only runs where the two agree by construction are taken from the server:
@@ -38,8 +39,8 @@ from pipeline.readback.scalars import ScalarRun, load_scalar_runs
 from pipeline.runinfo import EVENT_FILE_MARK, ends_on_a_whole_record
 
 #: what the server keeps of each series: the last scalar (it always keeps the latest
-#: record), nothing of TensorBoard's other plugins; it still reads every record, but no
-#: longer keeps and converts 100 histograms and 10 images a tag (~2x faster on a sweep)
+#: record), nothing of TensorBoard's other plugins; it still reads every record, but does
+#: not keep and convert 100 histograms and 10 images a tag
 KEEP = "scalars=1," + ",".join(
     f"{plugin}=0"
     for plugin in ("histograms", "images", "audio", "text", "hparams", "graphs", "pr_curves")

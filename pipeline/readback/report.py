@@ -4,7 +4,9 @@ Works on any logdir (tbpipe's runs and sweeps, the Keras TensorBoard callback, T
 FileWriter logs): runs are found and read by TensorBoard's rules (`runs.py`).
 One row per run with its final scalars: kept from the last report where a run's files
 are unchanged (`report_cache.py`), else read by TensorBoard's Rust data server
-(`data_server.py`), else by our Python reader (`scalars.py`), all with the same result.
+(`data_server.py`), else by the Python reader (`scalars.py`), all with the same result;
+each faster path kept for a gain measured side by side (docs/PERFORMANCE.md, "Reading
+runs back").
 `--histograms` adds the distribution reading guide (`histogram_guide.py`) for every
 histogram tag at its first and last step (read by TensorBoard's accumulator).
 """
@@ -213,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if argv is None or sys.argv[1:2] == ["report"]:  # this process reads runs, nothing more
-        read_events_without_tensorflow()  # ~0.2 s instead of TensorFlow's ~4 s import
+        read_events_without_tensorflow()  # TensorBoard's stub, not TensorFlow's import
     from pipeline.readback import histogram_guide, report_cache, runs
 
     with warnings.catch_warnings(record=True) as caught:

@@ -1,7 +1,9 @@
 """What `tbpipe report` read of each run last time, reused while its event files are unchanged.
 
-TensorBoard's data server reads a 1,000-job default-sinks sweep (541 MB) in ~3 s on two
-cores; a report of a sweep that has not changed since needs none of it. Each run's final
+Kept for its measured gain: a report of a sweep that has not changed since its last
+report (or since the sweep ended: a sweep fills it, `remember`) reads no event file, and
+takes about half the CPU time of a first report through the data server, measured side by
+side in docs/PERFORMANCE.md, "Reading runs back" (with the command). Each run's final
 scalars, and why any of its files could not be read to its end, are kept in one JSON file
 per logdir in the user's cache (`$TBPIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/tbpipe`, else
 ~/.cache/tbpipe), keyed by each event file's name, size, mtime, ctime and inode: a write
@@ -26,9 +28,9 @@ from pipeline.readback.scalars import ScalarRun, read_scalar_runs, warn_about
 
 #: bump when what an entry holds changes: older files are then ignored
 FORMAT = 2
-#: the server reads the whole logdir, ~6x faster than the Python reader reads the runs left
-#: (~30 MB/s), and costs ~0.1 s to start: it is started when more is left than this share of
-#: the logdir's bytes plus MIN_SERVER_BYTES
+#: the server reads the whole logdir, several times faster than the Python reader reads the
+#: runs left, and costs a start: it is started when more is left than this share of the
+#: logdir's bytes plus MIN_SERVER_BYTES
 SERVER_SHARE = 1 / 6
 MIN_SERVER_BYTES = 2 * 2**20
 
@@ -56,10 +58,9 @@ def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tu
 
 
 def remember(logdir: str | Path) -> None:
-    """Read `logdir`'s final scalars into the cache now: a sweep does it as it ends (~0.4 s
-    for 100 default-sinks jobs, ~3.7 s for 1,000), so that even the first `tbpipe report`
-    of it reads no event file. Says nothing: the report tells of damaged files, and a
-    failure here only leaves the reading to the report."""
+    """Read `logdir`'s final scalars into the cache now: a sweep does it as it ends, so that
+    even the first `tbpipe report` of it reads no event file. Says nothing: the report tells
+    of damaged files, and a failure here only leaves the reading to the report."""
     import logging
     import warnings
 

@@ -1,12 +1,11 @@
 """Every scalar of a run in one pass over its event files, by TensorBoard's own rules.
 
-TensorBoard's `EventAccumulator` (readback/runs.py) costs ~40 us an event: each record is
-migrated, put through reservoirs and decoded to a numpy array, histograms and images
-included. A sweep's summary (the mean runs over seeds) and `tbpipe report` need only the
-scalars, over every job of a sweep: through the accumulator that was ~0.2 s a job of the
-default experiment, minutes after the last job of a 1,000-job sweep. Here each record is
-read and checked once (its length and data CRC-32C, in C), parsed with TensorBoard's own
-Event proto, and only the values of scalar tags are decoded, a few us an event.
+The one Python reader of scalars: `tbpipe report`, `api.read_run` and a sweep's mean runs
+over seeds read through it. TensorBoard's `EventAccumulator` (readback/runs.py) migrates
+every record, puts it through reservoirs and decodes it to a numpy array, histograms and
+images included; here each record is walked and checked once (`runinfo.Records`: its
+length and data CRC-32C, in C), parsed with TensorBoard's own Event proto, and only the
+values of scalar tags are decoded (docs/PERFORMANCE.md, "Reading runs back").
 
 What the accumulator would give is what this gives (tests/test_scalars.py compares them
 on real runs): event files in name order, a file read up to its first damaged record (the

@@ -36,7 +36,7 @@ class FitPlot:
     truth's extent, the legend) is drawn once, by `draw_background`, which may run in a
     worker thread while the loop trains (TensorFlow lets go of Python's lock meanwhile).
     Each `png` then draws only what changes on a copy of it (the fit, the truth over it,
-    the titles) and puts the legend's pixels back on top: ~6 ms instead of ~35 ms for
+    the titles) and puts the legend's pixels back on top: a fraction of the time of
     building and drawing the whole figure.
 
     The axes' limits come from the points and the truth, not from the fit: a fit far off
@@ -60,7 +60,7 @@ class FitPlot:
         """A plot with its background drawn: what a worker thread makes while the loop runs.
 
         `spare`, an ended run's plot, is reused when its legend reads the same (the usual
-        sweep job): its points and axes' limits are set anew, saving the ~17 ms of building
+        sweep job): its points and axes' limits are set anew, saving the building of
         a figure (tests/test_core.py checks that its pictures are the same, pixel for pixel).
         """
         if spare is not None and spare.legend_labels() == legend_labels(data):
@@ -132,7 +132,7 @@ def fit_figure(
     """
     fig = Figure(figsize=(5, 3.75), dpi=80)
     # fixed margins: the figure's size and labels never change, and tight_layout()
-    # would draw the figure twice (~0.08 s a plot)
+    # would draw the figure twice
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.14, top=0.82)
     ax = fig.subplots()
     for split, marker, colour in (("train", "o", "#1f77b4"), ("test", "x", "#ff7f0e")):
@@ -227,7 +227,7 @@ def palette_png(drawn: Figure | FigureCanvasAgg) -> bytes:
             artist.draw(canvas.get_renderer())
     rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
     buffer = io.BytesIO()
-    # fast octree: ~1 ms against ~8 ms for median cut, the same flat colours; zlib's
-    # default effort: `optimize=True` costs ~7 ms more a plot to save ~5% of 9 KB
+    # fast octree: several times faster than median cut, the same flat colours; zlib's
+    # default effort: `optimize=True` costs more time a plot than the few bytes it saves
     rgb.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()

@@ -1,13 +1,14 @@
 """Histogram summaries that TensorBoard reads exactly like `tf.summary.histogram`'s.
 
 TensorBoard's own `tf.summary.histogram` buckets the data with two nested `tf.cond`s and a
-one-hot matrix; inside a compiled training loop that costs ~0.3 ms a histogram, ten times
-the rest of a step. Here the same [left, right, count] buckets come without branches, and
-the several histograms a sink records at once (weights, outputs, residuals) are bucketed
-together: one concatenation, per-histogram minimum and maximum as segment reductions, and
-one count over all of them. Inside the loop a histogram costs a few ops instead of ~25
-(a large tensor, e.g. an MLP's hidden outputs, is still counted on its own by
-`tf.histogram_fixed_width`: there the passes over its values are the cost).
+one-hot matrix; inside a compiled training loop that costs several times the rest of a step
+(docs/PERFORMANCE.md, "Where a step's time goes"). Here the same [left, right, count]
+buckets come without branches, and the several histograms a sink records at once (weights,
+outputs, residuals) are bucketed together: one concatenation, per-histogram minimum and
+maximum as segment reductions, and one count over all of them. Inside the loop a histogram
+costs a few ops instead of dozens (a large tensor, e.g. an MLP's hidden outputs, is still
+counted on its own by `tf.histogram_fixed_width`: there the passes over its values are the
+cost).
 
 Same plugin metadata, same tensor layout and the same numbers as TensorBoard's (checked
 bucket by bucket in tests/test_histogram_buckets.py), edge cases included: all values

@@ -33,7 +33,7 @@ def hparam_value(value: Any) -> bool | int | float | str:
 @functools.lru_cache(maxsize=65536)
 def given_setting(override: str) -> tuple[str, str] | None:
     """(key, value as text) an override sets, None for a deletion. Cached: a sweep's summary
-    reads the same few overrides for every job, and Hydra's parser costs ~1 ms each."""
+    reads the same few overrides for every job, and Hydra's grammar parser is slow."""
     (parsed,) = OverridesParser.create().parse_overrides([override])
     return None if parsed.is_delete() else (parsed.key_or_group, parsed.get_value_element_as_str())
 

@@ -2,9 +2,9 @@
 
 Python's cyclic garbage collector walks every tracked object it holds in its oldest
 generation each time that generation is collected. After a sweep's first job that is
-TensorFlow, Hydra, matplotlib and the traced loop: over a million objects, ~0.13 s a
+TensorFlow, Hydra, matplotlib and the traced loop: over a million objects, a long
 collection, which fell on roughly one job in four of a sweep run by Hydra's basic launcher
-(~30 ms a job on average; benchmarks/job_profile.py). None of them becomes garbage while
+(benchmarks/job_profile.py). None of them becomes garbage while
 the sweep runs.
 
 `gc.freeze()` (Python's own remedy: the objects alive now are left out of every later

@@ -141,7 +141,7 @@ def write_root_run(
     k_true| first, grouped by the run (train/test) they live in; IMAGES gets summary.png.
     Written with TensorBoard's own event writer. It opens files through TensorFlow's gfile
     when TF is installed: free with the basic launcher (TF is loaded already), one import
-    (~5 s) in the launching process of a parallel launcher.
+    in the launching process of a parallel launcher.
     """
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.plugins.hparams import summary_v2 as hp
