@@ -212,11 +212,12 @@ def _resolved_sweep_dir(overrides: Sequence[str], config_dir: Any) -> str:
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job dirs in job order: `<num>_<overrides>` (pipeline/sweeps/summary.py names them)."""
+    """Job dirs in job order: `<num>_<overrides>` (pipeline/sweeps/naming.py names them)."""
+    from pipeline.readback.status import job_number
 
     def number(path: Path) -> tuple[int, str]:
-        head = path.name.split("_", 1)[0]
-        return (int(head) if head.isdigit() else sys.maxsize, path.name)
+        num = job_number(path.name)
+        return (sys.maxsize if num is None else num, path.name)
 
     return sorted((p.parent for p in sweep_dir.glob(f"*/{METRICS_FILE}")), key=number)
 

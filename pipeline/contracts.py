@@ -34,7 +34,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pipeline.check.errors import BadInput
 from pipeline.check.schema import is_integer
-from pipeline.check.targets import BadTarget, check_target
+from pipeline.check.targets import BadTarget, check_target, find_class
 from pipeline.data import Dataset
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -114,15 +114,10 @@ def class_of(target: str) -> type | None:
 
     Hydra's `get_class` logs an ERROR before it raises, which a user would read as a
     failure even when the miss is expected; a user's module may sit in the current dir.
+    The one lookup is `check.targets.find_class`, the preflight's.
     """
-    import importlib
-
     _find_modules_in_current_directory()
-    module, _, name = str(target).rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return None
+    found, _ = find_class(str(target))
     return found if isinstance(found, type) else None
 
 

@@ -288,3 +288,34 @@ def test_a_sweep_fills_the_cache_so_its_first_report_reads_no_event_file(tmp_pat
     assert shown["1_noise_std=1/train"]["step"] == 30
     fresh = load_scalar_runs(sweep_dir, ends_only=True)  # and it says what the files say
     assert render(sweep_dir, scalar_rows(fresh), None, "json") == report.stdout.rstrip("\n")
+
+
+@pytest.mark.parametrize("form", ["table", "csv", "json"])
+def test_tbpipe_report_prints_what_tensorboards_accumulator_reads(
+    form, many_shapes, default_run, tmp_path
+):
+    """`tbpipe report` (the console script), first through the data server and then from
+    its cache, prints byte for byte what the report renders from TensorBoard's own
+    EventAccumulator (`runs.load_runs`), warnings included: every shape of run, and enough
+    copies of a real run that the first report starts the server."""
+    from pipeline.readback.runs import SCALARS, find_runs, load_runs
+    from tests.conftest import run_tbpipe
+
+    logdir = many_shapes
+    copies = 1 + int(3 * 2**20 / sum(f.stat().st_size for f in default_run.rglob("*tfevents*")))
+    for number in range(copies):
+        shutil.copytree(default_run, logdir / "real" / str(number))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_runs(logdir, {SCALARS}, ends_only=True)
+    out = render(logdir, scalar_rows(loaded), None, form) + "\n"
+    err = "".join(f"tbpipe report: warning: {w.message}\n" for w in caught)
+    assert "truncated" in err and "garbage" in err and "real/0/train" in out
+    stamps = {name: report_cache.file_stamps(path) for name, path in find_runs(logdir)}
+    assert report_cache.worth_a_server(stamps, stamps)  # a first report starts the server
+    args = ["report", str(logdir), *([f"--{form}"] if form != "table" else [])]
+    cache = {"TBPIPE_CACHE_DIR": str(tmp_path / "cache")}
+    for time in ("first (data server)", "again (cache)"):
+        shown = run_tbpipe(*args, cwd=tmp_path, env=cache)
+        assert (shown.stdout, shown.stderr) == (out, err), time
+    assert list((tmp_path / "cache").rglob("*.json"))  # the second came from the cache

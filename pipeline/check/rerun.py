@@ -83,7 +83,8 @@ def command_line(argv: Sequence[str]) -> list[str]:
         )
     _current = (run_dir, overrides)
     kept = [o for o in typed if _key(o) not in new_keys]
-    return [*_config_flags(hydra), *kept, SAVED, *overrides]
+    searched = [str(o) for o in hydra.overrides.hydra if str(o).startswith("hydra.searchpath")]
+    return [*config_flags(hydra), *searched, *kept, SAVED, *overrides]
 
 
 def changed_versions(run_dir: Path) -> list[tuple[str, str, str]]:
@@ -162,8 +163,10 @@ def _is_saved_run(folder: Path) -> bool:
     return all((folder / name).is_file() for name in SAVED_FILES)
 
 
-def _config_flags(hydra) -> list[str]:
-    """The saved run's primary config (if not tbpipe's) and the config dirs it searched."""
+def config_flags(hydra) -> list[str]:
+    """--config-path/--config-dir/--config-name as the saved run was given them (its
+    primary config when not tbpipe's, the config dirs it searched): for a rerun and for
+    `tbpipe resume` (sweeps/resume.py)."""
     flags = []
     for source in hydra.runtime.config_sources:
         if source.provider == "main" and not (
@@ -172,9 +175,8 @@ def _config_flags(hydra) -> list[str]:
             flags += ["--config-path", str(source.path)]
         elif source.provider == "command-line" and source.schema == "file":
             flags += ["--config-dir", str(source.path)]
-    if hydra.job.config_name != CONFIG_NAME:
+    if hydra.job.config_name not in (None, CONFIG_NAME):
         flags += ["--config-name", str(hydra.job.config_name)]
-    flags += [str(o) for o in hydra.overrides.hydra if str(o).startswith("hydra.searchpath")]
     return flags
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.check.schema import is_number
 from pipeline.readback.jobs import column_of, final_columns, main_metric_of_rows, swept_keys
+from pipeline.readback.status import number
 from pipeline.runinfo import COMPLETED
 
 #: what varies between replicates of one setting, never a grouping key by default
@@ -202,6 +203,5 @@ def metric_table(groups: Sequence[dict[str, Any]]) -> str:
 
 
 def _number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+    """Four decimals, a huge value in short form (`status.number`)."""
+    return number(value, 4, fixed_below=1e4, short=3)

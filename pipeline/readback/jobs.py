@@ -19,7 +19,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.readback.status import JOB_NUMBER, SWEEP_FILE, load_yaml
+from pipeline.readback.status import SWEEP_FILE, job_number, load_yaml
 from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING, environment_values, redacted
 from pipeline.sinks.settings import hparams_of
 
@@ -81,13 +81,12 @@ def slope_stderr(job_config: DictConfig) -> float | None:
     if data_cfg is None or "noise_std" not in data_cfg:
         return None
     try:
-        from hydra.utils import get_class
-
         from pipeline.check.targets import check_target
 
-        check_target("data", data_cfg)  # a class that meets the data contract: nothing else runs
+        data_class = check_target("data", data_cfg)  # meets the data contract: nothing else runs
         params = OmegaConf.to_container(data_cfg, resolve=True)
-        x = get_class(params.pop("_target_"))(**params).generate().x_train
+        params.pop("_target_")
+        x = data_class(**params).generate().x_train
     except Exception as error:  # a job's config that no longer builds: no reference line
         log.warning("no standard error for %s: %s", data_cfg, error)
         return None
@@ -110,10 +109,8 @@ def read_job(job_dir: Path, number_in_name: bool = False, config: bool = True) -
     `config=False` leaves out what needs the job's whole config (`k_stderr`, `hparams`):
     building it costs most of the time a job takes to read."""
     hydra_dir = job_dir / ".hydra"
-    named = JOB_NUMBER.match(job_dir.name) if number_in_name else None
-    if named is not None:
-        num = named.group(1)
-    else:
+    num = job_number(job_dir.name) if number_in_name else None
+    if num is None:
         num = load_yaml(hydra_dir / "hydra.yaml")["hydra"]["job"]["num"]
         num = num if str(num).isdigit() else -1  # a single run (`???`): no job number
     overrides = [str(o) for o in load_yaml(hydra_dir / "overrides.yaml") or []]
@@ -175,9 +172,9 @@ def read_job_or_say_why(
     try:
         return read_job(job_dir, number_in_name, config)
     except Exception as error:
-        num = job_dir.name.split("_", 1)[0]
+        num = job_number(job_dir.name)
         return {
-            "job": int(num) if num.isdigit() else -1,
+            "job": -1 if num is None else num,
             "dir": job_dir.name,
             "overrides": "(unreadable)",
             "swept": {},

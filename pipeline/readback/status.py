@@ -161,13 +161,19 @@ def sweep_jobs(recorded: dict[str, Any]) -> list[tuple[int, list[str] | None]]:
     return list(enumerate(list(job) for job in jobs))
 
 
+def job_number(name: str) -> int | None:
+    """The job number a job dir's name starts with (`12_noise_std=0.1`, `12`), else None."""
+    match = JOB_NUMBER.match(name)
+    return int(match.group(1)) if match else None
+
+
 def job_dirs(sweep_dir: Path) -> dict[int, Path]:
     """The job dirs found in a sweep dir, by job number."""
     found = {}
     for path in sweep_dir.iterdir():
-        match = JOB_NUMBER.match(path.name)
-        if match and path.is_dir():
-            found[int(match.group(1))] = path
+        number = job_number(path.name)
+        if number is not None and path.is_dir():
+            found[number] = path
     return found
 
 
@@ -240,11 +246,13 @@ def runs_under(folder: Path) -> list[Path]:
     return found
 
 
-def number(value: Any, digits: int = 1) -> str:
-    """A value with `digits` decimals; a huge one (a diverged run's k) in short form."""
+def number(value: Any, digits: int = 1, fixed_below: float = 1e6, short: int = 0) -> str:
+    """A number in a text table (status, a sweep's summary, its groups): `digits` decimals,
+    or from `fixed_below` on (a diverged run's k) `short` significant digits (0: `digits`);
+    "-" for none."""
     if value is None:
         return "-"
-    return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.{digits}g}"
+    return f"{value:.{digits}f}" if abs(value) < fixed_below else f"{value:.{short or digits}g}"
 
 
 def table(rows: Sequence[JobStatus], folder: Path | None = None) -> str:

@@ -24,6 +24,7 @@ from pipeline.compat import write_events_with_c_crc
 from pipeline.readback.runs import find_runs
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED
+from pipeline.sweeps.naming import short_settings
 
 #: the aggregate runs' folder at the sweep root
 MEAN_DIR = "mean"
@@ -33,12 +34,7 @@ SPREAD = "spread"
 
 def short_setting(setting: dict[str, Any]) -> str:
     """`noise_std=0.1,lr=0.5`: each key by its last part, unless two keys would read alike."""
-    lasts = [key.rsplit(".", 1)[-1] for key in setting]
-    names = [
-        last if lasts.count(last) == 1 else key for key, last in zip(setting, lasts, strict=True)
-    ]
-    text = ",".join(f"{name}={value}" for name, value in zip(names, setting.values(), strict=True))
-    return (text or "all").replace("/", "\u2215")
+    return (short_settings(list(setting.items())) or "all").replace("/", "\u2215")
 
 
 def job_series(job_dir: Path) -> dict[str, dict[str, dict[int, float]]]:

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.compose import path_override, searchpath_override
 from pipeline.check.errors import BadInput
+from pipeline.check.rerun import config_flags
 from pipeline.readback.status import (
     SWEEP_FILE,
     is_search,
@@ -184,19 +185,6 @@ def refuse_if_running(row: Any) -> None:
             f"cannot resume {row.run_dir}: it is still running{where}; "
             "stop it first, or wait (tbpipe status shows when it is done)"
         )
-
-
-def config_flags(hydra_cfg: DictConfig) -> list[str]:
-    """--config-path/--config-name/--config-dir as the recorded run was given them."""
-    flags = []
-    for source in hydra_cfg.runtime.config_sources:
-        if source.provider == "main" and source.schema == "file":
-            flags += ["--config-path", str(source.path)]
-        elif source.provider == "command-line" and source.schema == "file":
-            flags += ["--config-dir", str(source.path)]
-    if hydra_cfg.job.config_name not in (None, "config"):
-        flags += ["--config-name", str(hydra_cfg.job.config_name)]
-    return flags
 
 
 def carried_overrides(hydra_cfg: DictConfig) -> list[str]:

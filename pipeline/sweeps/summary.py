@@ -37,6 +37,7 @@ from pipeline.readback.jobs import (
     result_columns,
     swept_keys,
 )
+from pipeline.readback.status import number as status_number
 from pipeline.runinfo import COMPLETED
 from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
 from pipeline.tasks import metrics_of
@@ -108,10 +109,8 @@ def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def number(value: Any, digits: int = 4) -> str:
-    """Fixed point where it fits the column, else scientific (a diverged k is huge)."""
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.3g}"
+    """Fixed point where it fits the column, else short (a diverged k is huge)."""
+    return status_number(value, digits, fixed_below=1e4, short=3)
 
 
 def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
