@@ -1,19 +1,18 @@
-"""`tbpipe report` on a 100-job sweep: wall time, CPU time and peak memory of the process.
+"""`tbpipe report` through each of its readers, side by side: wall time, CPU time, peak memory.
 
-Makes the sweep first unless one is given (`tbpipe -m data.noise_std=range(0,100)
-trainer.steps=100`: 100 jobs, 300 TensorBoard runs, 45,900 events, 13 MB). Each report runs
-in a fresh process; CPU time (user + sys) is what the wall time is on an idle machine, and
-the peak resident memory comes from the kernel (ru_maxrss of the child).
-`--pythonpath DIR` runs an older checkout's `pipeline` package instead (e.g. a `git archive`
-of the commit before the change), to measure before and after on the same sweep;
-`--before DIR` runs that checkout and this one side by side, alternating (before, after,
-before, ...), so both see the same load. This checkout's report keeps what it read in a
-cache (readback/report_cache.py): "after, first" runs with an empty cache dir, "after,
-again" a second report on the same one (an unchanged sweep reported again). CPU time
-counts the data server too (a child the report waits for); peak memory is the largest
-single process's.
-Run:  .venv/bin/python benchmarks/report_speed.py [--sweep DIR] [--repeat 3]
-          [--pythonpath DIR | --before DIR]
+The report reads each run's final scalars from its cache (readback/report_cache.py), else
+through TensorBoard's data server (readback/data_server.py), else with the Python reader
+(readback/scalars.py). Each repetition runs, alternately and each in a fresh process:
+- "python reader": what the report does with the Python reader alone (TensorBoard's stub
+  loaded without TensorFlow, `scalars.load_scalar_runs`, the report's own rendering);
+- "first report": `python -m pipeline report LOGDIR` with an empty cache dir (the data
+  server reads what it can);
+- "again": the same report a second time on that cache dir (an unchanged logdir).
+CPU time is user + sys of the process and its children (the data server included): on an
+idle machine it is what the wall time is; peak memory is the largest single process's
+(ru_maxrss). Makes the logdir first unless one is given: `--make sweep` (100 jobs of the
+default experiment, 1,000 steps each) or `--make long` (one run of 100,000 steps).
+Run:  .venv/bin/python benchmarks/report_speed.py [--logdir DIR | --make sweep|long] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -28,32 +27,47 @@ import time
 from pathlib import Path
 
 TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
+ROOT = Path(__file__).resolve().parents[1]
+
+#: the report with the Python reader alone, as `readback/report.py` renders it
+PYTHON_READER = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from pipeline.compat import read_events_without_tensorflow\n"
+    "read_events_without_tensorflow()\n"
+    "from pipeline.readback.report import render, scalar_rows\n"
+    "from pipeline.readback.scalars import load_scalar_runs\n"
+    "logdir = Path(sys.argv[1])\n"
+    "print(render(logdir, scalar_rows(load_scalar_runs(logdir, ends_only=True)), None, 'table'))\n"
+)
 
 
-def make_sweep(where: Path) -> Path:
-    sweep = where / "sweep100"
-    subprocess.run(
-        [TBPIPE, "-m", "data.noise_std=range(0,100)", "trainer.steps=100",
-         "trainer.progress=false", f"hydra.sweep.dir={sweep}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return sweep
+def make_logdir(where: Path, kind: str) -> Path:
+    """`sweep`: 100 default jobs (1,000 steps); `long`: one default run of 100,000 steps."""
+    settings = ["trainer.progress=false"]
+    if kind == "sweep":
+        logdir = where / "sweep100"
+        args = ["-m", "data.noise_std=range(0,100)", *settings, f"hydra.sweep.dir={logdir}"]
+    else:
+        logdir = where / "long100k"
+        args = ["trainer.steps=100000", *settings, f"hydra.run.dir={logdir}"]
+    subprocess.run([TBPIPE, *args], check=True, capture_output=True)
+    return logdir
 
 
-def one_report(sweep: Path, env: dict) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak MB) of `python -m pipeline report SWEEP` in a new process."""
+def measured(command: list[str], env: dict) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak MB) of `command` in a new process, its children included."""
     script = (
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
-        "subprocess.run([sys.executable, '-m', 'pipeline', 'report', sys.argv[1]],"
-        " check=True, stdout=subprocess.DEVNULL)\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
         "wall = time.perf_counter() - t\n"
         "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(wall, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, str(sweep.resolve())], env=env, capture_output=True,
-        text=True, check=True, cwd=tempfile.gettempdir(),  # not a checkout's pipeline/
+        [sys.executable, "-c", script, *command], env=env, capture_output=True, text=True,
+        check=True, cwd=tempfile.gettempdir(),
     ).stdout  # fmt: skip
     wall, cpu, peak = map(float, out.split())
     return wall, cpu, peak
@@ -61,36 +75,36 @@ def one_report(sweep: Path, env: dict) -> tuple[float, float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", type=Path, help="a sweep dir (default: make one)")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--logdir", type=Path, help="a logdir to report (default: make one)")
+    given.add_argument("--make", choices=["sweep", "long"], default="sweep")
     parser.add_argument("--repeat", type=int, default=3)
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--pythonpath", help="run this checkout's pipeline package instead")
-    which.add_argument("--before", help="run this checkout's pipeline package, then this one")
     args = parser.parse_args()
-    # label -> the environment its reports run in
-    checkouts = {"after, first": {}, "after, again": {}}
-    if args.pythonpath:
-        checkouts = {"": {"PYTHONPATH": args.pythonpath}}
-    elif args.before:
-        checkouts = {"before": {"PYTHONPATH": args.before}, **checkouts}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
-        sweep = args.sweep or make_sweep(Path(tmp))
-        print(time.strftime("%H:%M UTC", time.gmtime()), f"load {os.getloadavg()}")
-        runs = {label: [] for label in checkouts}
+        logdir = (args.logdir or make_logdir(Path(tmp), args.make)).resolve()
+        report = [sys.executable, "-m", "pipeline", "report", str(logdir)]
+        ways = {
+            "python reader": [sys.executable, "-c", PYTHON_READER, str(logdir)],
+            "first report (data server)": report,
+            "again (cache)": report,
+        }
+        print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), logdir)
+        loads, runs = [os.getloadavg()[0]], {way: [] for way in ways}
         for repeat in range(args.repeat):
             cache = {"TBPIPE_CACHE_DIR": str(Path(tmp) / f"cache{repeat}")}  # empty at first
-            for label, env in checkouts.items():
-                runs[label].append(one_report(sweep, {**os.environ, **cache, **env}))
-        for label, measured in runs.items():
-            walls, cpus, peaks = zip(*measured, strict=True)
+            for way, command in ways.items():
+                runs[way].append(measured(command, {**env, **cache}))
+            loads.append(os.getloadavg()[0])
+        for way, results in runs.items():
+            walls, cpus, peaks = zip(*results, strict=True)
             print(
-                f"tbpipe report {sweep.name}{f' ({label})' if label else ''}"
-                f" ({args.repeat} runs, medians):"
-                f" wall {statistics.median(walls):.2f} s, CPU {statistics.median(cpus):.2f} s,"
-                f" peak memory {statistics.median(peaks):.0f} MB"
-                f" (walls {', '.join(f'{w:.2f}' for w in walls)})"
+                f"{way} ({args.repeat} runs, medians): CPU {statistics.median(cpus):.2f} s,"
+                f" wall {statistics.median(walls):.2f} s, peak memory"
+                f" {statistics.median(peaks):.0f} MB (walls {', '.join(f'{w:.2f}' for w in walls)})"
             )
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        shown = ", ".join(f"{load:.1f}" for load in loads)
+        print(f"load average (1 min) before and after each round: {shown}, {os.cpu_count()} cores")
     return 0
 
 
