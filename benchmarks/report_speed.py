@@ -10,9 +10,9 @@ through TensorBoard's data server (readback/data_server.py), else with the Pytho
 - "again": the same report a second time on that cache dir (an unchanged logdir).
 CPU time is user + sys of the process and its children (the data server included): on an
 idle machine it is what the wall time is; peak memory is the largest single process's
-(ru_maxrss). Makes the logdir first unless one is given: `--make sweep` (100 jobs of the
-default experiment, 1,000 steps each) or `--make long` (one run of 100,000 steps).
-Run:  .venv/bin/python benchmarks/report_speed.py [--logdir DIR | --make sweep|long] [--repeat 3]
+(ru_maxrss). Makes the logdir first unless one is given: `--create sweep` (100 jobs of the
+default experiment, 1,000 steps each) or `--create long` (one run of 100,000 steps).
+Run:  .venv/bin/python benchmarks/report_speed.py [--logdir DIR | --create sweep|long] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -77,12 +77,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     given = parser.add_mutually_exclusive_group()
     given.add_argument("--logdir", type=Path, help="a logdir to report (default: make one)")
-    given.add_argument("--make", choices=["sweep", "long"], default="sweep")
+    given.add_argument("--create", choices=["sweep", "long"], default="sweep")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
-        logdir = (args.logdir or make_logdir(Path(tmp), args.make)).resolve()
+        logdir = (args.logdir or make_logdir(Path(tmp), args.create)).resolve()
         report = [sys.executable, "-m", "pipeline", "report", str(logdir)]
         ways = {
             "python reader": [sys.executable, "-c", PYTHON_READER, str(logdir)],

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["README.md", "docs/ARCHITECTURE.md"]
+DOCS = ["README.md", "docs/ARCHITECTURE.md", "docs/PERFORMANCE.md"]
 #: a file named in prose or a code block: `pipeline/app.py`, `sweeps/naming.py`, `conf/x.yaml`
 FILE = re.compile(r"(?<![\w<.*/-])((?:[\w.-]+/)*[\w-]+\.(?:py|yaml|md|sh))\b")
 #: `module.name` (in backticks) of one of tbpipe's modules: `compat.writer_from_handle`

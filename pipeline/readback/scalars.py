@@ -5,7 +5,8 @@ over seeds read through it. TensorBoard's `EventAccumulator` (readback/runs.py) 
 every record, puts it through reservoirs and decodes it to a numpy array, histograms and
 images included; here each record is walked and checked once (`runinfo.Records`: its
 length and data CRC-32C, in C), parsed with TensorBoard's own Event proto, and only the
-values of scalar tags are decoded (docs/PERFORMANCE.md, "Reading runs back").
+values of scalar tags are decoded: about a fifth of the accumulator's CPU time on the
+same runs, measured side by side (docs/PERFORMANCE.md, "Reading runs back").
 
 What the accumulator would give is what this gives (tests/test_scalars.py compares them
 on real runs): event files in name order, a file read up to its first damaged record (the
