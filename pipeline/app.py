@@ -321,12 +321,12 @@ def end_sinks(sinks: Sequence[Any], experiment: Experiment, status: str) -> None
 
 def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any, dict]:
     """Run the steps; return the outcome and how the run ended (status, reason)."""
+    from pipeline.stacked_train import ReplayTrainer, current_path
     from pipeline.train import Outcome, Trainer
 
     steps = int(cfg.trainer.steps)
-    trainer = Trainer(
-        experiment, pieces.loop, pieces.sinks, pieces.batches, pieces.checkpoint, pieces.batch
-    )
+    args = (experiment, pieces.loop, pieces.sinks, pieces.batches, pieces.checkpoint, pieces.batch)
+    trainer = Trainer(*args) if (path := current_path()) is None else ReplayTrainer(path, *args)
     heartbeat = Heartbeat(experiment.run_dir, read_metrics(experiment.run_dir))
     ending: dict[str, Any] = {"status": COMPLETED}
     begun = time.perf_counter()

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: Environment variables TensorFlow reads once, when its runtime starts.
 TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+#: launchers that run one job at a time in the launching process (pipeline/sweeps/stacked.py)
+IN_PROCESS = ("basic", "stacked")
 
 
 def launcher_name(launcher: DictConfig | dict) -> str:
@@ -51,6 +53,7 @@ def launcher_name(launcher: DictConfig | dict) -> str:
     target = str(launcher.get("_target_", ""))
     names = {
         "BasicLauncher": "basic",
+        "StackedLauncher": "stacked",
         "JoblibLauncher": "joblib",
         "LocalLauncher": "submitit_local",
         "SlurmLauncher": "submitit_slurm",
@@ -224,7 +227,7 @@ class LaunchedJob(Callback):
         if problem is not None:
             report(problem)
             sys.exit(EXIT_BAD_INPUT)
-        if launcher_name(config.hydra.launcher) != "basic":
+        if launcher_name(config.hydra.launcher) not in IN_PROCESS:
             # The sweep summary at the end loads TensorFlow in this process (TensorBoard's
             # writer uses it). Load it now, quietly, as a basic sweep's first job does;
             # loaded by the summary it would print its start-up chatter under the table.
@@ -235,7 +238,7 @@ class LaunchedJob(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = config.hydra.launcher
         name = launcher_name(launcher)
-        if name == "basic":  # one job at a time, in this process: nothing to adapt
+        if name in IN_PROCESS:  # one job at a time, in this process: nothing to adapt
             return
         job_dir = Path(HydraConfig.get().runtime.output_dir)
         where = f"job {config.hydra.job.num} on {socket.gethostname()} pid {os.getpid()}"

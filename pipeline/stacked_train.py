@@ -1,0 +1,233 @@
+"""Many settings of one shape trained as one, and each one's steps written as its own run.
+
+`hydra/launcher=stacked` (pipeline/sweeps/stacked.py) hands this module the jobs of a sweep
+that differ only in values: the tutorial's `LinearModel` fitted by mean squared error with
+SGD or Adam, full batch, on data of the same shape. `train_stacked` trains them together:
+the weight k gets a leading settings axis (one k per job), the data of every job are
+stacked the same way, and one `tf.while_loop` inside one `tf.function` (as
+pipeline/train.py does) runs every job's steps at once, with each job's own learning rate,
+Adam constants and starting value. It keeps k after every step: the path of each job.
+
+Each job then runs as a normal job (its dir, `.hydra/`, metrics.json, run.json, sinks)
+with one difference: `ReplayTrainer` takes the place of `train.Trainer`. At each step it
+sets the model's weight to the job's path and calls the run's own sinks exactly where
+the basic loop calls them (every in-loop sink at its cadence, the Python sinks at chunk
+ends, every sink at the final step), so the same code writes the same tags at the same
+steps from the same weights: the statistics are the task's own, computed from the model.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.train import (
+    CompiledLoop,
+    Outcome,
+    Trainer,
+    _write,
+    chunk_ends,
+    in_graph_sinks,
+    no_op,
+)
+
+#: the optimizers the stacked loop knows, by their class's `_target_`
+SGD = "pipeline.optimizers.SGD"
+ADAM = "pipeline.optimizers.Adam"
+
+
+@dataclass
+class Setting:
+    """One job of a stacked group: its data and the values its training starts from."""
+
+    x_train: np.ndarray  # (N, 1) float32, as the job's own data generator returns them
+    y_train: np.ndarray
+    k_init: float
+    learning_rate: float
+    beta1: float = 0.9  # Adam only
+    beta2: float = 0.999
+    epsilon: float = 1e-7
+
+
+@dataclass
+class Paths:
+    """What the stacked loop kept: k after every step of every job, and which stayed finite."""
+
+    k: np.ndarray  # (steps + 1, settings): k after s updates
+    finite: np.ndarray  # (settings,) bool: every loss of the job finite, the last one too
+
+
+def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Paths:
+    """Train every setting's `LinearModel` on its own data in one compiled loop.
+
+    The arithmetic is that of `LinearModel`, the task's mean squared error and the fused
+    update kernels of pipeline/optimizers.py, elementwise per setting; only the sums over
+    a job's points run over a stacked tensor (docs/LAUNCHERS.md says how close that is).
+    """
+    column = lambda values: tf.constant(  # noqa: E731
+        np.asarray(values, np.float32).reshape(-1, 1, 1)
+    )
+    x = tf.constant(np.stack([s.x_train for s in settings]).astype(np.float32))
+    y = tf.constant(np.stack([s.y_train for s in settings]).astype(np.float32))
+    k = tf.Variable(column([s.k_init for s in settings]), name="k")
+    lr = column([s.learning_rate for s in settings])
+    adam = optimizer == ADAM
+    if adam:
+        beta1 = column([s.beta1 for s in settings])
+        beta2 = column([s.beta2 for s in settings])
+        epsilon = column([s.epsilon for s in settings])
+        m = tf.Variable(tf.zeros_like(k), name="m")
+        v = tf.Variable(tf.zeros_like(k), name="v")
+    count = len(settings)
+
+    def losses() -> tf.Tensor:
+        """Each setting's mean squared error, (settings,)."""
+        return tf.reduce_mean(tf.square(k * x - y), axis=[1, 2])
+
+    def update(step: tf.Tensor) -> tf.Tensor:
+        """One step of every setting; returns the losses before it."""
+        with tf.GradientTape() as tape:
+            each = losses()
+            total = tf.reduce_sum(each)  # settings do not share weights: d total/d k_s
+        grad = tape.gradient(total, k)
+        if not adam:  # ResourceApplyGradientDescent: var -= delta * alpha
+            k.assign_sub(grad * lr)
+            return each
+        t = tf.cast(step + 1, tf.float32)  # Adam.iterations + 1
+        alpha = lr * tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
+        m.assign_add((grad - m) * (1.0 - beta1))  # ResourceApplyAdam, term by term
+        v.assign_add((tf.square(grad) - v) * (1.0 - beta2))
+        k.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
+        return each
+
+    def run() -> tuple[tf.Tensor, tf.Tensor]:
+        path = tf.TensorArray(tf.float32, size=steps + 1)
+
+        def body(step, path, finite):
+            path = path.write(step, tf.reshape(k, [count]))
+            finite = tf.logical_and(finite, tf.math.is_finite(update(step)))
+            return step + 1, path, finite
+
+        start = (tf.constant(0), path, tf.ones([count], tf.bool))
+        _, path, finite = tf.while_loop(lambda step, *_: step < steps, body, start)
+        path = path.write(steps, tf.reshape(k, [count]))
+        return path.stack(), tf.logical_and(finite, tf.math.is_finite(losses()))
+
+    path, finite = tf.function(run, autograph=False)()
+    return Paths(path.numpy(), finite.numpy())
+
+
+# -- one job of a stacked group, written as a normal run -------------------------------
+#: the path of the job the launcher runs now (`replaying`), read by pipeline/app.py
+_current: list[np.ndarray] | None = None
+
+
+@contextmanager
+def replaying(path: Sequence[np.ndarray] | None) -> Iterator[None]:
+    """While the launcher runs one job: its trained weights, one array per trainable
+    variable, each (steps + 1, *shape). None: the job trains as usual."""
+    global _current
+    _current = None if path is None else [np.asarray(values) for values in path]
+    try:
+        yield
+    finally:
+        _current = None
+
+
+def current_path() -> list[np.ndarray] | None:
+    """The weights the job running now replays (`replaying`), or None: it trains."""
+    return _current
+
+
+class ReplayTrainer(Trainer):
+    """`Trainer` whose steps set the weights from a path instead of computing them.
+
+    Every sink is called where `Trainer.run` calls it: the loop's sinks at each step of
+    their cadence (inside one compiled function, traced once per loop), the Python sinks
+    at the same chunk ends, every sink at the final step. A resumed run (`start > 0`)
+    trains as usual from its checkpoint.
+    """
+
+    def __init__(self, path: Sequence[np.ndarray], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.path = [tf.constant(values) for values in path]
+
+    def run(
+        self,
+        steps: int,
+        chunk: int,
+        progress: bool = True,
+        on_chunk: Callable | None = None,
+        start: int = 0,
+        checkpoint_every: int | None = None,
+        on_call: Callable | None = None,
+    ) -> Outcome:
+        if start != 0 or int(self.path[0].shape[0]) != steps + 1:
+            return super().run(steps, chunk, progress, on_chunk, start, checkpoint_every, on_call)
+        started = time.perf_counter()
+        self.set_weights(0)
+        if self.python_sinks and steps > 0:
+            self._record_in_python(self.python_sinks, 0)
+        replay = replay_function(self.loop)
+        for end in chunk_ends(steps, chunk, self.python_sinks, checkpoint_every, start):
+            self.loop._call(
+                replay,
+                self.experiment,
+                tf.constant(start, tf.int64),
+                tf.constant(end, tf.int64),
+                path=tuple(self.path),
+            )
+            start = end
+            self.set_weights(end)
+            if checkpoint_every and end < steps and end % checkpoint_every == 0:
+                self.save(end)
+            due = [s for s in self.python_sinks if end < steps and end % s.every == 0]
+            if due:
+                self._record_in_python(due, end)
+            if on_chunk is not None:
+                on_chunk(end)
+        final = self.loop.record_now(self.experiment, steps)
+        in_loop = set(map(id, in_graph_sinks(self.sinks)))  # the loop holds their like
+        self._record_in_python([s for s in self.sinks if id(s) not in in_loop], steps, final)
+        return Outcome(steps, False, final, time.perf_counter() - started, self.checkpoint_seconds)
+
+    def set_weights(self, step: int) -> None:
+        """The model as it was after `step` updates."""
+        for variable, values in zip(self.loop.model.trainable_variables, self.path, strict=True):
+            variable.assign(values[step])
+
+
+#: one traced replay per compiled loop (a sweep's jobs of one config share their loop)
+_replays: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def replay_function(loop: CompiledLoop):
+    """The compiled replay of steps [start, stop) for `loop`'s model and sinks."""
+    if loop in _replays:
+        return _replays[loop]
+
+    def replay(start, stop, tensors, handles, path):
+        experiment = loop._seen_by_sinks(tensors, handles)
+        variables = loop.model.trainable_variables
+
+        def body(step):
+            for variable, values in zip(variables, path, strict=True):
+                variable.assign(values[step])
+            stats = loop.task.statistics(loop.model, tensors)
+            for sink in loop.every_step:
+                _write(sink, experiment, step, stats)
+            for sink in loop.every_block:
+                write = lambda s=sink: _write(s, experiment, step, stats)  # noqa: E731
+                tf.cond(tf.equal(step % sink.every, 0), write, no_op)
+            return (step + 1,)
+
+        tf.while_loop(lambda step: step < stop, body, [start])
+
+    _replays[loop] = tf.function(replay, autograph=False)
+    return _replays[loop]

@@ -1,0 +1,181 @@
+"""`hydra/launcher=stacked`: a sweep's jobs that differ only in values trained as one.
+
+Hydra's basic launcher runs a sweep's jobs one after another, each training its own model.
+In a noise x seed sweep they differ only in numbers (the data's noise, seed, k_true and x
+range, the learning rate, the starting k), so this launcher first groups the jobs of a
+batch whose training has the same shape, trains each group in one compiled loop with a
+leading settings axis (pipeline/stacked_train.py), then runs every job in order exactly as
+the basic launcher does (Hydra's `run_job`: its dir and name, `.hydra/`, the callbacks, the
+sweep summary at the end), except that its training replays the weights the group computed.
+Each job's sinks, metrics.json and run.json come from the same code as under the basic
+launcher.
+
+What stacks (`stack_key`): the tutorial's `LinearModel`, a task minimising mean squared
+error, tbpipe's `LinearData`, SGD or Adam, full-batch steps, tbpipe's own sinks. The jobs
+of a group share the optimizer, the number of steps and of points. Any other job (another
+model, a mini-batch, a user's piece) runs one by one as under the basic launcher, and so
+does a job whose loss stopped being finite in the group (it ends `diverged` the usual way).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from pipeline.contracts import build_piece, check_data, class_of, target_of
+from pipeline.runinfo import RESUME_ENV
+from pipeline.sweeps.job_configs import ReusingConfigLoader
+
+log = logging.getLogger("hydra")  # the sweep's own lines: "[HYDRA] stacked 12 of 12 jobs ..."
+
+#: the pieces a stacked group is made of, by `_target_`
+LINEAR_MODEL = "pipeline.models.LinearModel"
+LINEAR_DATA = "pipeline.data.LinearData"
+OPTIMIZERS = ("pipeline.optimizers.SGD", "pipeline.optimizers.Adam")
+MEAN_SQUARED_ERROR = ("mean_squared_error", "mse")
+
+
+def stack_key(cfg: DictConfig) -> tuple | None:
+    """What the jobs of one group share (optimizer, steps, points), or None: the job
+    cannot be stacked and runs on its own."""
+    import os
+
+    task = cfg.get("task")
+    sinks = list((cfg.get("sinks") or {}).values())
+    if (
+        os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume` goes on from checkpoints
+        or target_of(cfg.model) != LINEAR_MODEL
+        or target_of(cfg.data) != LINEAR_DATA
+        or target_of(cfg.optimizer) not in OPTIMIZERS
+        or (task is not None and str(task.get("loss")) not in MEAN_SQUARED_ERROR)
+        or cfg.trainer.get("batch_size") is not None
+        or not all(own_sink(node) for node in sinks)
+    ):
+        return None
+    steps, data = int(cfg.trainer.steps), cfg.data
+    return target_of(cfg.optimizer), steps, int(data.n_train), int(data.n_test)
+
+
+def own_sink(node: Any) -> bool:
+    """A sink of tbpipe's own that does the same in every job (a user's is not stacked)."""
+    from pipeline.reuse import owned_and_reusable  # loads TensorFlow: only once a sweep runs
+
+    cls = class_of(str(node.get("_target_"))) if node is not None else None
+    return cls is not None and owned_and_reusable(cls)
+
+
+def setting_of(cfg: DictConfig) -> Any:
+    """The job's data, drawn by its own `LinearData`, and its starting values."""
+    from pipeline.stacked_train import Setting
+
+    data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
+    optimizer = cfg.optimizer
+    return Setting(
+        x_train=data.x_train,
+        y_train=data.y_train,
+        k_init=float(cfg.model.get("k_init", 0.0)),
+        learning_rate=float(optimizer.learning_rate),
+        beta1=float(optimizer.get("beta1", 0.9)),
+        beta2=float(optimizer.get("beta2", 0.999)),
+        epsilon=float(optimizer.get("epsilon", 1e-7)),
+    )
+
+
+def stacked_paths(configs: Sequence[DictConfig]) -> tuple[dict[int, list], int]:
+    """Train every group of stackable jobs; {job index: its path of weights}, and how many
+    groups. A job whose data cannot be drawn is left to run on its own (and say why)."""
+    from pipeline.tensorflow_quiet import apply_inter_op_threads, import_tensorflow
+
+    if not configs:
+        return {}, 0
+    threads = configs[0].trainer.get("inter_op_threads")
+    import_tensorflow(threads)  # quietly, as a basic sweep's first job does
+    apply_inter_op_threads(threads)  # as the jobs run (fixed by TensorFlow's first op)
+    groups: dict[tuple, list[tuple[int, Any]]] = {}
+    for index, cfg in enumerate(configs):
+        key = stack_key(cfg)
+        if key is None:
+            continue
+        try:
+            setting = setting_of(cfg)
+        except Exception:  # the job's own run reports it, in its own words
+            continue
+        groups.setdefault(key, []).append((index, setting))
+    if not groups:
+        return {}, 0
+    from pipeline.stacked_train import train_stacked
+
+    paths: dict[int, list] = {}
+    for (optimizer, steps, *_), members in groups.items():
+        trained = train_stacked([setting for _, setting in members], optimizer, steps)
+        for column, (index, _) in enumerate(members):
+            if trained.finite[column]:  # a diverging job runs on its own, to say where
+                paths[index] = [trained.k[:, column]]
+    return paths, len(groups)
+
+
+class StackedLauncher(Launcher):
+    """Hydra's basic launcher with each group of same-shape jobs trained as one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        """As the basic launcher, with a job's config a copy of its template
+        (pipeline/sweeps/job_configs.py), as tbpipe's sweeper gives the basic launcher."""
+        loader = hydra_context.config_loader
+        if not isinstance(loader, ReusingConfigLoader):
+            loader = ReusingConfigLoader(loader)
+        self.hydra_context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)
+        self.config, self.task_function = config, task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Compose every job of the batch, train the groups, then run the jobs in order."""
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configs = []
+        for num, overrides in enumerate(job_overrides, start=initial_job_idx):
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(cfg):
+                cfg.hydra.job.id = num
+                cfg.hydra.job.num = num
+            configs.append(cfg)
+        paths, groups = stacked_paths(configs)  # TensorFlow loaded quietly there
+        from pipeline.stacked_train import replaying
+
+        log.info(
+            f"stacked {len(paths)} of {len(configs)} jobs in {groups} "
+            f"group{'s' * (groups != 1)}; the others run one by one"
+        )
+        runs = []
+        for index, (overrides, cfg) in enumerate(zip(job_overrides, configs, strict=True)):
+            log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
+            with replaying(paths.get(index)):
+                runs.append(
+                    run_job(
+                        hydra_context=self.hydra_context,
+                        task_function=self.task_function,
+                        config=cfg,
+                        job_dir_key="hydra.sweep.dir",
+                        job_subdir_key="hydra.sweep.subdir",
+                    )
+                )
+            configs[index] = None  # its .hydra/ holds it; the sweep's memory stays flat
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return runs
