@@ -1,0 +1,167 @@
+"""`hydra/launcher=stacked`: a noise x seed sweep trained as one gives every job what the
+basic launcher gives it.
+
+The story: "my 12 settings differ only in numbers; train them together, and let me find
+each one in TensorBoard as before". The same sweep runs under the basic and the stacked
+launcher through the real console script; every job's event files are read back with
+TensorBoard's reader and compared: every scalar, histogram and image, the HParams
+session, the files of the job dir, metrics.json and the sweep summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from pipeline.readback.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, load_run
+from pipeline.sweeps.stacked import stack_key
+from tests.conftest import compose_config, run_tbpipe
+
+#: how far a stacked scalar may be from the basic launcher's, relative (docs/LAUNCHERS.md):
+#: the sum over a job's points runs over a stacked tensor, whose summation order TensorFlow
+#: does not promise to be that of one job's; in every run so far they were bit for bit equal
+TOLERANCE = 1e-6
+NOISE_SEEDS = ("data.noise_std=0.01,0.1,1", "seed=0,1,2,3")
+FEW_STEPS = ("trainer.steps=20", "trainer.progress=false")
+#: a stackable model and one that is not, trained by Adam
+MIXED = ("model=linear,mlp", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
+
+
+def sweep(tmp_path_factory, launcher: str, *overrides: str) -> tuple[Path, str]:
+    """A real sweep under `hydra/launcher=<launcher>`: its dir and stdout (stderr clean)."""
+    workdir = tmp_path_factory.mktemp(launcher)
+    sweep_dir = workdir / "sweep"
+    result = run_tbpipe(
+        "-m", *overrides, *FEW_STEPS, f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={sweep_dir}", cwd=workdir,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    return sweep_dir, result.stdout
+
+
+@pytest.fixture(scope="module")
+def noise_seeds(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """3 noise levels x 4 seeds, default sinks, under each launcher."""
+    return {launcher: sweep(tmp_path_factory, launcher, *NOISE_SEEDS) for launcher in LAUNCHERS}
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    return {launcher: sweep(tmp_path_factory, launcher, *MIXED) for launcher in LAUNCHERS}
+
+
+LAUNCHERS = ("basic", "stacked")
+
+
+def job_dirs(sweep_dir: Path) -> dict[str, Path]:
+    return {p.name: p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()}
+
+
+def assert_same_events(job: Path, reference: Path, name: str) -> int:
+    """Every summary of both writers and of the HPARAMS session at the job's root equal
+    (scalars and histograms within TOLERANCE); how many scalars."""
+    scalars = 0
+    for writer in ("train", "test", "."):
+        got, want = load_run(job / writer), load_run(reference / writer)
+        assert sorted(got.series) == sorted(want.series), (name, writer)
+        for plugin, tags in want.series.items():
+            assert sorted(got.series[plugin]) == sorted(tags), (name, writer, plugin)
+            for tag, records in tags.items():
+                mine = got.series[plugin][tag]
+                assert [s for s, _ in mine] == [s for s, _ in records], (name, writer, tag)
+                for (step, value), (_, expected) in zip(mine, records, strict=True):
+                    where = (name, writer, tag, step)
+                    if plugin == SCALARS:
+                        scalars += 1
+                        np.testing.assert_allclose(value, expected, rtol=TOLERANCE, err_msg=where)
+                    elif plugin == HISTOGRAMS:
+                        np.testing.assert_allclose(value, expected, rtol=TOLERANCE, err_msg=where)
+                    elif plugin == IMAGES:
+                        assert bytes(value[2]) == bytes(expected[2]), where
+                    elif plugin == GRAPHS:  # the same nodes (a map's bytes may come in any order)
+                        assert graph(value) == graph(expected), where
+                    else:  # text
+                        assert np.array_equal(value, expected), where
+    return scalars
+
+
+def graph(value: np.ndarray) -> GraphDef:
+    return GraphDef.FromString(value.item() if value.ndim == 0 else value[0])
+
+
+def files_of(job: Path) -> list[str]:
+    """A job dir's files, event files by folder only (their names hold a time)."""
+    return sorted(
+        str(p.relative_to(job)).split("events.out.tfevents")[0]
+        for p in job.rglob("*")
+        if p.is_file()
+    )
+
+
+@pytest.mark.slow
+def test_the_launcher_says_every_job_was_stacked(noise_seeds):
+    _, stdout = noise_seeds["stacked"]
+    assert "stacked 12 of 12 jobs in 1 group" in stdout, stdout
+
+
+@pytest.mark.slow
+def test_every_summary_of_every_job_equals_the_basic_launchers(noise_seeds):
+    stacked, basic = job_dirs(noise_seeds["stacked"][0]), job_dirs(noise_seeds["basic"][0])
+    assert sorted(stacked) == sorted(basic) and len(basic) == 12
+    scalars = sum(assert_same_events(stacked[n], basic[n], n) for n in sorted(basic))
+    assert scalars == 12 * 4 * 21, scalars  # k, k/error, loss (train), loss (test); 21 steps
+    for name in basic:
+        assert files_of(stacked[name]) == files_of(basic[name]), name
+
+
+@pytest.mark.slow
+def test_metrics_and_the_sweep_summary_equal_the_basic_launchers(noise_seeds):
+    stacked_dir, basic_dir = noise_seeds["stacked"][0], noise_seeds["basic"][0]
+    for name, job in job_dirs(basic_dir).items():
+        want = json.loads((job / "metrics.json").read_text())
+        got = json.loads((stacked_dir / name / "metrics.json").read_text())
+        assert got["status"] == want["status"] == "completed"
+        assert got["steps"] == want["steps"] == 20
+        assert got["final"].keys() == want["final"].keys()
+        for key, value in want["final"].items():
+            assert got["final"][key] == pytest.approx(value, rel=TOLERANCE), (name, key)
+        for saved in ("overrides.yaml", "config.yaml"):
+            assert (stacked_dir / name / ".hydra" / saved).read_text() == (
+                job / ".hydra" / saved
+            ).read_text().replace(str(basic_dir), str(stacked_dir))
+    for table in ("summary.csv", "summary_by_setting.csv"):
+        with open(basic_dir / table) as want, open(stacked_dir / table) as got:
+            want_rows, got_rows = list(csv.DictReader(want)), list(csv.DictReader(got))
+        assert len(got_rows) == len(want_rows) > 0
+        for mine, expected in zip(got_rows, want_rows, strict=True):
+            for key in ("k", "k_error", "k_mean", "n"):
+                if key in expected:
+                    assert float(mine[key]) == pytest.approx(float(expected[key]), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_jobs_that_cannot_be_stacked_run_one_by_one_with_the_same_results(mixed):
+    (stacked_dir, stdout), (basic_dir, _) = mixed["stacked"], mixed["basic"]
+    assert "stacked 2 of 4 jobs in 1 group" in stdout, stdout  # the linear ones
+    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+    assert sorted(stacked) == sorted(basic) and len(basic) == 4
+    for name in basic:
+        assert assert_same_events(stacked[name], basic[name], name) > 0
+
+
+def test_what_stacks():
+    """Jobs group by optimizer, steps and points; another model, mini-batches or a user's
+    sink run on their own."""
+    plain = stack_key(compose_config("trainer.steps=20"))
+    assert plain == ("pipeline.optimizers.SGD", 20, 200, 100)
+    assert stack_key(compose_config("trainer.steps=20", "data.noise_std=1", "seed=3")) == plain
+    assert stack_key(compose_config("optimizer=adam"))[0] == "pipeline.optimizers.Adam"
+    assert stack_key(compose_config("model=mlp")) is None
+    assert stack_key(compose_config("trainer.batch_size=50")) is None
+    assert stack_key(compose_config("task=regression", "model=mlp")) is None
