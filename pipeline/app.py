@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,7 @@ def run(
     checked: bool = False,
     resume: bool = False,
     label: str = "",
+    trainer: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
     """Train the configured model, write its summaries and metrics.json; return the metrics.
 
@@ -109,6 +110,8 @@ def run(
     and `pipeline.api` do): each run is validated once. `resume=True` (`tbpipe resume`)
     goes on in an existing run dir from its latest checkpoint, or starts it over. `label`
     says what sets the run apart (a sweep job's swept settings), for its plots' titles.
+    `trainer` makes the run's `train.Trainer` from the same arguments; a launcher that
+    trained the job already (`hydra/launcher=stacked`) gives one that replays its weights.
     """
     if not checked:
         validate(cfg)  # ranges first: a bad value must not cost the TensorFlow import
@@ -130,7 +133,7 @@ def run(
     experiment = open_run(cfg, pieces, run_dir, command, overrides, resume, label)
     try:
         try:
-            outcome, ending = train(cfg, pieces, experiment)
+            outcome, ending = train(cfg, pieces, experiment, trainer)
         except Exception:
             end_sinks(pieces.sinks, experiment, FAILED)
             raise
@@ -319,14 +322,17 @@ def end_sinks(sinks: Sequence[Any], experiment: Experiment, status: str) -> None
             sink.finish(experiment, status)
 
 
-def train(cfg: DictConfig, pieces: Pieces, experiment: Experiment) -> tuple[Any, dict]:
-    """Run the steps; return the outcome and how the run ended (status, reason)."""
-    from pipeline.stacked_train import ReplayTrainer, current_path
+def train(
+    cfg: DictConfig, pieces: Pieces, experiment: Experiment, make: Callable[..., Any] | None = None
+) -> tuple[Any, dict]:
+    """Run the steps (with `make`'s trainer if given); return the outcome and how the run
+    ended (status, reason)."""
     from pipeline.train import Outcome, Trainer
 
     steps = int(cfg.trainer.steps)
-    args = (experiment, pieces.loop, pieces.sinks, pieces.batches, pieces.checkpoint, pieces.batch)
-    trainer = Trainer(*args) if (path := current_path()) is None else ReplayTrainer(path, *args)
+    trainer = (make or Trainer)(
+        experiment, pieces.loop, pieces.sinks, pieces.batches, pieces.checkpoint, pieces.batch
+    )
     heartbeat = Heartbeat(experiment.run_dir, read_metrics(experiment.run_dir))
     ending: dict[str, Any] = {"status": COMPLETED}
     begun = time.perf_counter()

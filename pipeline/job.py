@@ -56,7 +56,7 @@ from pipeline.runinfo import (
     start_run,
 )
 from pipeline.stopping import signal_of
-from pipeline.sweeps import naming
+from pipeline.sweeps import naming, stacked
 from pipeline.sweeps.launchers import register_tbpipe_sweeper
 from pipeline.sweeps.search import objective
 
@@ -222,6 +222,7 @@ def run_job(cfg: DictConfig) -> float:
             checked=True,
             resume=resuming,
             label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),
+            trainer=stacked.replay_trainer(),  # None but under hydra/launcher=stacked
         )
     except KeyboardInterrupt as stop:
         sys.exit(interrupted_before_training(run_dir, stop))

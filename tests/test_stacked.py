@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from pipeline.readback.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, load_run

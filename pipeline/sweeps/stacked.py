@@ -4,7 +4,7 @@ Hydra's basic launcher runs a sweep's jobs one after another, each training its 
 In a noise x seed sweep they differ only in numbers (the data's noise, seed, k_true and x
 range, the learning rate, the starting k), so this launcher first groups the jobs of a
 batch whose training has the same shape, trains each group in one compiled loop with a
-leading settings axis (pipeline/stacked_train.py), then runs every job in order exactly as
+leading settings axis (pipeline/sweeps/stacked_train.py), then runs every job in order exactly as
 the basic launcher does (Hydra's `run_job`: its dir and name, `.hydra/`, the callbacks, the
 sweep summary at the end), except that its training replays the weights the group computed.
 Each job's sinks, metrics.json and run.json come from the same code as under the basic
@@ -19,8 +19,10 @@ does a job whose loss stopped being finite in the group (it ends `diverged` the 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,7 @@ def own_sink(node: Any) -> bool:
 
 def setting_of(cfg: DictConfig) -> Any:
     """The job's data, drawn by its own `LinearData`, and its starting values."""
-    from pipeline.stacked_train import Setting
+    from pipeline.sweeps.stacked_train import Setting
 
     data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
     optimizer = cfg.optimizer
@@ -110,7 +112,7 @@ def stacked_paths(configs: Sequence[DictConfig]) -> tuple[dict[int, list], int]:
         groups.setdefault(key, []).append((index, setting))
     if not groups:
         return {}, 0
-    from pipeline.stacked_train import train_stacked
+    from pipeline.sweeps.stacked_train import train_stacked
 
     paths: dict[int, list] = {}
     for (optimizer, steps, *_), members in groups.items():
@@ -119,6 +121,33 @@ def stacked_paths(configs: Sequence[DictConfig]) -> tuple[dict[int, list], int]:
             if trained.finite[column]:  # a diverging job runs on its own, to say where
                 paths[index] = [trained.k[:, column]]
     return paths, len(groups)
+
+
+#: the weights of the job the launcher runs now (`replaying`), one array per variable
+_current: list | None = None
+
+
+@contextmanager
+def replaying(path: list | None) -> Iterator[None]:
+    """While the launcher runs one job: its trained weights, one array per trainable
+    variable, each (steps + 1, *shape). None: the job trains as usual."""
+    global _current
+    _current = path
+    try:
+        yield
+    finally:
+        _current = None
+
+
+def replay_trainer() -> Callable | None:
+    """What pipeline/job.py hands `app.run` as its trainer: one replaying the weights of the
+    job running now, or None (the job trains: any launcher but this one, or a job that
+    was not stacked)."""
+    if _current is None:
+        return None
+    from pipeline.sweeps.stacked_train import ReplayTrainer
+
+    return functools.partial(ReplayTrainer, _current)
 
 
 class StackedLauncher(Launcher):
@@ -157,8 +186,6 @@ class StackedLauncher(Launcher):
                 cfg.hydra.job.num = num
             configs.append(cfg)
         paths, groups = stacked_paths(configs)  # TensorFlow loaded quietly there
-        from pipeline.stacked_train import replaying
-
         log.info(
             f"stacked {len(paths)} of {len(configs)} jobs in {groups} "
             f"group{'s' * (groups != 1)}; the others run one by one"

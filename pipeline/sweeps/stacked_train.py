@@ -9,7 +9,8 @@ pipeline/train.py does) runs every job's steps at once, with each job's own lear
 Adam constants and starting value. It keeps k after every step: the path of each job.
 
 Each job then runs as a normal job (its dir, `.hydra/`, metrics.json, run.json, sinks)
-with one difference: `ReplayTrainer` takes the place of `train.Trainer`. At each step it
+with one difference: `ReplayTrainer` takes the place of `train.Trainer` (the launcher
+hands it to `app.run` through pipeline/job.py). At each step it
 sets the model's weight to the job's path and calls the run's own sinks exactly where
 the basic loop calls them (every in-loop sink at its cadence, the Python sinks at chunk
 ends, every sink at the final step), so the same code writes the same tags at the same
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,27 +124,6 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
 
 
 # -- one job of a stacked group, written as a normal run -------------------------------
-#: the path of the job the launcher runs now (`replaying`), read by pipeline/app.py
-_current: list[np.ndarray] | None = None
-
-
-@contextmanager
-def replaying(path: Sequence[np.ndarray] | None) -> Iterator[None]:
-    """While the launcher runs one job: its trained weights, one array per trainable
-    variable, each (steps + 1, *shape). None: the job trains as usual."""
-    global _current
-    _current = None if path is None else [np.asarray(values) for values in path]
-    try:
-        yield
-    finally:
-        _current = None
-
-
-def current_path() -> list[np.ndarray] | None:
-    """The weights the job running now replays (`replaying`), or None: it trains."""
-    return _current
-
-
 class ReplayTrainer(Trainer):
     """`Trainer` whose steps set the weights from a path instead of computing them.
 

@@ -1,0 +1,83 @@
+r"""Wall time and memory of a noise x seed sweep under the basic and the stacked launcher.
+
+    .venv/bin/python benchmarks/stacked.py --noise 0.01,0.1,1,2 --seeds 25 --steps 1000 \
+        --sinks "[scalars]" --sinks default
+
+Each case runs the real console script (`tbpipe -m data.noise_std=... seed=range(N)`) as a
+whole process in a fresh temporary directory, basic then stacked, and reads the process's
+peak resident memory from the kernel (`os.wait4`). The wall time is what a user waits
+for: Python and TensorFlow start-up, every job, the sweep summary. Also printed: the same
+jobs' time a job (wall time over jobs) and the load average before and after, since the
+machine is shared (docs/PERFORMANCE.md gives figures with their load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
+
+
+def sweep_command(launcher: str, noise: str, seeds: int, steps: int, sinks: str, where: Path):
+    """The sweep: every noise level x seeds 0..N-1; `sinks=default` keeps the config's."""
+    return [
+        TBPIPE, "-m", f"data.noise_std={noise}", f"seed=range({seeds})",
+        f"trainer.steps={steps}", "trainer.progress=false",
+        *([] if sinks == "default" else [f"sinks={sinks}"]),
+        f"hydra/launcher={launcher}", f"hydra.sweep.dir={where / 'sweep'}",
+    ]  # fmt: skip
+
+
+def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
+    """Seconds from start to exit, and the process's peak resident memory (MiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noise", default="0.01,0.1,1,2", help="the noise levels swept")
+    parser.add_argument("--seeds", type=int, default=25, help="seeds per noise level")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--sinks", action="append", help='"[scalars]", "default" (repeat for both)')
+    args = parser.parse_args()
+    jobs = len(args.noise.split(",")) * args.seeds
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
+    print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
+    print("| sinks | launcher | wall (s) | a job (s) | peak memory (MiB) | load before, after |")
+    print("|---|---|---|---|---|---|")
+    for sinks in args.sinks or ["[scalars]"]:
+        times = {}
+        for launcher in ("basic", "stacked"):
+            with tempfile.TemporaryDirectory(prefix=f"stacked-bench-{launcher}-") as workdir:
+                command = sweep_command(
+                    launcher, args.noise, args.seeds, args.steps, sinks, Path(workdir)
+                )
+                before = os.getloadavg()[0]
+                seconds, memory = run_sweep(command, Path(workdir))
+                after = os.getloadavg()[0]
+            times[launcher] = seconds
+            print(
+                f"| {sinks} | {launcher} | {seconds:.1f} | {seconds / jobs:.3f} | "
+                f"{memory:.0f} | {before:.1f}, {after:.1f} |",
+                flush=True,
+            )
+        print(f"| {sinks} | speed-up | {times['basic'] / times['stacked']:.2f}x | | | |")
+
+
+if __name__ == "__main__":
+    main()
