@@ -129,8 +129,7 @@ class ReplayTrainer(Trainer):
 
     Every sink is called where `Trainer.run` calls it: the loop's sinks at each step of
     their cadence (inside one compiled function, traced once per loop), the Python sinks
-    at the same chunk ends, every sink at the final step. A resumed run (`start > 0`)
-    trains as usual from its checkpoint.
+    at the same chunk ends, every sink at the final step. It keeps no checkpoint (`save`).
     """
 
     def __init__(self, path: Sequence[np.ndarray], *args, **kwargs):
@@ -147,8 +146,8 @@ class ReplayTrainer(Trainer):
         checkpoint_every: int | None = None,
         on_call: Callable | None = None,
     ) -> Outcome:
-        if start != 0 or int(self.path[0].shape[0]) != steps + 1:
-            return super().run(steps, chunk, progress, on_chunk, start, checkpoint_every, on_call)
+        if start != 0 or int(self.path[0].shape[0]) != steps + 1:  # not the path of this run
+            raise ValueError(f"a stacked job replays steps 0..{steps}, not from step {start}")
         started = time.perf_counter()
         self.set_weights(0)
         if self.python_sinks and steps > 0:
@@ -175,6 +174,11 @@ class ReplayTrainer(Trainer):
         in_loop = set(map(id, in_graph_sinks(self.sinks)))  # the loop holds their like
         self._record_in_python([s for s in self.sinks if id(s) not in in_loop], steps, final)
         return Outcome(steps, False, final, time.perf_counter() - started, self.checkpoint_seconds)
+
+    def save(self, step: int) -> None:
+        """No checkpoint: the optimizer's state (Adam's moments) stayed in the stacked loop,
+        so one saved here could not go on to the same numbers. An interrupted stacked job
+        is trained again from step 0 by `tbpipe resume`, as one that kept no checkpoint."""
 
     def set_weights(self, step: int) -> None:
         """The model as it was after `step` updates."""
