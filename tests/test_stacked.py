@@ -164,3 +164,36 @@ def test_what_stacks():
     assert stack_key(compose_config("model=mlp")) is None
     assert stack_key(compose_config("trainer.batch_size=50")) is None
     assert stack_key(compose_config("task=regression", "model=mlp")) is None
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_the_stacked_loop_gives_each_setting_the_weights_of_its_own_training(optimizer):
+    """Three settings (noise, seed, learning rate, starting k all differ) trained as one
+    against each trained alone by tbpipe's own model, task loss and optimizer."""
+    from pipeline import optimizers
+    from pipeline.data import LinearData
+    from pipeline.models import LinearModel
+    from pipeline.sweeps.stacked_train import Setting, train_stacked
+    from pipeline.tasks import Task
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    steps, task = 15, Task(metrics=["train/k"])
+    values = [(0.01, 0, 0.02, 0.0), (1.0, 3, 0.5, -1.0), (0.3, 7, 0.1, 4.0)]
+    settings = []
+    for noise, seed, lr, k_init in values:
+        data = LinearData(noise_std=noise, seed=seed).generate()
+        settings.append(Setting(data.x_train, data.y_train, k_init, lr))
+    paths = train_stacked(settings, f"pipeline.optimizers.{optimizer}", steps)
+    assert paths.k.shape == (steps + 1, 3) and paths.finite.all()
+    for column, setting in enumerate(settings):
+        model = LinearModel(setting.k_init)
+        update = getattr(optimizers, optimizer)(learning_rate=setting.learning_rate)
+        update.build(model.trainable_variables)
+        alone = [model.k.numpy()]
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                loss = task.loss(model(setting.x_train), setting.y_train)
+            update.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            alone.append(model.k.numpy())
+        np.testing.assert_allclose(paths.k[:, column], alone, rtol=TOLERANCE)
