@@ -56,7 +56,7 @@ from pipeline.runinfo import (
     start_run,
 )
 from pipeline.stopping import signal_of
-from pipeline.sweeps import naming, stacked
+from pipeline.sweeps import naming
 from pipeline.sweeps.launchers import register_tbpipe_sweeper
 from pipeline.sweeps.search import objective
 
@@ -193,6 +193,7 @@ def save_hydra_files(run_dir: str | Path, cfg: DictConfig, hydra_cfg: Any, overr
 def run_job(cfg: DictConfig) -> float:
     """One Hydra job: what a sweeper minimises, or `sys.exit` with the code of how it ended."""
     from pipeline import app
+    from pipeline.sweeps.stacked import replay_trainer
 
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
@@ -222,7 +223,7 @@ def run_job(cfg: DictConfig) -> float:
             checked=True,
             resume=resuming,
             label=naming.label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys),
-            trainer=stacked.replay_trainer(),  # None but under hydra/launcher=stacked
+            trainer=replay_trainer(),  # None but under hydra/launcher=stacked
         )
     except KeyboardInterrupt as stop:
         sys.exit(interrupted_before_training(run_dir, stop))
