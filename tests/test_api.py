@@ -55,8 +55,8 @@ def test_a_sweep_from_python_has_the_command_lines_layout_and_reads_back(tmp_pat
     )
     assert sweep.sweep_dir == sweep_dir
     assert [job.run_dir.name for job in sweep.jobs] == [
-        "0_noise_std=0.1",
-        "1_noise_std=1.0",
+        "0_noise_std-0.1",
+        "1_noise_std-1.0",
     ]
     assert [job.metrics["status"] for job in sweep.jobs] == ["completed", "completed"]
     assert (sweep_dir / "multirun.yaml").exists() and (sweep_dir / "summary.csv").exists()

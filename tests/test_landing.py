@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow  # a sweep and a server in subprocesses
 NOISE, RATES = ("0.1", "1"), ("0.5", "1000")  # 1000 diverges within a few steps
 #: the job folders the sweep must give: its number and what differs, nothing constant
 JOBS = [
-    f"{num}_noise_std={noise},learning_rate={rate}"
+    f"{num}_noise_std-{noise}_learning_rate-{rate}"
     for num, (noise, rate) in enumerate((n, r) for n in NOISE for r in RATES)
 ]
 #: the plugins whose data a user can see in a tab (HParams bookkeeping alone is not)

@@ -281,11 +281,11 @@ def test_a_sweep_fills_the_cache_so_its_first_report_reads_no_event_file(tmp_pat
     cache_file = report_cache.cache_path(sweep_dir)
     filled = cache_file.stat().st_mtime_ns
     runs = json.loads(cache_file.read_text())["runs"]
-    assert {"0_noise_std=0.1/train", "1_noise_std=1/test"} <= set(runs), sorted(runs)
+    assert {"0_noise_std-0.1/train", "1_noise_std-1/test"} <= set(runs), sorted(runs)
     report = run_tbpipe("report", str(sweep_dir), "--json", cwd=tmp_path)
     assert cache_file.stat().st_mtime_ns == filled  # every run came from the cache
     shown = {run["run"]: run for run in json.loads(report.stdout)["runs"]}
-    assert shown["1_noise_std=1/train"]["step"] == 30
+    assert shown["1_noise_std-1/train"]["step"] == 30
     fresh = load_scalar_runs(sweep_dir, ends_only=True)  # and it says what the files say
     assert render(sweep_dir, scalar_rows(fresh), None, "json") == report.stdout.rstrip("\n")
 

@@ -100,14 +100,15 @@ def assert_resumed_as_never_stopped(run_dir: Path, whole: Path, saved: int, cwd:
 
 
 def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(tmp_path, never_stopped):
-    """`sinks=[scalars]` is in the default run dir's name: TensorFlow reads `[` as a glob."""
+    """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob."""
 
     def find_dir():
         found = glob.glob(str(tmp_path / "outputs" / "*" / "*"))
         return Path(found[0]) if found else None
 
-    run_dir, saved = kill_after_a_checkpoint(list(RUN), tmp_path, find_dir)
-    assert "sinks=[scalars]" in run_dir.name
+    bracketed = "hydra.run.dir='outputs/day/run[scalars]'"
+    run_dir, saved = kill_after_a_checkpoint([*RUN, bracketed], tmp_path, find_dir)
+    assert "[scalars]" in run_dir.name
     stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
     assert f"from step {saved}" in stdout
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))

@@ -116,7 +116,7 @@ def test_every_trial_is_a_tensorboard_run_named_and_tagged_like_a_sweep_job(two_
     runs.AddRunsFromDirectory(str(sweep_dir))
     runs.Reload()
     for num, (job, row) in enumerate(zip(jobs, rows, strict=True)):
-        assert job.name == f"{num}_learning_rate={row[LR]}"  # the swept setting only
+        assert job.name == f"{num}_learning_rate-{row[LR]}"  # the swept setting only
         assert {f"{job.name}/train", f"{job.name}/test"} <= set(runs.Runs())
         metrics = json.loads((job / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["steps"] == 100

@@ -50,7 +50,7 @@ def test_a_sweep_over_a_key_set_from_the_environment_leaks_nothing(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     names = sorted(path.name for path in (tmp_path / "sweep").iterdir() if path.is_dir())
-    assert names[:2] == ["0_token=oc.env:TBPIPE_TEST_SECRET", "1_token=plain"]
+    assert names[:2] == ["0_token-oc.env-TBPIPE_TEST_SECRET", "1_token-plain"]
     assert (tmp_path / "sweep" / "summary.csv").is_file()
     assert leaks(tmp_path, result.stdout, result.stderr) == []
 

@@ -98,10 +98,10 @@ def test_report_and_api_give_the_summarys_grouped_table(seed_sweep):
 def test_each_settings_mean_run_is_the_per_step_mean_of_its_jobs(seed_sweep):
     sweep_dir, _ = seed_sweep
     for noise in NOISES:
-        jobs = sorted(sweep_dir.glob(f"*_noise_std={noise},*"))
+        jobs = sorted(sweep_dir.glob(f"*_noise_std-{noise}_*"))
         assert len(jobs) == 3
         for writer, tag in (("train", "k"), ("train", "loss"), ("test", "loss")):
-            mean_run = load_run(sweep_dir / "mean" / f"noise_std={noise}" / writer)
+            mean_run = load_run(sweep_dir / "mean" / f"noise_std-{noise}" / writer)
             series = [dict(load_run(job / writer).scalars(tag)) for job in jobs]
             steps = sorted(series[0])
             values = np.array([[s[step] for step in steps] for s in series])
@@ -128,7 +128,7 @@ def test_a_live_tensorboard_serves_the_margin_chart_layout_and_the_mean_runs(see
     try:
         url = server.stdout.readline().split()[1]
         assert url.startswith("http://127.0.0.1:")
-        wanted = {f"mean/noise_std={n}/train" for n in NOISES}
+        wanted = {f"mean/noise_std-{n}/train" for n in NOISES}
         deadline = time.monotonic() + 60
         while not wanted <= set(_get(url + "data/runs")) and time.monotonic() < deadline:
             time.sleep(0.5)

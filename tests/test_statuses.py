@@ -38,7 +38,7 @@ def test_status_of_a_folder_of_single_runs_says_how_each_ended(folder_of_runs):
     lines = result.stdout.splitlines()
     (completed,) = [line for line in lines if " completed " in line]
     (diverged,) = [line for line in lines if " diverged " in line]
-    assert "_steps=5" in completed and "23 / 50" in diverged and diverged.endswith("_too_fast")
+    assert "_steps-5" in completed and "23 / 50" in diverged and diverged.endswith("_too_fast")
     assert lines[-1] == "2 jobs: 1 completed, 1 diverged"
     rows = json.loads(run_tbpipe("status", "outputs", "--json", cwd=folder_of_runs,
                                  check=False).stdout)  # fmt: skip
@@ -68,7 +68,7 @@ def test_report_and_summary_agree_on_a_diverged_jobs_last_values(tmp_path):
     summary = {row["job"]: row for row in csv.DictReader(lines)}
     report = json.loads(run_tbpipe("report", "sweep", "--json", cwd=tmp_path).stdout)
     shown = {row["run"]: row for row in report["runs"]}
-    for job, name in (("0", "0_learning_rate=10"), ("1", "1_learning_rate=0.1")):
+    for job, name in (("0", "0_learning_rate-10"), ("1", "1_learning_rate-0.1")):
         train, test = shown[f"{name}/train"], shown[f"{name}/test"]
         assert train["status"] == summary[job]["status"]
         assert train["step"] == test["step"] == int(summary[job]["steps"])
@@ -142,8 +142,8 @@ def test_sigterm_after_a_jobs_last_step_completes_it_and_stops_the_sweep(at, tmp
         cwd=tmp_path, check=False,
     )  # fmt: skip
     assert result.returncode == 128 + signal.SIGTERM, result.stderr
-    assert "SIGTERM received after the last step of sweep/0_seed=0 (completed)" in result.stderr
-    metrics = json.loads((tmp_path / "sweep" / "0_seed=0" / "metrics.json").read_text())
+    assert "SIGTERM received after the last step of sweep/0_seed-0 (completed)" in result.stderr
+    metrics = json.loads((tmp_path / "sweep" / "0_seed-0" / "metrics.json").read_text())
     assert (metrics["status"], metrics["steps"]) == ("completed", 20)
     status = json.loads(run_tbpipe("status", "sweep", "--json", cwd=tmp_path, check=False).stdout)
     assert [row["state"] for row in status] == ["completed", "pending"]  # the sweep stopped

@@ -67,7 +67,7 @@ def test_a_noise_sweep_gives_one_tensorboard_run_per_noise_level(noise_sweep):
         named = sorted(run for run in runs if run.endswith(f"/{writer}"))
         assert len(named) == 3, runs
         # the swept setting alone, short key as the user wrote it; constants stay out
-        assert named == [f"{num}_noise_std={noise}/{writer}" for num, noise in enumerate(NOISE)]
+        assert named == [f"{num}_noise_std-{noise}/{writer}" for num, noise in enumerate(NOISE)]
     assert len({run.split("/")[0] for run in runs if "/" in run}) == 3
 
 
@@ -161,7 +161,7 @@ def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_
     names = [job.name for job in job_dirs(sweep_dir)]
     assert len(set(names)) == 4, names
     # seed=0,0 and every plain override are constant: only the learning rate names a job
-    assert names[:2] == ["0_learning_rate=0.5", "1_learning_rate=1000"]
+    assert names[:2] == ["0_learning_rate-0.5", "1_learning_rate-1000"]
     assert names[2] == "2" + names[0][1:]
     assert all("progress" not in name for name in names)
     with open(sweep_dir / "summary.csv", newline="") as stream:
@@ -183,20 +183,40 @@ def test_repeated_settings_get_a_dir_each_and_a_diverged_job_stops_no_other(tmp_
 
 def test_job_names_never_nest_and_stay_unique():
     assert job_dir_name(0, []) == "0"
-    assert job_dir_name(3, ["data.path=a/b"]) == "3_path=a\u2215b"
+    assert job_dir_name(3, ["data.path=a/b"]) == "3_path-a-b"
     long_a, long_b = (job_dir_name(1, ["x=" + "a" * 300 + tail]) for tail in ("1", "2"))
     assert long_a != long_b and len(long_a.encode()) <= 200
     # short keys, unless two swept keys end alike; excluded (constant) keys left out
     overrides = ["data.noise_std=0.1", "model.noise_std=2", "seed=1", "trainer.steps=5"]
     assert job_dir_name(2, overrides, ["trainer.steps"]) == (
-        "2_data.noise_std=0.1,model.noise_std=2,seed=1"
+        "2_data.noise_std-0.1_model.noise_std-2_seed-1"
     )
     # the resolver Hydra uses for hydra.sweep.subdir: overrides as typed, not resolved
     hydra = {"overrides": {"task": ["a.b=c/d", "e=f", "g=${oc.env:NOT_SET_HERE}"]},
              "job": {"config": {"override_dirname": {"exclude_keys": ["e", "g"]}}}}  # fmt: skip
     node = OmegaConf.create({"name": "${tbpipe.job_dir:7}", "hydra": hydra})
-    assert node.name == "7_b=c\u2215d"
+    assert node.name == "7_b-c-d"
+    # padded to the sweep's width (SweptNames puts it in env_set): job 7 of 12 sorts first
+    hydra["job"]["env_set"] = {"TBPIPE_JOB_WIDTH": "2"}
+    node = OmegaConf.create({"name": "${tbpipe.job_dir:7}", "hydra": hydra})
+    assert node.name == "07_b-c-d"
 
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["sinks=[scalars,images]"],
+        ["name=a b/c"],
+        ["x=\"it's\"", "y='$HOME'", "z='a;b|c&d'"],
+        ["token=${oc.env:HOME}"],
+        ["data.path='/tmp/a b*'", "w={a:1,b:2}", "v='\u2215x`y`'"],
+    ],
+)
+def test_folder_names_are_safe_to_paste_into_a_shell(overrides):
+    for name in (job_dir_name(12, overrides, width=3), run_name(None, overrides)):
+        assert shlex.quote(name) == name and not set(name) & set("[],=:/\u2215 "), name
+    assert job_dir_name(12, ["sinks=[scalars,images]"], width=3) == "012_sinks-scalars-images"
+    assert job_dir_name(1, ["data.noise_std=0.5", "seed=-1"]) == "1_noise_std-0.5_seed--1"
 
 def test_only_what_a_sweep_varies_names_its_jobs():
     assert constant_keys(
@@ -206,9 +226,9 @@ def test_only_what_a_sweep_varies_names_its_jobs():
 
 
 def test_a_single_run_is_named_by_the_user_or_by_what_it_ran():
-    assert run_name("my run/1", ["name=x"]) == "my run\u22151"
+    assert run_name("my run/1", ["name=x"]) == "my-run-1"
     assert run_name(None, ["+experiment=example3_histogram", "model.hidden=8"]) == (
-        "example3_histogram_hidden=8"
+        "example3_histogram_hidden-8"
     )
     assert run_name(None, ["trainer.progress=false"], ["trainer.progress"]) == "default"
 

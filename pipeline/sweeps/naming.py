@@ -1,16 +1,24 @@
 """Run folder names that say what differs: they are TensorBoard's run names and legends.
 
-A sweep job's folder is `<num>_<setting>`: its number (unique, in launch order) and only
-the settings the sweep varies, with short keys in the user's words (`3_noise_std=1`, not
-`3_+experiment=noise_sweep,data.noise_std=1,trainer.steps=300`). Which settings vary is
-decided once, from the sweep's own command line, when the sweep starts (`SweptNames`):
-the overrides that stay constant join `hydra.job.config.override_dirname.exclude_keys`,
-which every job's config then carries. So a name is a pure function of the sweep's
-overrides and the job's: the same command gives the same folders (`tbpipe resume` finds
-its jobs by them). The constants are still in each job's TEXT and HPARAMS tabs.
+A sweep job's folder is `<num>_<setting>`: its number, zero-padded to the sweep's width so
+that folders sort in launch order (`03` before `10`), and only the settings the sweep
+varies, with short keys in the user's words (`03_noise_std-1`, not
+`3_+experiment=noise_sweep,data.noise_std=1,trainer.steps=300`). Which settings vary, and
+how many jobs the sweep plans, is decided once, from the sweep's own command line, when
+the sweep starts (`SweptNames`): the overrides that stay constant join
+`hydra.job.config.override_dirname.exclude_keys`, and the width goes to
+`hydra.job.env_set.TBPIPE_JOB_WIDTH`, which every job's config then carries. So a name is
+a pure function of the sweep's overrides and the job's: the same command gives the same
+folders (`tbpipe resume` finds its jobs by them). The constants are still in each job's
+TEXT and HPARAMS tabs.
 
 A single run's folder is `<time>_<name>`: `name=...` if the user gave one, else what it
-ran (the experiment, or its overrides as short key=value), else `default`.
+ran (the experiment, or its overrides as short key-value), else `default`.
+
+Folder names are safe to paste into a shell and into `tensorboard --logdir`: a key and its
+value are joined by `-`, two settings by `_`, a list's items by `-`; every character other
+than a letter, a digit, `.`, `_`, `+` and `-` becomes `-` (no `[`, `,`, `=`, `:`, `/`,
+space or quote). Plot titles keep the readable `noise_std=0.1` (`label_of`).
 
 Importing this module registers the `tbpipe.job_dir` and `tbpipe.run_name` resolvers that
 conf/config.yaml uses; it stays light (no TensorFlow).
@@ -41,10 +49,24 @@ RERUN_NAME = "rerun"
 RERUN_SAVED = "+saved_run=config"
 
 
+#: the characters a folder name keeps; any other becomes FILLER
+FOLDER_CHARACTERS = frozenset("._+-")
+#: what stands for a character a shell or `tensorboard --logdir NAME:PATH` reads specially
+FILLER = "-"
+#: the environment variable that carries a sweep's job-number width to its jobs' configs
+JOB_WIDTH_ENV = "TBPIPE_JOB_WIDTH"
+
+
+def shell_safe(text: str) -> str:
+    """`text` with every character but letters, digits, `.`, `_`, `+`, `-` made `-`."""
+    return "".join(c if c.isalnum() or c in FOLDER_CHARACTERS else FILLER for c in text)
+
+
 def safe_name(name: str) -> str:
-    """One path component: `/` becomes `∕` (U+2215), NUL is dropped, and a very long name
-    is cut and given a hash of the full text so it stays unique."""
-    name = name.replace("/", "\u2215").replace("\0", "")
+    """One path component safe in a shell: only letters, digits, `.`, `_`, `+`, `-` (a `/`
+    cannot nest dirs), and a very long name is cut and given a hash of the full text so
+    it stays unique."""
+    name = shell_safe(name.replace("\0", ""))
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
         name = name.encode()[: MAX_NAME_BYTES - 11].decode(errors="ignore") + "~" + digest
@@ -78,20 +100,42 @@ def as_typed(value: str) -> str:
     return value.replace("$", "").replace("{", "").replace("}", "")
 
 
+def short_keys(keys: Sequence[str]) -> list[str]:
+    """Each key's last dotted part, unless two keys share it (then the whole key)."""
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    return [short if last.count(short) == 1 else key for short, key in zip(last, keys, strict=True)]
+
+
 def short_settings(found: Sequence[tuple[str, str]]) -> str:
-    """`noise_std=0.01,seed=1`: each key's last dotted part, unless two keys share it."""
-    last = [key.rsplit(".", 1)[-1] for key, _ in found]
-    shown = [
-        short if last.count(short) == 1 else key
-        for short, (key, _) in zip(last, found, strict=True)
-    ]
+    """`noise_std=0.01,seed=1`, for reading (plot titles): keys shortened (`short_keys`)."""
+    shown = short_keys([key for key, _ in found])
     return ",".join(f"{key}={value}" for key, (_, value) in zip(shown, found, strict=True))
 
 
-def job_dir_name(num: int | str, overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
-    """`<num>_<swept settings>`, or `<num>` when the job has none; never a nested path."""
-    named = short_settings(settings(overrides, exclude_keys))
-    return safe_name(f"{num}_{named}" if named else str(num))
+def folder_settings(found: Sequence[tuple[str, str]]) -> str:
+    """`noise_std-0.01_seed-1`, `sinks-scalars-images`: the settings for a folder name."""
+    shown = short_keys([key for key, _ in found])
+    return "_".join(
+        f"{shell_safe(key)}-{folder_value(value)}"
+        for key, (_, value) in zip(shown, found, strict=True)
+    )
+
+
+def folder_value(value: str) -> str:
+    """A value as typed, its list or dict brackets dropped and its items joined by `-`."""
+    if value[:1] + value[-1:] in ("[]", "{}", "()"):
+        value = value[1:-1].replace(" ", "")
+    return shell_safe(value)
+
+
+def job_dir_name(
+    num: int | str, overrides: Iterable[str], exclude_keys: Iterable[str] = (), width: int = 1
+) -> str:
+    """`<num>_<swept settings>`, or `<num>` when the job has none; the number zero-padded
+    to `width` digits (the sweep's, so folders sort as jobs run); never a nested path."""
+    named = folder_settings(settings(overrides, exclude_keys))
+    padded = str(num).zfill(width)
+    return safe_name(f"{padded}_{named}" if named else padded)
 
 
 def run_name(name: Any, overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
@@ -100,15 +144,17 @@ def run_name(name: Any, overrides: Iterable[str], exclude_keys: Iterable[str] = 
         return safe_name(str(name))
     found = [(k, v) for k, v in settings(overrides, exclude_keys) if k != "name"]
     experiment = [value for key, value in found if key == EXPERIMENT]
-    rest = short_settings([(key, value) for key, value in found if key != EXPERIMENT])
+    rest = folder_settings([(key, value) for key, value in found if key != EXPERIMENT])
     return safe_name("_".join(experiment + ([rest] if rest else [])) or DEFAULT_RUN_NAME)
 
 
 def label_of(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
     """What sets a run apart, for its plots' titles: a sweep job's swept settings (the
     sweep excludes its constants), a single run's experiment and overrides; "" for none."""
-    label = run_name(None, overrides, exclude_keys)
-    return "" if label == DEFAULT_RUN_NAME else label
+    found = [(k, v) for k, v in settings(overrides, exclude_keys) if k != "name"]
+    experiment = [value for key, value in found if key == EXPERIMENT]
+    rest = short_settings([(key, value) for key, value in found if key != EXPERIMENT])
+    return " ".join(experiment + ([rest] if rest else []))
 
 
 def constant_keys(sweep_overrides: Iterable[str]) -> list[str]:
@@ -136,6 +182,29 @@ class SweptNames(Callback):
         add_sweep_hydra_override(
             config, f"hydra.job.config.override_dirname.exclude_keys=[{quoted}]"
         )
+        jobs = planned_jobs(config)
+        if jobs is not None:  # `++`: a resumed sweep carries the recorded one already
+            width = len(str(max(jobs - 1, 0)))
+            add_sweep_hydra_override(config, f"++hydra.job.env_set.{JOB_WIDTH_ENV}={width}")
+
+
+def planned_jobs(config: DictConfig) -> int | None:
+    """How many jobs the sweep will run: a grid's size (Hydra's basic sweep or tbpipe's),
+    an Optuna search's `n_trials`; None for a sweeper that does not say."""
+    sweeper = config.hydra.sweeper
+    if "n_trials" in sweeper:
+        return int(sweeper.n_trials)
+    if "params" not in sweeper:
+        return None
+    from pipeline.compat import split_sweep
+
+    params = [f"{key}={value}" for key, value in (sweeper.params or {}).items()]
+    task = [str(o) for o in config.hydra.overrides.task]
+    try:
+        parsed = OverridesParser.create().parse_overrides([*params, *task])
+        return sum(len(batch) for batch in split_sweep(parsed))
+    except Exception:  # noqa: BLE001  e.g. a glob over a config group: names stay unpadded
+        return None
 
 
 def _given(root: DictConfig) -> tuple[list[str], list[str]]:
@@ -147,7 +216,8 @@ def _given(root: DictConfig) -> tuple[list[str], list[str]]:
 
 
 def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
-    return job_dir_name(num, *_given(_root_))
+    width = OmegaConf.select(_root_, f"hydra.job.env_set.{JOB_WIDTH_ENV}", default=1)
+    return job_dir_name(num, *_given(_root_), width=int(width))
 
 
 def _run_suffix_resolver(name: Any, _root_: DictConfig) -> str:

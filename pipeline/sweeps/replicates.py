@@ -24,7 +24,7 @@ from pipeline.compat import write_events_with_c_crc
 from pipeline.readback.runs import find_runs
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED
-from pipeline.sweeps.naming import short_settings
+from pipeline.sweeps.naming import folder_settings
 
 #: the aggregate runs' folder at the sweep root
 MEAN_DIR = "mean"
@@ -33,8 +33,8 @@ SPREAD = "spread"
 
 
 def short_setting(setting: dict[str, Any]) -> str:
-    """`noise_std=0.1,lr=0.5`: each key by its last part, unless two keys would read alike."""
-    return (short_settings(list(setting.items())) or "all").replace("/", "\u2215")
+    """`noise_std-0.1_lr-0.5`: named as job folders are (pipeline/sweeps/naming.py)."""
+    return folder_settings([(key, str(value)) for key, value in setting.items()]) or "all"
 
 
 def job_series(job_dir: Path) -> dict[str, dict[str, dict[int, float]]]:

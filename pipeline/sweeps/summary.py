@@ -92,9 +92,9 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def setting_of(row: dict[str, Any]) -> str:
-    """What the job's folder says sets it apart (`noise_std=0.5`), else its overrides."""
+    """What the job's folder says sets it apart (`noise_std-0.5`), else its overrides."""
     num, _, setting = str(row.get("dir", "")).partition("_")
-    if num == str(row["job"]) and setting:
+    if num.isdigit() and int(num) == row["job"] and setting:
         return setting
     return row["overrides"] or "(defaults)"
 
