@@ -132,12 +132,18 @@ def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 def write_root_run(
-    rows: Sequence[dict[str, Any]], sweep_dir: Path, png: bytes | None, task: Any = None
+    rows: Sequence[dict[str, Any]],
+    sweep_dir: Path,
+    png: bytes | None,
+    task: Any = None,
+    session_run: str = "root",
 ) -> None:
     """The sweep root's TensorBoard run: the HPARAMS experiment and the summary figure.
 
     The experiment lists the settings that differ between jobs and the metrics, |k -
-    k_true| first, grouped by the run (train/test) they live in; IMAGES gets summary.png.
+    k_true| first, grouped by the run (train/test) they live in, as seen from where the
+    jobs' sessions are (`session_run`, pipeline/sinks/hparams.py: from a session inside
+    the train run, its own tags and nothing of test); IMAGES gets summary.png.
     Written with TensorBoard's own event writer. It opens files through TensorFlow's gfile
     when TF is installed: free with the basic launcher (TF is loaded already), one import
     in the launching process of a parallel launcher.
@@ -152,7 +158,10 @@ def write_root_run(
     metrics = []
     for name in metrics_of(task):  # the task's main metric first
         run, _, tag = name.partition("/")
-        metrics.append(hp.Metric(tag, group=run, display_name=f"{tag} ({run})"))
+        if session_run == "root":
+            metrics.append(hp.Metric(tag, group=run, display_name=f"{tag} ({run})"))
+        elif run == session_run:
+            metrics.append(hp.Metric(tag, group="", display_name=f"{tag} ({run})"))
     summaries = [hp.hparams_config_pb(hparams=hparams, metrics=metrics)]
     if png is not None:
         from PIL import Image
@@ -296,7 +305,8 @@ class SweepSummary(Callback):
                 print(note, flush=True)
         png = sweep_dir / "summary.png"
         png_bytes = png.read_bytes() if png.exists() else None
-        write_root_run(rows, sweep_dir, png_bytes, task_of_sweep(config))
+        session_run = OmegaConf.select(config, "sinks.hparams.session_run", default="root")
+        write_root_run(rows, sweep_dir, png_bytes, task_of_sweep(config), session_run)
         if best is not None:
             print(best_line(best, config.get("objective")), flush=True)
         from pipeline.readback.report_cache import remember
