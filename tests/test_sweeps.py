@@ -207,7 +207,7 @@ def test_job_names_never_nest_and_stay_unique():
     [
         ["sinks=[scalars,images]"],
         ["name=a b/c"],
-        ["x=\"it's\"", "y='$HOME'", "z='a;b|c&d'"],
+        ['x="it\'s"', "y='$HOME'", "z='a;b|c&d'"],
         ["token=${oc.env:HOME}"],
         ["data.path='/tmp/a b*'", "w={a:1,b:2}", "v='\u2215x`y`'"],
     ],
@@ -217,6 +217,7 @@ def test_folder_names_are_safe_to_paste_into_a_shell(overrides):
         assert shlex.quote(name) == name and not set(name) & set("[],=:/\u2215 "), name
     assert job_dir_name(12, ["sinks=[scalars,images]"], width=3) == "012_sinks-scalars-images"
     assert job_dir_name(1, ["data.noise_std=0.5", "seed=-1"]) == "1_noise_std-0.5_seed--1"
+
 
 def test_only_what_a_sweep_varies_names_its_jobs():
     assert constant_keys(

@@ -40,7 +40,8 @@ def shown_by_run(logdir: Path) -> dict[str, set[str]]:
     found = {run.run_name: set() for run in provider.list_runs(ctx, experiment_id="")}
     for plugin in VISIBLE:
         for kind in ("list_scalars", "list_tensors", "list_blob_sequences"):
-            for run, tags in getattr(provider, kind)(ctx, experiment_id="", plugin_name=plugin).items():  # fmt: skip
+            listing = getattr(provider, kind)(ctx, experiment_id="", plugin_name=plugin)
+            for run, tags in listing.items():
                 if tags:
                     found[run].add(plugin)
     return found
