@@ -6,16 +6,18 @@ tag there. Where the session is written therefore decides what it shows:
 
 - `session_run: root` (the default): at the run dir's root, so its metrics are the `train/`
   and `test/` runs' (`train/k`, `test/loss`). The root is then a TensorBoard run of its
-  own (the only way one session sees both writers), so that it never shows up empty the
-  same settings go to its TEXT tab as a table.
+  own (the only way one session sees both writers: the plugin joins the session's name
+  and the group as they are), so that it never shows up empty the same settings go to
+  its TEXT tab as a table.
 - `session_run: train`: inside the train run, which makes no run of its own (a seeds sweep
   keeps under the 40 runs TensorBoard selects by default); its metrics are the train
   writer's only. The sweep root's HParams experiment names them so (pipeline/sweeps/summary.py).
 
-The session is written when the run ends, with how it ended (`success`, `failure` for a
-diverged or failed run; none for an interrupted one, which may be resumed). A diverged
-run's last values are a blow-up (k of 1e20 and more) that would stretch every axis of the
-parallel-coordinates view, so its session is written where its metric lookups find none
+The session is written once, when the run ends, with how it ended (`success`, or
+`failure` for a diverged or failed run); an interrupted run, which may be resumed, gets
+its session when a resume ends it, so a running or stopped job is not in HPARAMS yet.
+A diverged run's last values are a blow-up (k of 1e20 and more) that would stretch every
+axis of the parallel-coordinates view, so its session is written where its lookups find none
 (the train run for `root`, the root for `train`): HPARAMS lists it as a failure with its
 settings and no metrics; its last values are in metrics.json, `tbpipe report` and the
 console line.
@@ -100,18 +102,15 @@ class HParamsSink(Sink):
                 writer.close()
 
     def finish(self, experiment: Experiment, status: str) -> None:
-        if not experiment.hparams:
-            return
+        if not experiment.hparams or status not in SESSION_STATUS:
+            return  # an interrupted run gets its session when a resume ends it
         writer, own = self._writer(experiment, session_run_of(self.session_run, status))
         try:
             with writer.as_default(step=0):
                 # one session per run dir, even when two runs share every setting
                 hp.hparams(dict(experiment.hparams), trial_id=experiment.run_dir.name)
-                if status in SESSION_STATUS:
-                    end = hp_v1.session_end_pb(
-                        SESSION_STATUS[status], end_time_secs=int(time.time())
-                    )
-                    tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
+                end = hp_v1.session_end_pb(SESSION_STATUS[status], end_time_secs=int(time.time()))
+                tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
             writer.flush()
         finally:
             if own:
