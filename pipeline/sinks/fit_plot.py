@@ -133,7 +133,7 @@ def fit_figure(
     fig = Figure(figsize=(5, 3.75), dpi=80)
     # fixed margins: the figure's size and labels never change, and tight_layout()
     # would draw the figure twice
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.14, top=0.82)
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.15, top=0.82)
     ax = fig.subplots()
     for split, marker, colour in (("train", "o", "#1f77b4"), ("test", "x", "#ff7f0e")):
         x, y, label = shown_points(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), split)
@@ -149,7 +149,9 @@ def fit_figure(
     ax.set_title("", fontsize=13).set_animated(True)
     ax.set_xlabel("x", fontsize=12, labelpad=1)
     ax.set_ylabel("y", fontsize=12, labelpad=1)
-    ax.tick_params(labelsize=11)
+    ax.tick_params(labelsize=12, width=1.5)
+    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
+        label.set_fontweight("bold")  # a regular minus is one pixel thick: lost in the card
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.legend(

@@ -5,10 +5,16 @@ For the tutorial's line, left: k against the swept parameter, with k_true; right
 sigma / sqrt(sum x^2): the error that noise alone explains. For any other task: the main
 metric on the left, the train and test loss on the right (`metric_png`). Jobs that differ
 in other swept keys (e.g. seed) get one line each.
+
+summary.png holds both panels side by side. TensorBoard shows a picture at its card's
+width (~330 px): two panels there are unreadable, so each function also returns every
+panel as a picture of its own, its text enlarged and the warning (failed jobs) above it,
+for the sweep root's IMAGES (`plots/sweep_summary/<panel>`).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 #: The parameter a sweep is most likely about; drawn on the x axis when it was swept.
 PREFERRED_AXIS = "data.noise_std"
+#: each panel on its own for TensorBoard: 440 x 330 px, 13 pt text (~12 px high once a
+#: card shrinks it to ~330 px wide), as the fit picture (pipeline/sinks/fit_plot.py)
+PANEL_SIZE = (5.5, 4.125)
+PANEL_DPI = 80
+PANEL_STYLE = {"font.size": 13, "axes.titlesize": 15, "lines.linewidth": 2.2, "lines.markersize": 8}
+#: (name, PNG bytes) of each panel, in the order drawn
+Panels = list[tuple[str, bytes]]
 
 
 def axis_key(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str | None:
@@ -45,19 +58,20 @@ def series_label(row: dict[str, Any], keys: Sequence[str]) -> str:
 
 def summary_png(
     rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, note: str = ""
-) -> Path:
+) -> Panels:
     """Draw the sweep's k and |k - k_true| against its swept parameter; write a PNG.
-    `note` (e.g. how the noise was drawn) goes under the plots."""
+    `note` (e.g. how the noise was drawn) goes under the plots. Returns each panel."""
     if not any("k" in row for row in rows):
         return metric_png(rows, keys, path)
     done = [row for row in rows if row.get("status") == COMPLETED and row.get("k") is not None]
     x_key = axis_key(done, keys) if done else None
     others = [k for k in keys if k != x_key and len({str(r["swept"].get(k)) for r in done}) > 1]
-    fig, (ax_k, ax_err) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    try:
+
+    def draw(ax_k, ax_err) -> str:
         if x_key is None:  # nothing numeric swept: one point per job, labelled by its setting
             positions = list(range(len(done)))
-            names = [row["overrides"] or row["dir"] for row in done]
+            differ = [k for k in keys if len({str(r["swept"].get(k)) for r in rows}) > 1]
+            names = [series_label(row, differ) or row["dir"] for row in done]
             for ax in (ax_k, ax_err):
                 ax.set_xticks(positions, names, rotation=30, ha="right", fontsize="small")
             groups = {"": list(zip(positions, done, strict=True))}
@@ -93,11 +107,39 @@ def summary_png(
             for ax in (ax_k, ax_err):
                 ax.set_xscale("log")
         failed = len(rows) - len(done)
-        warning = f"{failed} of {len(rows)} jobs failed (see summary.csv)" if failed else ""
-        save(fig, (ax_k, ax_err), warning, path, note)
+        return f"{failed} of {len(rows)} jobs failed (see summary.csv)" if failed else ""
+
+    return render(draw, path, note, ("k", "k_error"))
+
+
+def render(draw: Any, path: Path, note: str = "", names: Sequence[str] = ()) -> Panels:
+    """`draw(left_axes, right_axes)` (it returns the warning, "" for none) twice: into
+    summary.png, both panels side by side, and into one card-sized figure a panel
+    (`names`), larger text, returned as PNG bytes for TensorBoard."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    try:
+        save(fig, axes, draw(*axes), path, note)
     finally:
         plt.close(fig)
-    return Path(path)
+    with plt.rc_context(PANEL_STYLE):
+        figures = [plt.figure(figsize=PANEL_SIZE, dpi=PANEL_DPI) for _ in names]
+        try:
+            axes = [figure.add_subplot() for figure in figures]
+            warning = draw(*axes)
+            panels = []
+            for figure, ax, name in zip(figures, axes, names, strict=True):
+                if warning:
+                    figure.suptitle(warning, color="red", fontsize="small")
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(fontsize="x-small")
+                figure.tight_layout()
+                buffer = io.BytesIO()
+                figure.savefig(buffer, format="png")
+                panels.append((name, buffer.getvalue()))
+        finally:
+            for figure in figures:
+                plt.close(figure)
+    return panels
 
 
 def save(fig: Any, axes: Sequence[Any], warning: str, path: Path, note: str = "") -> None:
@@ -120,7 +162,7 @@ def spread_png(
     keys: Sequence[str],
     path: Path,
     k_true: float | None = None,
-) -> Path:
+) -> Panels:
     """A settings x seeds sweep: is the scatter across seeds what theory says?
 
     Left: the mean of k per setting with error bars of one standard deviation across its
@@ -133,8 +175,8 @@ def spread_png(
     done = [g for g in groups if g["n"] > 0]
     rows = [{"swept": g["setting"]} for g in done]
     x_key = axis_key(rows, keys) if done else None
-    fig, (ax_k, ax_std) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    try:
+
+    def draw(ax_k, ax_std) -> str:
         if x_key is None:
             xs = list(range(len(done)))
             names = [", ".join(f"{k}={v}" for k, v in g["setting"].items()) for g in done]
@@ -164,16 +206,14 @@ def spread_png(
                 ax.set_xscale("log")
             ax_std.set_yscale("log")
         failed = sum(g["failed"] for g in groups)
-        warning = f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
-        save(fig, (ax_k, ax_std), warning, path)
-    finally:
-        plt.close(fig)
-    return Path(path)
+        return f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
+
+    return render(draw, path, "", ("k", "k_spread"))
 
 
 def metric_png(
     points: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, seeds: bool = False
-) -> Path:
+) -> Panels:
     """A task without k: its main metric (left) and the train and test loss (right)
     against the swept parameter. `points` are jobs, or with `seeds` groups of a setting
     (mean ± 1 std across seeds)."""
@@ -189,17 +229,19 @@ def metric_png(
         settings = [r["swept"] for r in done]
     rows = [{"swept": setting} for setting in settings]
     x_key = axis_key(rows, keys) if done else None
-    fig, (ax_main, ax_loss) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    try:
+
+    if x_key is not None:
+        order = sorted(range(len(done)), key=lambda i: settings[i][x_key])
+        done, settings = [done[i] for i in order], [settings[i] for i in order]
+
+    def draw(ax_main, ax_loss) -> str:
         if x_key is None:
             xs = list(range(len(done)))
             names = [", ".join(f"{k}={v}" for k, v in s.items()) or "job" for s in settings]
             for ax in (ax_main, ax_loss):
                 ax.set_xticks(xs, names, rotation=30, ha="right", fontsize="small")
         else:
-            order = sorted(range(len(done)), key=lambda i: settings[i][x_key])
-            done = [done[i] for i in order]
-            xs = [settings[i][x_key] for i in order]
+            xs = [setting[x_key] for setting in settings]
         for ax, metric in ((ax_main, main), (ax_loss, "train_loss"), (ax_loss, "test_loss")):
             if seeds:
                 means = [g.get(f"{metric}_mean") for g in done]
@@ -214,8 +256,6 @@ def metric_png(
             for ax in (ax_main, ax_loss):
                 ax.set_xscale("log")
         failed = sum(g["failed"] for g in points) if seeds else len(points) - len(done)
-        warning = f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
-        save(fig, (ax_main, ax_loss), warning, path)
-    finally:
-        plt.close(fig)
-    return Path(path)
+        return f"{failed} jobs failed and are left out (see summary.csv)" if failed else ""
+
+    return render(draw, path, "", (main, "loss"))

@@ -134,7 +134,7 @@ def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 def write_root_run(
     rows: Sequence[dict[str, Any]],
     sweep_dir: Path,
-    png: bytes | None,
+    panels: Sequence[tuple[str, bytes]] = (),
     task: Any = None,
     session_run: str = "root",
 ) -> None:
@@ -143,7 +143,8 @@ def write_root_run(
     The experiment lists the settings that differ between jobs and the metrics, |k -
     k_true| first, grouped by the run (train/test) they live in, as seen from where the
     jobs' sessions are (`session_run`, pipeline/sinks/hparams.py: from a session inside
-    the train run, its own tags and nothing of test); IMAGES gets summary.png.
+    the train run, its own tags and nothing of test); IMAGES gets each panel of
+    summary.png as a picture of its own (`plots/sweep_summary/k`, ...: one to a card).
     Written with TensorBoard's own event writer. It opens files through TensorFlow's gfile
     when TF is installed: free with the basic launcher (TF is loaded already), one import
     in the launching process of a parallel launcher.
@@ -163,14 +164,15 @@ def write_root_run(
         elif run == session_run:
             metrics.append(hp.Metric(tag, group="", display_name=f"{tag} ({run})"))
     summaries = [hp.hparams_config_pb(hparams=hparams, metrics=metrics)]
-    if png is not None:
+    for name, png in panels:
         from PIL import Image
 
         width, height = Image.open(io.BytesIO(png)).size
         image = summary_pb2.Summary.Image(
             height=height, width=width, colorspace=3, encoded_image_string=png
         )
-        value = summary_pb2.Summary.Value(tag=SUMMARY_TAG, image=image)
+        tag = f"{SUMMARY_TAG}/{name.replace('/', '_')}"
+        value = summary_pb2.Summary.Value(tag=tag, image=image)
         summaries.append(summary_pb2.Summary(value=[value]))
     writer = EventFileWriter(str(sweep_dir))
     try:
@@ -180,7 +182,7 @@ def write_root_run(
         writer.close()
 
 
-#: summary.png in the sweep root's IMAGES, in the same `plots` group as each job's fit
+#: summary.png's panels in the sweep root's IMAGES, in the `plots` group as each job's fit
 SUMMARY_TAG = "plots/sweep_summary"
 
 
@@ -192,9 +194,10 @@ def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
     return hp.Discrete(sorted(set(values))) if len(kinds) == 1 else None
 
 
-def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
+def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> list[tuple[str, bytes]]:
     """Settings run with several seeds: summary_by_setting.csv, the spread in summary.png,
-    one mean run per setting in TensorBoard (pipeline/sweeps/replicates.py), grouped table."""
+    one mean run per setting in TensorBoard (pipeline/sweeps/replicates.py), grouped table.
+    Returns summary.png's panels."""
     from pipeline.sweeps.plots import spread_png
     from pipeline.sweeps.replicates import write_replicate_runs
 
@@ -202,13 +205,14 @@ def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> None:
     groups = group_rows(rows, keys)
     write_grouped_csv(groups, keys, sweep_dir / GROUPED_FILE)
     k_true = next((row["k_true"] for row in rows if row.get("k_true") is not None), None)
-    spread_png(groups, keys, sweep_dir / "summary.png", k_true)
+    panels = spread_png(groups, keys, sweep_dir / "summary.png", k_true)
     write_replicate_runs(sweep_dir, groups, rows)
     print(
         f"\nsweep summary ({len(rows)} jobs, {len(groups)} settings x seeds): "
         f"{sweep_dir}/summary.csv, {GROUPED_FILE}, summary.png; mean runs in TensorBoard"
     )
     print("\n".join([grouped_table(groups, keys), *failures(rows)]), flush=True)
+    return panels
 
 
 #: what a noise sweep's summary says about how its jobs' noise relates (data.noise_draw)
@@ -291,22 +295,20 @@ class SweepSummary(Callback):
         best = mark_trials(rows, sweep_dir, config.get("objective"))
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
-            summarise_seeds(rows, sweep_dir)
+            panels = summarise_seeds(rows, sweep_dir)
             if note := noise_draws(rows, sweep_dir):
                 print(note, flush=True)
         else:
             from pipeline.sweeps.plots import summary_png
 
             note = noise_draws(rows, sweep_dir)
-            summary_png(rows, swept_keys(rows), sweep_dir / "summary.png", note=note)
+            panels = summary_png(rows, swept_keys(rows), sweep_dir / "summary.png", note=note)
             print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
             print(table(rows), flush=True)
             if note:
                 print(note, flush=True)
-        png = sweep_dir / "summary.png"
-        png_bytes = png.read_bytes() if png.exists() else None
         session_run = OmegaConf.select(config, "sinks.hparams.session_run", default="root")
-        write_root_run(rows, sweep_dir, png_bytes, task_of_sweep(config), session_run)
+        write_root_run(rows, sweep_dir, panels, task_of_sweep(config), session_run)
         if best is not None:
             print(best_line(best, config.get("objective")), flush=True)
         from pipeline.readback.report_cache import remember
