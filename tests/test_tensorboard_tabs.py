@@ -4,6 +4,7 @@ a failure in HPARAMS without stretching its axes, a seeds sweep keeps its sessio
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 from pathlib import Path
@@ -144,3 +145,17 @@ def test_a_seeds_sweep_keeps_its_hparams_sessions_without_more_runs(tmp_path):
         assert values["k"] == pytest.approx(metrics["k"], rel=1e-6)
         assert values["k/error"] == pytest.approx(metrics["k_error"], rel=1e-5)
         assert group.hparams["seed"].number_value in (0, 1)
+
+
+def test_the_sweep_summary_is_one_card_sized_picture_a_panel(grid_sweep):
+    from PIL import Image
+
+    sweep_dir, _, _ = grid_sweep
+    runs, _ = tensorboard_runs(sweep_dir)
+    images = runs.GetAccumulator(".").Tags()["images"]
+    assert images == ["plots/sweep_summary/k", "plots/sweep_summary/k_spread"]
+    for tag in images:
+        (event,) = runs.Images(".", tag)
+        picture = Image.open(io.BytesIO(event.encoded_image_string))
+        assert (picture.width, picture.height) == (440, 330)  # ~1.35x a card: little shrinking
+    assert Image.open(sweep_dir / "summary.png").size == (900, 360)  # the file: both panels
