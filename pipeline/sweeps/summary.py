@@ -82,21 +82,24 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     results.append(("test loss", "test_loss", 10))
     head = "".join(f"{title:>{width}}  " for title, _, width in results)
     lines = [f"{'job':>3}  {head}{'s':>6}  {'status':<9}  setting"]
+    swept = swept_keys(rows)
+    varied = [key for key in swept if len({str(row["swept"].get(key)) for row in rows}) > 1]
     for row in rows:
         values = "".join(f"{number(row.get(key)):>{width}}  " for _, key, width in results)
         lines.append(
             f"{row['job']:>3}  {values}{number(row.get('seconds'), 1):>6}  "
-            f"{row.get('status') or '?':<9}  {setting_of(row)}"
+            f"{row.get('status') or '?':<9}  {setting_of(row, varied)}"
         )
     return "\n".join(lines + failures(rows))
 
 
-def setting_of(row: dict[str, Any]) -> str:
-    """What the job's folder says sets it apart (`noise_std-0.5`), else its overrides."""
-    num, _, setting = str(row.get("dir", "")).partition("_")
-    if num.isdigit() and int(num) == row["job"] and setting:
-        return setting
-    return row["overrides"] or "(defaults)"
+def setting_of(row: dict[str, Any], varied: Sequence[str] = ()) -> str:
+    """What sets the job apart, readably (`noise_std=0.5,seed=1`): its settings of the keys
+    that vary across the sweep, else its overrides."""
+    from pipeline.sweeps.naming import short_settings
+
+    found = [(key, str(value)) for key, value in row.get("swept", {}).items() if key in varied]
+    return short_settings(found) or row["overrides"] or "(defaults)"
 
 
 def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
