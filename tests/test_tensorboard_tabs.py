@@ -152,10 +152,10 @@ def test_the_sweep_summary_is_one_card_sized_picture_a_panel(grid_sweep):
 
     sweep_dir, _, _ = grid_sweep
     runs, _ = tensorboard_runs(sweep_dir)
-    images = runs.GetAccumulator(".").Tags()["images"]
+    images = sorted(runs.PluginRunToTagToContent("images")["."])
     assert images == ["plots/sweep_summary/k", "plots/sweep_summary/k_spread"]
     for tag in images:
-        (event,) = runs.Images(".", tag)
-        picture = Image.open(io.BytesIO(event.encoded_image_string))
+        (event,) = runs.Tensors(".", tag)  # [width, height, PNG], as IMAGES reads it
+        picture = Image.open(io.BytesIO(event.tensor_proto.string_val[2]))
         assert (picture.width, picture.height) == (440, 330)  # ~1.35x a card: little shrinking
     assert Image.open(sweep_dir / "summary.png").size == (900, 360)  # the file: both panels

@@ -75,6 +75,7 @@ class HParamsSink(Sink):
         if session_run not in SESSION_RUNS:
             raise ValueError(f"session_run={session_run}: must be one of {', '.join(SESSION_RUNS)}")
         self.session_run = session_run
+        self._started: float | None = None  # a resumed run's start is its resume's
 
     def writers_used(self) -> set[str]:
         # `root`: a writer of its own (a train writer opened for it alone would be an
@@ -90,6 +91,7 @@ class HParamsSink(Sink):
         return tf.summary.create_file_writer(str(experiment.run_dir)), True
 
     def start(self, experiment: Experiment) -> None:
+        self._started = time.time()  # the session's start, written with its end
         if not experiment.hparams:
             return
         writer, own = self._writer(experiment, self.session_run)
@@ -108,10 +110,15 @@ class HParamsSink(Sink):
         try:
             with writer.as_default(step=0):
                 # one session per run dir, even when two runs share every setting
-                hp.hparams(dict(experiment.hparams), trial_id=experiment.run_dir.name)
-                end = hp_v1.session_end_pb(SESSION_STATUS[status], end_time_secs=int(time.time()))
+                hp.hparams(
+                    dict(experiment.hparams),
+                    trial_id=experiment.run_dir.name,
+                    start_time_secs=self._started,
+                )
+                end = hp_v1.session_end_pb(SESSION_STATUS[status], end_time_secs=time.time())
                 tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
             writer.flush()
         finally:
+            self._started = None  # the sink may serve the next job of a sweep
             if own:
                 writer.close()

@@ -131,7 +131,7 @@ def render(draw: Any, path: Path, note: str = "", names: Sequence[str] = ()) -> 
                 if warning:
                     figure.suptitle(warning, color="red", fontsize="small")
                 if ax.get_legend_handles_labels()[0]:
-                    ax.legend(fontsize="x-small")
+                    ax.legend(fontsize="small")
                 figure.tight_layout()
                 buffer = io.BytesIO()
                 figure.savefig(buffer, format="png")
