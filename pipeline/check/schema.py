@@ -269,6 +269,8 @@ SINK_KEYS: dict[str, dict[str, tuple[Allowed, Allowed | None]]] = {
     "pipeline.sinks.histograms.HistogramSink": {
         "buckets": (integer_at_least(1), integer_at_most(10_000, "buckets per histogram")),
     },
+    # where the HParams session lives (pipeline/sinks/hparams.py SESSION_RUNS)
+    "pipeline.sinks.hparams.HParamsSink": {"session_run": (one_of("root", "train"), None)},
 }
 #: the writers a sink may name
 SINK_WRITER = one_of("train", "test")
