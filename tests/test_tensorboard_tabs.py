@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,24 @@ def test_the_sweep_summary_is_one_card_sized_picture_a_panel(grid_sweep):
         picture = Image.open(io.BytesIO(event.tensor_proto.string_val[2]))
         assert (picture.width, picture.height) == (440, 330)  # ~1.35x a card: little shrinking
     assert Image.open(sweep_dir / "summary.png").size == (900, 360)  # the file: both panels
+
+
+def test_a_sweep_named_the_old_way_resumes_in_its_own_folders(tmp_path):
+    """A sweep made before names were padded and shell-safe (`1_noise_std=1,seed=0`)."""
+    run_tbpipe("-m", "data.noise_std=0.1,1", "seed=0,1", "trainer.steps=20", "sinks=[scalars]",
+               "trainer.progress=false", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    sweep_dir = tmp_path / "sweep"
+    for job in job_dirs(sweep_dir):
+        num, setting = job.name.split("_", 1)
+        old = setting.replace("_seed-", ",seed=").replace("noise_std-", "noise_std=")
+        job.rename(sweep_dir / f"{int(num)}_{old}")
+    lost = sweep_dir / "2_noise_std=1,seed=0"
+    for name in ("metrics.json", "train", "test"):
+        path = lost / name
+        path.unlink() if path.is_file() else shutil.rmtree(path)
+    resumed = run_tbpipe("resume", "sweep", cwd=tmp_path)
+    assert "Traceback" not in resumed.stderr
+    names = sorted(job.name for job in job_dirs(sweep_dir))
+    assert names == ["0_noise_std=0.1,seed=0", "1_noise_std=0.1,seed=1",
+                     "2_noise_std=1,seed=0", "3_noise_std=1,seed=1"]  # fmt: skip
+    assert json.loads((lost / "metrics.json").read_text())["status"] == "completed"

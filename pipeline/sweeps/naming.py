@@ -216,8 +216,27 @@ def _given(root: DictConfig) -> tuple[list[str], list[str]]:
 
 
 def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
+    from pipeline.runinfo import RESUME_ENV
+
+    if OmegaConf.select(_root_, f"hydra.job.env_set.{RESUME_ENV}") is not None:
+        found = resumed_job_dir(OmegaConf.select(_root_, "hydra.sweep.dir"), int(num))
+        if found is not None:
+            return found
     width = OmegaConf.select(_root_, f"hydra.job.env_set.{JOB_WIDTH_ENV}", default=1)
     return job_dir_name(num, *_given(_root_), width=int(width))
+
+
+def resumed_job_dir(sweep_dir: Any, num: int) -> str | None:
+    """The name of job `num`'s dir in a sweep being resumed, as it was made: a sweep made
+    before names were padded and shell-safe (`7_noise_std=1`) goes on in its own dirs."""
+    from pathlib import Path
+
+    from pipeline.readback.status import job_dirs
+
+    if sweep_dir is None or not Path(str(sweep_dir)).is_dir():
+        return None
+    found = job_dirs(Path(str(sweep_dir))).get(num)
+    return None if found is None else found.name
 
 
 def _run_suffix_resolver(name: Any, _root_: DictConfig) -> str:
