@@ -35,7 +35,7 @@ def test_a_secret_as_the_run_name_reaches_no_file_no_folder_no_output(tmp_path):
                         env=ENV)  # fmt: skip
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "outputs").glob("*/*")
-    assert run_dir.name.endswith("_oc.env:TBPIPE_TEST_SECRET")  # what was typed, not its value
+    assert run_dir.name.endswith("_oc.env-TBPIPE_TEST_SECRET")  # what was typed, not its value
     assert (run_dir / "metrics.json").is_file() and (run_dir / "run.json").is_file()
     assert leaks(tmp_path, result.stdout, result.stderr) == []
 
