@@ -53,7 +53,7 @@ def test_report_of_a_folder_of_single_runs_shows_each_runs_status(folder_of_runs
     states = {
         name.rsplit("/", 1)[0].rsplit("_", 1)[-1]: row["status"] for name, row in shown.items()
     }
-    assert states == {"steps=5": "completed", "fast": "diverged"}
+    assert states == {"steps-5": "completed", "fast": "diverged"}
     table = run_tbpipe("report", "outputs", cwd=folder_of_runs).stdout.splitlines()
     assert table[0].split()[:3] == ["run", "status", "step"]
 
@@ -74,7 +74,7 @@ def test_report_and_summary_agree_on_a_diverged_jobs_last_values(tmp_path):
         assert train["step"] == test["step"] == int(summary[job]["steps"])
         assert train["scalars"]["k"] == pytest.approx(float(summary[job]["k"]), rel=1e-6)
     assert summary["0"]["status"] == "diverged" and summary["0"]["train_loss"] == ""
-    assert shown["0_learning_rate=10/train"]["scalars"]["loss"] is None  # NaN or Inf: null
+    assert shown["0_learning_rate-10/train"]["scalars"]["loss"] is None  # NaN or Inf: null
 
 
 @pytest.mark.slow
