@@ -109,8 +109,9 @@ def test_every_run_tensorboard_lists_holds_something_a_tab_shows(board):
     }
     shown |= set(get(url, "data/plugin/graphs/info"))
     assert set(get(url, "data/runs")) <= shown, set(get(url, "data/runs")) - shown
-    # the sweep root holds the summary figure, each job root its settings as text
-    assert "plots/sweep_summary" in get(url, "data/plugin/images/tags")["."]
+    # the sweep root holds the summary figure, a panel a card; each job root its settings
+    summary = get(url, "data/plugin/images/tags")["."]
+    assert sorted(summary) == ["plots/sweep_summary/k", "plots/sweep_summary/k_error"], summary
     texts = get(url, "data/plugin/text/tags")
     assert all("settings" in texts[job] for job in JOBS)
 
