@@ -5,7 +5,8 @@
 The SweepSummary callback (pipeline/sweeps/summary.py) runs in the launching process after
 the last job: it reads every job's row (`readback.jobs.read_sweep`: .hydra/ and
 metrics.json) and, for settings run with several seeds, every completed job's scalar
-series (`sweeps.replicates.job_series`) to average them (`mean_and_band`). These grow with
+series, one job at a time (`sweeps.replicates.setting_statistics`; older checkouts:
+`job_series` of every job, then `mean_and_band`). These grow with
 the number of jobs; writing the mean runs and summary.png does not. Each repetition runs in
 a fresh process (TensorFlow loaded first, as in a sweep's process); `--before DIR` runs an
 older checkout's `pipeline` package (e.g. `git archive <commit> pipeline | tar -x -C DIR`)
@@ -30,18 +31,24 @@ from pathlib import Path
 from pipeline.tensorflow_quiet import import_tensorflow
 import_tensorflow()
 from pipeline.readback.jobs import read_sweep
-from pipeline.sweeps.replicates import job_series, mean_and_band
 sweep = Path(sys.argv[1])
 started = time.perf_counter()
 rows = read_sweep(sweep)
 read = time.perf_counter() - started
 rows = rows[: int(sys.argv[2])] if int(sys.argv[2]) else rows  # --jobs: the first N only
+completed = [sweep / row["dir"] for row in rows if row.get("status") == "completed"]
 started = time.perf_counter()
-series = [job_series(sweep / row["dir"]) for row in rows if row.get("status") == "completed"]
-scalars = time.perf_counter() - started
-started = time.perf_counter()
-mean_and_band(series)
-band = time.perf_counter() - started
+try:  # streamed: one job at a time (the reading and the sums together)
+    from pipeline.sweeps.replicates import setting_statistics
+    setting_statistics(completed).mean_and_band()
+    scalars, band, series = time.perf_counter() - started, 0.0, completed
+except ImportError:  # an older checkout: every job's series held, then averaged
+    from pipeline.sweeps.replicates import job_series, mean_and_band
+    series = [job_series(job) for job in completed]
+    scalars = time.perf_counter() - started
+    started = time.perf_counter()
+    mean_and_band(series)
+    band = time.perf_counter() - started
 print(json.dumps({"jobs": len(rows), "series_of": len(series), "read_sweep_s": read,
                   "job_series_s": scalars, "mean_and_band_s": band}))
 """

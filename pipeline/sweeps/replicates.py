@@ -14,6 +14,7 @@ under every launcher.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Sequence
@@ -37,39 +38,106 @@ def short_setting(setting: dict[str, Any]) -> str:
     return folder_settings([(key, str(value)) for key, value in setting.items()]) or "all"
 
 
-def job_series(job_dir: Path) -> dict[str, dict[str, dict[int, float]]]:
-    """writer (train, test, ...) -> tag -> step -> value, for every scalar a job wrote."""
-    out: dict[str, dict[str, dict[int, float]]] = {}
+class SeedStatistics:
+    """Mean and standard deviation over a setting's jobs, taken one job at a time.
+
+    A seed summary of 200 jobs of 20,000 steps held every job's series at once (gigabytes
+    of Python numbers); here each tag keeps, per step, only the running mean and sum of
+    squared deviations (Welford's update, stable where the spread is tiny beside the
+    mean), so memory is that of one job whatever the number of seeds. As before, only the
+    writers, tags and steps that every job has are kept, and a step written twice counts
+    with its last value.
+    """
+
+    def __init__(self) -> None:
+        self.jobs = 0
+        #: writer -> tag -> (steps, mean, sum of squared deviations), numpy arrays
+        self.sums: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
+
+    def add(self, job: dict[str, dict[str, list[tuple[int, float]]]]) -> None:
+        """One job's series (writer -> tag -> [(step, value)] in step order)."""
+        import numpy as np
+
+        self.jobs += 1
+        if self.jobs == 1:
+            for writer, series in job.items():
+                for tag, points in series.items():
+                    steps, values = _last_per_step(points)
+                    zeros = np.zeros_like(values)
+                    self.sums.setdefault(writer, {})[tag] = (steps, values, zeros)
+            return
+        for writer in list(self.sums):
+            tags = self.sums[writer]
+            for tag in list(tags):
+                points = job.get(writer, {}).get(tag)
+                if points is None:  # not every job has it: left out, as before
+                    del tags[tag]
+                    continue
+                steps, mean, squares = tags[tag]
+                new_steps, values = _last_per_step(points)
+                shared, kept, taken = np.intersect1d(steps, new_steps, return_indices=True)
+                mean, squares, values = mean[kept], squares[kept], values[taken]
+                delta = values - mean
+                mean = mean + delta / self.jobs
+                tags[tag] = (shared, mean, squares + delta * (values - mean))
+            if not tags:
+                del self.sums[writer]
+
+    def mean_and_band(self) -> dict[str, dict[str, list[tuple[int, float, float, float]]]]:
+        """writer -> tag -> [(step, mean, mean - std, mean + std)] (std with n - 1)."""
+        import numpy as np
+
+        out: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
+        for writer in sorted(self.sums):
+            for tag in sorted(self.sums[writer]):
+                steps, mean, squares = self.sums[writer][tag]
+                if self.jobs > 1:
+                    std = np.sqrt(np.maximum(squares, 0.0) / (self.jobs - 1))
+                else:
+                    std = np.zeros_like(mean)
+                out.setdefault(writer, {})[tag] = list(
+                    zip(
+                        steps.tolist(),
+                        mean.tolist(),
+                        (mean - std).tolist(),
+                        (mean + std).tolist(),
+                        strict=True,
+                    )
+                )
+        return out
+
+
+def _last_per_step(points: Sequence[tuple[int, float]]) -> tuple[Any, Any]:
+    """Steps ascending and each step's last value, as numpy arrays (float64)."""
+    import numpy as np
+
+    if not points:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    steps = np.fromiter((step for step, _ in points), dtype=np.int64, count=len(points))
+    values = np.fromiter((value for _, value in points), dtype=np.float64, count=len(points))
+    # the last occurrence of each step: the first one in the reversed arrays
+    unique, first = np.unique(steps[::-1], return_index=True)
+    return unique, values[::-1][first]
+
+
+def job_scalars(job_dir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """writer -> tag -> [(step, value)] in step order, for every scalar a job wrote."""
+    out = {}
     for name, path in find_runs(job_dir):
         if name == ".":
             continue  # the job root holds only its HParams session
         series = read_scalars(path).series  # scalars only, not the whole accumulator
         if series:
-            out[name] = {tag: dict(points) for tag, points in series.items()}
+            out[name] = series
     return out
 
 
-def mean_and_band(jobs: Sequence[dict[str, dict[str, dict[int, float]]]]) -> dict:
-    """writer -> tag -> [(step, mean, lower, upper)] over the steps every job has.
-
-    numpy over a (jobs, steps) array per tag: `statistics.stdev`'s exact fractions took
-    seconds for a thousand seeds."""
-    import numpy as np
-
-    out: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
-    writers = set.intersection(*(set(job) for job in jobs))
-    for writer in sorted(writers):
-        tags = set.intersection(*(set(job[writer]) for job in jobs))
-        for tag in sorted(tags):
-            steps = sorted(set.intersection(*(set(job[writer][tag]) for job in jobs)))
-            values = np.array([[job[writer][tag][step] for step in steps] for job in jobs])
-            mean = values.mean(axis=0)
-            std = values.std(axis=0, ddof=1) if len(jobs) > 1 else np.zeros_like(mean)
-            out.setdefault(writer, {})[tag] = [
-                (step, float(m), float(m - d), float(m + d))
-                for step, m, d in zip(steps, mean, std, strict=True)
-            ]
-    return out
+def setting_statistics(job_dirs: Sequence[Path]) -> SeedStatistics:
+    """The mean and spread of a setting's jobs, reading one job's event files at a time."""
+    statistics = SeedStatistics()
+    for job_dir in job_dirs:
+        statistics.add(job_scalars(job_dir))
+    return statistics
 
 
 def write_replicate_runs(
@@ -91,7 +159,7 @@ def write_replicate_runs(
         members = [dirs[job] for job in group["jobs"] if job in completed]
         if not members:
             continue
-        aggregated = mean_and_band([job_series(job) for job in members])
+        aggregated = setting_statistics(members).mean_and_band()
         for writer_name, series in aggregated.items():
             run = f"{MEAN_DIR}/{short_setting(group['setting'])}/{writer_name}"
             writer = EventFileWriter(str(Path(sweep_dir) / run))
@@ -118,7 +186,6 @@ def _scalar_event(tag: str, value: float, step: int) -> Any:
     """A TF2-style scalar (a float32 tensor with the scalars plugin's metadata)."""
     import numpy as np
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.plugins.scalar import metadata
     from tensorboard.util import tensor_util
 
     summary = summary_pb2.Summary(
@@ -126,11 +193,19 @@ def _scalar_event(tag: str, value: float, step: int) -> Any:
             summary_pb2.Summary.Value(
                 tag=tag,
                 tensor=tensor_util.make_tensor_proto(np.float32(value)),
-                metadata=metadata.create_summary_metadata(display_name=tag, description=""),
+                metadata=_scalar_metadata(tag),
             )
         ]
     )
     return event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scalar_metadata(tag: str) -> Any:
+    """The scalars plugin's metadata of `tag`, made once per tag, not once per event."""
+    from tensorboard.plugins.scalar import metadata
+
+    return metadata.create_summary_metadata(display_name=tag, description="")
 
 
 def _write_layout(sweep_dir: Path, tags: Sequence[str]) -> None:
