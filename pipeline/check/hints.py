@@ -103,6 +103,7 @@ def schema_of(key: str, node: Any) -> type | None:
 def refuse_added_keys(cfg: DictConfig) -> None:
     """A key a schema does not know, added with `+` (or by a YAML file), is refused like a
     typo: the run would fail on it (a class does not take it) or silently ignore it."""
+    refuse_flat_sinks(cfg)
     for name in cfg:
         node = cfg.get(name)
         schema = schema_of(str(name), node)
@@ -112,6 +113,57 @@ def refuse_added_keys(cfg: DictConfig) -> None:
         for key in node:
             if key not in fields:
                 raise UnknownKey(f"{name}.{key}", fields)
+
+
+def refuse_flat_sinks(cfg: DictConfig) -> None:
+    """Each entry of `sinks` is a sink: a node under the sink's name. A sink file written
+    flat (`_target_:` on its first line, as one might read docs/EXTENDING.md's tree) puts
+    its keys straight into `sinks`, where the run would take `_target_` for a sink."""
+    sinks = cfg.get("sinks")
+    if not isinstance(sinks, DictConfig):
+        return
+    stray = [str(key) for key, node in sinks.items_ex(resolve=False) if not _sink_node(node)]
+    if not stray:
+        return
+    if "_target_" not in stray:
+        key = f"sinks.{stray[0]}"
+        raise BadInput(
+            f"bad value {key}: each entry of sinks is a sink, a node with a _target_ "
+            f"(~{key} removes one)"
+        )
+    found = flat_sink_files(cfg)
+    where = ", ".join(str(path) for path in found) or "a sinks/<name>.yaml of your config dir"
+    name = found[0].stem if len(found) == 1 else "<name>"
+    raise BadInput(
+        f"bad sink file {where}: its keys ({', '.join(stray)}) sit at the top of the file; "
+        f'nest them under the sink\'s name: a first line "{name}:" and every key indented '
+        "below it, as in tbpipe's own conf/sinks/*.yaml (docs/EXTENDING.md)"
+    )
+
+
+def _sink_node(node: Any) -> bool:
+    return node is None or isinstance(node, DictConfig)  # None: a sink switched off
+
+
+def flat_sink_files(cfg: DictConfig) -> list[Any]:
+    """The sinks/*.yaml files of the run's own config dirs whose `_target_` is at the top."""
+    from pathlib import Path
+
+    import yaml
+
+    sources = OmegaConf.select(cfg, "hydra.runtime.config_sources", default=None) or ()
+    found = []
+    for source in sources:
+        if source.get("schema") != "file":
+            continue
+        for path in sorted(Path(source["path"], "sinks").glob("*.yaml")):
+            try:
+                content = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(content, dict) and "_target_" in content:
+                found.append(path)
+    return found
 
 
 def not_in_defaults(message: str, overrides: list[str], group_options: Callable) -> BadInput | None:
