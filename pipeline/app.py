@@ -43,6 +43,7 @@ from pipeline.runinfo import (
     read_metrics,
     redacted,
     release_reserve,
+    run_info_differs,
     this_process,
     write_metrics,
     write_run_info,
@@ -271,7 +272,8 @@ def open_run(
     label: str = "",
 ) -> Experiment:
     """metrics.json says `running` (which process, from which step) and run.json how to
-    redo the run (a resumed run keeps the run.json it started with); writers open."""
+    redo the run (a resumed run keeps the run.json it started with, unless its .hydra/
+    files were edited: then run.json records what runs now); writers open."""
     from pipeline.writers import open_writers
 
     steps = int(cfg.trainer.steps)
@@ -284,8 +286,9 @@ def open_run(
     shown = redacted(OmegaConf.to_container(cfg, resolve=True), secrets)
     hparams = redacted(hparams_of(cfg, overrides), secrets)
     command = redacted(command, secrets)
-    if not resume or not (run_dir / "run.json").exists():
-        write_run_info(run_dir, command, redacted(list(overrides), secrets), shown)
+    recorded = redacted(list(overrides), secrets)
+    if not resume or run_info_differs(run_dir, command, recorded, shown):
+        write_run_info(run_dir, command, recorded, shown)
     tensors = pieces.tensors
     return Experiment(
         model=pieces.loop.model,

@@ -385,6 +385,21 @@ def write_run_info(
     return path
 
 
+def run_info_differs(
+    run_dir: Path, command: str, overrides: Sequence[str] = (), config: Any = None
+) -> bool:
+    """True when run.json is missing, unreadable, or records another command, overrides
+    or config than these: a resumed run keeps the run.json it started with unless its
+    .hydra/ files were edited (to extend it), and then run.json says what runs now."""
+    try:
+        recorded = json.loads((Path(run_dir) / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return True
+    now = json.loads(json.dumps({"command": command, "overrides": list(overrides),
+                                 "config": config}))  # fmt: skip
+    return any(recorded.get(key) != value for key, value in now.items())
+
+
 def record_unfinished(run_dir: Path, status: str, reason: str) -> str:
     """Mark a run that stopped early (`failed`, `interrupted`) unless it already says how it ended.
 

@@ -1,0 +1,48 @@
+"""A stopped run extended by editing its .hydra/ files: `tbpipe resume` accepts it, goes
+on from its checkpoint to the new end, and run.json then records the command that runs
+now (what `tbpipe rerun` and a reader of run.json take as the run's command)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_tbpipe
+from tests.test_resume_faults import RUN, killed_run
+
+pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
+
+
+def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(tmp_path):
+    assert "trainer.steps=8000" in RUN
+    run_dir, saved = killed_run(tmp_path)  # kill -9 after a checkpoint
+    before = json.loads((run_dir / "run.json").read_text())
+    assert "trainer.steps=8000" in before["command"]
+    hydra = run_dir / ".hydra"
+    for name, old, new in (
+        ("config.yaml", "  steps: 8000\n", "  steps: 9000\n"),
+        ("overrides.yaml", "trainer.steps=8000", "trainer.steps=9000"),
+    ):
+        text = (hydra / name).read_text()
+        assert text.count(old) == 1, (name, text)
+        (hydra / name).write_text(text.replace(old, new))
+
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    assert "Traceback" not in resumed.stderr and "ERROR" not in resumed.stderr, resumed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (metrics["status"], metrics["steps"], metrics["resumed_from"]) == (
+        "completed", 9000, saved
+    )  # fmt: skip
+    info = json.loads((run_dir / "run.json").read_text())
+    assert "trainer.steps=9000" in info["command"] and "8000" not in info["command"]
+    assert "trainer.steps=9000" in info["overrides"] and info["config"]["trainer"]["steps"] == 9000
+    assert info["rerun"] == before["rerun"]
+
+
+def test_a_resume_of_an_unedited_run_leaves_its_run_json_as_it_was(tmp_path):
+    run_dir, _ = killed_run(tmp_path)
+    before = (run_dir / "run.json").read_bytes()
+    run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+    assert (run_dir / "run.json").read_bytes() == before
