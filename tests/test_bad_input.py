@@ -110,6 +110,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     empty.mkdir()
     config_dir = tmp_path / "conf"
     (config_dir / "data").mkdir(parents=True)
+    (config_dir / "sinks").mkdir()  # a sink file written flat: its keys at the top
+    (config_dir / "sinks" / "flat.yaml").write_text("_target_: my.Sink\nevery: 5\n")
     broken = "_target_: pipeline.data.LinearData\nk_true: [1, 2\nnoise_std: 0.1\n"
     (config_dir / "data" / "broken.yaml").write_text(broken)
     houses = tmp_path / "houses.csv"  # a data file: one text column, a target of prices

@@ -126,10 +126,10 @@ def refuse_flat_sinks(cfg: DictConfig) -> None:
     if not stray:
         return
     if "_target_" not in stray:
-        key = f"sinks.{stray[0]}"
+        key, value = f"sinks.{stray[0]}", OmegaConf.to_container(sinks)[stray[0]]
         raise BadInput(
-            f"bad value {key}: each entry of sinks is a sink, a node with a _target_ "
-            f"(~{key} removes one)"
+            f"bad value {key}={value}: each entry of sinks is "
+            f"a sink, a node with a _target_ (~{key} removes one)"
         )
     found = flat_sink_files(cfg)
     where = ", ".join(str(path) for path in found) or "a sinks/<name>.yaml of your config dir"
