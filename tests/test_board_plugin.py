@@ -164,7 +164,8 @@ def metrics_of(sweep: Path) -> dict[str, list[dict]]:
     """noise level -> the metrics.json of each of its jobs, read from the job dirs."""
     jobs: dict[str, list[dict]] = {noise: [] for noise in NOISE}
     for path in sorted(sweep.glob("*/metrics.json")):
-        noise = path.parent.name.split("noise_std=")[1].split(",")[0]
+        overrides = (path.parent / ".hydra" / "overrides.yaml").read_text().split()
+        noise = next(o for o in overrides if o.startswith("data.noise_std=")).split("=")[1]
         jobs[noise].append({**json.loads(path.read_text()), "dir": path.parent.name})
     return jobs
 
