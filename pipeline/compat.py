@@ -333,25 +333,34 @@ def without_keras_eager_load() -> Iterator[None]:
 
 #: the Keras package whose modules `import sklearn` for Keras's scikit-learn wrappers only
 KERAS_WRAPPERS = "keras.src.wrappers"
+#: the Keras package whose modules `import matplotlib.pyplot` for its plotting helpers only
+KERAS_VISUALIZATION = "keras.src.visualization"
+#: what Keras's optional modules import, and which Keras package imports it
+KERAS_OPTIONAL_IMPORTS = {"sklearn": KERAS_WRAPPERS, "matplotlib": KERAS_VISUALIZATION}
 
 
 class _KerasWithoutScikitLearn:
-    """An import finder that makes scikit-learn look absent to Keras's wrappers module only.
+    """An import finder that makes scikit-learn and matplotlib look absent to Keras's
+    scikit-learn wrappers and plotting helpers only.
 
     Keras 3 imports scikit-learn (and with it SciPy) whenever it is installed, for its
-    scikit-learn wrappers, which no run uses: a noticeable part of every Keras run's start
-    (docs/PERFORMANCE.md). Those modules handle a missing scikit-learn (`sklearn = None`,
-    and a wrapper says scikit-learn is needed when one is made); any other
-    `import sklearn` is untouched.
+    scikit-learn wrappers, and matplotlib's pyplot, for `keras.visualization`; no run uses
+    either, and together they are a noticeable part of every Keras run's start
+    (docs/PERFORMANCE.md). Those modules handle a missing package (`sklearn = None`,
+    `plt = None`, and a wrapper or plot says the package is needed when one is made);
+    any other import of scikit-learn or matplotlib is untouched (tbpipe's own plots
+    import matplotlib without pyplot, beside the training loop).
     """
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "sklearn" or "sklearn" in sys.modules:
+        top = name.partition(".")[0]
+        importer = KERAS_OPTIONAL_IMPORTS.get(top)
+        if importer is None or name in sys.modules:
             return None
-        frame = sys._getframe(1)  # noqa: SLF001  who is importing: only Keras's wrappers
+        frame = sys._getframe(1)  # noqa: SLF001  who is importing: only those Keras modules
         while frame is not None:
-            if str(frame.f_globals.get("__name__")).startswith(KERAS_WRAPPERS):
-                raise ModuleNotFoundError("scikit-learn is not loaded for Keras's wrappers")
+            if str(frame.f_globals.get("__name__")).startswith(importer):
+                raise ModuleNotFoundError(f"{top} is not loaded for {importer}")
             frame = frame.f_back
         return None
 

@@ -19,7 +19,6 @@ from PIL import Image
 from tensorboard.plugins.image.metadata import create_summary_metadata as image_metadata
 
 from pipeline.sinks.base import Experiment, Sink
-from pipeline.sinks.fit_plot import FitPlot, data_extent
 from pipeline.sinks.tags import PLOTS
 
 
@@ -42,12 +41,15 @@ class ImageSink(Sink):
         return {self.writer}
 
     def start(self, experiment: Experiment) -> None:
-        """For the fit: make the plot and draw what all its pictures share (points, axes,
-        legend) in a worker thread while the loop trains, so each picture costs less."""
+        """In a worker thread while the loop trains: matplotlib is imported (a large part
+        of a short run's start, which the loop's compiled calls leave the thread room for)
+        and, for the fit, the plot made with what all its pictures share (points, axes,
+        legend) drawn, so each picture costs less."""
         if "fit" not in images_of(experiment):
+            _drawing().submit(_import_plotting)
             return
         spare = _spares.pop() if _spares else None  # an ended run's figure, to reuse
-        self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label, spare)
+        self._plot = _drawing().submit(_fit_plot, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
         draw = {"fit": self.fit, **TASK_PICTURES}
@@ -64,6 +66,8 @@ class ImageSink(Sink):
         if self._plot is None:  # a resumed run does not start its sinks again
             self.start(experiment)
         plot = self._plot.result()  # drawn by now (or its error raised here)
+        from pipeline.sinks.fit_plot import data_extent
+
         lo, hi = data_extent(experiment.data)
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
         line_y = experiment.model(tf.constant(line_x)).numpy()
@@ -116,12 +120,24 @@ def confusion_matrix(experiment: Experiment, step: int, stats: Mapping[str, Any]
     )
 
 
+def _import_plotting() -> None:
+    """What drawing a task's pictures imports (matplotlib), loaded ahead of the first one."""
+    import pipeline.sinks.task_plots  # noqa: F401
+
+
+def _fit_plot(data: Any, label: str, spare: Any) -> Any:
+    """The run's `FitPlot`, its shared parts drawn (in the drawing thread)."""
+    from pipeline.sinks.fit_plot import FitPlot
+
+    return FitPlot.drawn(data, label, spare)
+
+
 #: the pictures other than the fit, by the name a task's `images` gives them
 TASK_PICTURES = {"predicted_vs_true": predicted_vs_true, "confusion_matrix": confusion_matrix}
 
 #: the figure of the last run that ended in this process, for the next run's plot: one,
 #: taken by one run at a time (a sweep's jobs follow one another)
-_spares: list[FitPlot] = []
+_spares: list[Any] = []  # pipeline.sinks.fit_plot.FitPlot
 
 
 @functools.cache
