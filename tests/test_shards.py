@@ -100,3 +100,21 @@ def test_bad_shards_are_one_line_before_tensorflow(tmp_path, override, said):
     assert result.returncode == 2
     assert result.stderr.startswith(f"tbpipe: {said}") and result.stderr.count("\n") == 1
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_the_extending_commands_for_shards_pass_the_checks(tmp_path, monkeypatch, labels):
+    """docs/EXTENDING.md's `data=shards` commands, on shards with the columns they name."""
+    from pipeline.check.preflight import check_command_line
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "EXTENDING.md").read_text()
+    block = text.split("## Data that does not fit in memory", 1)[1].split("\n\n")[2]
+    commands = [line.split() for line in block.splitlines()]
+    assert len(commands) == 2 and all(words[0] == "tbpipe" for words in commands)
+    for split in ("train", "test"):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"{split}-0.csv").write_text("sqft,price,grade\n1,2,0\n2,3,1\n")
+    monkeypatch.chdir(tmp_path)
+    words = [word.strip("'") for word in commands[int(labels)][1:]]
+    check_command_line([*words, "hydra.run.dir=run"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # checked, nothing made
