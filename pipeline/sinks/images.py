@@ -36,22 +36,24 @@ class ImageSink(Sink):
     def __init__(self, every: int | None = None, writer: str = "train"):
         super().__init__(writer=writer, every=every)
         self._plot: Future | None = None  # the run's FitPlot, made by the drawing thread
+        self._warm: Future | None = None  # matplotlib's first drawing, in that thread
 
     def writers_used(self) -> set[str]:
         return {self.writer}
 
     def start(self, experiment: Experiment) -> None:
-        """In a worker thread while the loop trains: matplotlib is imported (a large part
-        of a short run's start, which the loop's compiled calls leave the thread room for)
-        and, for the fit, the plot made with what all its pictures share (points, axes,
-        legend) drawn, so each picture costs less."""
+        """In a worker thread while the loop trains (its compiled calls leave the thread
+        room): matplotlib imported and warmed up by a first drawing (a large part of a
+        short run's start otherwise) and, for the fit, the plot made with what all its
+        pictures share (points, axes, legend) drawn, so each picture costs less."""
         if "fit" not in images_of(experiment):
-            _drawing().submit(_import_plotting)
+            self._warm = _drawing().submit(_warm_up_plotting)
             return
         spare = _spares.pop() if _spares else None  # an ended run's figure, to reuse
         self._plot = _drawing().submit(_fit_plot, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        self._warmed()  # one figure drawn at a time
         draw = {"fit": self.fit, **TASK_PICTURES}
         pictures = {
             PLOTS + image: draw[image](experiment, int(step), stats)
@@ -73,8 +75,15 @@ class ImageSink(Sink):
         line_y = experiment.model(tf.constant(line_x)).numpy()
         return plot.png(line_x, line_y, step=step, k=float(stats.get("train/k", float("nan"))))
 
+    def _warmed(self) -> None:
+        """Wait for the warm-up drawing (its error, if any, is the real drawing's to raise)."""
+        if self._warm is not None:
+            self._warm.exception()
+            self._warm = None
+
     def finish(self, experiment: Experiment, status: str) -> None:
         """However the run ended, its drawing is done before the next run's starts."""
+        self._warmed()
         if self._plot is not None and self._plot.exception() is None:  # waits for it
             _spares[:] = [self._plot.result()]  # the next run's plot may reuse its figure
         self._plot = None  # (an error was raised by `record` already)
@@ -120,9 +129,12 @@ def confusion_matrix(experiment: Experiment, step: int, stats: Mapping[str, Any]
     )
 
 
-def _import_plotting() -> None:
-    """What drawing a task's pictures imports (matplotlib), loaded ahead of the first one."""
-    import pipeline.sinks.task_plots  # noqa: F401
+def _warm_up_plotting() -> None:
+    """What a task's first picture pays once per process (importing matplotlib, loading its
+    fonts and colour maps, the first draw), paid ahead of it by a picture nobody sees."""
+    from pipeline.sinks.task_plots import confusion_matrix_png
+
+    confusion_matrix_png(np.zeros(2, np.int64), np.zeros(2, np.int64), 2, step=0)
 
 
 def _fit_plot(data: Any, label: str, spare: Any) -> Any:
