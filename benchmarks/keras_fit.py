@@ -9,7 +9,8 @@ on the same mini-batches of 32 in the same order (each epoch a stateless shuffle
 does). Measured in one run of this script:
 
 - wall time of each program as a whole process, start to exit, interleaved (tbpipe, Keras,
-  tbpipe, ...); medians and the run-by-run ratio;
+  tbpipe, ...); medians and the run-by-run ratio; and each process's CPU time (user +
+  system), which other work on a shared machine disturbs much less than wall time;
 - what each wrote for TensorBoard: the tags per dashboard (and how many points), read with
   TensorBoard's own reader;
 - the final weights: tbpipe's (the same run trained once more in a child process through
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -120,14 +122,23 @@ def tbpipe_overrides(steps: int, optimizer: str) -> list[str]:
 
 
 def run(command: list[str]) -> tuple[float, str]:
-    """Run a whole process; its wall seconds (start to exit) and its last stdout line."""
+    """Run a whole process; its wall seconds (start to exit) and its last stdout line.
+    Its CPU seconds (user + system, all its threads) go to `last_cpu`."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}  # both sides alike: no C++ log lines
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    last_cpu[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return wall, (done.stdout.strip().splitlines() or [""])[-1]
+
+
+#: the CPU seconds of the last process `run` ran (on a shared machine, wall time waits for
+#: the other work; CPU time much less so)
+last_cpu = [0.0]
 
 
 def keras_command(epochs: int, logdir: Path, weights: Path, optimizer: str) -> list[str]:
@@ -175,10 +186,11 @@ def time_both(epochs: int, repeats: int, tmp: Path) -> dict[str, list[dict]]:
         command = [str(BIN / "tbpipe"), *tbpipe_overrides(steps, "adam")]
         wall, _ = run([*command, f"hydra.run.dir={logdir}"])
         loop = json.loads((logdir / "metrics.json").read_text())["train_seconds"]
-        rows["tbpipe"].append({"wall": wall, "loop": loop, "logdir": logdir})
+        rows["tbpipe"].append({"wall": wall, "cpu": last_cpu[0], "loop": loop, "logdir": logdir})
         logdir = tmp / f"keras{repeat}"
         wall, out = run(keras_command(epochs, logdir, tmp / "keras_adam.npz", "adam"))
-        rows["model.fit"].append({"wall": wall, "loop": json.loads(out)["fit_seconds"]})
+        fit = json.loads(out)["fit_seconds"]
+        rows["model.fit"].append({"wall": wall, "cpu": last_cpu[0], "loop": fit})
         rows["model.fit"][-1]["logdir"] = logdir
         walls = ", ".join(f"{name} {runs[-1]['wall']:.2f} s" for name, runs in rows.items())
         print(f"repeat {repeat + 1}/{repeats}: {walls}", file=sys.stderr)
@@ -187,16 +199,18 @@ def time_both(epochs: int, repeats: int, tmp: Path) -> dict[str, list[dict]]:
 
 def print_times(rows: dict[str, list[dict]]) -> None:
     median = statistics.median
-    print(f"\nmedians of {len(rows['tbpipe'])} interleaved runs (s): wall [min-max], loop")
+    print(f"\nmedians of {len(rows['tbpipe'])} interleaved runs (s): wall [min-max], loop, CPU")
     for name, runs in rows.items():
         walls = [r["wall"] for r in runs]
         print(
             f"  {name:<10}{median(walls):>7.2f} [{min(walls):.2f}-{max(walls):.2f}]"
-            f"{median(r['loop'] for r in runs):>8.2f}"
+            f"{median(r['loop'] for r in runs):>8.2f}{median(r['cpu'] for r in runs):>8.2f}"
         )
     ratios = [k["wall"] / t["wall"] for t, k in zip(rows["tbpipe"], rows["model.fit"], strict=True)]
     each = ", ".join(f"x{r:.2f}" for r in ratios)
     print(f"  model.fit / tbpipe wall: x{median(ratios):.2f} (run by run: {each})")
+    cpu = [k["cpu"] / t["cpu"] for t, k in zip(rows["tbpipe"], rows["model.fit"], strict=True)]
+    print(f"  model.fit / tbpipe CPU: x{median(cpu):.2f}")
 
 
 def print_weights(epochs: int, tmp: Path, timed_run: Path) -> None:

@@ -172,6 +172,11 @@ def build(cfg: DictConfig) -> Pieces:
     tensors = {name: tf.constant(getattr(data, name)) for name in SPLITS}
     if data.k_true is not None:
         tensors["k_true"] = tf.constant(data.k_true, tf.float32)
+    if data.streams is not None:  # tf.data input: the arrays are a sample of each split
+        from pipeline.train import TEST_BATCH, TEST_STREAM
+
+        tensors[TEST_STREAM] = data.streams.test.batch(TEST_BATCH)
+        return Pieces(data, loop, loop.task, sinks, tensors, streamed_batches(cfg, data))
     return Pieces(data, loop, loop.task, sinks, tensors, mini_batches_of(cfg, tensors))
 
 
@@ -408,6 +413,21 @@ def mini_batches_of(cfg: DictConfig, tensors: dict[str, Any]):
         return None
     check_batch_size(batch_size, int(tensors["x_train"].shape[0]))  # a user's data too
     return minibatches(tensors["x_train"], tensors["y_train"], int(batch_size), int(cfg.seed))
+
+
+def streamed_batches(cfg: DictConfig, data: Any):
+    """The iterator of `trainer.batch_size` mini-batches of a train stream (tf.data input):
+    whole batches, epoch after epoch, the piece's own shuffling in each."""
+    from pipeline.contracts import ContractError
+
+    batch_size = cfg.trainer.get("batch_size")
+    if batch_size is None:
+        raise ContractError(
+            f"data: {target_of(cfg.data)} gives tf.data pipelines (Streams), which train on "
+            "mini-batches: set trainer.batch_size (e.g. trainer.batch_size=32)"
+        )
+    batches = data.streams.train.batch(int(batch_size), drop_remainder=True)
+    return iter(batches.repeat().prefetch(2))
 
 
 def display_path(path: Path) -> str:

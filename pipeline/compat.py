@@ -50,6 +50,69 @@ def compose_with_hydra(config_name: str, overrides: Sequence[str], run_mode: Any
     )
 
 
+#: the one composition of a run that Hydra's own two are served from (`compose_run_once`)
+_composed_run: dict[str, Any] = {}
+
+
+def compose_run_once(overrides: Sequence[str], cfg: Any) -> None:
+    """Let Hydra's start of a run (`@hydra.main` with these exact `overrides`, tbpipe's own
+    config) take `cfg`, the preflight's composition of the same command, instead of
+    composing the same files twice more.
+
+    Hydra composes a run twice: once in MULTIRUN mode to read `hydra.mode`, once in RUN
+    mode with `hydra.mode=RUN` appended to the overrides. Each is served once from a copy
+    of `cfg`, the second with exactly what that override changes (`hydra.mode` and the
+    overrides Hydra records); any other call, or a second one, composes as Hydra would.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    _composed_run.update(overrides=list(overrides), cfg=cfg, served=set())
+    if getattr(ConfigLoaderImpl.load_configuration, "tbpipe_reuse", False):
+        return
+    compose = ConfigLoaderImpl.load_configuration
+
+    def load_configuration(self, config_name, overrides, run_mode, *args, **kwargs):
+        reused = _served_composition(config_name, list(overrides), run_mode, *args, **kwargs)
+        if reused is not None:
+            return reused
+        return compose(self, config_name, overrides, run_mode, *args, **kwargs)
+
+    load_configuration.tbpipe_reuse = True
+    ConfigLoaderImpl.load_configuration = load_configuration
+
+
+def _served_composition(
+    config_name: Any, overrides: list[str], run_mode: Any, from_shell: bool = True,
+    validate_sweep_overrides: bool = True,
+) -> Any:  # fmt: skip
+    """The stored composition for one of Hydra's two calls of a run, or None."""
+    import copy
+
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    kept = _composed_run
+    if not kept or config_name != "config" or not from_shell:
+        return None
+    if run_mode == RunMode.MULTIRUN and not validate_sweep_overrides:
+        which, expected = "mode", kept["overrides"]
+    elif run_mode == RunMode.RUN and validate_sweep_overrides:
+        which, expected = "run", [*kept["overrides"], "hydra.mode=RUN"]
+    else:
+        return None
+    if overrides != expected or which in kept["served"]:
+        return None
+    kept["served"].add(which)
+    cfg = copy.deepcopy(kept["cfg"])
+    if which == "run":
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.mode = RunMode.RUN
+            cfg.hydra.overrides.hydra.append("hydra.mode=RUN")
+    if kept["served"] == {"mode", "run"}:
+        _composed_run.clear()
+    return cfg
+
+
 def overrides_dirname(overrides: Sequence[str], cfg: Any) -> str:
     """`hydra.job.override_dirname` of a job with these overrides, as Hydra's loader sets it
     (the preflight needs it to see where each sweep job will write)."""
@@ -333,25 +396,34 @@ def without_keras_eager_load() -> Iterator[None]:
 
 #: the Keras package whose modules `import sklearn` for Keras's scikit-learn wrappers only
 KERAS_WRAPPERS = "keras.src.wrappers"
+#: the Keras package whose modules `import matplotlib.pyplot` for its plotting helpers only
+KERAS_VISUALIZATION = "keras.src.visualization"
+#: what Keras's optional modules import, and which Keras package imports it
+KERAS_OPTIONAL_IMPORTS = {"sklearn": KERAS_WRAPPERS, "matplotlib": KERAS_VISUALIZATION}
 
 
 class _KerasWithoutScikitLearn:
-    """An import finder that makes scikit-learn look absent to Keras's wrappers module only.
+    """An import finder that makes scikit-learn and matplotlib look absent to Keras's
+    scikit-learn wrappers and plotting helpers only.
 
     Keras 3 imports scikit-learn (and with it SciPy) whenever it is installed, for its
-    scikit-learn wrappers, which no run uses: a noticeable part of every Keras run's start
-    (docs/PERFORMANCE.md). Those modules handle a missing scikit-learn (`sklearn = None`,
-    and a wrapper says scikit-learn is needed when one is made); any other
-    `import sklearn` is untouched.
+    scikit-learn wrappers, and matplotlib's pyplot, for `keras.visualization`; no run uses
+    either, and together they are a noticeable part of every Keras run's start
+    (docs/PERFORMANCE.md). Those modules handle a missing package (`sklearn = None`,
+    `plt = None`, and a wrapper or plot says the package is needed when one is made);
+    any other import of scikit-learn or matplotlib is untouched (tbpipe's own plots
+    import matplotlib without pyplot, beside the training loop).
     """
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "sklearn" or "sklearn" in sys.modules:
+        top = name.partition(".")[0]
+        importer = KERAS_OPTIONAL_IMPORTS.get(top)
+        if importer is None or name in sys.modules:
             return None
-        frame = sys._getframe(1)  # noqa: SLF001  who is importing: only Keras's wrappers
+        frame = sys._getframe(1)  # noqa: SLF001  who is importing: only those Keras modules
         while frame is not None:
-            if str(frame.f_globals.get("__name__")).startswith(KERAS_WRAPPERS):
-                raise ModuleNotFoundError("scikit-learn is not loaded for Keras's wrappers")
+            if str(frame.f_globals.get("__name__")).startswith(importer):
+                raise ModuleNotFoundError(f"{top} is not loaded for {importer}")
             frame = frame.f_back
         return None
 

@@ -12,6 +12,8 @@ The contract:
 - data: `generate()` returns a `pipeline.data.Dataset` whose x_train and x_test are finite
   float32 arrays of any shape (N, ...), N >= 1, and y_train, y_test the same, or integer
   class labels (N,) for a label loss (task=classification); `k_true` a number or None.
+  Or `pipeline.data.Streams`: tf.data pipelines of (features, target) examples, whose
+  first `SAMPLE_ROWS` examples of each split are checked as above.
 - model: a Keras model or a `tf.Module`, built by a class or a function: `model(x)` gives
   what the task's loss takes (y's shape, or (N, classes) for labels); `trainable_variables`
   holds at least one float variable, with unique names (one histogram tag per name);
@@ -35,9 +37,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pipeline.check.errors import BadInput
 from pipeline.check.schema import is_integer
 from pipeline.check.targets import BadTarget, check_target, find_class
-from pipeline.data import Dataset
+from pipeline.data import Dataset, Streams
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
+#: the examples of each split of `Streams` read into memory: what the model's checks and
+#: the pictures see (the test metrics go over every example)
+SAMPLE_ROWS = 1000
 SINK_MEMBERS = ("start", "record", "every", "in_graph")
 
 
@@ -135,9 +140,12 @@ def check_data(key: str, generator: Any, target: str, task: Any = None) -> Datas
     if not callable(getattr(generator, "generate", None)):
         raise ContractError(f"{where} has no generate() returning a pipeline.data.Dataset")
     data = generator.generate()
+    if isinstance(data, Streams):
+        data = sampled(f"{where}.generate()", data)
     if not isinstance(data, Dataset):
         raise ContractError(
-            f"{where}.generate() returned {type(data).__name__}, not a pipeline.data.Dataset"
+            f"{where}.generate() returned {type(data).__name__}, not a pipeline.data.Dataset "
+            "(arrays) or pipeline.data.Streams (tf.data pipelines)"
         )
     for name in SPLITS:
         _check_split(f"{where}.generate()", name, getattr(data, name), task)
@@ -159,6 +167,29 @@ def check_data(key: str, generator: Any, target: str, task: Any = None) -> Datas
             "(task.images=[fit]) draws one feature; use task.images=[predicted_vs_true]"
         )
     return data
+
+
+def sampled(where: str, streams: Streams) -> Dataset:
+    """A `Dataset` of the first `SAMPLE_ROWS` examples of each stream, carrying the streams:
+    what the checks below, the model's check and the pictures read."""
+    import tensorflow as tf
+
+    arrays = {}
+    for split in ("train", "test"):
+        stream = getattr(streams, split)
+        spec = getattr(stream, "element_spec", None)
+        if not isinstance(stream, tf.data.Dataset) or not (
+            isinstance(spec, tuple) and len(spec) == 2
+        ):
+            raise ContractError(
+                f"{where}: Streams.{split} is {type(stream).__name__}, not a tf.data.Dataset "
+                "of (features, target) pairs"
+            )
+        first = list(stream.take(SAMPLE_ROWS).batch(SAMPLE_ROWS).take(1).as_numpy_iterator())
+        if not first:
+            raise ContractError(f"{where}: Streams.{split} holds no example")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = first[0]
+    return Dataset(**arrays, k_true=streams.k_true, streams=streams)
 
 
 def _check_split(where: str, name: str, array: Any, task: Any) -> None:

@@ -1,21 +1,47 @@
-"""Data generators: each returns a `Dataset` of float32 column vectors."""
+"""Data generators: each returns a `Dataset` of arrays, or `Streams` of tf.data pipelines."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test points, each an (N, 1) float32 array; `k_true` is the slope to recover."""
+    """Train and test points, arrays of shape (N, ...); `k_true` is the slope to recover
+    (the tutorial's line), or None.
+
+    `streams` is set by tbpipe when the data piece returned `Streams`: the arrays are then
+    a bounded sample of each split (what the pictures and the model's checks see), and
+    training and the test metrics read the streams.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    k_true: float | None = None
+    streams: Streams | None = None
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Train and test examples as tf.data pipelines, for data that does not fit in memory:
+    each a `tf.data.Dataset` of (features, target) pairs, one example each (not batched).
+
+    What a data piece's `generate()` may return instead of a `Dataset`. The run batches
+    `train` by `trainer.batch_size` (whole batches: an epoch's last partial batch is left
+    out) and repeats it epoch after epoch; shuffling belongs to the piece (seeded, so a
+    run can be repeated; its state is saved in checkpoints with the iterator's position).
+    The test metrics go over every example of `test`, read again each time they are
+    recorded; the pictures use a bounded sample of each split.
+    """
+
+    train: Any  # tf.data.Dataset of (features, target)
+    test: Any  # tf.data.Dataset of (features, target)
     k_true: float | None = None
 
 
@@ -194,6 +220,38 @@ class DigitsData:
             pixels = pixels.reshape(-1, 8, 8, 1)
         labels = target.astype(np.int32)
         return split_dataset(pixels, labels, self.test_fraction, self.seed, False, False, True)
+
+
+@dataclass(frozen=True)
+class ShardedFiles:
+    """Your data as many CSV files (shards), read lazily through tf.data: for data that does
+    not fit in memory. `train_files` and `test_files` are glob patterns (`data/train-*.csv`);
+    each file has a header row naming the columns, then one row of numbers per example.
+
+    The files are read in name order, one after another, through a shuffle buffer of
+    `shuffle_buffer` examples seeded by `seed` (a new order each epoch, the same ones for
+    the same seed). Features are used as they are (no standardisation: that would need a
+    pass over all the data first). The preflight reads each pattern's first file header
+    (`pipeline.check.datafiles`): a pattern that matches nothing, a column that does not
+    exist, is one line before TensorFlow loads.
+    """
+
+    reusable_across_jobs = True  # the files and the seed alone fix what is read
+
+    train_files: str
+    test_files: str
+    target: str
+    features: Sequence[str] | None = None
+    labels: bool = False
+    seed: int = 0
+    shuffle_buffer: int = 1000
+    delimiter: str = ","
+
+    def generate(self) -> Streams:
+        """The two splits as tf.data pipelines over the files (nothing is read yet)."""
+        from pipeline.datasets.shards import shard_streams
+
+        return shard_streams(self)
 
 
 def bundled_tables(option: str, *names: str) -> list[np.ndarray] | None:

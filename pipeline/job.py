@@ -19,7 +19,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline import stopping
 from pipeline.check import rerun
@@ -35,8 +35,8 @@ from pipeline.check.errors import (
     report,
     signal_name,
 )
-from pipeline.check.preflight import OutputDir, check_command_line
-from pipeline.compat import BASIC_LAUNCHER
+from pipeline.check.preflight import OutputDir, check_command_line, composed_run
+from pipeline.compat import BASIC_LAUNCHER, compose_run_once
 from pipeline.runinfo import (
     COMPLETED,
     DIVERGED,
@@ -102,7 +102,27 @@ def _checked(argv: list[str]) -> tuple[list[str], OutputDir | None]:
             _start_new_run(output.path)
         if output.pinned:
             argv = [*argv, path_override(output.key, output.path)]
+        if output.key == "hydra.run.dir":
+            _compose_once(argv, output)
     return argv, output
+
+
+def _compose_once(argv: list[str], output: OutputDir) -> None:
+    """Hydra's start of this run takes the preflight's composition of the same command
+    (the same config and errors: it was composed from the same files and overrides a
+    moment ago) instead of composing it twice more (`compat.compose_run_once`)."""
+    if not composed_run:
+        return
+    overrides, cfg = composed_run
+    composed_run.clear()
+    pinned = path_override(output.key, output.path) if output.pinned else None
+    if argv != [*overrides, *([pinned] if pinned else [])]:
+        return  # flags (--config-dir, -m): Hydra composes as it would
+    if pinned:  # what the pinned override changes: the value, and the overrides recorded
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.run.dir = output.path
+            cfg.hydra.overrides.hydra.append(pinned)
+    compose_run_once(argv, cfg)
 
 
 def _start_new_run(run_dir: str) -> None:

@@ -171,12 +171,17 @@ class Task:
             return self._loss(y, prediction)
 
     def statistics(
-        self, model: Any, tensors: Mapping[str, Any], train: tuple | None = None
+        self,
+        model: Any,
+        tensors: Mapping[str, Any],
+        train: tuple | None = None,
+        test: tuple | None = None,
     ) -> dict[str, Any]:
         """Every scalar of the task, `<writer>/<tag>` -> tensor, for the model as it is.
 
         `train` is the loss and prediction the loop already has for the training batch;
-        without it they are computed on `tensors`' training data.
+        without it they are computed on `tensors`' training data. `test` likewise for the
+        test side (the predictions over a test stream, whose targets are then y_test).
         """
         import tensorflow as tf
 
@@ -184,6 +189,8 @@ class Task:
             seen: dict[str, tuple] = {}
             if train is not None:
                 seen["train"] = train
+            if test is not None:
+                seen["test"] = test
             for writer in WRITERS:
                 if writer not in seen:
                     prediction = model(tensors[f"x_{writer}"])

@@ -234,7 +234,7 @@ class CompiledLoop:
     def _record_all(self, step, tensors, handles) -> dict[str, tf.Tensor]:
         """What `record_now` traces: the statistics, and every in-loop sink's record."""
         experiment = self._seen_by_sinks(tensors, handles)
-        stats = self.task.statistics(self.model, tensors)
+        stats = statistics(self.task, self.model, tensors)
         for sink in self.every_step + self.every_block:
             _write(sink, experiment, step, stats)
         return stats
@@ -276,7 +276,7 @@ class CompiledLoop:
             if not sinks:
                 return
             seen = seen_by_sinks(batch)
-            stats = self.task.statistics(self.model, seen.tensors, train)
+            stats = statistics(self.task, self.model, seen.tensors, train)
             for sink in sinks:
                 write = lambda s=sink: _write(s, seen, step, stats)  # noqa: E731
                 if sink.every in (1, self.block):  # due at every step this runs at
@@ -309,6 +309,45 @@ class CompiledLoop:
         state = steps_until(head_end, start, train, grads, batch)
         step, train, _, batch = tf.while_loop(going_on(stop), outer_body, state)
         return step, tf.math.is_finite(train[0]), batch
+
+
+#: the key of a run's tensors that holds the test stream (data given as `Streams`), batched
+TEST_STREAM = "test_stream"
+#: how many test examples the model sees at once when the test metrics read the stream
+TEST_BATCH = 1024
+
+
+def statistics(task, model, tensors, train: tuple | None = None) -> dict:
+    """The task's statistics of the model as it is. With a test stream (tf.data input) the
+    test side's go over every example of it: the predictions and targets of the whole
+    stream are gathered (not its features) and the task's metrics computed on them, so
+    each metric (a mean, R^2, any Keras metric) is what it would be on arrays."""
+    stream = tensors.get(TEST_STREAM)
+    if stream is None:
+        return task.statistics(model, tensors, train)
+    prediction, y = predictions_over(model, stream)
+    view = {**tensors, "y_test": y}
+    return task.statistics(model, view, train, test=(task.loss(prediction, y), prediction))
+
+
+def predictions_over(model, batches: tf.data.Dataset) -> tuple[tf.Tensor, tf.Tensor]:
+    """The model's predictions for every (features, target) batch of `batches`, and the
+    targets, each concatenated; one pass, in graph (a `Dataset.reduce`)."""
+    with tf.name_scope("test_stream"):
+        _, y_spec = batches.element_spec
+
+        def arrays(dtype) -> tf.TensorArray:
+            return tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False)
+
+        def add(state, batch):
+            i, predictions, targets = state
+            x, y = batch
+            prediction = tf.cast(model(x), tf.float32)
+            return i + 1, predictions.write(i, prediction), targets.write(i, y)
+
+        start = (tf.constant(0), arrays(tf.float32), arrays(y_spec.dtype))
+        _, predictions, targets = batches.reduce(start, add)
+        return predictions.concat(), targets.concat()
 
 
 def variables_of(piece) -> list[tf.Variable]:
@@ -364,7 +403,7 @@ class Trainer:
 
     def stats(self) -> dict[str, float]:
         """The statistics of the model as it is now, as Python floats."""
-        tensors = self.loop.task.statistics(self.experiment.model, self.experiment.tensors)
+        tensors = statistics(self.loop.task, self.experiment.model, self.experiment.tensors)
         return {name: float(value) for name, value in tensors.items()}
 
     def _record_in_python(

@@ -327,3 +327,24 @@ def test_keras_loads_without_scikit_learn_which_still_imports_afterwards():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_keras_loads_without_pyplot_which_still_imports_afterwards():
+    """compat.keras_without_scikit_learn: Keras's plotting helpers (keras.src.visualization)
+    find no matplotlib as Keras loads, so a Keras run does not pay for pyplot (tbpipe's own
+    pictures import matplotlib without it, beside the loop); any other import of matplotlib
+    works. Fails when Keras moves those modules."""
+    code = (
+        "import sys\n"
+        "from pipeline.tensorflow_quiet import import_tensorflow\n"
+        "import_tensorflow()\n"
+        "import keras\n"
+        "from keras.src.visualization import plot_bounding_box_gallery, plot_image_gallery\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "assert plot_image_gallery.plt is None and plot_bounding_box_gallery.patches is None\n"
+        "import matplotlib.pyplot\n"
+        "print('ok', matplotlib.__version__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]

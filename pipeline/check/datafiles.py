@@ -5,7 +5,9 @@ a missing file, a column or array that does not exist, a value that is no number
 labels that are not whole numbers, too few rows for the split, each give one line naming
 the key. `data=diabetes|digits`: scikit-learn, which ships them, must be installed. Then
 the split must leave rows to train on, and `trainer.batch_size` fit in them. A sweep reads
-each file once (the result is kept while the file is unchanged).
+each file once (the result is kept while the file is unchanged). `data=shards`: each glob
+must match files, the first file's header must hold the columns named, and a batch size
+must be set (tf.data input trains on mini-batches); the rows are not read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from pipeline.check.validate import check_batch_size
 
 #: the `_target_`s whose data come from a file, and from scikit-learn (option name, rows)
 FILE_DATA = "pipeline.data.FileData"
+#: the `_target_` whose data are CSV shards read through tf.data, and the keys it needs
+SHARDED_FILES = "pipeline.data.ShardedFiles"
+SHARDS_NEEDED = {
+    "train_files": "a glob of the training CSV files, e.g. data.train_files='data/train-*.csv'",
+    "test_files": "a glob of the test CSV files, e.g. data.test_files='data/test-*.csv'",
+    "target": "the column that holds what to predict",
+}
 BUNDLED = {
     "pipeline.data.DiabetesData": ("diabetes", 442),
     "pipeline.data.DigitsData": ("digits", 1797),
@@ -37,6 +46,9 @@ def check_data(cfg: DictConfig) -> None:
     if not isinstance(data, DictConfig):
         return
     target = data.get("_target_")
+    if target == SHARDED_FILES:
+        _check_shards(data, cfg.trainer.get("batch_size"))
+        return
     if target == FILE_DATA:
         rows, source = _check_file(data), f"data.path={data.path}"
     elif target in BUNDLED:
@@ -81,6 +93,29 @@ def _check_file(data: DictConfig) -> int:
         )  # fmt: skip
     except DataFileError as error:
         raise BadInput(str(error)) from None
+
+
+def _check_shards(data: DictConfig, batch_size: int | None) -> None:
+    """`BadInput` when a glob of `data=shards` matches no file or a column is not in the
+    first file's header; the rows themselves are read by the run, lazily."""
+    from pipeline.datasets.files import DataFileError
+    from pipeline.datasets.shards import shard_columns
+
+    for key, what in SHARDS_NEEDED.items():
+        if OmegaConf.is_missing(data, key):
+            raise BadInput(f"missing value data.{key}: data=shards needs it; name {what}")
+    features = data.features
+    features = None if features is None else [str(name) for name in features]
+    try:
+        for key in ("train_files", "test_files"):
+            shard_columns(key, str(data[key]), features, str(data.target), data.delimiter)
+    except DataFileError as error:
+        raise BadInput(str(error)) from None
+    if batch_size is None:
+        raise BadInput(
+            "missing value trainer.batch_size: data=shards reads its files through tf.data "
+            "and trains on mini-batches; set one, e.g. trainer.batch_size=32"
+        )
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ costs well under a second, prints one line and leaves nothing on disk.
 
 from __future__ import annotations
 
+import copy
 import errno
 import math
 import os
@@ -47,6 +48,11 @@ _NOT_A_RUN = {"--version", "--shell-completion", "-sc", "--experimental-rerun"}
 MAX_ARGUMENT = 10_000
 #: files that mark a directory as an earlier run (or sweep) that must not be written into
 RUN_MARKERS = ("metrics.json", ".hydra", "multirun.yaml")
+
+
+#: the last single run checked with tbpipe's own config: its overrides and composed config
+#: (pipeline/job.py lets Hydra's start of the run reuse it: `compat.compose_run_once`)
+composed_run: list = []
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
                 check_sweep_paths(cfg, checked, jobs.every_job)
         else:
             key, value = "hydra.run.dir", cfg.hydra.run.dir
+            if runs and not (args.config_dir or args.config_path or args.config_name):
+                composed_run[:] = [list(overrides), copy.deepcopy(cfg)]
             _validate(cfg, overrides)
             if runs:
                 check_run_paths(cfg)

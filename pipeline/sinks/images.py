@@ -19,7 +19,6 @@ from PIL import Image
 from tensorboard.plugins.image.metadata import create_summary_metadata as image_metadata
 
 from pipeline.sinks.base import Experiment, Sink
-from pipeline.sinks.fit_plot import FitPlot, data_extent
 from pipeline.sinks.tags import PLOTS
 
 
@@ -37,19 +36,24 @@ class ImageSink(Sink):
     def __init__(self, every: int | None = None, writer: str = "train"):
         super().__init__(writer=writer, every=every)
         self._plot: Future | None = None  # the run's FitPlot, made by the drawing thread
+        self._warm: Future | None = None  # matplotlib's first drawing, in that thread
 
     def writers_used(self) -> set[str]:
         return {self.writer}
 
     def start(self, experiment: Experiment) -> None:
-        """For the fit: make the plot and draw what all its pictures share (points, axes,
-        legend) in a worker thread while the loop trains, so each picture costs less."""
+        """In a worker thread while the loop trains (its compiled calls leave the thread
+        room): matplotlib imported and warmed up by a first drawing (a large part of a
+        short run's start otherwise) and, for the fit, the plot made with what all its
+        pictures share (points, axes, legend) drawn, so each picture costs less."""
         if "fit" not in images_of(experiment):
+            self._warm = _drawing().submit(_warm_up_plotting)
             return
         spare = _spares.pop() if _spares else None  # an ended run's figure, to reuse
-        self._plot = _drawing().submit(FitPlot.drawn, experiment.data, experiment.label, spare)
+        self._plot = _drawing().submit(_fit_plot, experiment.data, experiment.label, spare)
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
+        self._warmed()  # one figure drawn at a time
         draw = {"fit": self.fit, **TASK_PICTURES}
         pictures = {
             PLOTS + image: draw[image](experiment, int(step), stats)
@@ -64,13 +68,22 @@ class ImageSink(Sink):
         if self._plot is None:  # a resumed run does not start its sinks again
             self.start(experiment)
         plot = self._plot.result()  # drawn by now (or its error raised here)
+        from pipeline.sinks.fit_plot import data_extent
+
         lo, hi = data_extent(experiment.data)
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
         line_y = experiment.model(tf.constant(line_x)).numpy()
         return plot.png(line_x, line_y, step=step, k=float(stats.get("train/k", float("nan"))))
 
+    def _warmed(self) -> None:
+        """Wait for the warm-up drawing (its error, if any, is the real drawing's to raise)."""
+        if self._warm is not None:
+            self._warm.exception()
+            self._warm = None
+
     def finish(self, experiment: Experiment, status: str) -> None:
         """However the run ended, its drawing is done before the next run's starts."""
+        self._warmed()
         if self._plot is not None and self._plot.exception() is None:  # waits for it
             _spares[:] = [self._plot.result()]  # the next run's plot may reuse its figure
         self._plot = None  # (an error was raised by `record` already)
@@ -116,12 +129,27 @@ def confusion_matrix(experiment: Experiment, step: int, stats: Mapping[str, Any]
     )
 
 
+def _warm_up_plotting() -> None:
+    """What a task's first picture pays once per process (importing matplotlib, loading its
+    fonts and colour maps, the first draw), paid ahead of it by a picture nobody sees."""
+    from pipeline.sinks.task_plots import confusion_matrix_png
+
+    confusion_matrix_png(np.zeros(2, np.int64), np.zeros(2, np.int64), 2, step=0)
+
+
+def _fit_plot(data: Any, label: str, spare: Any) -> Any:
+    """The run's `FitPlot`, its shared parts drawn (in the drawing thread)."""
+    from pipeline.sinks.fit_plot import FitPlot
+
+    return FitPlot.drawn(data, label, spare)
+
+
 #: the pictures other than the fit, by the name a task's `images` gives them
 TASK_PICTURES = {"predicted_vs_true": predicted_vs_true, "confusion_matrix": confusion_matrix}
 
 #: the figure of the last run that ended in this process, for the next run's plot: one,
 #: taken by one run at a time (a sweep's jobs follow one another)
-_spares: list[FitPlot] = []
+_spares: list[Any] = []  # pipeline.sinks.fit_plot.FitPlot
 
 
 @functools.cache

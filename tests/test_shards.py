@@ -1,0 +1,120 @@
+"""tf.data input: a run from CSV shards read lazily (`data=shards`), read back as a user
+would see it: it learns, a kill -9 and `tbpipe resume` give the uninterrupted run bit for
+bit (the tf.data iterator is in the checkpoint), and a glob that matches nothing is one
+line before TensorFlow loads.
+
+Each run is the real `tbpipe` in a subprocess; what it wrote is read with TensorBoard's
+reader.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.readback.runs import load_run
+from tests.conftest import run_tbpipe
+
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+
+#: y = x . WEIGHTS + noise, three features
+WEIGHTS = np.array([1.5, -2.0, 0.5])
+
+
+def write_shards(folder: Path, train_shards: int = 4, rows: int = 100) -> None:
+    """Training shards data/train-<i>.csv and one test shard, each with a header row."""
+    rng = np.random.default_rng(0)
+    (folder / "data").mkdir()
+    for split, count in (("train", train_shards), ("test", 1)):
+        for i in range(count):
+            x = rng.normal(size=(rows, 3))
+            y = x @ WEIGHTS + 0.1 * rng.normal(size=rows)
+            np.savetxt(
+                folder / "data" / f"{split}-{i}.csv", np.c_[x, y], delimiter=",",
+                header="a,b,c,y", comments="", fmt="%.6f",
+            )  # fmt: skip
+
+
+#: a regression on the shards, R^2 among its metrics, scalars every 5 steps (each record
+#: reads the whole test shard)
+ARGS = (
+    "data=shards", "data.train_files=data/train-*.csv", "data.test_files=data/test-*.csv",
+    "data.target=y", "task=regression", "task.metrics=[mae,r2]", "task.main_metric=test/r2",
+    "model=keras_mlp", "trainer.batch_size=16", "trainer.progress=false",
+    "sinks.scalars.every=5",
+)  # fmt: skip
+
+
+def clean(stderr: str) -> None:
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in stderr, stderr
+
+
+def test_a_run_from_csv_shards_learns(tmp_path):
+    write_shards(tmp_path)
+    result = run_tbpipe(*ARGS, "trainer.steps=200", "hydra.run.dir=run", cwd=tmp_path)
+    clean(result.stderr)
+    test = load_run(tmp_path / "run" / "test")
+    r2 = [float(value) for _, value in test.series["scalars"]["r2"]]
+    assert len(r2) == 200 // 5 + 1  # steps 0, 5, ..., 200
+    assert r2[-1] > 0.8 and r2[-1] > r2[0]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["final"]["test/r2"] == pytest.approx(r2[-1], abs=1e-6)
+    train = load_run(tmp_path / "run" / "train")
+    assert "plots/predicted_vs_true" in train.series["images"]  # drawn from a sample
+
+
+def test_shards_killed_and_resumed_equal_the_run_never_stopped(tmp_path):
+    from tests.test_resume import every_series, records, stop_mid_run
+
+    write_shards(tmp_path, train_shards=3, rows=60)
+    args = (*ARGS, "trainer.steps=1200", "trainer.checkpoint_every=100", "writer.flush_millis=100")
+    whole = tmp_path / "whole"
+    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
+    run_dir = tmp_path / "run"
+    saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    clean(resumed.stderr)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+    assert every_series(run_dir) == every_series(whole)  # bit for bit, every record
+    got = records(run_dir)
+    assert set(got.values()) == {1} and got == records(whole)
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("data.train_files=none/*.csv", "bad value data.train_files=none/*.csv: no file matches"),
+        ("data.target=yy", "bad value data.target=yy: no column 'yy'"),
+        ("trainer.batch_size=null", "missing value trainer.batch_size: data=shards"),
+    ],
+)  # fmt: skip
+def test_bad_shards_are_one_line_before_tensorflow(tmp_path, override, said):
+    write_shards(tmp_path, train_shards=1, rows=20)
+    result = run_tbpipe(*ARGS, override, "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tbpipe: {said}") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_the_extending_commands_for_shards_pass_the_checks(tmp_path, monkeypatch, labels):
+    """docs/EXTENDING.md's `data=shards` commands, on shards with the columns they name."""
+    from pipeline.check.preflight import check_command_line
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "EXTENDING.md").read_text()
+    block = text.split("## Data that does not fit in memory", 1)[1].split("\n\n")[2]
+    commands = [line.split() for line in block.splitlines()]
+    assert len(commands) == 2 and all(words[0] == "tbpipe" for words in commands)
+    for split in ("train", "test"):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"{split}-0.csv").write_text("sqft,price,grade\n1,2,0\n2,3,1\n")
+    monkeypatch.chdir(tmp_path)
+    words = [word.strip("'") for word in commands[int(labels)][1:]]
+    check_command_line([*words, "hydra.run.dir=run"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # checked, nothing made
