@@ -282,19 +282,6 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 REDACTED = "<from the environment: not recorded>"
 
 
-def shown_config(cfg: Any) -> Any:
-    """The resolved config as plain data, with every value read from the environment redacted.
-
-    run.json and the TEXT tab show the resolved config; a token read with `${oc.env:...}`
-    must not be copied into them, nor any value that holds it (`${token}` elsewhere).
-    Hydra's saved .hydra/config.yaml keeps the unresolved `${oc.env:NAME}` itself, so a
-    rerun reads the environment again.
-    """
-    from omegaconf import OmegaConf
-
-    return redacted(OmegaConf.to_container(cfg, resolve=True), environment_values(cfg))
-
-
 def environment_values(cfg: Any) -> set[str]:
     """The resolved values of every `${oc.env:...}` in `cfg` (as text)."""
     from omegaconf import OmegaConf

@@ -33,8 +33,6 @@ OWN_LOSSES = (
 OWN_METRICS = (*OWN_LOSSES, "accuracy", "r2", *LESSON_METRICS)
 #: losses whose targets are class labels (integers), one output per class
 LABEL_LOSSES = ("sparse_categorical_crossentropy",)
-#: metrics where a larger value is better; for every other (losses, errors) smaller is
-HIGHER_IS_BETTER = ("accuracy", "r2", "sparse_categorical_accuracy", "auc", "precision", "recall")
 #: the pictures a task can ask for, as IMAGES tags `plots/<name>`
 IMAGES = ("fit", "predicted_vs_true", "confusion_matrix")
 
@@ -68,11 +66,6 @@ def scalar_names(metrics: Sequence[str]) -> list[str]:
 def tag_of(name: str) -> str:
     """`test/accuracy` -> `accuracy`, the tag a scalar is written as."""
     return name.partition("/")[2]
-
-
-def higher_is_better(name: str) -> bool:
-    """Whether a larger value of this scalar (`test/accuracy`) is the better one."""
-    return tag_of(name) in HIGHER_IS_BETTER
 
 
 def main_metric_of(task_cfg: Mapping[str, Any] | None) -> str:

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from pipeline.check.compose import compose_config
 from pipeline.check.errors import BadInput
 from pipeline.check.targets import BadTarget, check_config_targets, check_target, pieces_of
-from pipeline.runinfo import REDACTED, shown_config
+from pipeline.runinfo import REDACTED, environment_values, redacted
 from tests.conftest import run_tbpipe
 from tests.test_bad_input import ROWS
 
@@ -73,7 +73,7 @@ def test_values_read_from_the_environment_are_redacted(monkeypatch):
             "steps": 2,
         }
     )
-    shown = shown_config(cfg)
+    shown = redacted(OmegaConf.to_container(cfg, resolve=True), environment_values(cfg))
     assert shown["token"] == shown["threads"] == REDACTED
     assert shown["url"] == f"https://user:{REDACTED}@host"
     assert shown["noise"] == 0.2  # a short value is redacted only where it is the whole value
