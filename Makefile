@@ -27,12 +27,18 @@ $(STAMP): pyproject.toml requirements.lock
 run: setup
 	$(BIN)/tbpipe $(ARGS)
 
+# Both tiers run on every core: one pytest-xdist worker a core, each test file on one
+# worker (--dist loadfile: the runs a file's tests share are made once, its tests run in
+# order). PYTEST_WORKERS=0 runs everything in this process; PYTEST_ARGS adds to the command.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # In-process and unit tests only (no subprocess runs, sweeps or servers).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # A single-node Slurm on this machine (as root; installs Debian's slurm-wlm and munge when
 # missing): tests/test_slurm.py and `tbpipe -m hydra/launcher=slurm ...` run through it.
