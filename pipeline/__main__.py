@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import NoReturn
@@ -172,12 +173,15 @@ def help_page(argv: list[str]) -> str:
         overrides.append(searchpath_override(args.config_dir))
     with tbpipe_configs(args.config_path):
         groups = GroupOptions(hydra_config_loader(), overrides)
+        _page.update(composing=True)  # the page's text is made once, after the compose
         try:  # composed once, as for a run: a misspelled override is one line
             cfg = compose_with_hydra(args.config_name or CONFIG_NAME, overrides, RunMode.RUN)
         except Exception as error:
             if full_error_requested():
                 raise
             raise explain(error, list(args.overrides), groups.get_group_options) from None
+        finally:
+            _page.clear()
         _page.update(cfg=cfg, groups=groups)
         try:
             return str(cfg.hydra.help.template)
@@ -233,12 +237,24 @@ def _docs_text() -> str:
     return "README.md and docs/ in tbpipe's source (TUTORIAL, ERRORS, EXTENDING, SWEEPS, ...)"
 
 
+def _page_text(make: Callable[[], str]) -> Callable[[], str]:
+    """A resolver of the help page that makes nothing while `help_page` composes: OmegaConf's
+    merge resolves an interpolated key that a later config sets again, only to see whether
+    it is a config node, and throws the text away (the page's lists cost a noticeable share
+    of `tbpipe --help`)."""
+
+    def text() -> str:
+        return "" if _page.get("composing") else make()
+
+    return text
+
+
 # what conf/hydra/help/tbpipe.yaml (`tbpipe --help`) fills in
-OmegaConf.register_new_resolver("tbpipe.subcommands", _subcommands_text, replace=True)
-OmegaConf.register_new_resolver("tbpipe.choices", _choices_text, replace=True)
-OmegaConf.register_new_resolver("tbpipe.keys", _keys_text, replace=True)
-OmegaConf.register_new_resolver("tbpipe.docs", _docs_text, replace=True)
-OmegaConf.register_new_resolver("tbpipe.version", version_line, replace=True)
+for _name, _make in {
+    "subcommands": _subcommands_text, "choices": _choices_text, "keys": _keys_text,
+    "docs": _docs_text, "version": version_line,
+}.items():  # fmt: skip
+    OmegaConf.register_new_resolver(f"tbpipe.{_name}", _page_text(_make), replace=True)
 
 
 def leave(code: int | str | None) -> NoReturn:

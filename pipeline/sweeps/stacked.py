@@ -31,7 +31,6 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from pipeline.contracts import build_piece, check_data, class_of, target_of
 from pipeline.runinfo import RESUME_ENV
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 
@@ -48,6 +47,8 @@ def stack_key(cfg: DictConfig) -> tuple | None:
     """What the jobs of one group share (optimizer, steps, points), or None: the job
     cannot be stacked and runs on its own."""
     import os
+
+    from pipeline.contracts import target_of  # NumPy: loaded by a sweep, not by a plugin scan
 
     task = cfg.get("task")
     sinks = list((cfg.get("sinks") or {}).values())
@@ -67,6 +68,7 @@ def stack_key(cfg: DictConfig) -> tuple | None:
 
 def own_sink(node: Any) -> bool:
     """A sink of tbpipe's own that does the same in every job (a user's is not stacked)."""
+    from pipeline.contracts import class_of
     from pipeline.reuse import owned_and_reusable  # loads TensorFlow: only once a sweep runs
 
     cls = class_of(str(node.get("_target_"))) if node is not None else None
@@ -75,6 +77,7 @@ def own_sink(node: Any) -> bool:
 
 def setting_of(cfg: DictConfig) -> Any:
     """The job's data, drawn by its own `LinearData`, and its starting values."""
+    from pipeline.contracts import build_piece, check_data, target_of
     from pipeline.sweeps.stacked_train import Setting
 
     data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
