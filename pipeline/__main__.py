@@ -163,6 +163,7 @@ def help_page(argv: list[str]) -> str:
         compose_with_hydra,
         hydra_args_parser,
         hydra_config_loader,
+        structured_configs_made_when_read,
     )
 
     args = hydra_args_parser().parse_args([arg for arg in argv if arg not in ("--help", "-h")])
@@ -171,7 +172,7 @@ def help_page(argv: list[str]) -> str:
         if not Path(args.config_dir).is_dir():
             raise BadInput(f"bad value --config-dir {args.config_dir}: no such directory")
         overrides.append(searchpath_override(args.config_dir))
-    with tbpipe_configs(args.config_path):
+    with structured_configs_made_when_read(), tbpipe_configs(args.config_path):
         groups = GroupOptions(hydra_config_loader(), overrides)
         _page.update(composing=True)  # the page's text is made once, after the compose
         try:  # composed once, as for a run: a misspelled override is one line

@@ -151,6 +151,51 @@ def hydra_config_loader() -> Any:
     return GlobalHydra.instance().hydra.config_loader
 
 
+@contextlib.contextmanager
+def structured_configs_made_when_read() -> Iterator[None]:
+    """Inside the block, `ConfigStore.store` keeps the node it is given and makes the
+    config of it (`OmegaConf.structured`) when a composition first reads it.
+
+    Hydra's plugin scan imports every plugin, and each stores its configs (the Ray
+    launcher's AWS cluster settings among them), each made into a config at once and then
+    deep-copied with Hydra's whole repository for each composition: most of the scan's
+    time, for configs that `tbpipe --help` only lists by name. A config read is the one
+    `OmegaConf.structured` would have made when stored.
+    """
+    from hydra.core.config_store import ConfigNode, ConfigStore
+    from omegaconf import OmegaConf
+
+    class ConfigMadeWhenRead(ConfigNode):
+        def __init__(self, stored: ConfigNode, source: Any):
+            self.name, self.group = stored.name, stored.group
+            self.package, self.provider = stored.package, stored.provider
+            self.source = source
+
+        @property
+        def node(self) -> Any:
+            if "made" not in self.__dict__:
+                self.made = OmegaConf.structured(self.source)
+            return self.made
+
+        @node.setter
+        def node(self, value: Any) -> None:
+            self.made = value
+
+    store = ConfigStore.store
+
+    def store_unmade(self, name, node, group=None, package=None, provider=None) -> None:
+        store(self, name, {}, group, package, provider)
+        folder = self._open(group) if group is not None else self.repo  # noqa: SLF001
+        key = name if name.endswith(".yaml") else f"{name}.yaml"
+        folder[key] = ConfigMadeWhenRead(folder[key], node)
+
+    ConfigStore.store = store_unmade
+    try:
+        yield
+    finally:
+        ConfigStore.store = store
+
+
 # -- OmegaConf ----------------------------------------------------------------------------
 @functools.cache
 def fast_yaml_loader() -> type:
