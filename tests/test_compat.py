@@ -139,6 +139,38 @@ def test_exit_without_teardown_runs_atexit_handlers_and_flushes():
     )
 
 
+def test_a_config_stored_in_the_block_reads_as_one_stored_at_once():
+    from dataclasses import dataclass, field
+
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    @dataclass
+    class Cluster:
+        name: str = "c"
+        workers: int = 2
+        tags: list = field(default_factory=lambda: ["a", "b"])
+
+    store, original = ConfigStore.instance(), ConfigStore.store
+    try:
+        store.store(name="now", node=Cluster(workers=3), group="tbpipe_compat_test/launcher")
+        with compat.structured_configs_made_when_read():
+            store.store(name="later", node=Cluster(workers=3), group="tbpipe_compat_test/launcher")
+            listed = store.list("tbpipe_compat_test/launcher")
+        now = store.load("tbpipe_compat_test/launcher/now.yaml")
+        later = store.load("tbpipe_compat_test/launcher/later.yaml")
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'ConfigStore.store / ConfigNode')}: {error}")
+    finally:
+        store.repo.pop("tbpipe_compat_test", None)
+    assert ConfigStore.store is original, "the block leaves ConfigStore.store as it found it"
+    assert listed == ["later.yaml", "now.yaml"], broke("hydra-core", "ConfigStore.list")
+    assert (later.name, later.group, later.package) == (now.name.replace("now", "later"),
+                                                        now.group, now.package)  # fmt: skip
+    assert OmegaConf.to_yaml(later.node) == OmegaConf.to_yaml(now.node)
+    assert OmegaConf.get_type(later.node) is OmegaConf.get_type(now.node) is Cluster
+
+
 def test_the_fast_yaml_loader_reads_saved_configs_as_omegaconf_does(tmp_path):
     import yaml
     from omegaconf import OmegaConf
