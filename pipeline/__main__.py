@@ -136,13 +136,31 @@ def _subcommands_text() -> str:
     lines = []
     for name, module in {**SUBCOMMANDS, **RUNS}.items():
         origin = importlib.util.find_spec(module).origin
-        first = (ast.get_docstring(ast.parse(Path(origin).read_text())) or name).splitlines()[0]
+        first = (ast.get_docstring(ast.parse(_first_statement(origin))) or name).splitlines()[0]
         usage, what = name, first
         if found := re.match(r"`tbpipe ([^`]+)`: (.+)", first):
             usage, what = found.groups()
         lines.append(f"  {usage:28} {what.rstrip('.')}")
     lines.append(f"  {'help [SUBCOMMAND]':28} this page, or a subcommand's")
     return "\n".join(lines)
+
+
+def _first_statement(path: str) -> bytes:
+    """The source of a module up to the end of its first statement (its docstring, if it
+    has one): what the docstring is read from, without parsing the whole module."""
+    import tokenize
+
+    read = []
+    with open(path, "rb") as source:
+
+        def readline() -> bytes:
+            read.append(source.readline())
+            return read[-1]
+
+        for token in tokenize.tokenize(readline):
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                break
+    return b"".join(read)
 
 
 #: what `help_page` composed: the config and its groups, for the page's resolvers
