@@ -47,13 +47,14 @@ def test_a_rerun_is_named_rerun_records_no_saved_run_and_warns_of_other_versions
 
 @pytest.mark.slow
 def test_the_printed_tensorboard_command_pastes_into_a_shell(tmp_path):
-    """`sinks=[scalars]` names the folder with `[`, `,` and `=`; the printed command
-    quotes it, so a shell hands TensorBoard the folder as it is."""
-    result = run_tbpipe("trainer.steps=5", "sinks=[scalars]", cwd=tmp_path)
+    """tbpipe's own folder names need no quoting; a run dir the user names with `[`, `,`,
+    `=` and a space does, and the printed command quotes it, so a shell hands TensorBoard
+    the folder as it is."""
+    result = run_tbpipe("trainer.steps=5", "hydra.run.dir='runs/k=2, [x]'", cwd=tmp_path)
     command = result.stdout.strip().rsplit(" | ", 1)[1]
     words = shlex.split(command)
     assert words[:2] == ["tensorboard", "--logdir"] and (tmp_path / words[2]).is_dir()
-    assert "[scalars]" in words[2] and "'" in command
+    assert words[2] == "runs/k=2, [x]" and "'" in command
     shell = subprocess.run(["bash", "-O", "failglob", "-c", f"ls -d {command.split(' ', 2)[2]}"],
                            cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert shell.returncode == 0 and shell.stdout.strip() == words[2]
