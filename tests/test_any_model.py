@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
@@ -89,23 +88,13 @@ def test_diabetes_explains_40_percent_of_the_test_variance(tmp_path):
 
 
 def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
-    from tests.test_resume import every_series, records, stop_mid_run
+    from tests.test_resume import killed_and_resumed_equal_the_run_never_stopped
 
     args = (
         "+experiment=digits_classifier", "trainer.steps=6000", "trainer.checkpoint_every=500",
         "writer.flush_millis=100", "trainer.progress=false", "sinks.images.every=1000",
     )  # fmt: skip
-    whole = tmp_path / "whole"
-    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
-    run_dir = tmp_path / "run"
-    saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
-    clean(resumed.stderr)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
-    assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
-    got = records(run_dir)
-    assert set(got.values()) == {1} and got == records(whole)
+    clean(killed_and_resumed_equal_the_run_never_stopped(args, tmp_path).stderr)
 
 
 def test_the_extending_commands_for_your_model_run_as_written(tmp_path):

@@ -106,6 +106,22 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
     return checkpoint_step(run_dir)  # a later one may have come before the signal
 
 
+def killed_and_resumed_equal_the_run_never_stopped(args: tuple, tmp_path: Path):
+    """Run `tbpipe args` whole, then again killed with -9 past a checkpoint and resumed:
+    the resumed run completes from that checkpoint with every series and record of the
+    whole one. Returns the resume's result, for its output to be read."""
+    whole, run_dir = tmp_path / "whole", tmp_path / "run"
+    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
+    saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
+    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+    assert every_series(run_dir) == every_series(whole)  # bit for bit, every record
+    got = records(run_dir)
+    assert set(got.values()) == {1} and got == records(whole)
+    return resumed
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """The runs never stopped, one per config, made once."""

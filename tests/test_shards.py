@@ -10,7 +10,6 @@ reader.
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -69,21 +68,11 @@ def test_a_run_from_csv_shards_learns(tmp_path):
 
 
 def test_shards_killed_and_resumed_equal_the_run_never_stopped(tmp_path):
-    from tests.test_resume import every_series, records, stop_mid_run
+    from tests.test_resume import killed_and_resumed_equal_the_run_never_stopped
 
     write_shards(tmp_path, train_shards=3, rows=60)
     args = (*ARGS, "trainer.steps=1200", "trainer.checkpoint_every=100", "writer.flush_millis=100")
-    whole = tmp_path / "whole"
-    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
-    run_dir = tmp_path / "run"
-    saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
-    clean(resumed.stderr)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
-    assert every_series(run_dir) == every_series(whole)  # bit for bit, every record
-    got = records(run_dir)
-    assert set(got.values()) == {1} and got == records(whole)
+    clean(killed_and_resumed_equal_the_run_never_stopped(args, tmp_path).stderr)
 
 
 @pytest.mark.parametrize(
