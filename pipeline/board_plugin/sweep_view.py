@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
 from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
-from pipeline.readback.runs import EVENT_FILE_MARK
+from pipeline.readback.report_cache import file_stamps
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED, DIVERGED
 
@@ -206,18 +205,15 @@ def runs_stamp(logdir: Path) -> tuple:
     return tuple(stamp)
 
 
-#: run folder -> (its event files' sizes and times, its scalar series): a reload reads
-#: only the runs whose files changed
-_READ: dict[Path, tuple[tuple, dict[str, list[tuple[int, float]]]]] = {}
+#: run folder -> (its event files' stamps, its scalar series): a reload reads only the
+#: runs whose files changed
+_READ: dict[Path, tuple[list[list] | None, dict[str, list[tuple[int, float]]]]] = {}
 
 
 def scalars_of(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """A run's scalar series (readback.scalars), read again only when its files change."""
-    stamp = tuple(
-        (entry.name, info.st_size, info.st_mtime_ns)
-        for entry in os.scandir(run)
-        if EVENT_FILE_MARK in entry.name and (info := entry.stat())
-    )
+    """A run's scalar series (readback.scalars), read again only when its files change (the
+    stamps `tbpipe report`'s cache keys its runs by)."""
+    stamp = file_stamps(run)
     kept = _READ.get(run)
     if kept is None or kept[0] != stamp:
         kept = _READ[run] = (stamp, read_scalars(run).series)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.check.schema import is_number
 from pipeline.readback.jobs import column_of, final_columns, main_metric_of_rows, swept_keys
-from pipeline.readback.status import number
+from pipeline.readback.text_table import Column, sweep_number, text_table
 from pipeline.runinfo import COMPLETED
 
 #: what varies between replicates of one setting, never a grouping key by default
@@ -165,43 +165,62 @@ def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
     the tutorial's line, else the main metric's."""
     if groups and "k" not in groups[0]["metrics"]:
         return metric_table(groups)
-    head = (
-        f"{'n':>3} {'failed':>6}  {'k mean':>9} {'k std':>9}  {'95% interval of k':>21}  "
-        f"{'|k-k_true|':>10}  {'std.err':>9}  setting"
-    )
-    lines = [head]
-    for g in groups:
-        interval = (
-            f"[{g['k_ci95_low']:.4f}, {g['k_ci95_high']:.4f}]"
-            if g["k_ci95_low"] is not None
-            else "-"
-        )
-        setting = " ".join(f"{k}={v}" for k, v in g["setting"].items()) or "(all jobs)"
-        lines.append(
-            f"{g['n']:>3} {g['failed']:>6}  {_number(g['k_mean']):>9} {_number(g['k_std']):>9}"
-            f"  {interval:>21}  {_number(g['k_error_mean']):>10}  {_number(g['k_stderr']):>9}"
-            f"  {setting}"
-        )
-    return "\n".join(lines)
+    columns = [
+        Column("n", ">", 3),
+        Column("failed", ">", 6, gap=1),
+        Column("k mean", ">", 9),
+        Column("k std", ">", 9, gap=1),
+        Column("95% interval of k", ">", 21),
+        Column("|k-k_true|", ">", 10),
+        Column("std.err", ">", 9),
+        Column("setting"),
+    ]
+    rows = [
+        [
+            *_counts(g),
+            sweep_number(g["k_mean"]),
+            sweep_number(g["k_std"]),
+            _interval(g["k_ci95_low"], g["k_ci95_high"]),
+            sweep_number(g["k_error_mean"]),
+            sweep_number(g["k_stderr"]),
+            _setting(g),
+        ]
+        for g in groups
+    ]
+    return text_table(columns, rows)
 
 
 def metric_table(groups: Sequence[dict[str, Any]]) -> str:
     """The grouped table of a task without k: its main metric's mean, std and interval."""
     main = groups[0]["main_metric"]
-    lines = [
-        f"{'n':>3} {'failed':>6}  {main + ' mean':>20} {'std':>9}  {'95% interval':>21}  setting"
+    columns = [
+        Column("n", ">", 3),
+        Column("failed", ">", 6, gap=1),
+        Column(f"{main} mean", ">", 20),
+        Column("std", ">", 9, gap=1),
+        Column("95% interval", ">", 21),
+        Column("setting"),
     ]
-    for g in groups:
-        low, high = g.get(f"{main}_ci95_low"), g.get(f"{main}_ci95_high")
-        interval = f"[{low:.4f}, {high:.4f}]" if low is not None else "-"
-        setting = " ".join(f"{k}={v}" for k, v in g["setting"].items()) or "(all jobs)"
-        lines.append(
-            f"{g['n']:>3} {g['failed']:>6}  {_number(g.get(f'{main}_mean')):>20} "
-            f"{_number(g.get(f'{main}_std')):>9}  {interval:>21}  {setting}"
-        )
-    return "\n".join(lines)
+    rows = [
+        [
+            *_counts(g),
+            sweep_number(g.get(f"{main}_mean")),
+            sweep_number(g.get(f"{main}_std")),
+            _interval(g.get(f"{main}_ci95_low"), g.get(f"{main}_ci95_high")),
+            _setting(g),
+        ]
+        for g in groups
+    ]
+    return text_table(columns, rows)
 
 
-def _number(value: float | None) -> str:
-    """Four decimals, a huge value in short form (`status.number`)."""
-    return number(value, 4, fixed_below=1e4, short=3)
+def _counts(group: dict[str, Any]) -> list[str]:
+    return [str(group["n"]), str(group["failed"])]
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None else f"[{low:.4f}, {high:.4f}]"
+
+
+def _setting(group: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in group["setting"].items()) or "(all jobs)"

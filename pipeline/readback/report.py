@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pipeline.check.errors import OneLineParser
 from pipeline.compat import read_events_without_tensorflow
+from pipeline.readback.text_table import text_table
 from pipeline.runinfo import strict_json_value
 
 PROG = "tbpipe report"
@@ -154,14 +155,6 @@ def _histogram_table(readings: list) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _aligned(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
-    lines = [header, ["-" * w for w in widths], *body]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
-
-
 def _csv(header: list[str], body: list[list[str]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, *body])
@@ -191,8 +184,9 @@ def render(logdir: Path, rows: list[dict], readings: list | None, form: str) -> 
     tables = [_scalar_table(rows)]
     if readings is not None:
         tables.append(_histogram_table(readings))
-    show = _csv if form == "csv" else _aligned
-    return "\n\n".join(show(header, body) for header, body in tables)
+    if form == "csv":
+        return "\n\n".join(_csv(header, body) for header, body in tables)
+    return "\n\n".join(text_table(header, body, rule=True) for header, body in tables)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from pipeline.check.errors import EXIT_BAD_INPUT, OneLineParser
+from pipeline.readback.text_table import Column, number, text_table
 from pipeline.runinfo import (
     COMPLETED,
     DIED,
@@ -171,9 +172,9 @@ def job_dirs(sweep_dir: Path) -> dict[int, Path]:
     """The job dirs found in a sweep dir, by job number."""
     found = {}
     for path in sweep_dir.iterdir():
-        number = job_number(path.name)
-        if number is not None and path.is_dir():
-            found[number] = path
+        num = job_number(path.name)
+        if num is not None and path.is_dir():
+            found[num] = path
     return found
 
 
@@ -246,31 +247,29 @@ def runs_under(folder: Path) -> list[Path]:
     return found
 
 
-def number(value: Any, digits: int = 1, fixed_below: float = 1e6, short: int = 0) -> str:
-    """A number in a text table (status, a sweep's summary, its groups): `digits` decimals,
-    or from `fixed_below` on (a diverged run's k) `short` significant digits (0: `digits`);
-    "-" for none."""
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if abs(value) < fixed_below else f"{value:.{short or digits}g}"
-
-
 def table(rows: Sequence[JobStatus], folder: Path | None = None) -> str:
     """The rows as text (with the main metric's last value, once a job ended), then how
     many jobs are in each state. `folder`: rows of a folder of runs, each named by its
     dir inside it instead of its setting."""
     metric = next((row.main_metric for row in rows if row.main_metric), "result")
-    last = "run" if folder is not None else "setting"
-    lines = [f"{'job':>4}  {'state':<11}  {'step':>19}  {'wall s':>8}  {metric:>14}  {last}"]
+    columns = [
+        Column("job", ">", 4),
+        Column("state", "<", 11),
+        Column("step", ">", 19),
+        Column("wall s", ">", 8),
+        Column(metric, ">", 14),
+        Column("run" if folder is not None else "setting"),
+    ]
+    cells = []
     for row in rows:
         step = f"{'-' if row.step is None else row.step} / {row.steps_planned or '-'}"
         shown = row.setting or "(defaults)"
         if folder is not None and row.run_dir is not None:
             shown = os.path.relpath(row.run_dir, folder)
-        lines.append(
-            f"{row.job:>4}  {row.state:<11}  {step:>19}  {number(row.seconds):>8}  "
-            f"{number(row.value, 4):>14}  {shown}"
+        cells.append(
+            [str(row.job), row.state, step, number(row.seconds), number(row.value, 4), shown]
         )
+    lines = [text_table(columns, cells)]
     lines += [f"job {row.job} {row.state}: {row.reason}" for row in rows if row.reason]
     counts: dict[str, int] = {}
     for row in rows:

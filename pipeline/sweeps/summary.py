@@ -37,7 +37,7 @@ from pipeline.readback.jobs import (
     result_columns,
     swept_keys,
 )
-from pipeline.readback.status import number as status_number
+from pipeline.readback.text_table import Column, sweep_number, text_table
 from pipeline.runinfo import COMPLETED
 from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
 from pipeline.tasks import metrics_of
@@ -80,16 +80,26 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         main = main_metric_of_rows(rows)
         results = [(main, column_of(main), 14)]
     results.append(("test loss", "test_loss", 10))
-    head = "".join(f"{title:>{width}}  " for title, _, width in results)
-    lines = [f"{'job':>3}  {head}{'s':>6}  {'status':<9}  setting"]
+    columns = [
+        Column("job", ">", 3),
+        *(Column(title, ">", width) for title, _, width in results),
+        Column("s", ">", 6),
+        Column("status", "<", 9),
+        Column("setting"),
+    ]
     swept = swept_keys(rows)
     varied = [key for key in swept if len({str(row["swept"].get(key)) for row in rows}) > 1]
-    for row in rows:
-        values = "".join(f"{number(row.get(key)):>{width}}  " for _, key, width in results)
-        lines.append(
-            f"{row['job']:>3}  {values}{number(row.get('seconds'), 1):>6}  "
-            f"{row.get('status') or '?':<9}  {setting_of(row, varied)}"
-        )
+    cells = [
+        [
+            str(row["job"]),
+            *(sweep_number(row.get(key)) for _, key, _ in results),
+            sweep_number(row.get("seconds"), 1),
+            row.get("status") or "?",
+            setting_of(row, varied),
+        ]
+        for row in rows
+    ]
+    lines = [text_table(columns, cells)]
     return "\n".join(lines + failures(rows))
 
 
@@ -109,11 +119,6 @@ def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
         for row in rows
         if row.get("status") != COMPLETED
     ]
-
-
-def number(value: Any, digits: int = 4) -> str:
-    """Fixed point where it fits the column, else short (a diverged k is huge)."""
-    return status_number(value, digits, fixed_below=1e4, short=3)
 
 
 def compared_settings(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:

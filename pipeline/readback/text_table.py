@@ -1,0 +1,62 @@
+"""Plain-text tables for the console: `tbpipe report`, `tbpipe status`, a sweep's summary.
+
+Every table tbpipe prints is drawn here, so they all line up the same way: each column as
+wide as its widest cell (at least its set width), cells flush left or right, no trailing
+spaces, and a column that outgrows its width pushes the next ones along instead of
+breaking the alignment. Written out rather than drawn with rich.table: rich gives this
+plain text only with its markup, wrapping and console width turned off, and importing it
+would add more to `tbpipe status` than drawing the table takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its title, how its cells line up ("<" flush left, ">" flush right), the
+    width it takes at least, and the spaces between it and the column before."""
+
+    title: str
+    align: Literal["<", ">"] = "<"
+    width: int = 0
+    gap: int = 2
+
+
+def text_table(
+    columns: Sequence[Column | str], rows: Sequence[Sequence[str]], rule: bool = False
+) -> str:
+    """The rows under their columns' titles, a line of dashes between them when `rule`.
+    A plain string is a column of that title, flush left."""
+    columns = [Column(c) if isinstance(c, str) else c for c in columns]
+    lines = [[c.title for c in columns], *rows]
+    widths = [
+        max(column.width, *(len(line[i]) for line in lines)) for i, column in enumerate(columns)
+    ]
+    if rule:
+        lines.insert(1, ["-" * width for width in widths])
+    return "\n".join(_line(line, columns, widths) for line in lines)
+
+
+def _line(cells: Sequence[str], columns: Sequence[Column], widths: Sequence[int]) -> str:
+    text = ""
+    for i, (cell, column, width) in enumerate(zip(cells, columns, widths, strict=True)):
+        text += " " * (column.gap if i else 0) + f"{cell:{column.align}{width}}"
+    return text.rstrip()
+
+
+def number(value: Any, digits: int = 1, fixed_below: float = 1e6, short: int = 0) -> str:
+    """A number in a table: `digits` decimals, or from `fixed_below` on (a diverged run's k)
+    `short` significant digits (0: `digits`); "-" for none."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if abs(value) < fixed_below else f"{value:.{short or digits}g}"
+
+
+def sweep_number(value: Any, digits: int = 4) -> str:
+    """A number in a sweep's tables: `digits` decimals, three significant digits from 10,000
+    on (a diverged k is huge, and the column is narrow)."""
+    return number(value, digits, fixed_below=1e4, short=3)
