@@ -32,20 +32,23 @@ def text_table(
     """The rows under their columns' titles, a line of dashes between them when `rule`.
     A plain string is a column of that title, flush left."""
     columns = [Column(c) if isinstance(c, str) else c for c in columns]
-    lines = [[c.title for c in columns], *rows]
+    lines = [[column.title for column in columns], *rows]
     widths = [
-        max(column.width, *(len(line[i]) for line in lines)) for i, column in enumerate(columns)
+        max(column.width, *map(len, cells))
+        for column, cells in zip(columns, zip(*lines, strict=True), strict=True)
     ]
     if rule:
         lines.insert(1, ["-" * width for width in widths])
-    return "\n".join(_line(line, columns, widths) for line in lines)
-
-
-def _line(cells: Sequence[str], columns: Sequence[Column], widths: Sequence[int]) -> str:
-    text = ""
-    for i, (cell, column, width) in enumerate(zip(cells, columns, widths, strict=True)):
-        text += " " * (column.gap if i else 0) + f"{cell:{column.align}{width}}"
-    return text.rstrip()
+    layout = [
+        (" " * (column.gap if i else 0), str.ljust if column.align == "<" else str.rjust, width)
+        for i, (column, width) in enumerate(zip(columns, widths, strict=True))
+    ]
+    return "\n".join(
+        "".join(
+            gap + pad(cell, width) for cell, (gap, pad, width) in zip(line, layout, strict=True)
+        ).rstrip()
+        for line in lines
+    )
 
 
 def number(value: Any, digits: int = 1, fixed_below: float = 1e6, short: int = 0) -> str:
