@@ -95,6 +95,17 @@ def test_report_and_api_give_the_summarys_grouped_table(seed_sweep):
 
 
 @pytest.mark.slow
+def test_report_group_by_prints_the_table_the_sweep_printed_and_its_csv(seed_sweep):
+    sweep_dir, printed = seed_sweep
+    table = run_tbpipe("report", str(sweep_dir), "--group-by", cwd=sweep_dir)
+    assert table.stderr == "" and table.stdout.count("\n") == 1 + len(NOISES)
+    assert table.stdout in printed
+    as_csv = run_tbpipe("report", str(sweep_dir), "--group-by", "--csv", cwd=sweep_dir)
+    written = (sweep_dir / "summary_by_setting.csv").read_bytes().decode()
+    assert as_csv.stderr == "" and as_csv.stdout == written.replace("\r\n", "\n")
+
+
+@pytest.mark.slow
 def test_each_settings_mean_run_is_the_per_step_mean_of_its_jobs(seed_sweep):
     sweep_dir, _ = seed_sweep
     for noise in NOISES:

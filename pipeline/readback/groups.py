@@ -15,7 +15,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline.check.schema import is_number
 from pipeline.readback.jobs import column_of, final_columns, main_metric_of_rows, swept_keys
@@ -153,11 +153,19 @@ def flat(group: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 def write_grouped_csv(groups: Sequence[dict[str, Any]], keys: Sequence[str], path: Path) -> Path:
     """summary_by_setting.csv: one row per setting (empty cells where n is too small)."""
     with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns(keys, metrics_of_groups(groups)))
-        writer.writeheader()
-        for group in groups:
-            writer.writerow({k: "" if v is None else v for k, v in flat(group, keys).items()})
+        write_grouped_rows(groups, keys, stream)
     return Path(path)
+
+
+def write_grouped_rows(
+    groups: Sequence[dict[str, Any]], keys: Sequence[str], stream: TextIO, end: str = "\r\n"
+) -> None:
+    """The groups as CSV rows under their columns' names (summary_by_setting.csv, and
+    `tbpipe report --group-by --csv` with `end` "\\n"); a missing value is an empty cell."""
+    names = columns(keys, metrics_of_groups(groups))
+    writer = csv.DictWriter(stream, fieldnames=names, lineterminator=end)
+    writer.writeheader()
+    writer.writerows(flat(group, keys) for group in groups)
 
 
 def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:

@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_groups(sweep_dir: Path, group_by: str, args: argparse.Namespace) -> int:
     """`--group-by`: the sweep summary's grouped table (summary_by_setting.csv) for any sweep."""
-    from pipeline.readback.groups import columns, flat, grouped_table, metrics_of_groups
+    from pipeline.readback.groups import flat, grouped_table, write_grouped_rows
     from pipeline.readback.jobs import read_sweep
 
     rows = read_sweep(sweep_dir)
@@ -262,12 +262,7 @@ def print_groups(sweep_dir: Path, group_by: str, args: argparse.Namespace) -> in
         records = [{k: strict_json_value(v) for k, v in flat(g, keys).items()} for g in groups]
         print(json.dumps({"group_by": keys, "groups": records}, indent=2, allow_nan=False))
     elif args.csv:
-        out = io.StringIO()
-        names = columns(keys, metrics_of_groups(groups))
-        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(flat(g, keys) for g in groups)
-        print(out.getvalue(), end="")
+        write_grouped_rows(groups, keys, sys.stdout, end="\n")
     else:
         print(grouped_table(groups, keys))
     return 0
