@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.board_plugin.sweep_view import job_dirs
+from pipeline.board_plugin.digest import job_dirs
 from pipeline.readback.status import load_yaml
 
 

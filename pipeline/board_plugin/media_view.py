@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.board_plugin.sweep_view import WRITERS, label, read_jobs
+from pipeline.board_plugin.digest import WRITERS
+from pipeline.board_plugin.sweep_view import label, read_jobs
 from pipeline.readback.groups import default_group_keys
 from pipeline.readback.histogram_guide import DISTRIBUTION_PERCENTILES, read_histogram
 from pipeline.readback.runs import HISTOGRAMS, IMAGES, load_run, share_between

@@ -3,8 +3,10 @@
 TensorBoard finds the plugin through the `tensorboard_plugins` entry point (pyproject.toml)
 and loads `static/index.js` as an ES module in an iframe (`frontend_metadata`). Every asset
 is a file of this package: nothing comes from the internet when the page is viewed. The
-data routes answer JSON computed by `sweep_view`, `config_diff` and `media_view`; a view is
-kept until a job's metrics.json or event files change, so a reload costs only the check.
+data routes answer JSON computed by `sweep_view`, `config_diff` and `media_view`. The table
+and the curves come through `digest` (kept in the user's cache until a job's files change,
+written as the sweep ends); the other views are kept in memory until a job's metrics.json
+changes, so a reload costs only the check.
 """
 
 from __future__ import annotations
@@ -34,23 +36,24 @@ class TbpipePlugin(base_plugin.TBPlugin):
         self._logdir = Path(context.logdir) if context.logdir else None
         self._lock = threading.RLock()  # a view may ask for the rows, kept the same way
         self._views: dict[tuple, tuple[tuple, Any]] = {}
+        self._digest = None  # the logdir's SweepDigest, made on first use
         if self._logdir is not None:  # read the runs now, as TensorBoard does for its tabs
             threading.Thread(target=self._read_ahead, name="tbpipe-read-ahead", daemon=True).start()
 
     def _read_ahead(self) -> None:
-        """The first view (table and curves) computed before the tab is opened."""
-        from pipeline.board_plugin.sweep_view import curves_view, sweep_view
-
+        """The first view (table and curves) read before the tab is opened."""
         try:
             if self.is_active():
-                self._cached(("sweep",), lambda: sweep_view(self._rows()))
-                self._cached(("curves",), lambda: curves_view(self._rows()))
+                with self._lock:
+                    stamps = self._sweep_digest().stamps()
+                    self._sweep_digest().table(stamps)
+                    self._sweep_digest().curves(stamps)
         except Exception:  # a damaged logdir: the request itself will say what is wrong
             logger.warning("tbpipe tab: reading %s ahead failed", self._logdir, exc_info=True)
 
     def is_active(self) -> bool:
         """Shown for a logdir holding tbpipe runs (a `.hydra/` folder anywhere below)."""
-        from pipeline.board_plugin.sweep_view import job_dirs
+        from pipeline.board_plugin.digest import job_dirs
 
         return self._logdir is not None and bool(job_dirs(self._logdir))
 
@@ -74,22 +77,23 @@ class TbpipePlugin(base_plugin.TBPlugin):
         body = (STATIC / name).read_bytes()
         return http_util.Respond(request, body, ASSETS[f"/{name}"])
 
-    def _rows(self) -> list[dict[str, Any]]:
-        from pipeline.board_plugin.sweep_view import read_jobs
+    def _sweep_digest(self):
+        """The logdir's table and curves, kept (digest.SweepDigest)."""
+        if self._digest is None:
+            from pipeline.board_plugin.digest import SweepDigest
 
-        return self._cached(("rows",), lambda: read_jobs(self._logdir))
+            self._digest = SweepDigest(self._logdir)
+        return self._digest
 
     @wrappers.Request.application
     def _sweep(self, request: wrappers.Request) -> wrappers.Response:
-        from pipeline.board_plugin.sweep_view import sweep_view
-
-        return self._json(request, self._cached(("sweep",), lambda: sweep_view(self._rows())))
+        with self._lock:  # one reading at a time: the digest is rewritten as it goes
+            return self._json(request, self._sweep_digest().table())
 
     @wrappers.Request.application
     def _curves(self, request: wrappers.Request) -> wrappers.Response:
-        from pipeline.board_plugin.sweep_view import curves_view
-
-        return self._json(request, self._cached(("curves",), lambda: curves_view(self._rows())))
+        with self._lock:
+            return self._json(request, self._sweep_digest().curves())
 
     @wrappers.Request.application
     def _config_diff(self, request: wrappers.Request) -> wrappers.Response:

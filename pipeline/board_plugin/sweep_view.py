@@ -18,44 +18,34 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.board_plugin.digest import WRITERS, job_dirs, run_name
 from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
 from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
-from pipeline.readback.report_cache import file_stamps
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED, DIVERGED
 
-#: the writers a tbpipe run has (conf/writer/): their folders are TensorBoard runs
-WRITERS = ("train", "test")
 #: points a curve sends to the page at most (evenly spaced steps, the last one kept)
 MAX_POINTS = 300
 
 
-def job_dirs(logdir: Path) -> list[Path]:
-    """The runs the page groups, each a folder Hydra gave a `.hydra/`: `logdir` itself, or
-    a sweep's job dirs, or the single runs below (`outputs/<date>/<time>`)."""
-    logdir = Path(logdir)
-    if (logdir / ".hydra" / "overrides.yaml").exists():
-        return [logdir]
-    for depth in ("*", "*/*", "*/*/*"):  # a sweep; a day's runs; outputs/ or multirun/
-        found = sorted(logdir.glob(f"{depth}/.hydra/overrides.yaml"))
-        if found:
-            return [path.parent.parent for path in found]
-    return []
-
-
 def read_jobs(logdir: Path) -> list[dict[str, Any]]:
-    """One readback row per job (what the table needs: no config, no standard error),
-    with `run`: its folder relative to the logdir, which names it on the page."""
-    logdir = Path(logdir)
-    rows, named = [], {}
-    for job in job_dirs(logdir):
-        if job.parent not in named:  # tbpipe's own job dir names start with the number
-            named[job.parent] = numbers_in_names(job.parent)
-        row = read_job_or_say_why(job, number_in_name=named[job.parent], config=False)
-        row["run"] = job.relative_to(logdir).as_posix() if job != logdir else "."
-        row["path"] = job
-        rows.append(row)
-    return rows
+    """One row per job of the logdir (`read_job_row`), in the page's order."""
+    return [read_job_row(job, Path(logdir)) for job in job_dirs(logdir)]
+
+
+def read_job_row(job: Path, logdir: Path) -> dict[str, Any]:
+    """A job's readback row (what the table needs: no config, no standard error), with
+    `run`: its folder relative to the logdir, which names it on the page, and `path`."""
+    row = read_job_or_say_why(job, number_in_name=_numbered(job.parent), config=False)
+    row["run"] = run_name(job, Path(logdir))
+    row["path"] = job
+    return row
+
+
+@functools.lru_cache(maxsize=64)
+def _numbered(sweep_dir: Path) -> bool:
+    """Whether tbpipe named the sweep's job dirs (their number first): read once a sweep."""
+    return numbers_in_names(sweep_dir)
 
 
 def label(setting: dict[str, Any]) -> str:
@@ -111,16 +101,13 @@ def sweep_view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def curves_view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Each setting's curves (label -> tag -> mean and bands) over its completed jobs,
-    and every tag charted."""
+def completed_by_setting(rows: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """Setting label -> its completed jobs (the ones its curves pool), in the table's order."""
     members = _members(rows, default_group_keys(rows))
-    out = {
-        setting: curves([r["path"] for r in jobs if r.get("status") == COMPLETED])
+    return {
+        setting: [row for row in jobs if row.get("status") == COMPLETED]
         for setting, jobs in members.items()
     }
-    tags = sorted({tag for by_tag in out.values() for tag in by_tag})
-    return {"charts": tags, "curves": out}
 
 
 def _members(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, list]:
@@ -138,7 +125,7 @@ def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
         for writer in WRITERS:
             if not (path / writer).is_dir():
                 continue
-            for tag, points in scalars_of(path / writer).items():
+            for tag, points in read_scalars(path / writer).series.items():
                 per_tag.setdefault(f"{writer}/{tag}", []).append(dict(points))
     return {tag: band(series) for tag, series in sorted(per_tag.items())}
 
@@ -203,18 +190,3 @@ def runs_stamp(logdir: Path) -> tuple:
         except OSError:  # not started yet
             stamp.append((str(job), None))
     return tuple(stamp)
-
-
-#: run folder -> (its event files' stamps, its scalar series): a reload reads only the
-#: runs whose files changed
-_READ: dict[Path, tuple[list[list] | None, dict[str, list[tuple[int, float]]]]] = {}
-
-
-def scalars_of(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """A run's scalar series (readback.scalars), read again only when its files change (the
-    stamps `tbpipe report`'s cache keys its runs by)."""
-    stamp = file_stamps(run)
-    kept = _READ.get(run)
-    if kept is None or kept[0] != stamp:
-        kept = _READ[run] = (stamp, read_scalars(run).series)
-    return kept[1]

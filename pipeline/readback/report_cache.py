@@ -95,8 +95,9 @@ def worth_a_server(unread: dict[str, list], stamps: dict[str, list]) -> bool:
     return left > SERVER_SHARE * total + MIN_SERVER_BYTES
 
 
-def cache_path(logdir: str | Path) -> Path | None:
-    """The cache file of `logdir` (named by its resolved path), or None without a home."""
+def cache_path(logdir: str | Path, kind: str = "report") -> Path | None:
+    """The cache file of `logdir` (named by its resolved path) among the `kind` files (the
+    report's; `board`: the tbpipe tab's digest), or None without a home."""
     root = os.environ.get("TBPIPE_CACHE_DIR")
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME")
@@ -105,7 +106,7 @@ def cache_path(logdir: str | Path) -> Path | None:
         except RuntimeError:  # no home directory
             return None
     name = hashlib.sha256(os.fsencode(Path(logdir).resolve())).hexdigest()[:32]
-    return Path(root) / "report" / f"{name}.json"
+    return Path(root) / kind / f"{name}.json"
 
 
 def _entry(run: ScalarRun, stamps: list[list]) -> dict:

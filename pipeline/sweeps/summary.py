@@ -322,3 +322,6 @@ class SweepSummary(Callback):
         from pipeline.readback.report_cache import remember
 
         remember(sweep_dir)  # so that even the first `tbpipe report` of it reads no event file
+        from pipeline.board_plugin.digest import remember as remember_tab
+
+        remember_tab(sweep_dir)  # and the first TensorBoard's tbpipe tab shows it without them
