@@ -1,15 +1,24 @@
-"""How long the `tbpipe` TensorBoard plugin takes to open a 1,000-run sweep.
+"""How long the `tbpipe` tab of TensorBoard takes to show a 1,000-run sweep.
 
     .venv/bin/python benchmarks/board_plugin_load.py [--jobs 1000] [--cache DIR]
 
 The sweep is a real `tbpipe -m` sweep of tiny jobs (10 noise levels x 100 seeds,
 `sinks=[scalars] trainer.steps=20`), built once and kept under DIR (default: a folder in
-the system's temp dir) so later runs measure only the plugin. A real `tensorboard
---logdir SWEEP` is started on 127.0.0.1; the figure is the wall time of the requests the
-plugin's page makes when it opens (the settings table, then every setting's curves),
-asked as soon as TensorBoard answers (the plugin starts reading when TensorBoard starts),
-then once more.
-Run it on a quiet machine (`uptime`): the figures are wall times.
+the system's temp dir) so later runs measure only the tab. Its user cache (where the sweep's
+end writes the tab's digest, `TBPIPE_CACHE_DIR`) is DIR/user-cache; a sweep built before
+the digest existed gets it the way a sweep's end writes it (`digest.remember`, timed).
+
+What a user waits for, click on the tab -> data shown, measured three ways:
+- cold: in a fresh process that has already imported what a running TensorBoard has
+  (untimed), the plugin is made (its read-ahead off) and asked for what the page fetches
+  when the tab is clicked (index.js, the table, every setting's curves) through its own
+  routes; wall and CPU seconds from making the plugin to the last answer. Once with the
+  digest the sweep's end wrote, once without (an empty cache: a sweep made by an older
+  tbpipe, or copied elsewhere), each in its own process;
+- live: a real `tensorboard --logdir SWEEP` on 127.0.0.1 (plugin read-ahead on, as users
+  run it), the same requests over HTTP as soon as TensorBoard answers, then once more.
+The browser's drawing of the page is not included. CPU seconds say what the wall time
+would be on an idle core: give the load average (printed) beside any wall figure.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,9 +37,11 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 NOISE = "0.01,0.02,0.05,0.1,0.2,0.3,0.5,1,2,5"  # 10 settings
+#: what the page fetches when the tab is clicked, in its order
+PAGE = ("index.js", "sweep", "curves")
 
 
-def build_sweep(jobs: int, cache: Path) -> Path:
+def build_sweep(jobs: int, cache: Path, env: dict[str, str]) -> Path:
     """The cached sweep of `jobs` jobs (10 noise levels x jobs/10 seeds), built if missing."""
     sweep = cache / f"sweep-{jobs}"
     if (sweep / "summary.csv").exists():
@@ -41,8 +53,61 @@ def build_sweep(jobs: int, cache: Path) -> Path:
         f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     print(f"building {sweep} ...", file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, cwd=cache, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, cwd=cache, stdout=subprocess.DEVNULL, env=env)
     return sweep
+
+
+#: writes the digest as a sweep's end does; prints its wall and CPU seconds
+REMEMBER = """
+import json, sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+from pipeline.board_plugin.digest import remember
+remember(sys.argv[1])
+print(json.dumps([time.perf_counter() - wall, time.process_time() - cpu]))
+"""
+
+
+def ensure_digest(sweep: Path, env: dict[str, str]) -> tuple[float, float] | None:
+    """Write the sweep's digest if the cache has none: (wall, CPU) seconds it took."""
+    from pipeline.readback.report_cache import cache_path
+
+    os.environ["TBPIPE_CACHE_DIR"] = env["TBPIPE_CACHE_DIR"]
+    if cache_path(sweep, kind="board").exists():
+        return None
+    return _seconds([sys.executable, "-c", REMEMBER, str(sweep)], env)
+
+
+#: the tab's first reading in a fresh process: what TensorBoard has imported when it is up
+#: (untimed), then the plugin made and the page's requests answered through its routes
+COLD = """
+import json, sys, time
+import tensorboard.default, tensorboard.program  # a running TensorBoard has these
+from tensorboard.plugins import base_plugin
+from werkzeug.test import Client
+wall, cpu = time.perf_counter(), time.process_time()
+from pipeline.board_plugin.plugin import TbpipePlugin
+TbpipePlugin.read_ahead = False
+plugin = TbpipePlugin(base_plugin.TBContext(logdir=sys.argv[1]))
+apps = plugin.get_plugin_apps()
+seconds = {}
+for name in sys.argv[2:]:
+    answer = Client(apps[f"/{name}"]).get(f"/{name}")
+    assert answer.status_code == 200, (name, answer.status_code)
+    seconds[name] = [time.perf_counter() - wall, time.process_time() - cpu]
+print(json.dumps(seconds))
+"""
+
+
+def cold(sweep: Path, env: dict[str, str]) -> dict[str, list[float]]:
+    """Page request -> [wall, CPU] seconds from making the plugin to its answer."""
+    return _seconds([sys.executable, "-c", COLD, str(sweep), *PAGE], env)
+
+
+def _seconds(command: list[str], env: dict[str, str]):
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"{command[:3]} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:
@@ -56,21 +121,21 @@ def get(url: str, timeout: float = 120) -> bytes:
         return response.read()
 
 
-def measure(sweep: Path) -> dict[str, float]:
-    """Seconds the page's requests take on a fresh TensorBoard (the table, then every
-    setting's curves), asked as soon as TensorBoard answers, then once more."""
+def live(sweep: Path, env: dict[str, str]) -> dict[str, float]:
+    """Seconds a real TensorBoard takes to serve, then the click's requests as soon as it
+    answers, then once more."""
     port = free_port()
     started = time.perf_counter()
     board = subprocess.Popen(
         [str(BIN / "tensorboard"), "--logdir", str(sweep), "--host", "127.0.0.1",
          "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/data/plugin/tbpipe"
+    url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(1200):
             try:
-                listing = json.loads(get(f"http://127.0.0.1:{port}/data/plugins_listing", 5))
+                listing = json.loads(get(f"{url}/data/plugins_listing", 5))
                 break
             except OSError:
                 time.sleep(0.1)
@@ -78,39 +143,15 @@ def measure(sweep: Path) -> dict[str, float]:
         assert "tbpipe" in listing, sorted(listing)
         for attempt in ("first", "again"):
             asked = time.perf_counter()
-            table = json.loads(get(f"{base}/sweep"))
-            figures[f"{attempt}_table"] = time.perf_counter() - asked
-            curves = json.loads(get(f"{base}/curves"))
+            get(f"{url}/data/plugin_entry.html?name=tbpipe")
+            for name in PAGE:
+                body = get(f"{url}/data/plugin/tbpipe/{name}")
             figures[attempt] = time.perf_counter() - asked
-        figures["runs"] = sum(s["jobs"] for s in table["settings"])
-        figures["settings"] = len(curves["curves"])
+        figures["settings"] = len(json.loads(body)["curves"])
         return figures
     finally:
         board.terminate()
         board.wait(timeout=30)
-
-
-#: the plugin's own work for the page, cold, in a fresh process: wall and CPU seconds
-IN_PROCESS = """
-import json, sys, time
-from pathlib import Path
-wall, cpu = time.perf_counter(), time.process_time()
-from pipeline.board_plugin.sweep_view import curves_view, read_jobs, sweep_view
-rows = read_jobs(Path(sys.argv[1]))
-table = json.dumps(sweep_view(rows))
-curves = json.dumps(curves_view(rows), allow_nan=False)
-print(json.dumps([time.perf_counter() - wall, time.process_time() - cpu]))
-"""
-
-
-def in_process(sweep: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of reading the sweep for the page, imports included: the CPU
-    time says what the wall time would be on an idle core."""
-    done = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, str(sweep)], capture_output=True, text=True, check=True
-    )
-    wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
-    return wall, cpu
 
 
 def main() -> None:
@@ -119,19 +160,33 @@ def main() -> None:
     default_cache = Path(tempfile.gettempdir()) / "tbpipe-board-plugin-bench"
     parser.add_argument("--cache", type=Path, default=default_cache)
     args = parser.parse_args()
-    sweep = build_sweep(args.jobs, args.cache)
-    wall, cpu = in_process(sweep)
-    figures = measure(sweep)
-    load = os.getloadavg()
+    env = {**os.environ, "TBPIPE_CACHE_DIR": str(args.cache / "user-cache")}
+    sweep = build_sweep(args.jobs, args.cache, env)
+    written = ensure_digest(sweep, env)
+    load = [os.getloadavg()]
+    with_digest = cold(sweep, env)
+    empty = Path(tempfile.mkdtemp(prefix="tbpipe-no-digest-"))
+    try:
+        without = cold(sweep, {**env, "TBPIPE_CACHE_DIR": str(empty)})
+    finally:
+        shutil.rmtree(empty)
+    shown = live(sweep, env)
+    load.append(os.getloadavg())
+
+    def page(figures: dict[str, list[float]]) -> str:
+        wall, cpu = figures["curves"]
+        return f"{wall:.2f} s wall, {cpu:.2f} s CPU (table after {figures['sweep'][0]:.2f} s)"
+
+    if written is not None:
+        print(f"digest written as a sweep's end writes it: {written[0]:.1f} s wall, "
+              f"{written[1]:.1f} s CPU")  # fmt: skip
     print(
-        f"{figures['runs']} runs in {figures['settings']} settings; TensorBoard served after "
-        f"{figures['serving']:.1f} s; then the page's data (table + curves): "
-        f"{figures['first']:.2f} s (table {figures['first_table']:.2f} s), "
-        f"again {figures['again']:.2f} s (table {figures['again_table']:.2f} s); "
-        f"the plugin's reading alone, cold, in a fresh process: {wall:.2f} s wall, "
-        f"{cpu:.2f} s CPU; "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"{args.jobs} runs in {shown['settings']} settings; cold, the tab's data: with the "
+        f"sweep's digest {page(with_digest)}; without it {page(without)}; live TensorBoard: "
+        f"served after {shown['serving']:.1f} s, the click's requests {shown['first']:.2f} s, "
+        f"again {shown['again']:.2f} s; load average "
+        + " -> ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in load)
+        + f"; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
 
 

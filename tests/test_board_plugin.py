@@ -27,6 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.board_plugin import sweep_view
+from pipeline.board_plugin.digest import SweepDigest, remember
+from pipeline.readback.report_cache import cache_path
 from tests.conftest import run_tbpipe
 
 pytestmark = pytest.mark.slow
@@ -250,3 +253,66 @@ def test_images_are_side_by_side_by_setting(board, browser):
     assert [len(row.find_all("img")) for row in rows][:2] == [3, 3]
     source = rows[0].find_all("img")[0].attrs["src"]
     assert get(f"{board}/data/plugin/tbpipe/{source.removeprefix('./')}").startswith(b"\x89PNG")
+
+
+# ---- the tab's digest: kept in the user's cache, true to the jobs' files --------------------
+
+
+def views(sweep: Path) -> str:
+    """The tab's table and curves for `sweep`, read as the plugin reads them, as JSON."""
+    kept = SweepDigest(sweep)
+    return json.dumps([kept.table(), kept.curves()], allow_nan=False)
+
+
+def fresh_views(sweep: Path, empty: Path, monkeypatch) -> str:
+    """The same, read from the jobs' files alone (a cache holding no digest)."""
+    with monkeypatch.context() as patch:
+        patch.setenv("TBPIPE_CACHE_DIR", str(empty))
+        return views(sweep)
+
+
+def test_the_sweep_leaves_a_digest_the_tab_reads_without_event_files(sweep, tmp_path, monkeypatch):
+    assert cache_path(sweep, kind="board").is_file()  # written as the sweep ended
+    afresh = fresh_views(sweep, tmp_path, monkeypatch)
+
+    def no_event_file(path):
+        raise AssertionError(f"{path} read although the digest holds its curves")
+
+    monkeypatch.setattr(sweep_view, "read_scalars", no_event_file)
+    assert views(sweep) == afresh
+    table = json.loads(afresh)[0]
+    assert [(s["label"], s["n"], s["diverged"]) for s in table["settings"]] == [
+        ("data.noise_std=0.1", 3, 0), ("data.noise_std=0.5", 3, 0), ("data.noise_std=30", 0, 3)
+    ]  # fmt: skip
+
+
+def test_a_job_removed_or_rewritten_is_read_again(sweep, tmp_path, monkeypatch):
+    """A user deletes a job and replaces another's train events: the tab sees both."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    remember(copy)
+    before = json.loads(views(copy))
+    jobs = {noise: [j["dir"] for j in metrics_of(copy)[noise]] for noise in NOISE}
+    shutil.rmtree(copy / jobs["0.1"][0])
+    for event_file in (copy / jobs["0.5"][0] / "train").iterdir():
+        event_file.unlink()
+    for event_file in (copy / jobs["0.1"][1] / "train").iterdir():
+        shutil.copy(event_file, copy / jobs["0.5"][0] / "train")
+    after = views(copy)
+    assert after == fresh_views(copy, tmp_path / "empty", monkeypatch)
+    table, curves = json.loads(after)
+    assert [s["n"] for s in table["settings"]] == [2, 3, 0]
+    k_before = before[1]["curves"]["data.noise_std=0.5"]["train/k"]["mean"]
+    assert curves["curves"]["data.noise_std=0.5"]["train/k"]["mean"] != k_before
+
+
+def test_a_digest_edited_by_hand_is_not_used(sweep, tmp_path, monkeypatch):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    remember(copy)
+    digest = cache_path(copy, kind="board")
+    text = digest.read_text()
+    assert '"n": 3' in text
+    digest.write_text(text.replace('"n": 3', '"n": 4'))
+    assert views(copy) == fresh_views(copy, tmp_path / "empty", monkeypatch)
+    assert '"n": 4' not in digest.read_text()  # written anew from the jobs' files

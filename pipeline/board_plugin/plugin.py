@@ -31,13 +31,16 @@ class TbpipePlugin(base_plugin.TBPlugin):
     """A sweep's runs grouped by setting: table, bands, config diff, images, histogram guide."""
 
     plugin_name = PLUGIN_NAME
+    #: read the logdir's table and curves when TensorBoard starts (the load benchmark turns
+    #: it off to time the tab's first reading on its own)
+    read_ahead = True
 
     def __init__(self, context: base_plugin.TBContext):
         self._logdir = Path(context.logdir) if context.logdir else None
         self._lock = threading.RLock()  # a view may ask for the rows, kept the same way
         self._views: dict[tuple, tuple[tuple, Any]] = {}
         self._digest = None  # the logdir's SweepDigest, made on first use
-        if self._logdir is not None:  # read the runs now, as TensorBoard does for its tabs
+        if self._logdir is not None and self.read_ahead:  # now, as TensorBoard does for its tabs
             threading.Thread(target=self._read_ahead, name="tbpipe-read-ahead", daemon=True).start()
 
     def _read_ahead(self) -> None:
