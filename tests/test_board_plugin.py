@@ -176,6 +176,8 @@ def metrics_of(sweep: Path) -> dict[str, list[dict]]:
 def test_tensorboard_lists_the_tbpipe_plugin(board):
     listing = json.loads(get(f"{board}/data/plugins_listing"))
     assert listing["tbpipe"]["enabled"]
+    # its name, with the room that keeps it whole where the INACTIVE menu covers the last tab
+    assert listing["tbpipe"]["tab_name"] == "tbpipe" + "\u00a0" * 8
     assert listing["tbpipe"]["loading_mechanism"] == {
         "type": "IFRAME",
         "module_path": "/data/plugin/tbpipe/index.js",

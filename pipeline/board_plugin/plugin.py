@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 PLUGIN_NAME = "tbpipe"
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"/index.js": "text/javascript"}
+#: the tab's name in TensorBoard's header, with room after it: when the tabs overflow the
+#: header (a sweep writing scalars, images, histograms, text, hparams, graphs...), the
+#: INACTIVE menu covers the end of the last tab, which a third-party plugin's always is, and
+#: cut "TBPIPE" to "TBP"; eight no-break spaces are what it covers (checked at 1400 px)
+TAB_NAME = "tbpipe" + "\u00a0" * 8
 
 
 class TbpipePlugin(base_plugin.TBPlugin):
@@ -61,7 +66,7 @@ class TbpipePlugin(base_plugin.TBPlugin):
         return self._logdir is not None and bool(job_dirs(self._logdir))
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="tbpipe")
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME)
 
     def get_plugin_apps(self) -> dict[str, Any]:
         return {
