@@ -25,11 +25,13 @@ import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.board_plugin import sweep_view
 from pipeline.board_plugin.digest import SweepDigest, remember
 from pipeline.readback.report_cache import cache_path
+from pipeline.readback.scalars import read_scalars
 from tests.conftest import run_tbpipe
 
 pytestmark = pytest.mark.slow
@@ -318,3 +320,22 @@ def test_a_digest_edited_by_hand_is_not_used(sweep, tmp_path, monkeypatch):
     digest.write_text(text.replace('"n": 3', '"n": 4'))
     assert views(copy) == fresh_views(copy, tmp_path / "empty", monkeypatch)
     assert '"n": 4' not in digest.read_text()  # written anew from the jobs' files
+
+
+def test_the_curves_are_the_mean_and_bands_of_every_completed_run(sweep):
+    """Summed one run at a time, they are what numpy gives over all the runs held at once."""
+    rows = sweep_view.read_jobs(sweep)
+    for setting, done in sweep_view.completed_by_setting(rows).items():
+        shown = sweep_view.curves([row["path"] for row in done])
+        for tag, drawn in shown.items():
+            writer, name = tag.split("/", 1)
+            held = [
+                dict(read_scalars(row["path"] / writer).series[name]) for row in done
+            ]  # every run has every step here: no run diverged in a completed setting
+            values = np.array([[run[step] for step in drawn["step"]] for run in held])
+            std = values.std(axis=0, ddof=1)
+            assert drawn["n"] == [len(held)] * len(drawn["step"])
+            assert drawn["mean"] == pytest.approx(values.mean(axis=0).tolist(), rel=1e-9)
+            assert drawn["std_high"] == pytest.approx((values.mean(axis=0) + std).tolist())
+            assert drawn["min"] == values.min(axis=0).tolist()
+            assert drawn["max"] == values.max(axis=0).tolist(), (setting, tag)

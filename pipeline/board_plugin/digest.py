@@ -2,9 +2,10 @@
 
 Opening the tab of a large sweep otherwise reads every job's overrides and metrics.json and
 every run's event files, and loads SciPy for the intervals, each time a TensorBoard starts
-(docs/PERFORMANCE.md, "The tbpipe tab", has the figures). The sweep writes this digest as it
-ends (`remember`, beside the report cache: `$TBPIPE_CACHE_DIR/board/`, else the report
-cache's default root); the tab reads it and checks it against the stamps of each job's files:
+(docs/PERFORMANCE.md, "TensorBoard plugin", has the figures). The sweep writes this digest
+as it ends (`remember`, beside the report cache: `$TBPIPE_CACHE_DIR/board/`, else the report
+cache's default root; the curves only where its event files are few enough bytes); the tab
+reads it and checks it against the stamps of each job's files:
 `.hydra/overrides.yaml`, metrics.json and the event files of train/ and test/ (size, mtime,
 ctime, inode, as readback.report_cache stamps them). A job whose files changed is read again,
 and only the settings it belongs to have their curves computed again. The file's first line
@@ -35,6 +36,11 @@ FORMAT = 1
 MARK = "tbpipe-board-digest"
 #: the writers a tbpipe run has (conf/writer/): their folders are TensorBoard runs
 WRITERS = ("train", "test")
+#: event-file bytes up to which a sweep's end reads the curves into the digest too (a
+#: 1,000-job sweep of tiny jobs has ~6 MB); past it the sweep would read every event file
+#: once more after its seed summary did, and the tab's first reading does it instead
+#: (TensorBoard's start reads ahead)
+CURVES_AT_SWEEP_END = 64 * 2**20
 
 
 def job_dirs(logdir: Path) -> list[Path]:
@@ -201,8 +207,9 @@ class SweepDigest:
 
 def remember(sweep_dir: str | Path) -> None:
     """Write the digest of `sweep_dir` now: a sweep does it as it ends, so that even the
-    first TensorBoard of it shows the tab without reading an event file. Says nothing: a
-    failure here only leaves the reading to the tab."""
+    first TensorBoard of it shows the tab without reading an event file (the curves of a
+    sweep of more than CURVES_AT_SWEEP_END bytes of events are left to the tab). Says
+    nothing: a failure here only leaves the reading to the tab."""
     import warnings
 
     with warnings.catch_warnings():
@@ -211,9 +218,15 @@ def remember(sweep_dir: str | Path) -> None:
             digest = SweepDigest(sweep_dir)
             stamps = digest.stamps()
             digest.table(stamps)
-            digest.curves(stamps)
+            if event_bytes(stamps) <= CURVES_AT_SWEEP_END:
+                digest.curves(stamps)
         except Exception as error:  # noqa: BLE001  never a reason to fail a finished sweep
             log.debug("tab digest of %s not written: %s", sweep_dir, error)
+
+
+def event_bytes(stamps: dict[str, list]) -> int:
+    """The size of every event file `stamps` names."""
+    return sum(f[1] for stamp in stamps.values() for files in stamp[2:] for f in files or ())
 
 
 def _load(file: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,48 +118,80 @@ def _members(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, l
 
 
 def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
-    """`<writer>/<tag>` -> the mean over the jobs at each step, with its bands."""
-    per_tag: dict[str, list[dict[int, float]]] = {}
+    """`<writer>/<tag>` -> the mean over the jobs at each step, with its bands. One run's
+    series is held at a time: a setting of 200 seeds of 20,000 steps costs its sums only."""
+    bands: dict[str, Band] = {}
     for path in job_paths:
         for writer in WRITERS:
             if not (path / writer).is_dir():
                 continue
             for tag, points in read_scalars(path / writer).series.items():
-                per_tag.setdefault(f"{writer}/{tag}", []).append(dict(points))
-    return {tag: band(series) for tag, series in sorted(per_tag.items())}
+                bands.setdefault(f"{writer}/{tag}", Band()).add(points)
+    return {tag: bands[tag].edges() for tag in sorted(bands)}
 
 
-def band(series: Sequence[dict[int, float]]) -> dict[str, list]:
-    """Steps, mean, and the low/high edges of each band, over the runs having each step
-    (a value that is not finite counts as missing)."""
-    steps = sorted({step for points in series for step in points})
-    if len(steps) > MAX_POINTS:
-        stride = math.ceil(len(steps) / MAX_POINTS)
-        steps = [*steps[:-1:stride], steps[-1]]
-    values = np.full((len(series), len(steps)), np.nan)
-    for row, points in enumerate(series):
-        values[row] = [points.get(step, np.nan) for step in steps]
-    values[~np.isfinite(values)] = np.nan
-    n = np.sum(~np.isnan(values), axis=0)
-    keep = n > 0
-    values, n = values[:, keep], n[keep]
-    with warnings.catch_warnings():  # a step only one run reached has no std: 0 then
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
-        std = np.where(n > 1, np.nanstd(values, axis=0, ddof=1), 0.0) if len(n) else mean
-        t = np.array([_t975(int(k) - 1) if k > 1 else 0.0 for k in n])
-        half = np.where(n > 1, t * std / np.sqrt(n), 0.0) if len(n) else mean
-    return {
-        "step": [step for step, kept in zip(steps, keep, strict=True) if kept],
-        "n": n.tolist(),
-        "mean": mean.tolist(),
-        "ci_low": (mean - half).tolist(),
-        "ci_high": (mean + half).tolist(),
-        "std_low": (mean - std).tolist(),
-        "std_high": (mean + std).tolist(),
-        "min": np.nanmin(values, axis=0).tolist() if len(n) else [],
-        "max": np.nanmax(values, axis=0).tolist() if len(n) else [],
-    }
+class Band:
+    """A tag's runs summed step by step (Welford's running mean and sum of squared
+    deviations, the minimum and maximum), one run at a time; a value that is not finite
+    counts as missing. A step written twice counts with its last value, as a chart shows it."""
+
+    def __init__(self) -> None:
+        self.steps = np.zeros(0, dtype=np.int64)
+        self.n, self.mean, self.m2, self.low, self.high = (np.zeros(0) for _ in range(5))
+
+    def add(self, points: Sequence[tuple[int, float]]) -> None:
+        steps = np.array([step for step, _ in points], dtype=np.int64)
+        values = np.array([value for _, value in points], dtype=np.float64)
+        steps, last = np.unique(steps[::-1], return_index=True)  # each step's last value
+        values = values[::-1][last]
+        if not np.array_equal(steps, self.steps):
+            self._widen(steps)
+        at = np.searchsorted(self.steps, steps)
+        taken = np.isfinite(values)
+        at, values = at[taken], values[taken]
+        self.n[at] += 1
+        delta = values - self.mean[at]
+        self.mean[at] += delta / self.n[at]
+        self.m2[at] += delta * (values - self.mean[at])
+        self.low[at] = np.fmin(self.low[at], values)
+        self.high[at] = np.fmax(self.high[at], values)
+
+    def _widen(self, steps: np.ndarray) -> None:
+        """Make room for steps no run before had (NaN: no run has a value there yet)."""
+        union = np.union1d(self.steps, steps)
+        if len(union) == len(self.steps):
+            return
+        at = np.searchsorted(union, self.steps)
+        for name, empty in (("n", 0), ("mean", 0), ("m2", 0), ("low", np.nan), ("high", np.nan)):
+            wider = np.full(len(union), empty, dtype=np.float64)
+            wider[at] = getattr(self, name)
+            setattr(self, name, wider)
+        self.steps = union
+
+    def edges(self) -> dict[str, list]:
+        """Steps (at most MAX_POINTS, evenly spaced, the last kept), n, the mean and the edges
+        of the 95% interval of the mean, of +-1 std and of min-max, at the steps any run has."""
+        chosen = np.arange(len(self.steps))
+        if len(chosen) > MAX_POINTS:
+            stride = math.ceil(len(chosen) / MAX_POINTS)
+            chosen = np.append(chosen[:-1:stride], chosen[-1])
+        chosen = chosen[self.n[chosen] > 0]
+        n, mean = self.n[chosen], self.mean[chosen]
+        with np.errstate(invalid="ignore", divide="ignore"):  # one run at a step: no std, 0
+            std = np.where(n > 1, np.sqrt(np.maximum(self.m2[chosen], 0) / (n - 1)), 0.0)
+            t = np.array([_t975(int(k) - 1) if k > 1 else 0.0 for k in n])
+            half = np.where(n > 1, t * std / np.sqrt(n), 0.0)
+        return {
+            "step": self.steps[chosen].tolist(),
+            "n": n.astype(int).tolist(),
+            "mean": mean.tolist(),
+            "ci_low": (mean - half).tolist(),
+            "ci_high": (mean + half).tolist(),
+            "std_low": (mean - std).tolist(),
+            "std_high": (mean + std).tolist(),
+            "min": self.low[chosen].tolist(),
+            "max": self.high[chosen].tolist(),
+        }
 
 
 def _finite(value: Any) -> float | None:
