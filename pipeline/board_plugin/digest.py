@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ WRITERS = ("train", "test")
 #: once more after its seed summary did, and the tab's first reading does it instead
 #: (TensorBoard's start reads ahead)
 CURVES_AT_SWEEP_END = 64 * 2**20
+#: seconds a walk over the jobs' files answers for: the page asks for the table and then the
+#: curves, and the walk is most of what an unchanged sweep costs
+STAMPS_KEPT_FOR = 1.0
 
 
 def job_dirs(logdir: Path) -> list[Path]:
@@ -111,10 +115,15 @@ class SweepDigest:
         self.logdir = Path(logdir)
         self.file = cache_path(self.logdir, kind="board")
         self._document: dict[str, Any] | None = None  # the digest as last read or written
+        self._walked: tuple[float, dict[str, list]] | None = None  # (when, stamps)
 
     def stamps(self) -> dict[str, list]:
-        """run -> the stamps of every job of the logdir (`stamps`), in the page's order."""
-        return stamps(self.logdir)
+        """run -> the stamps of every job of the logdir (`stamps`), in the page's order;
+        the page's second request (the curves, right after the table) takes the first's."""
+        now = time.monotonic()
+        if self._walked is None or now - self._walked[0] > STAMPS_KEPT_FOR:
+            self._walked = (now, stamps(self.logdir))
+        return self._walked[1]
 
     def table(self, stamps: dict[str, list] | None = None) -> dict[str, Any]:
         """`sweep_view.sweep_view` of the jobs: the settings table and the jobs left out."""
