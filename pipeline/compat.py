@@ -507,3 +507,22 @@ class GroupOptions:
         from hydra.core.object_type import ObjectType
 
         return self.repository.get_group_options(group, results_filter or ObjectType.CONFIG)
+
+    def folders(self, searchpath: Sequence[str] = ()) -> list[str]:
+        """The folders these options are read from (the search path's `pkg://` and `file://`
+        entries, and `searchpath`, a primary config's `hydra.searchpath`), where they exist."""
+        import importlib.util
+
+        found = []
+        entries = [f"{source.scheme()}://{source.path}" for source in self.repository.get_sources()]
+        for entry in [*entries, *searchpath]:
+            scheme, _, path = str(entry).partition("://")
+            if scheme == "file":
+                found.append(path)
+            elif scheme == "pkg":
+                try:
+                    spec = importlib.util.find_spec(path.replace("/", "."))
+                except (ImportError, ValueError):
+                    continue
+                found.extend(spec.submodule_search_locations or () if spec else ())
+        return [folder for folder in found if os.path.isdir(folder)]

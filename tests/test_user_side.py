@@ -6,6 +6,7 @@ other versions warned of, the printed TensorBoard command pasteable into a shell
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shlex
 import shutil
@@ -102,3 +103,72 @@ def test_help_lists_each_groups_main_keys(tmp_path):
         keys["trainer.KEY"].startswith("steps, batch_size") and "every" in keys["sinks.scalars.KEY"]
     )
     assert cpu < 2.5  # Hydra's own help took 6.6 s (docs/PERFORMANCE.md)
+
+
+def _help(*args: str, cwd, cache) -> tuple[str, set[str]]:
+    """`tbpipe <args>` (python -m pipeline) with its help cache in `cache`: the page, and
+    the modules the command imported (from -X importtime)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", *args],
+        capture_output=True, text=True, cwd=cwd, check=True,
+        env={**os.environ, "TBPIPE_CACHE_DIR": str(cache)},
+    )  # fmt: skip
+    rows = result.stderr.splitlines()
+    assert all(row.startswith("import time:") for row in rows), result.stderr  # no warning
+    return result.stdout, {row.split("|")[-1].strip() for row in rows}
+
+
+HELP_YAML = """# a page of the user's own, made of tbpipe's parts
+template: |-
+  ${tbpipe.version:}
+  page one
+  ${tbpipe.choices:}
+"""
+
+
+@pytest.mark.slow
+def test_help_is_shown_again_without_hydra_until_a_conf_file_changes(tmp_path):
+    (tmp_path / "work").mkdir()
+    conf = tmp_path / "work" / "conf" / "hydra" / "help"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text(HELP_YAML)
+    args = ("--help", "--config-dir", "conf", "hydra/help=mine")
+    cache = tmp_path / "cache"
+    made, imported = _help(*args, cwd=tmp_path / "work", cache=cache)
+    assert "hydra" in imported and "page one" in made
+    kept, imported = _help(*args, cwd=tmp_path / "work", cache=cache)
+    assert kept == made and "hydra" not in imported and "omegaconf" not in imported
+    (entry,) = (cache / "help").glob("*.json")
+    # the help key edited in place, the file's size unchanged: the page is made again
+    (conf / "mine.yaml").write_text(HELP_YAML.replace("page one", "page two"))
+    again, imported = _help(*args, cwd=tmp_path / "work", cache=cache)
+    assert again == made.replace("page one", "page two") and "hydra" in imported
+    # a group's option added: listed at once
+    (tmp_path / "work" / "conf" / "model").mkdir()
+    (tmp_path / "work" / "conf" / "model" / "tiny.yaml").write_text("k_init: 0.0  # start\n")
+    listed, _ = _help(*args, cwd=tmp_path / "work", cache=cache)
+    assert "keras_mlp, linear (default), mlp, tiny" in listed
+    # a page edited in the cache file is not shown, but made again
+    _help(*args, cwd=tmp_path / "work", cache=cache)
+    text = entry.read_text()
+    assert "page two" in text
+    entry.write_text(text.replace("page two", "page six"))
+    shown, imported = _help(*args, cwd=tmp_path / "work", cache=cache)
+    assert shown == listed and "hydra" in imported
+
+
+@pytest.mark.slow
+def test_a_help_page_that_reads_the_environment_is_made_each_time(tmp_path):
+    conf = tmp_path / "conf" / "hydra" / "help"
+    conf.mkdir(parents=True)
+    (conf / "env.yaml").write_text("template: ${oc.env:TBPIPE_WORD}  # the user's own\n")
+    args = ("--help", "--config-dir", "conf", "hydra/help=env")
+    for word in ("one", "two"):
+        page = run_tbpipe(*args, cwd=tmp_path, env={"TBPIPE_WORD": word})
+        assert page.stdout == f"{word}\n" and page.stderr == ""
+    # a cache that cannot be written: the page all the same, nothing said
+    (tmp_path / "blocker").write_text("")
+    env = {"TBPIPE_CACHE_DIR": str(tmp_path / "blocker")}
+    for _ in range(2):
+        page = run_tbpipe("--help", "model=mlp", cwd=tmp_path, env=env)
+        assert "Main keys" in page.stdout and page.stderr == ""
