@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from pipeline.compat import writer_from_handle, writer_handle
 from pipeline.sinks.base import Experiment, Sink
+from pipeline.sinks.scalars import ScalarSink
 
 
 @dataclass
@@ -406,6 +407,15 @@ class Trainer:
         tensors = statistics(self.loop.task, self.experiment.model, self.experiment.tensors)
         return {name: float(value) for name, value in tensors.items()}
 
+    def _diverged(self, reached: int, started: float) -> Outcome:
+        """The run ends at `reached`, the step whose loss is NaN or Inf. Its statistics (the
+        model after `reached` updates, as metrics.json gives them) are recorded there by the
+        scalar sinks, whatever their cadence: the event files end on the same step and
+        values as metrics.json, the report and a sweep's summary."""
+        scalars = [sink for sink in self.sinks if isinstance(sink, ScalarSink)]
+        stats = self._record_in_python(scalars, reached)
+        return Outcome(reached, True, stats, time.perf_counter() - started)
+
     def _record_in_python(
         self, sinks: Sequence[Sink], step: int, stats: dict[str, float] | None = None
     ) -> dict[str, float]:
@@ -455,8 +465,7 @@ class Trainer:
                     sizer.measured(reached - start, time.perf_counter() - call_started)
                     bar.update(reached - start)
                     if not finite:  # the loss of step `reached` is NaN or Inf: no update applied
-                        elapsed = time.perf_counter() - started
-                        return Outcome(reached, True, self.stats(), elapsed)
+                        return self._diverged(reached, started)
                     start = stop
                     if on_call is not None and start < end:
                         on_call(start)

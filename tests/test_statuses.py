@@ -1,12 +1,14 @@
 """Statuses that never lie: every way out of a run leaves no run dir or an honest status
 (never a stray reserve), `tbpipe status` and `tbpipe report` say how each run of a folder
-of runs ended, and the report and the sweep's summary.csv agree on a diverged job.
+of runs ended, and a diverged job's last values are the same in its event files,
+metrics.json, the report, the sweep's summary.csv and on the console.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import signal
 from pathlib import Path
 
@@ -58,23 +60,62 @@ def test_report_of_a_folder_of_single_runs_shows_each_runs_status(folder_of_runs
     assert table[0].split()[:3] == ["run", "status", "step"]
 
 
+def last_scalars(event_dir: Path) -> dict[str, tuple[int, float]]:
+    """Each tag's last (step, value) in `event_dir`, through TensorBoard's own reader."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as pea
+    from tensorboard.util import tensor_util
+
+    accumulator = pea.EventAccumulator(str(event_dir), size_guidance={pea.TENSORS: 0})
+    accumulator.Reload()
+    last = {}
+    for tag in accumulator.Tags()["tensors"]:
+        events = accumulator.Tensors(tag)
+        if events and events[-1].tensor_proto.dtype in (1, 2):  # float, double: scalars
+            value = tensor_util.make_ndarray(events[-1].tensor_proto)
+            if value.shape == ():
+                last[tag] = (events[-1].step, float(value))
+    return last
+
+
 @pytest.mark.slow
-def test_report_and_summary_agree_on_a_diverged_jobs_last_values(tmp_path):
-    """The loss of step 23 is Inf: the events stop at step 22, metrics.json and summary.csv
-    give the state after 23 updates; the report shows that step and those values too."""
-    run_tbpipe("-m", "optimizer.learning_rate=10,0.1", "trainer.steps=50",
-               "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+def test_a_diverged_jobs_last_values_are_the_same_everywhere(tmp_path):
+    """The loss of step 23 is Inf: the run ends there, and its event files (TensorBoard),
+    metrics.json, summary.csv, `tbpipe report` and the console all give the model after 23
+    updates: its k (finite), its loss non-finite (Inf in the events, null or empty where
+    strict JSON or a number column cannot hold it)."""
+    sweep = run_tbpipe("-m", "optimizer.learning_rate=10,0.1", "trainer.steps=50",
+                       "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
     lines = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
     summary = {row["job"]: row for row in csv.DictReader(lines)}
     report = json.loads(run_tbpipe("report", "sweep", "--json", cwd=tmp_path).stdout)
     shown = {row["run"]: row for row in report["runs"]}
     for job, name in (("0", "0_learning_rate-10"), ("1", "1_learning_rate-0.1")):
         train, test = shown[f"{name}/train"], shown[f"{name}/test"]
-        assert train["status"] == summary[job]["status"]
-        assert train["step"] == test["step"] == int(summary[job]["steps"])
+        metrics = json.loads((tmp_path / "sweep" / name / "metrics.json").read_text())
+        events = {
+            f"{writer}/{tag}": point
+            for writer in ("train", "test")
+            for tag, point in last_scalars(tmp_path / "sweep" / name / writer).items()
+        }
+        steps = metrics["steps"]
+        assert train["status"] == summary[job]["status"] == metrics["status"]
+        assert train["step"] == test["step"] == int(summary[job]["steps"]) == steps
+        assert {step for step, _ in events.values()} == {steps}
+        assert set(events) == set(metrics["final"])
+        for key, (_, value) in events.items():
+            recorded = metrics["final"][key]
+            if recorded is None:  # NaN or Inf: null in strict JSON
+                assert not math.isfinite(value), key
+            else:
+                assert value == pytest.approx(recorded, rel=1e-6), key
         assert train["scalars"]["k"] == pytest.approx(float(summary[job]["k"]), rel=1e-6)
+        assert events["train/k"][1] == pytest.approx(float(summary[job]["k"]), rel=1e-6)
     assert summary["0"]["status"] == "diverged" and summary["0"]["train_loss"] == ""
     assert shown["0_learning_rate-10/train"]["scalars"]["loss"] is None  # NaN or Inf: null
+    assert math.isfinite(float(summary["0"]["k"]))
+    assert f"at step {summary['0']['steps']};" in sweep.stderr  # the console says the same
+    (row,) = [line.split() for line in sweep.stdout.splitlines() if line.startswith("  0 ")]
+    assert float(row[1]) == pytest.approx(float(summary["0"]["k"]), rel=1e-2)  # 3 digits
 
 
 @pytest.mark.slow
