@@ -64,8 +64,10 @@ def test_a_diverging_loss_stops_keeps_its_events_and_says_lower_the_learning_rat
     assert metrics["test_loss"] is None  # strict JSON: NaN/Inf are written as null
     assert_event_files_whole(run_dir, caplog)
     loss = load_run(run_dir / "train").scalars("loss")
-    assert [step for step, _ in loss] == list(range(23))  # every finite step, no more
-    assert all(math.isfinite(value) for _, value in loss)
+    # every finite step, then the step it diverged at: the state it ended in (metrics.json's)
+    assert [step for step, _ in loss] == list(range(24))
+    assert all(math.isfinite(value) for _, value in loss[:-1])
+    assert not math.isfinite(loss[-1][1])
 
 
 def test_an_error_inside_the_run_is_one_line_and_marks_the_run_failed(tmp_path):
