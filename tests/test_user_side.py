@@ -172,3 +172,17 @@ def test_a_help_page_that_reads_the_environment_is_made_each_time(tmp_path):
     for _ in range(2):
         page = run_tbpipe("--help", "model=mlp", cwd=tmp_path, env=env)
         assert "Main keys" in page.stdout and page.stderr == ""
+
+
+def test_the_help_cache_sees_a_change_behind_a_link_and_survives_a_loop(tmp_path):
+    from pipeline.check.help_cache import fingerprint
+
+    (tmp_path / "shared" / "model").mkdir(parents=True)
+    (tmp_path / "shared" / "model" / "tiny.yaml").write_text("k_init: 0.0\n")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "model").symlink_to(tmp_path / "shared" / "model")
+    (tmp_path / "conf" / "loop").symlink_to(tmp_path / "conf")  # walked once
+    before, _ = fingerprint([str(tmp_path / "conf")])
+    (tmp_path / "shared" / "model" / "tiny.yaml").write_text("k_init: 1.25\n")  # size too
+    after, _ = fingerprint([str(tmp_path / "conf")])
+    assert before is not None and after is not None and before != after

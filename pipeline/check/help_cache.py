@@ -81,10 +81,19 @@ def fingerprint(folders: Iterable[str]) -> tuple[str | None, int]:
     """A digest of every file under `folders` (path, size, mtime), None if too many; and
     the newest mtime (ns)."""
     digest, count, newest = hashlib.sha256(), 0, 0
+    seen: set[tuple[int, int]] = set()  # folders walked, by device and inode: links may loop
     for folder in folders:
         digest.update(f"\0{folder}\0".encode())
-        for root, dirs, names in os.walk(folder):
+        for root, dirs, names in os.walk(folder, followlinks=True):  # a linked group counts
             dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+            try:
+                stat = os.stat(root)
+            except OSError:
+                continue
+            if (stat.st_dev, stat.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
             for name in sorted(names):
                 try:
                     stat = os.stat(os.path.join(root, name))
