@@ -327,6 +327,30 @@ def _private_touches(path) -> list[str]:
     return found
 
 
+def test_group_options_name_the_folders_they_are_read_from(tmp_path):
+    """What `tbpipe --help` keeps its page by (pipeline/check/help_cache.py)."""
+    from pathlib import Path
+
+    import hydra
+
+    from pipeline.check.compose import searchpath_override, tbpipe_configs
+
+    (tmp_path / "model").mkdir()
+    try:
+        with tbpipe_configs():
+            groups = compat.GroupOptions(
+                compat.hydra_config_loader(), [searchpath_override(tmp_path)]
+            )
+            folders = {Path(folder).resolve() for folder in groups.folders()}
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"{broke('hydra-core', 'ConfigRepository.get_sources')}: {error}")
+    root = Path(__file__).resolve().parents[1]
+    hydra_conf = Path(hydra.__file__).parent / "conf"
+    assert {root / "conf", hydra_conf, tmp_path.resolve()} <= folders, broke(
+        "hydra-core", "ConfigSource.scheme / path"
+    )
+
+
 def test_no_private_name_of_another_package_is_touched_outside_compat():
     from pathlib import Path
 

@@ -93,7 +93,7 @@ def _made_page(argv: Sequence[str], subcommands: Mapping[str, str]) -> tuple[str
             page = str(cfg.hydra.help.template)
         finally:
             _page.clear()
-        template = cfg.hydra.help._get_node("template")._value()  # noqa: SLF001  unresolved
+        template = OmegaConf.to_container(cfg.hydra.help, resolve=False).get("template")
         if not isinstance(template, str) or TBPIPE_PARTS.sub("", template).count("${"):
             return page, None  # a template of the user's own: made each time
         plugins = [
