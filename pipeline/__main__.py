@@ -44,8 +44,7 @@ def _task(cfg: DictConfig) -> float:
 def main() -> None:
     """Console-script entry point."""
     if (page := _kept_help_page(sys.argv[1:])) is not None:
-        print(page)  # shown again from the cache: nothing imported that the page needs not
-        sys.exit(0)
+        _show(page)  # shown again from the cache: nothing imported that the page needs not
     import hydra
 
     import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
@@ -60,11 +59,11 @@ def main() -> None:
         leave(_read_back(name, sys.argv[2:]))
     if name not in RUNS and {"--help", "-h"} & set(sys.argv[1:]):
         try:
-            print(help_page(sys.argv[1:], {**SUBCOMMANDS, **RUNS}))
+            page = help_page(sys.argv[1:], {**SUBCOMMANDS, **RUNS})
         except BadInput as error:
             report(str(error))
             sys.exit(EXIT_BAD_INPUT)
-        sys.exit(0)
+        _show(page)
     if name in ("--version", "-V"):
         leave(print(version_line()))
     import logging
@@ -122,6 +121,18 @@ def _kept_help_page(argv: list[str]) -> str | None:
     if not {"--help", "-h"} & set(argv) or argv[0] in SUBCOMMANDS:
         return None
     return cached_page(argv)
+
+
+def _show(page: str) -> NoReturn:
+    """Print the help page and exit; `tbpipe --help | head` ends quietly, as a subcommand's
+    output does (`_read_back`)."""
+    try:
+        print(page)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(exit_code_for_signal(signal.SIGPIPE))
+    sys.exit(0)
 
 
 def _read_back(name: str, argv: list[str]) -> int | str | None:

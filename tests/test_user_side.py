@@ -186,3 +186,11 @@ def test_the_help_cache_sees_a_change_behind_a_link_and_survives_a_loop(tmp_path
     (tmp_path / "shared" / "model" / "tiny.yaml").write_text("k_init: 1.25\n")  # size too
     after, _ = fingerprint([str(tmp_path / "conf")])
     assert before is not None and after is not None and before != after
+
+
+@pytest.mark.slow
+def test_help_piped_into_head_ends_quietly(tmp_path):
+    for _ in range(2):  # the page made, then the page kept
+        command = f"{shlex.quote(str(TBPIPE))} --help model=mlp | head -1"
+        shown = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=tmp_path)
+        assert shown.stdout.startswith("tbpipe ") and shown.stderr == ""
