@@ -167,6 +167,7 @@ def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(
     assert json.loads((earlier / "metrics.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_console_script_prints_one_line_and_no_traceback(tmp_path):
     """The real `tbpipe`, as a user runs it: one line on stderr, exit 2, nothing written."""
     row = next(r for r in ROWS if r.what == "misspelled group option")
@@ -178,6 +179,7 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_hydra_full_error_shows_the_traceback(tmp_path):
     row = next(r for r in ROWS if r.what == "a traceback, asked for")
     env, args = row.argv({})

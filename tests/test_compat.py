@@ -112,6 +112,7 @@ def test_tensorboards_histogram_buckets_are_still_there():
     np.testing.assert_array_equal(buckets[:, 2], [1.0, 1.0])
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_tensorflow_imports_without_its_eager_keras_load():
     code = (
         "import sys\n"
@@ -125,6 +126,7 @@ def test_tensorflow_imports_without_its_eager_keras_load():
     )
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_exit_without_teardown_runs_atexit_handlers_and_flushes():
     code = (
         "import atexit, sys\n"

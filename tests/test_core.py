@@ -106,6 +106,7 @@ def test_default_loss_descends_over_a_visible_part_of_the_steps(train_run):
     assert 0.10 <= settled_at(loss) <= 0.70, settled_at(loss)
 
 
+@pytest.mark.slow  # trains 1000 steps: in `make test`, not `make test-fast`
 @pytest.mark.parametrize("example", ["example2_scalars", "example3_histogram", "example4_image"])
 def test_each_example_descends_over_a_visible_part_of_the_steps(tmp_path, example):
     _, train, test = run_in_process(tmp_path, f"+experiment={example}", "sinks=[scalars]")
@@ -165,6 +166,7 @@ def test_mlp_hidden_output_and_n01_weights(tmp_path):
     assert 100 * share_between(weights, -1.5, 1.5) == pytest.approx(86.6, abs=2)
 
 
+@pytest.mark.slow  # trains 1000 steps: in `make test`, not `make test-fast`
 def test_mlp_converges_too(tmp_path):
     metrics, _, _ = run_in_process(tmp_path, "+experiment=example3_histogram", "sinks=[]")
     assert metrics["status"] == "completed"
@@ -201,6 +203,7 @@ def test_same_config_and_seed_give_the_same_numbers(tmp_path):
     assert first.scalars("loss") == second.scalars("loss")
 
 
+@pytest.mark.slow  # trains 1000 steps: in `make test`, not `make test-fast`
 def test_adam_optimizer_converges(tmp_path):
     metrics, _, _ = run_in_process(tmp_path, "optimizer=adam", "sinks=[]")
     assert abs(metrics["k"] - 2.0) < 0.02

@@ -3,6 +3,8 @@ tags, make targets and tbpipe subcommands. A rename that forgets the docs fails 
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -25,14 +27,25 @@ def text_of(doc: str) -> str:
     return (ROOT / doc).read_text()
 
 
+@functools.cache
+def checkout_files() -> dict[str, list[Path]]:
+    """Every file of the checkout but .venv's, by its name: one walk that never enters
+    .venv (tens of thousands of files), shared by every name the docs give."""
+    by_name: dict[str, list[Path]] = {}
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [sub for sub in subfolders if sub != ".venv"]
+        for name in names:
+            by_name.setdefault(name, []).append(Path(folder) / name)
+    return by_name
+
+
 def where(name: str) -> Path | None:
     """The file a doc means by `name`: from the checkout's root or from pipeline/."""
     for base in (ROOT, ROOT / "pipeline"):
         if (base / name).exists():
             return base / name
     if "/" not in name:  # a bare file name: anywhere in the checkout but .venv
-        found = (p for p in sorted(ROOT.rglob(name)) if ".venv" not in p.parts)
-        return next(found, None)
+        return min(checkout_files().get(name, []), default=None)
     return None
 
 

@@ -13,15 +13,22 @@ from pipeline.check.compose import tbpipe_configs
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 
 
-@pytest.fixture
-def loaders():
-    """(Hydra's loader, the reusing one, the sweep's master config)."""
+@pytest.fixture(scope="module")
+def hydra_loader_and_master():
+    """Hydra's loader and the sweep's master config, composed once for the module: the
+    tests only read them (a job's config is a new object each time)."""
     with tbpipe_configs():
         master = compat.compose_with_hydra(
             "config", ["hydra.sweep.dir=/tmp/job-configs-test"], RunMode.MULTIRUN
         )
-        hydra_loader = compat.hydra_config_loader()
-        yield hydra_loader, ReusingConfigLoader(hydra_loader), master
+        yield compat.hydra_config_loader(), master
+
+
+@pytest.fixture
+def loaders(hydra_loader_and_master):
+    """(Hydra's loader, a new reusing one that has composed nothing yet, the master config)."""
+    hydra_loader, master = hydra_loader_and_master
+    return hydra_loader, ReusingConfigLoader(hydra_loader), master
 
 
 def same_config(hydra_loader, reusing, master, overrides: list[str]) -> None:

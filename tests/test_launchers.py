@@ -160,6 +160,7 @@ def test_slurm_preset_is_submitit_slurm_with_tbpipe_defaults():
     assert fair_share_of_cores(launcher, cpus=64) == 2  # TF uses the cores Slurm gives
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_slurm_without_sbatch_is_one_line_and_exit_2(tmp_path):
     assert check_launcher_can_run({"_target_": "x.BasicLauncher"}) is None
     result = run_tbpipe(

@@ -66,6 +66,7 @@ def test_a_call_is_sized_to_last_about_a_quarter_second():
     assert sizer.split(0, 10) == 1
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_a_huge_step_count_is_refused_before_tensorflow(tmp_path):
     """The issue's case: memory 0.5 -> 9.5 GB in 25 s. Now one line, exit 2, no TF."""
     probe = (

@@ -48,6 +48,7 @@ def test_one_batch_of_all_the_points_is_full_batch_descent(tmp_path):
         assert len(got) == 101 and np.allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # trains 300 steps twice: in `make test`, not `make test-fast`
 def test_mini_batches_converge_reproducibly_and_the_train_side_sees_the_batch(tmp_path):
     args = ("trainer.steps=300", "trainer.batch_size=16", "optimizer.learning_rate=0.2")
     run = api.run_experiment(*args, run_dir=tmp_path / "run")

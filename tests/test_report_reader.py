@@ -253,6 +253,7 @@ def test_a_cache_that_cannot_be_read_or_written_is_read_afresh(many_shapes, monk
     assert blocker.read_text() == ""
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_the_report_process_reads_events_without_tensorflow_or_boto3():
     """TensorBoard's stub reader, without its S3 support (boto3: ~0.15 s of every report);
     boto3 itself still imports afterwards for whoever needs it."""

@@ -116,6 +116,7 @@ def test_tensorflow_code_run_after_a_job_finds_the_jobs_seed_set(tmp_path):
     assert after_jobs.tolist() == tf.random.normal([3]).numpy().tolist()
 
 
+@pytest.mark.slow  # traces KEEP + 2 loops: in `make test`, not `make test-fast`
 def test_the_loop_cache_keeps_the_newest_loops_and_a_dropped_one_is_traced_anew(tmp_path):
     """Five differently shaped jobs: the first loop is dropped, and running it again
     traces a new loop that gives the same numbers as the first time."""

@@ -193,6 +193,7 @@ def test_a_bad_search_space_is_one_line_before_anything_runs(override, expected,
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_a_typo_in_a_search_config_is_one_line_from_the_console_script(tmp_path):
     searches = tmp_path / "conf" / "hparams_search"
     searches.mkdir(parents=True)

@@ -246,6 +246,7 @@ def _compose_with_hydra(*overrides: str):
     return api.compose_config(*overrides)
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_two_sweeps_started_together_get_two_folders(tmp_path):
     """The default sweep root carries microseconds: two `tbpipe -m` started at once differ."""
     args = [TBPIPE, "--cfg", "hydra", "--package", "hydra.sweep.dir", "--resolve"]

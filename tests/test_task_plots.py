@@ -157,6 +157,7 @@ def test_class_names_label_both_axes():
         confusion_matrix_figure(labels, predictions, 3, step=7, class_names=names[:2])
 
 
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
 def test_the_renderers_load_neither_tensorflow_nor_pyplot():
     code = (
         "import sys, pipeline.sinks.task_plots; "
