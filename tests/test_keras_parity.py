@@ -16,6 +16,9 @@ from pipeline.tensorflow_quiet import import_tensorflow
 from pipeline.train import CompiledLoop, minibatches
 
 pytest.importorskip("sklearn")
+#: trains with Keras beside tbpipe (a second compiled training each test): in `make test`,
+#: not `make test-fast`
+pytestmark = pytest.mark.slow
 STEPS, BATCH = 30, 32
 
 
