@@ -79,9 +79,21 @@ JOBS = [
 ]
 
 
-def test_each_job_is_the_config_hydra_composes(loaders):
+#: the jobs `make test-fast` checks, in order: a template made, then reused for a value, an
+#: interpolation and a quoted string; a group choice; a key not in the config and a deletion
+FAST_JOBS = [JOBS[0], JOBS[1], JOBS[10], JOBS[11], JOBS[4], JOBS[14], JOBS[15]]
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        pytest.param(FAST_JOBS, id="one of each kind"),
+        pytest.param(JOBS, id="every job", marks=pytest.mark.slow),  # `make test` only
+    ],
+)
+def test_each_job_is_the_config_hydra_composes(loaders, jobs):
     hydra_loader, reusing, master = loaders
-    for overrides in JOBS:
+    for overrides in jobs:  # one loader: later jobs reuse the templates of earlier ones
         same_config(hydra_loader, reusing, master, overrides)
 
 
