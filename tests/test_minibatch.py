@@ -64,6 +64,7 @@ def test_mini_batches_converge_reproducibly_and_the_train_side_sees_the_batch(tm
     assert loss[-1] == pytest.approx(run.metrics["train_loss"])  # final record: every point
 
 
+@pytest.mark.slow  # two runs, one in 18 chunks: in `make test`, not `make test-fast`
 def test_where_chunks_end_does_not_change_which_batches_the_steps_see(tmp_path):
     args = ("trainer.steps=120", "trainer.batch_size=8")
     whole = api.run_experiment(*args, run_dir=tmp_path / "whole").run_dir

@@ -72,6 +72,7 @@ class UnmarkedSink(Sink):
     every = 1
 
 
+@pytest.mark.slow  # two jobs, each traced anew: in `make test`, not `make test-fast`
 def test_a_users_piece_without_the_mark_is_seeded_and_traced_per_job(tmp_path):
     model = "model._target_=tests.test_reuse.DrawsFromTheGlobalSeed"
     cfg = compose_config(model)
@@ -108,6 +109,7 @@ def test_a_subclass_drawing_from_the_global_seed_gives_a_sweep_job_its_numbers_a
     assert series(job1) == series(alone)
 
 
+@pytest.mark.slow  # two jobs: in `make test`, not `make test-fast`
 def test_tensorflow_code_run_after_a_job_finds_the_jobs_seed_set(tmp_path):
     api.run_experiment("seed=3", "trainer.steps=5", run_dir=tmp_path / "first")
     api.run_experiment("seed=3", "trainer.steps=5", run_dir=tmp_path / "again")  # seed kept
