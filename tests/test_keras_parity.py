@@ -4,6 +4,8 @@ ends with the same weights (benchmarks/keras_fit.py does the same for whole runs
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import numpy as np
 import pytest
 
@@ -15,10 +17,13 @@ from pipeline.tasks import Task
 from pipeline.tensorflow_quiet import import_tensorflow
 from pipeline.train import CompiledLoop, minibatches
 
-pytest.importorskip("sklearn")
-#: trains with Keras beside tbpipe (a second compiled training each test): in `make test`,
-#: not `make test-fast`
-pytestmark = pytest.mark.slow
+pytestmark = [
+    # trains with Keras beside tbpipe (a second compiled training each test): in
+    # `make test`, not `make test-fast`
+    pytest.mark.slow,
+    # looked up, not imported: every pytest-xdist worker collects this file
+    pytest.mark.skipif(find_spec("sklearn") is None, reason="needs scikit-learn"),
+]
 STEPS, BATCH = 30, 32
 
 

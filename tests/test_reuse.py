@@ -48,6 +48,7 @@ def test_a_job_that_reuses_the_loop_matches_a_run_in_a_fresh_process(default_run
     assert second.metrics["k"] == api.read_run(default_run)["metrics"]["k"]
 
 
+@pytest.mark.slow  # two jobs, each training an MLP: in `make test`, not `make test-fast`
 def test_optimizer_state_and_every_weight_start_afresh_in_each_job(tmp_path):
     args = ("optimizer=adam", "model=mlp", "model.hidden=8", "trainer.steps=50")
     first = api.run_experiment(*args, run_dir=tmp_path / "first")
