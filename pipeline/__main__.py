@@ -95,7 +95,9 @@ def main() -> None:
     else:
         code = 0
     settle(output)  # a run dir never stays `running`, nor keeps its reserve
-    if _jobs_run_here:  # the basic launcher: no worker processes to wind down
+    from pipeline.sweeps.stacked import jobs_written  # loaded by Hydra's plugin scan
+
+    if _jobs_run_here or jobs_written:  # ran jobs here: no worker processes to wind down
         leave(code)
     sys.exit(code)
 

@@ -526,3 +526,19 @@ class GroupOptions:
                     continue
                 found.extend(spec.submodule_search_locations or () if spec else ())
         return [folder for folder in found if os.path.isdir(folder)]
+
+
+def yaml_of(container: Any) -> str:
+    """`OmegaConf.to_yaml` of a config already made a container (`OmegaConf.to_container`,
+    resolve=False, enum_to_str=True): the same text with OmegaConf's own YAML dumper, so a
+    job's `.hydra/` files come from one conversion of its config, not one per file."""
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return yaml.dump(
+        container,
+        default_flow_style=False,
+        allow_unicode=True,
+        sort_keys=False,
+        Dumper=get_omega_conf_dumper(),
+    )

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from pipeline.readback.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, load_run
@@ -28,6 +31,7 @@ from tests.conftest import compose_config, run_tbpipe
 TOLERANCE = 1e-6
 NOISE_SEEDS = ("data.noise_std=0.01,0.1,1", "seed=0,1,2,3")
 FEW_STEPS = ("trainer.steps=20", "trainer.progress=false")
+SCALARS_ONLY = ("sinks=[scalars]",)
 #: a stackable model and one that is not, trained by Adam
 MIXED = ("model=linear,mlp", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
 
@@ -48,6 +52,13 @@ def sweep(tmp_path_factory, launcher: str, *overrides: str) -> tuple[Path, str]:
 def noise_seeds(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     """3 noise levels x 4 seeds, default sinks, under each launcher."""
     return {launcher: sweep(tmp_path_factory, launcher, *NOISE_SEEDS) for launcher in LAUNCHERS}
+
+
+@pytest.fixture(scope="module")
+def scalars_only(tmp_path_factory) -> tuple[Path, str]:
+    """The same 3 x 4 sweep with `sinks=[scalars]` under the stacked launcher: written by
+    the launcher itself (pipeline/sweeps/stacked_write.py)."""
+    return sweep(tmp_path_factory, "stacked", *NOISE_SEEDS, *SCALARS_ONLY)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +98,30 @@ def assert_same_events(job: Path, reference: Path, name: str) -> int:
                         assert graph(value) == graph(expected), where
                     else:  # text
                         assert np.array_equal(value, expected), where
+    return scalars
+
+
+def assert_same_scalars(job: Path, reference: Path, name: str) -> int:
+    """Every scalar of both writers equal (within TOLERANCE), each step of each tag once in
+    the event files as written; how many scalars."""
+    scalars = 0
+    for writer in ("train", "test"):
+        got, want = load_run(job / writer).series, load_run(reference / writer).series
+        assert sorted(got[SCALARS]) == sorted(want[SCALARS]), (name, writer)
+        for tag, records in want[SCALARS].items():
+            mine = got[SCALARS][tag]
+            assert [s for s, _ in mine] == [s for s, _ in records], (name, writer, tag)
+            for (step, value), (_, expected) in zip(mine, records, strict=True):
+                where = (name, writer, tag, step)
+                np.testing.assert_allclose(value, expected, rtol=TOLERANCE, err_msg=where)
+                scalars += 1
+        written = Counter(
+            (value.tag, event.step)
+            for path in (job / writer).glob("*tfevents*")
+            for event in map(Event.FromString, RawEventFileLoader(str(path)).Load())
+            for value in event.summary.value
+        )
+        assert set(written.values()) == {1}, (name, writer)
     return scalars
 
 
@@ -142,6 +177,39 @@ def test_metrics_and_the_sweep_summary_equal_the_basic_launchers(noise_seeds):
             for key in ("k", "k_error", "k_mean", "n"):
                 if key in expected:
                     assert float(mine[key]) == pytest.approx(float(expected[key]), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers(
+    scalars_only, noise_seeds
+):
+    """With `sinks=[scalars]` no job is built: the launcher writes each job's files from its
+    group's tensors, and they read as the basic launcher's (its scalars, metrics.json, the
+    sweep summary), the job dir holding what a scalars-only run holds."""
+    stacked_dir, stdout = scalars_only
+    assert "stacked 12 of 12 jobs in 1 group" in stdout, stdout
+    basic_dir = noise_seeds["basic"][0]
+    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+    assert sorted(stacked) == sorted(basic) and len(basic) == 12
+    scalars = sum(assert_same_scalars(stacked[n], basic[n], n) for n in sorted(basic))
+    assert scalars == 12 * 4 * 21, scalars  # k, k/error, loss (train), loss (test); 21 steps
+    for name, job in basic.items():
+        assert files_of(stacked[name]) == [
+            ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml",
+            "metrics.json", "run.json", "tbpipe.log", "test/", "train/",
+        ]  # fmt: skip
+        want = json.loads((job / "metrics.json").read_text())
+        got = json.loads((stacked[name] / "metrics.json").read_text())
+        assert got["status"] == "completed" and got["steps"] == want["steps"] == 20
+        assert got.keys() == want.keys(), name
+        for key, value in want["final"].items():
+            assert got["final"][key] == pytest.approx(value, rel=TOLERANCE), (name, key)
+        run = json.loads((stacked[name] / "run.json").read_text())
+        assert "sinks=[scalars]" in run["overrides"] and list(run["config"]["sinks"]) == ["scalars"]
+        assert "sinks=[scalars]" in (stacked[name] / ".hydra/overrides.yaml").read_text()
+    with open(basic_dir / "summary.csv") as want, open(stacked_dir / "summary.csv") as got:
+        for mine, expected in zip(csv.DictReader(got), csv.DictReader(want), strict=True):
+            assert float(mine["k"]) == pytest.approx(float(expected["k"]), rel=TOLERANCE)
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def own_sink(node: Any) -> bool:
 
 
 def setting_of(cfg: DictConfig) -> Any:
-    """The job's data, drawn by its own `LinearData`, and its starting values."""
+    """The job's data, drawn by its own `LinearData`, and its starting values; k_true."""
     from pipeline.contracts import build_piece, check_data, target_of
     from pipeline.sweeps.stacked_train import Setting
 
@@ -90,11 +91,40 @@ def setting_of(cfg: DictConfig) -> Any:
         beta1=float(optimizer.get("beta1", 0.9)),
         beta2=float(optimizer.get("beta2", 0.999)),
         epsilon=float(optimizer.get("epsilon", 1e-7)),
-    )
+        x_test=data.x_test,
+        y_test=data.y_test,
+    ), data.k_true
 
 
-def stacked_paths(configs: Sequence[DictConfig]) -> tuple[dict[int, list], int]:
-    """Train every group of stackable jobs; {job index: its path of weights}, and how many
+def scalars_only(cfg: DictConfig) -> tuple[Any, int] | None:
+    """(the task, the scalars' cadence) when the job's only sink is tbpipe's `ScalarSink`
+    and every scalar of its task is one the stacked loop keeps: then the launcher writes
+    the job itself (pipeline/sweeps/stacked_write.py). None: its sinks replay it."""
+    from pipeline.app import task_config
+    from pipeline.contracts import build_task, class_of
+    from pipeline.sinks.scalars import ScalarSink
+    from pipeline.sweeps.stacked_write import KEPT
+
+    nodes = list((cfg.get("sinks") or {}).values())
+    if len(nodes) != 1 or class_of(str(nodes[0].get("_target_"))) is not ScalarSink:
+        return None
+    task = build_task(task_config(cfg))
+    if not set(task.scalars) <= set(KEPT):
+        return None
+    return task, int(nodes[0].get("every", 1))
+
+
+@dataclass
+class StackedJob:
+    """What the launcher hands one job of a group: the path of its weights (its sinks
+    replay them), or its scalars (the launcher writes the job itself)."""
+
+    path: list  # one array per trainable variable, each (steps + 1, *shape)
+    scalars: Any = None  # pipeline.sweeps.stacked_write.Scalars, or None
+
+
+def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], int]:
+    """Train every group of stackable jobs; {job index: what it runs from}, and how many
     groups. A job whose data cannot be drawn is left to run on its own (and say why)."""
     from pipeline.tensorflow_quiet import apply_inter_op_threads, import_tensorflow
 
@@ -103,39 +133,51 @@ def stacked_paths(configs: Sequence[DictConfig]) -> tuple[dict[int, list], int]:
     threads = configs[0].trainer.get("inter_op_threads")
     import_tensorflow(threads)  # quietly, as a basic sweep's first job does
     apply_inter_op_threads(threads)  # as the jobs run (fixed by TensorFlow's first op)
-    groups: dict[tuple, list[tuple[int, Any]]] = {}
+    groups: dict[tuple, list[tuple[int, Any, Any]]] = {}
     for index, cfg in enumerate(configs):
         key = stack_key(cfg)
         if key is None:
             continue
         try:
-            setting = setting_of(cfg)
+            setting, k_true = setting_of(cfg)
         except Exception:  # the job's own run reports it, in its own words
             continue
-        groups.setdefault(key, []).append((index, setting))
+        groups.setdefault(key, []).append((index, setting, k_true))
     if not groups:
         return {}, 0
     from pipeline.sweeps.stacked_train import train_stacked
+    from pipeline.sweeps.stacked_write import Scalars, scalars_of, written_steps
 
-    paths: dict[int, list] = {}
+    jobs: dict[int, StackedJob] = {}
     for (optimizer, steps, *_), members in groups.items():
-        trained = train_stacked([setting for _, setting in members], optimizer, steps)
-        for column, (index, _) in enumerate(members):
-            if trained.finite[column]:  # a diverging job runs on its own, to say where
-                paths[index] = [trained.k[:, column]]
-    return paths, len(groups)
+        trained = train_stacked([setting for _, setting, _ in members], optimizer, steps)
+        share = trained.seconds / len(members)
+        for column, (index, _, k_true) in enumerate(members):
+            if not trained.finite[column]:  # a diverging job runs on its own, to say where
+                continue
+            jobs[index] = StackedJob([trained.k[:, column]])
+            written = scalars_only(configs[index]) if trained.test_loss is not None else None
+            if written is not None and k_true is not None:
+                task, every = written
+                jobs[index].scalars = Scalars(
+                    written_steps(steps, every),
+                    scalars_of(task.scalars, trained.k[:, column], trained.train_loss[:, column],
+                               trained.test_loss[:, column], k_true, every),
+                    float(k_true), task.main_metric, share,
+                )  # fmt: skip
+    return jobs, len(groups)
 
 
-#: the weights of the job the launcher runs now (`replaying`), one array per variable
-_current: list | None = None
+#: what the launcher runs now (`replaying`): the job's StackedJob, or None
+_current: StackedJob | None = None
 
 
 @contextmanager
-def replaying(path: list | None) -> Iterator[None]:
-    """While the launcher runs one job: its trained weights, one array per trainable
-    variable, each (steps + 1, *shape). None: the job trains as usual."""
+def replaying(job: StackedJob | None) -> Iterator[None]:
+    """While the launcher runs one job: what its group computed for it. None: the job
+    trains as usual."""
     global _current
-    _current = path
+    _current = job
     try:
         yield
     finally:
@@ -150,7 +192,11 @@ def replay_trainer() -> Callable | None:
         return None
     from pipeline.sweeps.stacked_train import ReplayTrainer
 
-    return functools.partial(ReplayTrainer, _current)
+    return functools.partial(ReplayTrainer, _current.path)
+
+
+#: jobs this process's launcher wrote itself (a process that ran jobs leaves without teardown)
+jobs_written = 0
 
 
 class StackedLauncher(Launcher):
@@ -188,24 +234,33 @@ class StackedLauncher(Launcher):
                 cfg.hydra.job.id = num
                 cfg.hydra.job.num = num
             configs.append(cfg)
-        paths, groups = stacked_paths(configs)  # TensorFlow loaded quietly there
+        jobs, groups = stacked_jobs(configs)  # TensorFlow loaded quietly there
         log.info(
-            f"stacked {len(paths)} of {len(configs)} jobs in {groups} "
+            f"stacked {len(jobs)} of {len(configs)} jobs in {groups} "
             f"group{'s' * (groups != 1)}; the others run one by one"
         )
+        global jobs_written
         runs = []
         for index, (overrides, cfg) in enumerate(zip(job_overrides, configs, strict=True)):
             log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
-            with replaying(paths.get(index)):
-                runs.append(
-                    run_job(
-                        hydra_context=self.hydra_context,
-                        task_function=self.task_function,
-                        config=cfg,
-                        job_dir_key="hydra.sweep.dir",
-                        job_subdir_key="hydra.sweep.subdir",
+            job = jobs.get(index)
+            if job is not None and job.scalars is not None:  # no pieces, no replay
+                from pipeline.sweeps.stacked_write import write_job
+
+                callbacks = self.hydra_context.callbacks
+                runs.append(write_job(cfg, job.scalars, callbacks, self.task_function))
+                jobs_written += 1
+            else:
+                with replaying(job):
+                    runs.append(
+                        run_job(
+                            hydra_context=self.hydra_context,
+                            task_function=self.task_function,
+                            config=cfg,
+                            job_dir_key="hydra.sweep.dir",
+                            job_subdir_key="hydra.sweep.subdir",
+                        )
                     )
-                )
             configs[index] = None  # its .hydra/ holds it; the sweep's memory stays flat
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return runs

@@ -53,6 +53,8 @@ class Setting:
     beta1: float = 0.9  # Adam only
     beta2: float = 0.999
     epsilon: float = 1e-7
+    x_test: np.ndarray | None = None  # given: the test loss of every step is kept too
+    y_test: np.ndarray | None = None
 
 
 @dataclass
@@ -61,6 +63,11 @@ class Paths:
 
     k: np.ndarray  # (steps + 1, settings): k after s updates
     finite: np.ndarray  # (settings,) bool: every loss of the job finite, the last one too
+    #: (steps + 1, settings): the mean squared error of k after s updates, on each job's
+    #: train and test points (test: None unless every setting gave its test data)
+    train_loss: np.ndarray | None = None
+    test_loss: np.ndarray | None = None
+    seconds: float = 0.0  # the group's training, tracing included
 
 
 def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Paths:
@@ -70,11 +77,16 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
     update kernels of pipeline/optimizers.py, elementwise per setting; only the sums over
     a job's points run over a stacked tensor (docs/LAUNCHERS.md says how close that is).
     """
+    started = time.perf_counter()
     column = lambda values: tf.constant(  # noqa: E731
         np.asarray(values, np.float32).reshape(-1, 1, 1)
     )
-    x = tf.constant(np.stack([s.x_train for s in settings]).astype(np.float32))
-    y = tf.constant(np.stack([s.y_train for s in settings]).astype(np.float32))
+    stacked = lambda arrays: tf.constant(np.stack(arrays).astype(np.float32))  # noqa: E731
+    x = stacked([s.x_train for s in settings])
+    y = stacked([s.y_train for s in settings])
+    tested = all(s.x_test is not None and s.y_test is not None for s in settings)
+    x_test = stacked([s.x_test for s in settings]) if tested else x
+    y_test = stacked([s.y_test for s in settings]) if tested else y
     k = tf.Variable(column([s.k_init for s in settings]), name="k")
     lr = column([s.learning_rate for s in settings])
     adam = optimizer == ADAM
@@ -86,8 +98,9 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
         v = tf.Variable(tf.zeros_like(k), name="v")
     count = len(settings)
 
-    def losses() -> tf.Tensor:
-        """Each setting's mean squared error, (settings,)."""
+    def losses(x=x, y=y) -> tf.Tensor:
+        """Each setting's mean squared error, (settings,): the task's `mse`, a mean of
+        (prediction - y)^2 over the job's points, the prediction `LinearModel`'s k * x."""
         return tf.reduce_mean(tf.square(k * x - y), axis=[1, 2])
 
     def update(step: tf.Tensor) -> tf.Tensor:
@@ -106,21 +119,35 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
         k.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
         return each
 
-    def run() -> tuple[tf.Tensor, tf.Tensor]:
-        path = tf.TensorArray(tf.float32, size=steps + 1)
+    def run() -> tuple[tf.Tensor, ...]:
+        path, train, test = (tf.TensorArray(tf.float32, size=steps + 1) for _ in range(3))
 
-        def body(step, path, finite):
+        def body(step, path, train, test, finite):
             path = path.write(step, tf.reshape(k, [count]))
-            finite = tf.logical_and(finite, tf.math.is_finite(update(step)))
-            return step + 1, path, finite
+            if tested:  # before the update: the loss of k after `step` updates
+                test = test.write(step, losses(x_test, y_test))
+            each = update(step)
+            train = train.write(step, each)
+            finite = tf.logical_and(finite, tf.math.is_finite(each))
+            return step + 1, path, train, test, finite
 
-        start = (tf.constant(0), path, tf.ones([count], tf.bool))
-        _, path, finite = tf.while_loop(lambda step, *_: step < steps, body, start)
+        start = (tf.constant(0), path, train, test, tf.ones([count], tf.bool))
+        _, path, train, test, finite = tf.while_loop(lambda step, *_: step < steps, body, start)
         path = path.write(steps, tf.reshape(k, [count]))
-        return path.stack(), tf.logical_and(finite, tf.math.is_finite(losses()))
+        last = losses()
+        train = train.write(steps, last)
+        test = test.write(steps, losses(x_test, y_test)) if tested else test
+        finite = tf.logical_and(finite, tf.math.is_finite(last))
+        return path.stack(), finite, train.stack(), test.stack() if tested else train.stack()
 
-    path, finite = tf.function(run, autograph=False)()
-    return Paths(path.numpy(), finite.numpy())
+    path, finite, train, test = tf.function(run, autograph=False)()
+    return Paths(
+        path.numpy(),
+        finite.numpy(),
+        train.numpy(),
+        test.numpy() if tested else None,
+        time.perf_counter() - started,
+    )
 
 
 # -- one job of a stacked group, written as a normal run -------------------------------

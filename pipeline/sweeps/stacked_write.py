@@ -1,0 +1,220 @@
+"""A stacked job written straight from its group's tensors, without building the job.
+
+Under `hydra/launcher=stacked` a job whose only sink is tbpipe's `ScalarSink` needs nothing
+of its own model to be written: its scalars (k, k/error, the train and test loss at every
+step) are columns of what the group's loop kept (pipeline/sweeps/stacked_train.py). So
+`write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
+`app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
+job's config instead of two deep copies), tbpipe.log, run.json, the train/ and test/ event
+files through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and
+steps; one compiled call per job writes every event) and metrics.json (written last: a
+job cut short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see
+the job start and end, and the sweeper gets its return value, as with `run_job`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from pipeline.app import display_path, summary_line
+from pipeline.check import rerun
+from pipeline.compat import yaml_of
+from pipeline.runinfo import (
+    COMPLETED,
+    environment_values,
+    redacted,
+    this_process,
+    write_metrics,
+    write_run_info,
+)
+from pipeline.sweeps.search import objective
+
+#: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
+KEPT = ("train/loss", "test/loss", "train/k", "train/k/error", "test/k", "test/k/error")
+job_log = logging.getLogger("tbpipe")  # <run dir>/tbpipe.log, as pipeline/job.py's
+
+
+@dataclass
+class Scalars:
+    """One job's scalars as its `ScalarSink` would write them."""
+
+    steps: np.ndarray  # (T,) int64: the steps written (every `every`-th, and the last)
+    values: dict[str, np.ndarray]  # `<writer>/<tag>` -> (T,) float32, in the task's order
+    k_true: float
+    main_metric: str
+    train_seconds: float  # the job's share of its group's training
+
+
+def scalars_of(
+    names: Sequence[str], k: np.ndarray, train_loss: np.ndarray, test_loss: np.ndarray,
+    k_true: float, every: int,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The task's scalars `names` of one job at its written steps, from its columns of
+    the stacked loop: k, |k - k_true| (float32, as the task computes it), the losses."""
+    steps = written_steps(len(k) - 1, every)
+    k = k[steps]
+    error = np.abs(k - np.float32(k_true))
+    by_tag = {"loss": None, "k": k, "k/error": error}
+    values = {}
+    for name in names:
+        writer, _, tag = name.partition("/")
+        loss = train_loss if writer == "train" else test_loss
+        values[name] = loss[steps] if tag == "loss" else by_tag[tag]
+    return values
+
+
+def written_steps(steps: int, every: int) -> np.ndarray:
+    """The steps a sink due every `every` steps writes in a run of `steps`: 0, every,
+    2 * every ... before the last, and the last (the final state)."""
+    return np.unique(np.append(np.arange(0, steps, every), steps)).astype(np.int64)
+
+
+def write_job(
+    config: DictConfig, scalars: Scalars, callbacks: Any, task_function: Any
+) -> JobReturn:
+    """One job of a sweep written as Hydra's `run_job` and pipeline/job.py would leave it;
+    its JobReturn."""
+    HydraConfig.instance().set_config(config)  # the job dir's name reads the job's number
+    sweep = config.hydra.sweep
+    run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(config)
+    saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
+    hydra_saved = saved.pop("hydra")
+    task = list(hydra_saved["overrides"]["task"])
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    configure_log(config.hydra.job_logging, config.hydra.verbose)  # tbpipe.log
+    for name, content in (
+        ("config.yaml", saved), ("hydra.yaml", {"hydra": hydra_saved}), ("overrides.yaml", task)
+    ):  # fmt: skip
+        (run_dir / ".hydra" / name).write_text(yaml_of(content), encoding="utf-8")
+    callbacks.on_job_start(config=config, task_function=task_function)
+    # the job's own config, as its task would get it: resolving the `hydra` node would also
+    # render its help pages (resolvers that compose every config group)
+    task_cfg = OmegaConf.create(saved)
+    secrets = environment_values(task_cfg)  # values read with ${oc.env:...} are not recorded
+    shown = redacted(OmegaConf.to_container(task_cfg, resolve=True), secrets)
+    command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
+    job_log.info("started: %s (run dir %s)", command, run_dir)
+    metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars)
+    job_log.info(
+        "ended: %s after %s of %s steps in %s s (training %s s)", metrics["status"],
+        metrics["steps"], metrics["steps_planned"], metrics["seconds"], metrics["train_seconds"],
+    )  # fmt: skip
+    line = summary_line(metrics, run_dir)
+    where = display_path(run_dir)
+    line = line.removesuffix(f" | tensorboard --logdir {where}")
+    line += f" | tensorboard --logdir {shlex.quote(where)}"
+    job_log.info("%s", line)
+    print(line, flush=True)
+    ret = JobReturn(overrides=task, cfg=config, hydra_cfg=HydraConfig.instance().cfg)
+    direction = str(config.hydra.sweeper.get("direction", "minimize")).lower()
+    ret.return_value = objective(metrics, config.get("objective"), direction == "maximize")
+    ret.status = JobStatus.COMPLETED
+    ret.working_dir = os.getcwd()
+    ret.task_name = JobRuntime.instance().get("name")
+    for handler in logging.getLogger("tbpipe").handlers:
+        handler.flush()
+    callbacks.on_job_end(config=config, job_return=ret)
+    return ret
+
+
+def write_run(
+    run_dir: Path, shown: Any, command: str, overrides: Sequence[str], scalars: Scalars
+) -> dict[str, Any]:
+    """What `app.run` leaves in `run_dir` for a scalars-only job, from `scalars`:
+    run.json, the event files, metrics.json (completed, last); returns the metrics."""
+    started = time.perf_counter()
+    begun = time.time()
+    write_run_info(run_dir, command, overrides, shown)
+    write_events(run_dir, shown["writer"], scalars)
+    steps = int(scalars.steps[-1])
+    final = {name: float(values[-1]) for name, values in scalars.values.items()}
+    lesson = {}
+    if "train/k" in final:
+        lesson = {"k": final["train/k"], "k_true": scalars.k_true}
+        lesson["k_error"] = final.get("train/k/error")
+    metrics = {
+        **lesson,
+        "train_loss": final["train/loss"],
+        "test_loss": final["test/loss"],
+        "final": final,
+        "main_metric": scalars.main_metric,
+        "steps": steps,
+        "steps_planned": steps,
+        "seconds": round(time.perf_counter() - started + scalars.train_seconds, 4),
+        "train_seconds": round(scalars.train_seconds, 4),
+        "checkpoint_seconds": 0.0,
+        "status": COMPLETED,
+        **this_process(),
+        "started_at": begun,
+        "heartbeat_at": time.time(),
+    }
+    write_metrics(run_dir, metrics)
+    return metrics
+
+
+def write_events(run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars) -> None:
+    """The train/ and test/ event files: each scalar at each of its steps, by
+    `tf.summary.scalar` on the writers `app.run` would open, in one compiled call."""
+    import tensorflow as tf
+
+    from pipeline.compat import writer_handle
+    from pipeline.writers import close_writers, open_writers
+
+    layout: dict[str, list[str]] = {}
+    for name in scalars.values:  # the task's order, grouped by writer as ScalarSink does
+        writer, _, tag = name.partition("/")
+        layout.setdefault(writer, []).append(tag)
+    writers = open_writers(run_dir, used=set(layout), **writer_dirs)
+    try:
+        values = {
+            writer: tf.constant(
+                np.stack([scalars.values[f"{writer}/{tag}"] for tag in tags], axis=1)
+            )
+            for writer, tags in layout.items()
+        }
+        handles = {name: writer_handle(writer) for name, writer in writers.items()}
+        writing = scalar_writing(tuple((writer, tuple(tags)) for writer, tags in layout.items()))
+        writing(tf.constant(scalars.steps), values, handles)
+    finally:
+        close_writers(writers)
+
+
+@functools.cache
+def scalar_writing(layout: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """The compiled writing of every step's scalars for one layout of writers and tags
+    (traced once; a job's steps, values and writers are its arguments)."""
+    import tensorflow as tf
+
+    from pipeline.compat import writer_from_handle
+
+    def write(steps, values, handles):
+        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
+
+        def body(row):
+            # tags must read `k`, not `while/k`: no name scope, as the run's own loop writes
+            with tf.compat.v1.name_scope(None), tf.summary.record_if(True):
+                for writer, tags in layout:
+                    with writers[writer].as_default(step=steps[row]):
+                        for column, tag in enumerate(tags):
+                            tf.summary.scalar(tag, values[writer][row, column])
+            return (row + 1,)
+
+        tf.while_loop(lambda row: row < tf.shape(steps)[0], body, [tf.constant(0)])
+
+    return tf.function(write, autograph=False)
