@@ -9,6 +9,11 @@ peak resident memory from the kernel (`os.wait4`). The wall time is what a user 
 for: Python and TensorFlow start-up, every job, the sweep summary. Also printed: the same
 jobs' time a job (wall time over jobs) and the load average before and after, since the
 machine is shared (docs/PERFORMANCE.md gives figures with their load).
+
+`--floor` measures instead, in this process once TensorFlow is loaded, what the scalar
+events of the same jobs alone cost: every job's train/ and test/ event files written by the
+stacked launcher's own writing (pipeline/sweeps/stacked_write.py: TensorFlow's summary
+writers and `tf.summary.scalar`, one compiled call a job), with nothing else of a job.
 """
 
 from __future__ import annotations
@@ -48,14 +53,46 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+def floor(jobs: int, steps: int) -> None:
+    """The scalar events of `jobs` jobs of `steps` steps alone: k, k/error, loss on train,
+    loss on test at every step (what `sinks=[scalars]` writes), timed after one warm-up job."""
+    import numpy as np
+
+    from pipeline.sweeps.stacked_write import Scalars, write_events
+    from pipeline.tensorflow_quiet import import_tensorflow
+
+    import_tensorflow()
+    names = ("train/loss", "test/loss", "train/k", "train/k/error")
+    written = np.arange(steps + 1, dtype=np.int64)
+    values = {name: np.random.rand(steps + 1).astype(np.float32) for name in names}
+    scalars = Scalars(written, values, 2.0, "train/k/error", 0.0)
+    dirs = {"train": "train", "test": "test"}
+    with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
+        write_events(Path(workdir) / "warm-up", dirs, scalars)
+        before = os.getloadavg()[0]
+        started = time.perf_counter()
+        for job in range(jobs):
+            write_events(Path(workdir) / str(job), dirs, scalars)
+        seconds = time.perf_counter() - started
+    events = jobs * len(names) * (steps + 1)
+    print(
+        f"scalar events alone: {jobs} jobs, {events} events: {seconds:.2f} s, "
+        f"{seconds / jobs * 1000:.1f} ms a job, {seconds / events * 1e6:.2f} us an event "
+        f"(load {before:.1f}, {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", default="0.01,0.1,1,2", help="the noise levels swept")
     parser.add_argument("--seeds", type=int, default=25, help="seeds per noise level")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--sinks", action="append", help='"[scalars]", "default" (repeat for both)')
+    parser.add_argument("--floor", action="store_true", help="the scalar events alone")
     args = parser.parse_args()
     jobs = len(args.noise.split(",")) * args.seeds
+    if args.floor:
+        return floor(jobs, args.steps)
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
     print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
     print("| sinks | launcher | wall (s) | a job (s) | peak memory (MiB) | load before, after |")

@@ -125,6 +125,13 @@ def assert_same_scalars(job: Path, reference: Path, name: str) -> int:
     return scalars
 
 
+def report_runs(sweep_dir: Path, jobs: set[str]) -> dict[str, dict]:
+    """`tbpipe report --json` of a sweep: its jobs' runs by name."""
+    report = run_tbpipe("report", str(sweep_dir), "--json", cwd=sweep_dir.parent)
+    rows = json.loads(report.stdout)["runs"]
+    return {row["run"]: row for row in rows if row["run"].split("/")[0] in jobs}
+
+
 def graph(value: np.ndarray) -> GraphDef:
     return GraphDef.FromString(value.item() if value.ndim == 0 else value[0])
 
@@ -210,6 +217,15 @@ def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers
     with open(basic_dir / "summary.csv") as want, open(stacked_dir / "summary.csv") as got:
         for mine, expected in zip(csv.DictReader(got), csv.DictReader(want), strict=True):
             assert float(mine["k"]) == pytest.approx(float(expected["k"]), rel=TOLERANCE)
+    # `tbpipe report` reads the stacked sweep as the basic one: every run, its final scalars
+    mine, expected = (report_runs(where, set(basic)) for where in (stacked_dir, basic_dir))
+    runs = [run for run in expected if run.split("/")[-1] in ("train", "test")]
+    assert sorted(mine) == sorted(runs) and len(runs) == 24
+    for run in runs:
+        assert mine[run]["status"] == "completed" and mine[run]["step"] == 20, run
+        assert mine[run]["scalars"].keys() <= expected[run]["scalars"].keys(), run
+        for tag, value in mine[run]["scalars"].items():
+            assert value == pytest.approx(expected[run]["scalars"][tag], rel=TOLERANCE), (run, tag)
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.runinfo import RESUME_ENV
 from pipeline.sweeps.job_configs import ReusingConfigLoader
@@ -47,14 +47,12 @@ MEAN_SQUARED_ERROR = ("mean_squared_error", "mse")
 def stack_key(cfg: DictConfig) -> tuple | None:
     """What the jobs of one group share (optimizer, steps, points), or None: the job
     cannot be stacked and runs on its own."""
-    import os
-
     from pipeline.contracts import target_of  # NumPy: loaded by a sweep, not by a plugin scan
 
     task = cfg.get("task")
     sinks = list((cfg.get("sinks") or {}).values())
     if (
-        os.environ.get(RESUME_ENV) == "1"  # `tbpipe resume` goes on from checkpoints
+        resumed(cfg)  # `tbpipe resume` goes on job by job, keeping finished jobs as they are
         or target_of(cfg.model) != LINEAR_MODEL
         or target_of(cfg.data) != LINEAR_DATA
         or target_of(cfg.optimizer) not in OPTIMIZERS
@@ -65,6 +63,15 @@ def stack_key(cfg: DictConfig) -> tuple | None:
         return None
     steps, data = int(cfg.trainer.steps), cfg.data
     return target_of(cfg.optimizer), steps, int(data.n_train), int(data.n_test)
+
+
+def resumed(cfg: DictConfig) -> bool:
+    """Whether the job is one `tbpipe resume` runs again (pipeline/sweeps/resume.py sets
+    its `hydra.job.env_set`, which Hydra applies only once the job runs)."""
+    import os
+
+    told = OmegaConf.select(cfg, f"hydra.job.env_set.{RESUME_ENV}", default=None)
+    return os.environ.get(RESUME_ENV) == "1" or str(told) == "1"
 
 
 def own_sink(node: Any) -> bool:

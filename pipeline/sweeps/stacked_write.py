@@ -96,12 +96,16 @@ def write_job(
     saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     configure_log(config.hydra.job_logging, config.hydra.verbose)  # tbpipe.log
-    for name, content in (
-        ("config.yaml", saved), ("hydra.yaml", {"hydra": hydra_saved}), ("overrides.yaml", task)
-    ):  # fmt: skip
-        (run_dir / ".hydra" / name).write_text(yaml_of(content), encoding="utf-8")
+    if config.hydra.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
+        saved_dir = run_dir / str(config.hydra.output_subdir)
+        saved_dir.mkdir(exist_ok=True)
+        for name, content in (
+            ("config.yaml", saved), ("hydra.yaml", {"hydra": hydra_saved}),
+            ("overrides.yaml", task),
+        ):  # fmt: skip
+            (saved_dir / name).write_text(yaml_of(content), encoding="utf-8")
     callbacks.on_job_start(config=config, task_function=task_function)
     # the job's own config, as its task would get it: resolving the `hydra` node would also
     # render its help pages (resolvers that compose every config group)
