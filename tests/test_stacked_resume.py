@@ -70,7 +70,8 @@ def test_a_killed_stacked_sweep_resumes_to_the_numbers_of_one_never_stopped(
     done = kill_after_first_job(args, sweep_dir, tmp_path)
     assert 1 <= len(done) < 12, done  # killed part-way
 
-    status = run_tbpipe("status", str(sweep_dir), "--json", cwd=tmp_path)
+    status = run_tbpipe("status", str(sweep_dir), "--json", cwd=tmp_path, check=False)
+    assert status.returncode == 1 and not status.stderr, status  # 1: not every job completed
     rows = json.loads(status.stdout)
     states = {Path(row["run_dir"]).name if row["run_dir"] else row["job"]: row["state"]
               for row in rows}  # fmt: skip

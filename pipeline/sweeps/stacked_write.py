@@ -87,6 +87,16 @@ def write_job(
 ) -> JobReturn:
     """One job of a sweep written as Hydra's `run_job` and pipeline/job.py would leave it;
     its JobReturn."""
+    before = HydraConfig.instance().cfg  # put back once the job is written, as run_job does
+    try:
+        return _write_job(config, scalars, callbacks, task_function)
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def _write_job(
+    config: DictConfig, scalars: Scalars, callbacks: Any, task_function: Any
+) -> JobReturn:
     HydraConfig.instance().set_config(config)  # the job dir's name reads the job's number
     sweep = config.hydra.sweep
     run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
@@ -125,7 +135,7 @@ def write_job(
     line += f" | tensorboard --logdir {shlex.quote(where)}"
     job_log.info("%s", line)
     print(line, flush=True)
-    ret = JobReturn(overrides=task, cfg=config, hydra_cfg=HydraConfig.instance().cfg)
+    ret = JobReturn(overrides=task, cfg=task_cfg, hydra_cfg=HydraConfig.instance().cfg)
     direction = str(config.hydra.sweeper.get("direction", "minimize")).lower()
     ret.return_value = objective(metrics, config.get("objective"), direction == "maximize")
     ret.status = JobStatus.COMPLETED
