@@ -100,9 +100,10 @@ def _write_job(
     HydraConfig.instance().set_config(config)  # the job dir's name reads the job's number
     sweep = config.hydra.sweep
     run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
-    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-        config.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(config)
+    # in the job's config and in Hydra's copy of it (run_job copies the config again)
+    for hydra_node in (config.hydra, HydraConfig.get()):
+        with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
+            hydra_node.runtime.output_dir = str(run_dir)
     saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
