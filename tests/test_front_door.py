@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.check import hints
 from pipeline.readback.runs import SCALARS, load_run
-from tests.conftest import ROOT, TBPIPE, run_tbpipe
+from tests.conftest import ROOT, TBPIPE, extending_commands, run_tbpipe
 
 EXAMPLE = ROOT / "examples" / "quadratic"
 
@@ -219,22 +219,19 @@ def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, tmp_pa
     assert own.stderr == "" and (tmp_path / "own" / "metrics.json").exists()
 
 
-@pytest.mark.slow
-def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    run_tbpipe(
-        "-m", "--config-dir", "conf", "+experiment=quadratic_two_param", "trainer.steps=30",
-        "seed=0,1", "hydra.sweep.dir=sweep", cwd=project,
-    )  # fmt: skip
-    job = next((project / "sweep").glob("1_*"))
+def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(quadratic_commands, tmp_path):
+    """EXTENDING's sweep of both models: its job of the user's own model, data and sink."""
+    _, ran = quadratic_commands
+    (sweep,) = [Path(c["dir"]) for c in ran if "-m" in c["words"]]
+    (job,) = sweep.glob("0_*")
+    assert "quadratic_two_param" in job.name
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = run_tbpipe("rerun", str(job), "hydra.run.dir=again", cwd=elsewhere)
     assert result.stderr == ""
     assert scalars(elsewhere / "again") == scalars(job)
-    sweep = run_tbpipe("rerun", str(project / "sweep"), cwd=elsewhere, check=False)
-    assert sweep.returncode == 2 and "is a sweep; rerun one of its jobs" in sweep.stderr
+    refused = run_tbpipe("rerun", str(sweep), cwd=elsewhere, check=False)
+    assert refused.returncode == 2 and "is a sweep; rerun one of its jobs" in refused.stderr
 
 
 # -- what a run leaves, read back light --------------------------------------------------
@@ -322,18 +319,18 @@ def test_inter_op_threads_that_cannot_apply_say_so_once(tmp_path):
     ]
 
 
-@pytest.mark.slow
-def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(tmp_path):
-    text = (ROOT / "docs" / "EXTENDING.md").read_text()
-    block = text.split("    cd examples/quadratic\n", 1)[1].split("\n\n", 1)[0]
-    commands = [line.split("#")[0].split() for line in block.splitlines()]
+def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(
+    quadratic_commands,
+):
+    commands = extending_commands()
     assert len(commands) == 5 and all(c[0] == "tbpipe" for c in commands)
-    shutil.copytree(EXAMPLE, tmp_path / "quadratic")
-    for number, command in enumerate(commands):
-        words = [w.strip("'") for w in command[1:]]
-        where = f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"
-        result = run_tbpipe(*words, "trainer.steps=20", where, cwd=tmp_path / "quadratic")
-        assert result.stderr == "", (command, result.stderr)
+    _, ran = quadratic_commands
+    assert [c["words"] for c in ran] == commands
+    for command in ran:
+        assert command["stderr"] == "", (command["words"], command["stderr"])
+        assert (
+            Path(command["dir"]) / ("multirun.yaml" if "-m" in command["words"] else "metrics.json")
+        ).exists()
 
 
 def test_the_c_crc_agrees_with_tensorboards_own():
