@@ -154,28 +154,39 @@ def saved_run(tmp_path_factory) -> Path:
     return workdir / "run"
 
 
-@pytest.mark.slow
-def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, tmp_path):
-    rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
-    assert rerun == f"tbpipe rerun {saved_run.resolve()}"
-    result = run_tbpipe("rerun", str(saved_run), cwd=tmp_path)
-    assert result.stderr == ""
-    (new,) = (tmp_path / "outputs").glob("*/*")
-    assert scalars(new) == scalars(saved_run)
-    info = json.loads((new / "run.json").read_text())
-    assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
-    assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
-
-
-@pytest.mark.slow
-def test_three_reruns_started_together_get_three_dirs(saved_run, tmp_path):
+@pytest.fixture(scope="module")
+def three_reruns(saved_run, tmp_path_factory) -> tuple[Path, list[bytes]]:
+    """`tbpipe rerun` of the saved run, three started together from another directory:
+    that directory and each one's stderr."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
     started = [
-        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=tmp_path, stderr=subprocess.PIPE)
+        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=elsewhere, stderr=subprocess.PIPE)
         for _ in range(3)
     ]
     assert [p.wait(timeout=300) for p in started] == [0, 0, 0]
-    assert [p.stderr.read() for p in started] == [b"", b"", b""]
-    dirs = list((tmp_path / "outputs").glob("*/*"))
+    return elsewhere, [p.stderr.read() for p in started]
+
+
+@pytest.mark.slow
+def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, three_reruns):
+    rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
+    assert rerun == f"tbpipe rerun {saved_run.resolve()}"
+    elsewhere, stderrs = three_reruns
+    assert stderrs == [b"", b"", b""]
+    reruns = list((elsewhere / "outputs").glob("*/*"))
+    assert len(reruns) == 3
+    for new in reruns:
+        assert scalars(new) == scalars(saved_run)
+        info = json.loads((new / "run.json").read_text())
+        assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
+        assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
+
+
+@pytest.mark.slow
+def test_three_reruns_started_together_get_three_dirs(three_reruns):
+    elsewhere, stderrs = three_reruns
+    assert stderrs == [b"", b"", b""]
+    dirs = list((elsewhere / "outputs").glob("*/*"))
     assert len(dirs) == 3
     for run_dir in dirs:  # one event file per writer: nobody wrote into another's dir
         assert len(list((run_dir / "train").iterdir())) == 1
