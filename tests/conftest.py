@@ -130,17 +130,35 @@ def sweep_of_launcher(
     return sweep_dir, result.stdout, result.stderr
 
 
-@pytest.fixture(scope="session")
-def basic(tmp_path_factory) -> tuple[Path, str, str]:
-    """LAUNCHER_SWEEP under the basic launcher: what every other launcher must equal.
-    Made once for every worker (several files compare with it)."""
+def made_launcher_sweep(tmp_path_factory, launcher: str) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under `launcher`, made once for every worker: the sweep dir, stdout,
+    stderr."""
 
     def make(workdir: Path) -> list[str]:
-        sweep_dir, stdout, stderr = sweep_of_launcher(workdir, "basic")
+        sweep_dir, stdout, stderr = sweep_of_launcher(workdir, launcher)
         return [str(sweep_dir), stdout, stderr]
 
-    sweep_dir, stdout, stderr = made_once(tmp_path_factory, "basic", make)
+    sweep_dir, stdout, stderr = made_once(tmp_path_factory, launcher, make)
     return Path(sweep_dir), stdout, stderr
+
+
+@pytest.fixture(scope="session")
+def basic(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under the basic launcher: what every other launcher must equal."""
+    return made_launcher_sweep(tmp_path_factory, "basic")
+
+
+@pytest.fixture(scope="session")
+def joblib(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under joblib (tests/test_launchers.py; resumed in a copy by
+    tests/test_resume_launchers.py)."""
+    return made_launcher_sweep(tmp_path_factory, "joblib")
+
+
+@pytest.fixture(scope="session")
+def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under submitit_local (as joblib)."""
+    return made_launcher_sweep(tmp_path_factory, "submitit_local")
 
 
 @pytest.fixture(scope="session")
