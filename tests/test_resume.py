@@ -27,11 +27,9 @@ from tests.conftest import TBPIPE, run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
-#: steps of LONG_RUN: the stop lands past the first checkpoint (2,000), far from the end
-STEPS = 10000
 #: long enough to be caught mid-way; every kind of record, an image at a checkpoint step
 LONG_RUN = (
-    f"trainer.steps={STEPS}",
+    "trainer.steps=20000",
     "trainer.checkpoint_every=2000",
     "writer.flush_millis=100",
     "sinks=[graph,scalars,histograms,images,text,hparams]",
@@ -155,7 +153,7 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     run_dir = tmp_path / "run"
     saved = stop_mid_run(args, run_dir, tmp_path, signum)
     stopped = json.loads((run_dir / "metrics.json").read_text())
-    assert stopped["steps"] < STEPS
+    assert stopped["steps"] < 20000
     if signum == signal.SIGKILL:  # nothing ran after the kill: records past the checkpoint stay
         assert stopped["status"] == "running" and stopped["checkpoint_step"] == saved
         assert max(step for (folder, _, step) in records(run_dir) if folder == "train") > saved

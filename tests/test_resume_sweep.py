@@ -29,7 +29,7 @@ SLOW = """# @package _global_
 defaults:
   - override /sinks: [scalars, histograms]   # each job stays quick
 trainer:
-  steps: 10000             # long enough to be stopped in the middle of a job
+  steps: 20000             # long enough to be stopped in the middle of a job
   checkpoint_every: 2000   # a checkpoint every 2,000 steps
   progress: false          # no progress bar in the test's output
 writer:
