@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hydra import compose
 from omegaconf import DictConfig
 
@@ -20,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 #: fixtures that run tbpipe (a run, a sweep, a search) in a subprocess: tests using them are slow
-SLOW_FIXTURES = {"default_run", "noise_sweep", "two_searches", "basic", "joblib", "submitit_local"}
+SLOW_FIXTURES = {
+    "default_run", "noise_sweep", "two_searches", "basic", "joblib", "submitit_local",
+    "quadratic_commands",
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list) -> None:
@@ -79,11 +86,38 @@ LAUNCHER_SWEEP = (
 )
 
 
+def made_once(tmp_path_factory, key: str, make: Callable[[Path], object]) -> object:
+    """`make(folder)` once per `pytest` command, whatever the number of xdist workers.
+
+    A session fixture is made once per worker; the runs that test files on both workers
+    read (the default run, the basic launcher's sweep) are made by whichever worker asks
+    first, under a lock, into a folder both share, and the other worker waits and reads
+    them. `make` returns what the fixture gives (JSON: paths as strings); it must leave
+    the folder as every reader expects it, so readers only read.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, above each worker's popen-gwK/
+    folder, made = root / f"made-once-{key}", root / f"made-once-{key}.json"
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a make that failed half-way
+            folder.mkdir()
+            made.write_text(json.dumps(make(folder)))
+    return json.loads(made.read_text())
+
+
 def launcher_sweep(
     tmp_path_factory, launcher: str, *more: str, env: dict | None = None
 ) -> tuple[Path, str, str]:
     """Run LAUNCHER_SWEEP under `hydra/launcher=<launcher>`: the sweep dir, stdout, stderr."""
-    workdir = tmp_path_factory.mktemp(launcher)
+    return sweep_of_launcher(tmp_path_factory.mktemp(launcher), launcher, *more, env=env)
+
+
+def sweep_of_launcher(
+    workdir: Path, launcher: str, *more: str, env: dict | None = None
+) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under `hydra/launcher=<launcher>` from `workdir`, into workdir/sweep."""
     sweep_dir = workdir / "sweep"
     result = run_tbpipe(
         *LAUNCHER_SWEEP,
@@ -96,20 +130,94 @@ def launcher_sweep(
     return sweep_dir, result.stdout, result.stderr
 
 
+def made_launcher_sweep(tmp_path_factory, launcher: str) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under `launcher`, made once for every worker: the sweep dir, stdout,
+    stderr."""
+
+    def make(workdir: Path) -> list[str]:
+        sweep_dir, stdout, stderr = sweep_of_launcher(workdir, launcher)
+        return [str(sweep_dir), stdout, stderr]
+
+    sweep_dir, stdout, stderr = made_once(tmp_path_factory, launcher, make)
+    return Path(sweep_dir), stdout, stderr
+
+
 @pytest.fixture(scope="session")
 def basic(tmp_path_factory) -> tuple[Path, str, str]:
     """LAUNCHER_SWEEP under the basic launcher: what every other launcher must equal."""
-    return launcher_sweep(tmp_path_factory, "basic")
+    return made_launcher_sweep(tmp_path_factory, "basic")
+
+
+@pytest.fixture(scope="session")
+def joblib(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under joblib (tests/test_launchers.py; resumed in a copy by
+    tests/test_resume_launchers.py)."""
+    return made_launcher_sweep(tmp_path_factory, "joblib")
+
+
+@pytest.fixture(scope="session")
+def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
+    """LAUNCHER_SWEEP under submitit_local (as joblib)."""
+    return made_launcher_sweep(tmp_path_factory, "submitit_local")
 
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
-    """One run of the default experiment through the console script; returns its run dir."""
-    workdir = tmp_path_factory.mktemp("default")
-    run_dir = workdir / "run"
-    result = run_tbpipe(f"hydra.run.dir={run_dir}", cwd=workdir)
-    assert f"logs: {run_dir}" in result.stdout or "logs: run" in result.stdout
-    return run_dir
+    """One run of the default experiment through the console script; returns its run dir.
+    Made once for every worker (several files read it)."""
+
+    def make(workdir: Path) -> str:
+        run_dir = workdir / "run"
+        result = run_tbpipe(f"hydra.run.dir={run_dir}", cwd=workdir)
+        assert f"logs: {run_dir}" in result.stdout or "logs: run" in result.stdout
+        return str(run_dir)
+
+    return Path(made_once(tmp_path_factory, "default", make))
+
+
+#: docs/EXTENDING.md's worked example, a user's own model, data and sink
+QUADRATIC = ROOT / "examples" / "quadratic"
+
+
+def extending_commands() -> list[list[str]]:
+    """The commands docs/EXTENDING.md gives to type in examples/quadratic, word by word."""
+    text = (ROOT / "docs" / "EXTENDING.md").read_text()
+    block = text.split("    cd examples/quadratic\n", 1)[1].split("\n\n", 1)[0]
+    return [[w.strip("'") for w in line.split("#")[0].split()] for line in block.splitlines()]
+
+
+@pytest.fixture(scope="session")
+def quadratic_commands(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """EXTENDING's commands for examples/quadratic, each run once through the console
+    script from a copy of that folder (examples/quadratic under a user's project): the
+    folder, and per command its words, the dir it wrote, its stdout and its stderr.
+
+    The first runs exactly as written (its 300 steps, into outputs/); the others run at
+    300 steps too (the MLP's own 1,000 prove nothing more here), each into its own dir.
+    Made once for every worker: the front door, EXTENDING's worked example and the user's
+    pieces tests read them.
+    """
+
+    def make(project: Path) -> list[dict]:
+        folder = project / "examples" / "quadratic"
+        shutil.copytree(QUADRATIC, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        ran = []
+        for number, words in enumerate(extending_commands()):
+            more = ["trainer.steps=300"] if number else []
+            if number:
+                more.append(
+                    f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"
+                )
+            result = run_tbpipe(*words[1:], *more, cwd=folder)
+            where = folder / (f"s{number}" if "-m" in words else f"r{number}")
+            if not number:
+                (where,) = (folder / "outputs").glob("*/*")
+            ran.append({"words": words, "dir": str(where), "stdout": result.stdout,
+                        "stderr": result.stderr})  # fmt: skip
+        return ran
+
+    ran = made_once(tmp_path_factory, "quadratic", make)
+    return Path(ran[0]["dir"]).parents[2], ran
 
 
 def hparams_session_groups(logdir: Path, runs=None) -> list:

@@ -90,8 +90,10 @@ def test_diabetes_explains_40_percent_of_the_test_variance(tmp_path):
 def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
     from tests.test_resume import killed_and_resumed_equal_the_run_never_stopped
 
+    # long enough for the kill to land well past the first checkpoint (at 500) and well
+    # before the end; an image at a checkpoint step (1000), so its replay is checked too
     args = (
-        "+experiment=digits_classifier", "trainer.steps=6000", "trainer.checkpoint_every=500",
+        "+experiment=digits_classifier", "trainer.steps=3000", "trainer.checkpoint_every=500",
         "writer.flush_millis=100", "trainer.progress=false", "sinks.images.every=1000",
     )  # fmt: skip
     clean(killed_and_resumed_equal_the_run_never_stopped(args, tmp_path).stderr)

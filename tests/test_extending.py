@@ -35,20 +35,13 @@ def user_project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def both_models(user_project) -> dict[str, Path]:
-    """One sweep from the user's dir: quadratic data fitted by their model and by the MLP."""
-    sweep_dir = user_project / "multirun"
-    run_tbpipe(
-        "-m",
-        "--config-dir",
-        "conf",
-        "+experiment=quadratic_two_param,quadratic_mlp",
-        "trainer.steps=300",
-        "trainer.progress=false",
-        f"hydra.sweep.dir={sweep_dir}",
-        cwd=user_project,
-    )
-    jobs = sorted(path for path in sweep_dir.iterdir() if path.is_dir())
+def both_models(quadratic_commands) -> dict[str, Path]:
+    """EXTENDING's sweep from the user's dir (at 300 steps): quadratic data fitted by their
+    model and by the MLP."""
+    _, ran = quadratic_commands
+    (sweep,) = [c for c in ran if "+experiment=quadratic_two_param,quadratic_mlp" in c["words"]]
+    assert "trainer.steps=300" in (Path(sweep["dir"]) / "multirun.yaml").read_text()
+    jobs = sorted(path for path in Path(sweep["dir"]).iterdir() if path.is_dir())
     assert [job.name.split("_", 1)[0] for job in jobs] == ["0", "1"]
     return {"two_param": jobs[0], "mlp": jobs[1]}
 

@@ -44,14 +44,15 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
-def test_the_worked_example_gives_the_numbers_the_doc_prints(project):
+def test_the_worked_example_gives_the_numbers_the_doc_prints(quadratic_commands, project):
     a_doc, k_doc = promised()
-    folder = project / "examples" / "quadratic"
     command = "tbpipe --config-dir conf +experiment=quadratic_two_param"
     assert f"    {command}  " in DOC  # the first command of "Run it from that folder"
-    result = run_tbpipe(*command.split()[1:], "trainer.progress=false", cwd=folder)
-    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
-    (run_dir,) = (folder / "outputs").glob("*/*")
+    _, ran = quadratic_commands
+    first = ran[0]  # run as written from examples/quadratic, into outputs/<date>/<time>
+    assert first["words"] == command.split()
+    assert "Traceback" not in first["stderr"] and "ERROR" not in first["stderr"], first["stderr"]
+    run_dir = Path(first["dir"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["steps"] == 300
     assert f"{metrics['k']:.2f}" == k_doc

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.check import hints
 from pipeline.readback.runs import SCALARS, load_run
-from tests.conftest import ROOT, TBPIPE, run_tbpipe
+from tests.conftest import ROOT, TBPIPE, extending_commands, run_tbpipe
 
 EXAMPLE = ROOT / "examples" / "quadratic"
 
@@ -154,28 +154,39 @@ def saved_run(tmp_path_factory) -> Path:
     return workdir / "run"
 
 
-@pytest.mark.slow
-def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, tmp_path):
-    rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
-    assert rerun == f"tbpipe rerun {saved_run.resolve()}"
-    result = run_tbpipe("rerun", str(saved_run), cwd=tmp_path)
-    assert result.stderr == ""
-    (new,) = (tmp_path / "outputs").glob("*/*")
-    assert scalars(new) == scalars(saved_run)
-    info = json.loads((new / "run.json").read_text())
-    assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
-    assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
-
-
-@pytest.mark.slow
-def test_three_reruns_started_together_get_three_dirs(saved_run, tmp_path):
+@pytest.fixture(scope="module")
+def three_reruns(saved_run, tmp_path_factory) -> tuple[Path, list[bytes]]:
+    """`tbpipe rerun` of the saved run, three started together from another directory:
+    that directory and each one's stderr."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
     started = [
-        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=tmp_path, stderr=subprocess.PIPE)
+        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=elsewhere, stderr=subprocess.PIPE)
         for _ in range(3)
     ]
     assert [p.wait(timeout=300) for p in started] == [0, 0, 0]
-    assert [p.stderr.read() for p in started] == [b"", b"", b""]
-    dirs = list((tmp_path / "outputs").glob("*/*"))
+    return elsewhere, [p.stderr.read() for p in started]
+
+
+@pytest.mark.slow
+def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, three_reruns):
+    rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
+    assert rerun == f"tbpipe rerun {saved_run.resolve()}"
+    elsewhere, stderrs = three_reruns
+    assert stderrs == [b"", b"", b""]
+    reruns = list((elsewhere / "outputs").glob("*/*"))
+    assert len(reruns) == 3
+    for new in reruns:
+        assert scalars(new) == scalars(saved_run)
+        info = json.loads((new / "run.json").read_text())
+        assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
+        assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
+
+
+@pytest.mark.slow
+def test_three_reruns_started_together_get_three_dirs(three_reruns):
+    elsewhere, stderrs = three_reruns
+    assert stderrs == [b"", b"", b""]
+    dirs = list((elsewhere / "outputs").glob("*/*"))
     assert len(dirs) == 3
     for run_dir in dirs:  # one event file per writer: nobody wrote into another's dir
         assert len(list((run_dir / "train").iterdir())) == 1
@@ -219,22 +230,19 @@ def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, tmp_pa
     assert own.stderr == "" and (tmp_path / "own" / "metrics.json").exists()
 
 
-@pytest.mark.slow
-def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    run_tbpipe(
-        "-m", "--config-dir", "conf", "+experiment=quadratic_two_param", "trainer.steps=30",
-        "seed=0,1", "hydra.sweep.dir=sweep", cwd=project,
-    )  # fmt: skip
-    job = next((project / "sweep").glob("1_*"))
+def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(quadratic_commands, tmp_path):
+    """EXTENDING's sweep of both models: its job of the user's own model, data and sink."""
+    _, ran = quadratic_commands
+    (sweep,) = [Path(c["dir"]) for c in ran if "-m" in c["words"]]
+    (job,) = sweep.glob("0_*")
+    assert "quadratic_two_param" in job.name
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = run_tbpipe("rerun", str(job), "hydra.run.dir=again", cwd=elsewhere)
     assert result.stderr == ""
     assert scalars(elsewhere / "again") == scalars(job)
-    sweep = run_tbpipe("rerun", str(project / "sweep"), cwd=elsewhere, check=False)
-    assert sweep.returncode == 2 and "is a sweep; rerun one of its jobs" in sweep.stderr
+    refused = run_tbpipe("rerun", str(sweep), cwd=elsewhere, check=False)
+    assert refused.returncode == 2 and "is a sweep; rerun one of its jobs" in refused.stderr
 
 
 # -- what a run leaves, read back light --------------------------------------------------
@@ -322,18 +330,18 @@ def test_inter_op_threads_that_cannot_apply_say_so_once(tmp_path):
     ]
 
 
-@pytest.mark.slow
-def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(tmp_path):
-    text = (ROOT / "docs" / "EXTENDING.md").read_text()
-    block = text.split("    cd examples/quadratic\n", 1)[1].split("\n\n", 1)[0]
-    commands = [line.split("#")[0].split() for line in block.splitlines()]
+def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(
+    quadratic_commands,
+):
+    commands = extending_commands()
     assert len(commands) == 5 and all(c[0] == "tbpipe" for c in commands)
-    shutil.copytree(EXAMPLE, tmp_path / "quadratic")
-    for number, command in enumerate(commands):
-        words = [w.strip("'") for w in command[1:]]
-        where = f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"
-        result = run_tbpipe(*words, "trainer.steps=20", where, cwd=tmp_path / "quadratic")
-        assert result.stderr == "", (command, result.stderr)
+    _, ran = quadratic_commands
+    assert [c["words"] for c in ran] == commands
+    for command in ran:
+        assert command["stderr"] == "", (command["words"], command["stderr"])
+        assert (
+            Path(command["dir"]) / ("multirun.yaml" if "-m" in command["words"] else "metrics.json")
+        ).exists()
 
 
 def test_the_c_crc_agrees_with_tensorboards_own():

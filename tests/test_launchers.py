@@ -24,19 +24,9 @@ from pipeline.sweeps.launchers import (
     link_into,
     usable_cpus,
 )
-from tests.conftest import launcher_sweep, run_tbpipe
+from tests.conftest import run_tbpipe
 
 JOBLIB = "pipeline.sweeps.launchers.JoblibLauncher"  # any dotted path ending in the plugin's class
-
-
-@pytest.fixture(scope="module")
-def joblib(tmp_path_factory) -> tuple[Path, str, str]:
-    return launcher_sweep(tmp_path_factory, "joblib")
-
-
-@pytest.fixture(scope="module")
-def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
-    return launcher_sweep(tmp_path_factory, "submitit_local")
 
 
 def job_dirs(sweep_dir: Path) -> dict[str, Path]:
