@@ -36,9 +36,8 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-load
 test: setup
 	$(PYTEST) $(PYTEST_ARGS)
 
-# In-process and unit tests only (no subprocess runs, sweeps or servers): 2 min 34 s to
-# 3 min 20 s wall, 112-125 s CPU, on this 2-core machine shared with others (2026-12-06,
-# load 4.3-7.3; README).
+# In-process and unit tests only (no subprocess runs, sweeps or servers): about a minute
+# on 2 quiet cores (README has the measured times).
 test-fast: setup
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
