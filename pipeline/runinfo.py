@@ -127,6 +127,20 @@ def _last_record_whole(tail: bytes) -> bool:
     return False
 
 
+def user_cache_dir() -> Path | None:
+    """Where tbpipe keeps what it can make again (the report cache, the tab's digests, the
+    --help pages): `$TBPIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/tbpipe`, else
+    ~/.cache/tbpipe; None without a home directory."""
+    root = os.environ.get("TBPIPE_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    try:
+        return Path(xdg, "tbpipe") if xdg else Path.home() / ".cache" / "tbpipe"
+    except RuntimeError:  # no home directory
+        return None
+
+
 METRICS_FILE = "metrics.json"
 #: the folder of a run dir that holds its checkpoints (pipeline/checkpoints.py)
 CHECKPOINT_DIR = "checkpoints"

@@ -28,6 +28,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from pipeline.runinfo import user_cache_dir
+
 #: bump when what an entry holds changes: older entries are then ignored
 FORMAT = 1
 #: entries kept (one per command line and directory); the oldest go first
@@ -108,14 +110,8 @@ def fingerprint(folders: Iterable[str]) -> tuple[str | None, int]:
 
 def cache_folder() -> Path | None:
     """Where the pages are kept, or None without a home directory."""
-    root = os.environ.get("TBPIPE_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        try:
-            root = Path(xdg, "tbpipe") if xdg else Path.home() / ".cache" / "tbpipe"
-        except RuntimeError:  # no home directory
-            return None
-    return Path(root) / "help"
+    root = user_cache_dir()
+    return None if root is None else root / "help"
 
 
 def _entry_path(argv: Sequence[str]) -> Path | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from pipeline.readback import data_server
 from pipeline.readback.runs import EVENT_FILE_MARK, RunData, find_runs
 from pipeline.readback.scalars import ScalarRun, read_scalar_runs, warn_about
+from pipeline.runinfo import user_cache_dir
 
 #: bump when what an entry holds changes: older files are then ignored
 FORMAT = 2
@@ -98,13 +99,9 @@ def worth_a_server(unread: dict[str, list], stamps: dict[str, list]) -> bool:
 def cache_path(logdir: str | Path, kind: str = "report") -> Path | None:
     """The cache file of `logdir` (named by its resolved path) among the `kind` files (the
     report's; `board`: the tbpipe tab's digest), or None without a home."""
-    root = os.environ.get("TBPIPE_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        try:
-            root = Path(xdg, "tbpipe") if xdg else Path.home() / ".cache" / "tbpipe"
-        except RuntimeError:  # no home directory
-            return None
+    root = user_cache_dir()
+    if root is None:
+        return None
     name = hashlib.sha256(os.fsencode(Path(logdir).resolve())).hexdigest()[:32]
     return Path(root) / kind / f"{name}.json"
 
