@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -440,7 +441,8 @@ def display_path(path: Path) -> str:
 
 def summary_line(metrics: dict[str, Any], run_dir: Path) -> str:
     """The one line a run ends with: the estimate of k (the tutorial) or the main metric,
-    and where to look."""
+    and where to look, its TensorBoard command quoted for the shell (a folder the user
+    names may hold `[`, `,` or `=`, which a shell could expand before TensorBoard sees it)."""
     where = display_path(run_dir)
     if "k" in metrics:
         k, k_true = metrics.get("k"), metrics.get("k_true")
@@ -451,4 +453,4 @@ def summary_line(metrics: dict[str, Any], run_dir: Path) -> str:
         name = metrics.get("main_metric") or "test/loss"
         value = (metrics.get("final") or {}).get(name)
         result = f"{name} = {'nan' if value is None else f'{value:.4f}'}"
-    return f"{result} | logs: {where} | tensorboard --logdir {where}"
+    return f"{result} | logs: {where} | tensorboard --logdir {shlex.quote(where)}"

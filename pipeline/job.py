@@ -299,7 +299,7 @@ def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> dict:
         metrics["train_seconds"], f": {metrics['reason']}" if metrics.get("reason") else "",
     )  # fmt: skip
     if metrics["status"] == COMPLETED:
-        line = summary_line(metrics, run_dir)
+        line = app.summary_line(metrics, run_dir)
         job_log.info("%s", line)
         print(line, flush=True)
         return metrics
@@ -309,19 +309,6 @@ def _ended(metrics: dict[str, Any], run_dir: str, sweeping: bool) -> dict:
     if sweeping:
         return {}
     sys.exit(EXIT_DIVERGED if metrics["status"] == DIVERGED else EXIT_FAILED)
-
-
-def summary_line(metrics: dict[str, Any], run_dir: str) -> str:
-    """The line a run ends with (`app.summary_line`), its TensorBoard command quoted for
-    the shell: a folder name may hold `[`, `,` or `=` (`sinks=[scalars]`), which a shell
-    could expand before TensorBoard sees it."""
-    from pipeline import app
-
-    line, where = app.summary_line(metrics, run_dir), app.display_path(run_dir)
-    hint = f" | tensorboard --logdir {where}"
-    if line.endswith(hint):
-        line = line.removesuffix(hint) + f" | tensorboard --logdir {shlex.quote(where)}"
-    return line
 
 
 def stop_on_full_disk(run_dir: str, sweeping: bool, stop: bool = True) -> None:

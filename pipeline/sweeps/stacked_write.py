@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from pipeline.app import display_path, summary_line
+from pipeline.app import summary_line
 from pipeline.check import rerun
 from pipeline.compat import yaml_of
 from pipeline.runinfo import (
@@ -131,9 +131,6 @@ def _write_job(
         metrics["steps"], metrics["steps_planned"], metrics["seconds"], metrics["train_seconds"],
     )  # fmt: skip
     line = summary_line(metrics, run_dir)
-    where = display_path(run_dir)
-    line = line.removesuffix(f" | tensorboard --logdir {where}")
-    line += f" | tensorboard --logdir {shlex.quote(where)}"
     job_log.info("%s", line)
     print(line, flush=True)
     ret = JobReturn(overrides=task, cfg=task_cfg, hydra_cfg=HydraConfig.instance().cfg)
