@@ -1,5 +1,6 @@
-"""Every console table (report, status, a sweep's summary) is drawn by readback/text_table.py:
-columns line up in every line, even where a cell outgrows its column's set width.
+"""Every table (report, status, a sweep's summary; the HPARAMS settings' Markdown) is drawn by
+pipeline/check/text_table.py: columns line up in every line, even where a cell outgrows its
+column's set width.
 
 What `tbpipe report` prints is compared with TensorBoard's reader in
 tests/test_report_reader.py; a real status and a real sweep summary are read in
@@ -11,10 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pipeline.check.text_table import Column, markdown_table, number, sweep_number, text_table
 from pipeline.readback.groups import grouped_table
 from pipeline.readback.status import JobStatus
 from pipeline.readback.status import table as status_table
-from pipeline.readback.text_table import Column, number, sweep_number, text_table
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 
@@ -66,6 +67,18 @@ def test_a_grouped_table_keeps_a_wide_interval_in_its_column():
     ]
 
 
+def test_the_settings_markdown_table_as_the_text_tab_renders_it():
+    rows = [("data.noise_std", 0.1), ("model.units", [64, 64]), ("name", None)]
+    assert markdown_table(["setting", "value"], rows).splitlines() == [
+        "| setting | value |",
+        "|---|---|",
+        "| data.noise_std | 0.1 |",
+        "| model.units | [64, 64] |",
+        "| name | None |",
+    ]
+    assert markdown_table(["setting", "value"], []) == "| setting | value |\n|---|---|"
+
+
 def test_numbers_fixed_below_the_limit_short_above_and_a_dash_for_none():
     assert [number(12.34), number(0.123456, 4), number(None)] == ["12.3", "0.1235", "-"]
     assert [number(2.5e6), sweep_number(8.04e26), sweep_number(12.34, 1)] == [
@@ -75,8 +88,8 @@ def test_numbers_fixed_below_the_limit_short_above_and_a_dash_for_none():
     ]
 
 
-def test_no_module_but_text_table_pads_cells_by_hand():
-    padding = re.compile(r"\.[lr]just\(|\{[^{}]*:[<>^]\d|:[<>^]\{")
+def test_no_module_but_text_table_pads_cells_by_hand_or_joins_markdown_cells():
+    padding = re.compile(r"\.[lr]just\(|\{[^{}]*:[<>^]\d|:[<>^]\{|\"\| \{|\|---\|")
     hand_made = [
         str(path.relative_to(PACKAGE))
         for path in sorted(PACKAGE.rglob("*.py"))

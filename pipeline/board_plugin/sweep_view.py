@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.board_plugin.digest import WRITERS, job_dirs, run_name
-from pipeline.readback.groups import default_group_keys, group_rows, t_quantile_975
+from pipeline.readback.groups import (
+    default_group_keys,
+    group_rows,
+    setting_label,
+    t_quantile_975,
+)
 from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED, DIVERGED
@@ -49,7 +54,7 @@ def _numbered(sweep_dir: Path) -> bool:
 
 def label(setting: dict[str, Any]) -> str:
     """A setting as the page names it: `data.noise_std=0.1 model=mlp`."""
-    return " ".join(f"{key}={value}" for key, value in setting.items()) or "(all runs)"
+    return setting_label(setting, "(all runs)")
 
 
 def sweep_view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -13,15 +13,17 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.check.schema import is_number
+from pipeline.check.text_table import Column, sweep_number, text_table
 from pipeline.readback.jobs import column_of, final_columns, main_metric_of_rows, swept_keys
-from pipeline.readback.text_table import Column, sweep_number, text_table
 from pipeline.runinfo import COMPLETED
 
+#: the setting column of a table grouped by no key
+ALL_JOBS = "(all jobs)"
 #: what varies between replicates of one setting, never a grouping key by default
 SEED_KEYS = ("seed",)
 #: the metrics summarised per setting, as metrics.json names them (k and k_error where the
@@ -191,7 +193,7 @@ def grouped_table(groups: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
             _interval(g["k_ci95_low"], g["k_ci95_high"]),
             sweep_number(g["k_error_mean"]),
             sweep_number(g["k_stderr"]),
-            _setting(g),
+            setting_label(g["setting"], ALL_JOBS),
         ]
         for g in groups
     ]
@@ -215,7 +217,7 @@ def metric_table(groups: Sequence[dict[str, Any]]) -> str:
             sweep_number(g.get(f"{main}_mean")),
             sweep_number(g.get(f"{main}_std")),
             _interval(g.get(f"{main}_ci95_low"), g.get(f"{main}_ci95_high")),
-            _setting(g),
+            setting_label(g["setting"], ALL_JOBS),
         ]
         for g in groups
     ]
@@ -230,5 +232,8 @@ def _interval(low: float | None, high: float | None) -> str:
     return "-" if low is None else f"[{low:.4f}, {high:.4f}]"
 
 
-def _setting(group: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in group["setting"].items()) or "(all jobs)"
+def setting_label(setting: Mapping[str, Any], none: str = "", sep: str = " ") -> str:
+    """A setting as people read it in a table, a plot or the tbpipe tab, keys whole
+    (`data.noise_std=0.1 model=mlp`); `none` for a setting of no keys. A folder name has
+    its own shell-safe form (pipeline/sweeps/naming.py)."""
+    return sep.join(f"{key}={value}" for key, value in setting.items()) or none

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.check.errors import OneLineParser
+from pipeline.check.text_table import text_table
 from pipeline.compat import read_events_without_tensorflow
-from pipeline.readback.text_table import text_table
 from pipeline.runinfo import strict_json_value
 
 PROG = "tbpipe report"

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from pipeline.check.errors import EXIT_BAD_INPUT, OneLineParser
-from pipeline.readback.text_table import Column, number, text_table
+from pipeline.check.text_table import Column, number, text_table
 from pipeline.runinfo import (
     COMPLETED,
     DIED,

@@ -33,6 +33,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_v1
 from tensorboard.plugins.hparams import summary_v2 as hp
 
+from pipeline.check.text_table import markdown_table
 from pipeline.runinfo import COMPLETED, DIVERGED, FAILED
 from pipeline.sinks.base import Experiment, Sink
 
@@ -48,8 +49,7 @@ SESSION_RUNS = ("root", "train")
 
 def settings_table(hparams: dict[str, Any]) -> str:
     """The settings as a Markdown table (TensorBoard renders text summaries as Markdown)."""
-    rows = [f"| {name} | {value} |" for name, value in hparams.items()]
-    return "\n".join(["| setting | value |", "|---|---|", *rows])
+    return markdown_table(["setting", "value"], list(hparams.items()))
 
 
 def session_run_of(session_run: str, status: str) -> str:

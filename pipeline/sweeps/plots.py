@@ -22,6 +22,7 @@ from typing import Any
 import matplotlib
 
 from pipeline.check.schema import is_number
+from pipeline.readback.groups import setting_label
 from pipeline.runinfo import COMPLETED
 
 matplotlib.use("Agg")
@@ -53,7 +54,7 @@ def axis_key(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str | None:
 
 def series_label(row: dict[str, Any], keys: Sequence[str]) -> str:
     """What tells apart the lines: the other swept keys' values."""
-    return ", ".join(f"{key}={row['swept'][key]}" for key in keys if key in row["swept"])
+    return setting_label({key: row["swept"][key] for key in keys if key in row["swept"]}, sep=", ")
 
 
 def summary_png(
@@ -179,7 +180,7 @@ def spread_png(
     def draw(ax_k, ax_std) -> str:
         if x_key is None:
             xs = list(range(len(done)))
-            names = [", ".join(f"{k}={v}" for k, v in g["setting"].items()) for g in done]
+            names = [setting_label(g["setting"], sep=", ") for g in done]
             for ax in (ax_k, ax_std):
                 ax.set_xticks(xs, names, rotation=30, ha="right", fontsize="small")
         else:
@@ -237,7 +238,7 @@ def metric_png(
     def draw(ax_main, ax_loss) -> str:
         if x_key is None:
             xs = list(range(len(done)))
-            names = [", ".join(f"{k}={v}" for k, v in s.items()) or "job" for s in settings]
+            names = [setting_label(s, "job", ", ") for s in settings]
             for ax in (ax_main, ax_loss):
                 ax.set_xticks(xs, names, rotation=30, ha="right", fontsize="small")
         else:

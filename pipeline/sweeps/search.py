@@ -170,7 +170,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def best_line(best: dict[str, Any], name: str | None = None) -> str:
     """One line for the end of a search: which trial won, with what, and where its logs are."""
-    setting = " ".join(f"{key}={value}" for key, value in best["searched"].items())
+    # imported here: tbpipe's preflight loads this module, and readback.groups loads numpy
+    from pipeline.readback.groups import setting_label
+
+    setting = setting_label(best["searched"])
     return (
         f"best trial: job {best['job']} ({name or DEFAULT_OBJECTIVE} {best['objective']:.6g}) "
         f"{setting} "

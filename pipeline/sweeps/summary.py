@@ -22,6 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.schema import is_number
+from pipeline.check.text_table import Column, sweep_number, text_table
 from pipeline.readback.groups import (
     GROUPED_FILE,
     default_group_keys,
@@ -37,7 +38,6 @@ from pipeline.readback.jobs import (
     result_columns,
     swept_keys,
 )
-from pipeline.readback.text_table import Column, sweep_number, text_table
 from pipeline.runinfo import COMPLETED
 from pipeline.sweeps.search import SEARCH_COLUMNS, best_line, mark_trials
 from pipeline.tasks import metrics_of

@@ -1,11 +1,14 @@
-"""Plain-text tables for the console: `tbpipe report`, `tbpipe status`, a sweep's summary.
+"""Every table tbpipe draws: console tables (`tbpipe report`, `tbpipe status`, a sweep's
+summary) and the Markdown table of a run's settings in TensorBoard's TEXT tab.
 
-Every table tbpipe prints is drawn here, so they all line up the same way: each column as
-wide as its widest cell (at least its set width), cells flush left or right, no trailing
-spaces, and a column that outgrows its width pushes the next ones along instead of
-breaking the alignment. Written out rather than drawn with rich.table: rich gives this
-plain text only with its markup, wrapping and console width turned off, and importing it
-would add more to `tbpipe status` than drawing the table takes.
+Console tables all line up the same way: each column as wide as its widest cell (at least
+its set width), cells flush left or right, no trailing spaces, and a column that outgrows
+its width pushes the next ones along instead of breaking the alignment. Written out rather
+than drawn with rich.table: rich gives this plain text only with its markup, wrapping and
+console width turned off, and importing it would add more to `tbpipe status` than drawing
+the table takes. TensorBoard renders a text summary as Markdown, so the TEXT tab's table
+is a Markdown one (`markdown_table`). Pure text, no tbpipe import, in the lowest stage with
+a package of its own, so the sinks (stage 2) and readback (stage 3) both draw with it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ def text_table(
         ).rstrip()
         for line in lines
     )
+
+
+def markdown_table(titles: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """The rows under their titles as a Markdown table, as TensorBoard's TEXT tab renders it."""
+    rule = "|" + "---|" * len(titles)
+    cells = ["| " + " | ".join(map(str, line)) + " |" for line in [titles, *rows]]
+    return "\n".join([cells[0], rule, *cells[1:]])
 
 
 def number(value: Any, digits: int = 1, fixed_below: float = 1e6, short: int = 0) -> str:
