@@ -10,11 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-import tensorflow as tf
 
-from pipeline import api
-from pipeline.readback.runs import load_run
-from pipeline.sinks.base import Experiment, Sink
+from pipeline.tensorflow_quiet import import_tensorflow
+
+tf = import_tensorflow()  # as tbpipe imports it: without Keras, which tbpipe's loop never uses
+
+from pipeline import api  # noqa: E402
+from pipeline.readback.runs import load_run  # noqa: E402
+from pipeline.sinks.base import Experiment, Sink  # noqa: E402
 
 
 class StepSink(Sink):

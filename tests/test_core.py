@@ -149,12 +149,10 @@ def run_in_process(tmp_path, *overrides):
     return metrics, *runs
 
 
-def test_mlp_hidden_output_and_n01_weights(tmp_path):
+def test_mlp_hidden_output_and_n01_weights(example_runs):
     """At the default width the hidden weights look like the tutorial's N(0, 1) picture."""
     hidden = compose_config("model=mlp").model.hidden
-    metrics, train, _ = run_in_process(
-        tmp_path, "model=mlp", "trainer.steps=10", "sinks=[histograms]"
-    )
+    metrics, train, _ = example_runs["example3_histogram"]  # model=mlp, with histograms
     assert metrics["status"] == "completed"
     assert "outputs/hidden" in train.tags(HISTOGRAMS)
     for _, buckets in train.histograms("outputs/hidden"):
@@ -181,9 +179,24 @@ EXAMPLES = {
 }
 
 
+#: the overrides of an example's in-process run
+EXAMPLE_STEPS = "trainer.steps=20"
+
+
+@pytest.fixture(scope="module")
+def example_runs(tmp_path_factory) -> dict:
+    """Each example trained once, in process; its (metrics, train, test) read back."""
+    return {
+        example: run_in_process(
+            tmp_path_factory.mktemp(example), f"+experiment={example}", EXAMPLE_STEPS
+        )
+        for example in EXAMPLES
+    }
+
+
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
-def test_each_example_writes_exactly_the_kinds_it_names(tmp_path, example):
-    _, train, test = run_in_process(tmp_path, f"+experiment={example}", "trainer.steps=20")
+def test_each_example_writes_exactly_the_kinds_it_names(example_runs, example):
+    _, train, test = example_runs[example]
     # the graph alone goes to train: no empty `test` run beside it
     assert (test is None) == (example == "example1_graph")
     written = set(train.series) | set(test.series if test else ())
@@ -195,12 +208,14 @@ def test_each_example_writes_exactly_the_kinds_it_names(tmp_path, example):
     assert TEXT not in written
 
 
-def test_same_config_and_seed_give_the_same_numbers(tmp_path):
-    overrides = ("model=mlp", "trainer.steps=50", "sinks=[scalars]")
-    _, first, _ = run_in_process(tmp_path / "a", *overrides)
-    _, second, _ = run_in_process(tmp_path / "b", *overrides)
+def test_same_config_and_seed_give_the_same_numbers(tmp_path, example_runs):
+    _, first, _ = example_runs["example3_histogram"]  # model=mlp: a random start
+    _, second, _ = run_in_process(tmp_path, "+experiment=example3_histogram", EXAMPLE_STEPS)
     assert first.scalars("k") == second.scalars("k")
     assert first.scalars("loss") == second.scalars("loss")
+    assert first.histograms("outputs/hidden")[-1][1].tolist() == (
+        second.histograms("outputs/hidden")[-1][1].tolist()
+    )
 
 
 @pytest.mark.slow  # trains 1000 steps: in `make test`, not `make test-fast`
