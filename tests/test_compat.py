@@ -6,6 +6,7 @@ function in pipeline/compat.py to mend, instead of a deep failure somewhere in a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib.metadata import version
@@ -112,16 +113,43 @@ def test_tensorboards_histogram_buckets_are_still_there():
     np.testing.assert_array_equal(buckets[:, 2], [1.0, 1.0])
 
 
+#: one fresh process loads TensorFlow, then Keras, then scikit-learn and pyplot, and says
+#: at each point what was loaded (a JSON line): the three checks below read it
+FRESH_IMPORTS = """
+import json, sys
+from pipeline.tensorflow_quiet import import_tensorflow
+seen = {}
+import_tensorflow()
+seen["after tensorflow"] = ["keras" in sys.modules, "keras.src.optimizers" in sys.modules]
+import keras
+from keras.src.wrappers import fixes, sklearn_wrapper, utils
+from keras.src.visualization import plot_bounding_box_gallery, plot_image_gallery
+seen["after keras"] = {
+    "sklearn loaded": "sklearn" in sys.modules,
+    "wrappers' sklearn": [m.sklearn is None for m in (fixes, utils, sklearn_wrapper)],
+    "pyplot loaded": "matplotlib.pyplot" in sys.modules,
+    "visualization's plt, patches": [
+        plot_image_gallery.plt is None, plot_bounding_box_gallery.patches is None
+    ],
+}
+import sklearn.base
+import matplotlib.pyplot
+seen["then imported"] = [sklearn.__version__, matplotlib.__version__]
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_imports() -> dict:
+    """What a new Python process loads with tbpipe's TensorFlow, then Keras (FRESH_IMPORTS)."""
+    result = subprocess.run([sys.executable, "-c", FRESH_IMPORTS], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 @pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
-def test_tensorflow_imports_without_its_eager_keras_load():
-    code = (
-        "import sys\n"
-        "from pipeline.tensorflow_quiet import import_tensorflow\n"
-        "import_tensorflow()\n"
-        "print('keras' in sys.modules, 'keras.src.optimizers' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"], broke(
+def test_tensorflow_imports_without_its_eager_keras_load(fresh_imports):
+    assert fresh_imports["after tensorflow"] == [False, False], broke(
         "tensorflow", "what `import tensorflow` loads (keras.src.optimizers, pipeline/compat.py)"
     )
 
@@ -367,42 +395,23 @@ def test_no_private_name_of_another_package_is_touched_outside_compat():
 
 
 @pytest.mark.slow
-def test_keras_loads_without_scikit_learn_which_still_imports_afterwards():
+def test_keras_loads_without_scikit_learn_which_still_imports_afterwards(fresh_imports):
     """compat.keras_without_scikit_learn: Keras's scikit-learn wrappers (keras.src.wrappers)
     find no scikit-learn as Keras loads, so a Keras run does not pay for importing it and
     SciPy; every other import of scikit-learn works. Fails when Keras moves those modules."""
-    code = (
-        "import sys\n"
-        "from pipeline.tensorflow_quiet import import_tensorflow\n"
-        "import_tensorflow()\n"
-        "import keras\n"
-        "from keras.src.wrappers import fixes, sklearn_wrapper, utils\n"
-        "assert 'sklearn' not in sys.modules\n"
-        "assert fixes.sklearn is None and utils.sklearn is None\n"
-        "assert sklearn_wrapper.sklearn is None\n"
-        "import sklearn.base\n"
-        "print('ok', sklearn.__version__)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]
+    keras = fresh_imports["after keras"]
+    assert keras["sklearn loaded"] is False
+    assert keras["wrappers' sklearn"] == [True, True, True]  # fixes, utils, sklearn_wrapper
+    assert fresh_imports["then imported"][0]  # sklearn.base imports afterwards
 
 
 @pytest.mark.slow
-def test_keras_loads_without_pyplot_which_still_imports_afterwards():
+def test_keras_loads_without_pyplot_which_still_imports_afterwards(fresh_imports):
     """compat.keras_without_scikit_learn: Keras's plotting helpers (keras.src.visualization)
     find no matplotlib as Keras loads, so a Keras run does not pay for pyplot (tbpipe's own
     pictures import matplotlib without it, beside the loop); any other import of matplotlib
     works. Fails when Keras moves those modules."""
-    code = (
-        "import sys\n"
-        "from pipeline.tensorflow_quiet import import_tensorflow\n"
-        "import_tensorflow()\n"
-        "import keras\n"
-        "from keras.src.visualization import plot_bounding_box_gallery, plot_image_gallery\n"
-        "assert 'matplotlib.pyplot' not in sys.modules\n"
-        "assert plot_image_gallery.plt is None and plot_bounding_box_gallery.patches is None\n"
-        "import matplotlib.pyplot\n"
-        "print('ok', matplotlib.__version__)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]
+    keras = fresh_imports["after keras"]
+    assert keras["pyplot loaded"] is False
+    assert keras["visualization's plt, patches"] == [True, True]
+    assert fresh_imports["then imported"][1]  # matplotlib.pyplot imports afterwards
