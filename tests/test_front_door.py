@@ -148,10 +148,16 @@ def scalars(run_dir: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory) -> Path:
-    """A short MLP run, to rerun."""
-    workdir = tmp_path_factory.mktemp("saved")
-    run_tbpipe("model=mlp", "trainer.steps=40", "hydra.run.dir=run", cwd=workdir)
-    return workdir / "run"
+    """A short MLP run, to rerun: made in this process (pipeline.api, the command line's
+    config, seed and saved files); the reruns below are the console script's."""
+    from pipeline import api
+
+    run_dir = tmp_path_factory.mktemp("saved") / "run"
+    assert (
+        api.run_experiment("model=mlp", "trainer.steps=40", run_dir=run_dir).metrics["status"]
+        == "completed"
+    )
+    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -247,13 +253,10 @@ def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(quadratic_commands, 
 
 # -- what a run leaves, read back light --------------------------------------------------
 @pytest.fixture(scope="module")
-def small_sweep(tmp_path_factory) -> Path:
-    """Three jobs of the default experiment, short."""
-    workdir = tmp_path_factory.mktemp("small_sweep")
-    run_tbpipe(
-        "-m", "data.noise_std=0.1,0.5,1", "trainer.steps=20", "hydra.sweep.dir=sweep", cwd=workdir
-    )  # fmt: skip
-    return workdir / "sweep"
+def small_sweep(basic) -> Path:
+    """The suite's shared short sweep (conftest's LAUNCHER_SWEEP, two jobs of 50 steps, by
+    the basic launcher, made once for every file that reads it): only read here."""
+    return basic[0]
 
 
 @pytest.mark.slow
@@ -288,7 +291,7 @@ def test_a_job_logs_what_it_did(small_sweep):
         lines = (job / "tbpipe.log").read_text().splitlines()
         assert len(lines) == 3, lines
         assert "started: tbpipe data.noise_std=" in lines[0]
-        assert "ended: completed after 20 of 20 steps" in lines[1]
+        assert "ended: completed after 50 of 50 steps" in lines[1]
         assert "][tbpipe][INFO] - k = " in lines[2] and f"logs: sweep/{job.name} |" in lines[2]
 
 
