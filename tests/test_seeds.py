@@ -176,11 +176,15 @@ def test_a_failed_job_is_counted_and_left_out(tmp_path):
 
 @pytest.mark.slow
 def test_the_scatter_of_k_across_30_seeds_is_the_least_squares_standard_error(tmp_path):
-    """std of k over 30 seeds at noise 0.1, 0.5, 1 within 35% of sigma / sqrt(sum x^2)."""
+    """std of k over 30 seeds at noise 0.1, 0.5, 1 within 35% of sigma / sqrt(sum x^2).
+
+    Only the jobs' final k is read (summary_by_setting.csv), so no sink writes: the fit's
+    error shrinks by 1 - 2 * 0.5 * E[x^2] = 2/3 a step, below float32's resolution of k
+    well within 50 steps."""
     sweep_dir = tmp_path / "sweep"
     run_tbpipe(
-        "-m", "data.noise_std=0.1,0.5,1", "seed=range(30)", "trainer.steps=100",
-        "sinks=[scalars]", *FIT, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=600,
+        "-m", "data.noise_std=0.1,0.5,1", "seed=range(30)", "trainer.steps=50",
+        "sinks=[]", *FIT, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=600,
     )  # fmt: skip
     for row in grouped_csv(sweep_dir):
         assert int(row["n"]) == 30

@@ -130,11 +130,19 @@ def test_a_diverged_job_is_a_failure_in_hparams_without_its_blown_up_values(grid
                for j in job_dirs(sweep_dir)) == 6  # fmt: skip
 
 
-def test_a_seeds_sweep_keeps_its_hparams_sessions_without_more_runs(tmp_path):
+@pytest.fixture(scope="module")
+def seeds_sweep(tmp_path_factory) -> Path:
+    """`+experiment=noise_seeds` over 2 noise levels x 2 seeds: the sweep dir (tests that
+    change it work on a copy)."""
+    workdir = tmp_path_factory.mktemp("seeds")
     run_tbpipe("-m", "+experiment=noise_seeds", "data.noise_std=0.01,1", "seed=0,1",
                "trainer.steps=30", "trainer.progress=false", "hydra.sweep.dir=sweep",
-               cwd=tmp_path)  # fmt: skip
-    sweep_dir = tmp_path / "sweep"
+               cwd=workdir)  # fmt: skip
+    return workdir / "sweep"
+
+
+def test_a_seeds_sweep_keeps_its_hparams_sessions_without_more_runs(seeds_sweep):
+    sweep_dir = seeds_sweep
     shown = shown_by_run(sweep_dir)
     # ".", 4 jobs x (train, test), 2 settings x mean (train, test): no job root
     assert len(shown) == 1 + 4 * 2 + 2 * 2 and all(shown.values()), shown
@@ -162,11 +170,11 @@ def test_the_sweep_summary_is_one_card_sized_picture_a_panel(grid_sweep):
     assert Image.open(sweep_dir / "summary.png").size == (900, 360)  # the file: both panels
 
 
-def test_a_sweep_named_the_old_way_resumes_in_its_own_folders(tmp_path):
-    """A sweep made before names were padded and shell-safe (`1_noise_std=1,seed=0`)."""
-    run_tbpipe("-m", "data.noise_std=0.1,1", "seed=0,1", "trainer.steps=20", "sinks=[scalars]",
-               "trainer.progress=false", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+def test_a_sweep_named_the_old_way_resumes_in_its_own_folders(seeds_sweep, tmp_path):
+    """A sweep made before names were padded and shell-safe (`1_noise_std=1,seed=0`): a
+    copy of the module's seeds sweep, its folders renamed so."""
     sweep_dir = tmp_path / "sweep"
+    shutil.copytree(seeds_sweep, sweep_dir)
     for job in job_dirs(sweep_dir):
         num, setting = job.name.split("_", 1)
         old = setting.replace("_seed-", ",seed=").replace("noise_std-", "noise_std=")
@@ -178,6 +186,6 @@ def test_a_sweep_named_the_old_way_resumes_in_its_own_folders(tmp_path):
     resumed = run_tbpipe("resume", "sweep", cwd=tmp_path)
     assert "Traceback" not in resumed.stderr
     names = sorted(job.name for job in job_dirs(sweep_dir))
-    assert names == ["0_noise_std=0.1,seed=0", "1_noise_std=0.1,seed=1",
+    assert names == ["0_noise_std=0.01,seed=0", "1_noise_std=0.01,seed=1",
                      "2_noise_std=1,seed=0", "3_noise_std=1,seed=1"]  # fmt: skip
     assert json.loads((lost / "metrics.json").read_text())["status"] == "completed"
