@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,19 @@ def run_tbpipe(
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+@contextmanager
+def environment_kept() -> Iterator[None]:
+    """os.environ as it was after the block: a run in this process sets
+    TF_NUM_INTEROP_THREADS for the TensorFlow it loads (trainer.inter_op_threads), which
+    every `tbpipe` a later test starts would inherit as a launcher's setting."""
+    kept = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(kept)
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.readback.runs import load_run
-from tests.conftest import ROOT, run_tbpipe
+from tests.conftest import ROOT, environment_kept, run_tbpipe
 
-pytestmark = pytest.mark.slow  # every test here runs tbpipe or a run in a subprocess
+pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess or trains
 
 DOC = (ROOT / "docs" / "EXTENDING.md").read_text()
 EXAMPLE = ROOT / "examples" / "quadratic"
@@ -44,7 +43,9 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
-def test_the_worked_example_gives_the_numbers_the_doc_prints(quadratic_commands, project):
+def test_the_worked_example_gives_the_numbers_the_doc_prints(
+    quadratic_commands, project, monkeypatch
+):
     a_doc, k_doc = promised()
     command = "tbpipe --config-dir conf +experiment=quadratic_two_param"
     assert f"    {command}  " in DOC  # the first command of "Run it from that folder"
@@ -59,15 +60,21 @@ def test_the_worked_example_gives_the_numbers_the_doc_prints(quadratic_commands,
     a = load_run(run_dir / "train").scalars("curvature/a")[-1]
     assert a[0] == 300 and f"{a[1]:.2f}" == a_doc
 
-    # the Python example's lines for the user's own pieces, as written, from the checkout
+    # the Python example's lines for the user's own pieces, as written, from the checkout,
+    # run as a notebook runs them: in this process (its sys.path and modules put back after)
     lines = python_block_lines("from pipeline import api", "import sys", "sys.path", "quad =")
     assert len(lines) == 3, lines
-    script = "\n".join(["from pipeline import api", *lines, "print(quad.metrics['k'])"])
-    ran = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
-    assert f"{float(ran.stdout.split()[-1]):.2f}" == k_doc
-    assert float(ran.stdout.split()[-1]) == metrics["k"]  # the command line's run, bit for bit
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    notebook: dict = {}
+    try:
+        with environment_kept():
+            exec("\n".join(["from pipeline import api", *lines]), notebook)
+    finally:
+        sys.modules.pop("quadratic", None)  # the user's module, imported from their folder
+    k = notebook["quad"].metrics["k"]
+    assert f"{k:.2f}" == k_doc
+    assert k == metrics["k"]  # the command line's run, bit for bit
 
 
 def test_a_sink_file_written_flat_is_one_line_naming_the_file_and_the_fix(project):

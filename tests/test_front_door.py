@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.check import hints
 from pipeline.readback.runs import SCALARS, load_run
-from tests.conftest import ROOT, TBPIPE, extending_commands, run_tbpipe
+from tests.conftest import ROOT, TBPIPE, environment_kept, extending_commands, run_tbpipe
 
 EXAMPLE = ROOT / "examples" / "quadratic"
 
@@ -153,10 +153,9 @@ def saved_run(tmp_path_factory) -> Path:
     from pipeline import api
 
     run_dir = tmp_path_factory.mktemp("saved") / "run"
-    assert (
-        api.run_experiment("model=mlp", "trainer.steps=40", run_dir=run_dir).metrics["status"]
-        == "completed"
-    )
+    with environment_kept():
+        made = api.run_experiment("model=mlp", "trainer.steps=40", run_dir=run_dir)
+    assert made.metrics["status"] == "completed"
     return run_dir
 
 

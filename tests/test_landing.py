@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TBPIPE, run_tbpipe
+from tests.conftest import TBPIPE, environment_kept, run_tbpipe
 
 pytestmark = pytest.mark.slow  # a sweep and a server in subprocesses
 
@@ -226,5 +226,8 @@ def test_a_single_run_lists_no_empty_run(default_run):
 def test_the_graph_lesson_has_no_empty_test_run(tmp_path):
     from pipeline import api  # the lesson's run in this process: what it writes is the point
 
-    api.run_experiment("+experiment=example1_graph", "trainer.steps=5", run_dir=tmp_path / "run")
+    with environment_kept():
+        api.run_experiment(
+            "+experiment=example1_graph", "trainer.steps=5", run_dir=tmp_path / "run"
+        )
     assert provider_runs(tmp_path / "run") == {"train": {"graphs"}}
