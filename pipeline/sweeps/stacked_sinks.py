@@ -171,10 +171,9 @@ def in_loop_writing(sink: Any, model: Any) -> Any:
 def group_sinks(cfg: DictConfig) -> GroupSinks:
     """The shared parts for jobs with this config's model, optimizer, task and sinks
     (built for the first such job, then reused)."""
-    key = OmegaConf.to_yaml(
-        OmegaConf.create(
-            {name: cfg.get(name) for name in ("model", "optimizer", "task", "sinks", "writer")}
-        )
+    nodes = [cfg.get(name) for name in ("model", "optimizer", "task", "sinks", "writer")]
+    key = repr(
+        [OmegaConf.to_container(n, resolve=True) if OmegaConf.is_config(n) else n for n in nodes]
     )
     if key not in _groups:
         _groups[key] = GroupSinks(cfg)
