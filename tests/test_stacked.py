@@ -34,6 +34,9 @@ FEW_STEPS = ("trainer.steps=20", "trainer.progress=false")
 SCALARS_ONLY = ("sinks=[scalars]",)
 #: a stackable model and one that is not, trained by Adam
 MIXED = ("model=linear,mlp", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
+#: the default sinks with the fit drawn during training too: a sink the launcher does not
+#: write itself, so every job is built and replays its group's weights
+REPLAYED = ("data.noise_std=0.1,1", "seed=0,1", "sinks.images.every=10")
 
 
 def sweep(tmp_path_factory, launcher: str, *overrides: str) -> tuple[Path, str]:
@@ -59,6 +62,11 @@ def scalars_only(tmp_path_factory) -> tuple[Path, str]:
     """The same 3 x 4 sweep with `sinks=[scalars]` under the stacked launcher: written by
     the launcher itself (pipeline/sweeps/stacked_write.py)."""
     return sweep(tmp_path_factory, "stacked", *NOISE_SEEDS, *SCALARS_ONLY)
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    return {launcher: sweep(tmp_path_factory, launcher, *REPLAYED) for launcher in LAUNCHERS}
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +155,11 @@ def files_of(job: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_the_launcher_says_every_job_was_stacked(noise_seeds):
+    """With the default sinks too the launcher writes every job itself (graph, scalars,
+    histograms, the fit, text, HParams: pipeline/sweeps/stacked_sinks.py)."""
     _, stdout = noise_seeds["stacked"]
     assert "stacked 12 of 12 jobs in 1 group" in stdout, stdout
+    assert "(12 written straight from the group's tensors)" in stdout, stdout
 
 
 @pytest.mark.slow
@@ -236,6 +247,35 @@ def test_jobs_that_cannot_be_stacked_run_one_by_one_with_the_same_results(mixed)
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     for name in basic:
         assert assert_same_events(stacked[name], basic[name], name) > 0
+
+
+@pytest.mark.slow
+def test_a_sink_the_launcher_cannot_write_replays_the_job_with_the_same_summaries(replayed):
+    """The fit drawn every 10 steps is not written by the launcher: each job is built and
+    its sinks replay the weights its group computed, to the basic launcher's summaries."""
+    (stacked_dir, stdout), (basic_dir, _) = replayed["stacked"], replayed["basic"]
+    assert "stacked 4 of 4 jobs in 1 group (0 written straight" in stdout, stdout
+    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+    assert sorted(stacked) == sorted(basic) and len(basic) == 4
+    for name in basic:
+        assert assert_same_events(stacked[name], basic[name], name) == 4 * 21
+        assert files_of(stacked[name]) == files_of(basic[name]), name
+
+
+def test_which_sinks_the_launcher_writes_itself():
+    """The default sinks are written by the launcher; a sink drawn during training, a
+    histogram of named layers or a run without `ScalarSink` is not: its job is replayed."""
+    from pipeline.sweeps.stacked import scalars_only
+
+    task, every, others = scalars_only(compose_config("trainer.steps=20"))
+    assert every == 1 and task.main_metric
+    assert sorted(node._target_.rsplit(".", 1)[-1] for node in others) == [
+        "GraphSink", "HParamsSink", "HistogramSink", "ImageSink", "TextSink",
+    ]  # fmt: skip
+    assert scalars_only(compose_config("sinks=[scalars]"))[2] == []
+    assert scalars_only(compose_config("sinks.images.every=10")) is None
+    assert scalars_only(compose_config("sinks.histograms.layers=[hidden]")) is None
+    assert scalars_only(compose_config("sinks=[graph,text]")) is None
 
 
 def test_what_stacks():

@@ -103,22 +103,28 @@ def setting_of(cfg: DictConfig) -> Any:
     ), data.k_true
 
 
-def scalars_only(cfg: DictConfig) -> tuple[Any, int] | None:
-    """(the task, the scalars' cadence) when the job's only sink is tbpipe's `ScalarSink`
-    and every scalar of its task is one the stacked loop keeps: then the launcher writes
-    the job itself (pipeline/sweeps/stacked_write.py). None: its sinks replay it."""
+def scalars_only(cfg: DictConfig) -> tuple[Any, int, list] | None:
+    """(the task, the scalars' cadence, the other sinks' nodes) when the job has tbpipe's
+    `ScalarSink`, every scalar of its task is one the stacked loop keeps and every other
+    sink is one the launcher writes (pipeline/sweeps/stacked_sinks.py): then the launcher
+    writes the job itself (pipeline/sweeps/stacked_write.py). None: its sinks replay it."""
     from pipeline.app import task_config
     from pipeline.contracts import build_task, class_of
     from pipeline.sinks.scalars import ScalarSink
+    from pipeline.sweeps.stacked_sinks import writable
     from pipeline.sweeps.stacked_write import KEPT
 
     nodes = list((cfg.get("sinks") or {}).values())
-    if len(nodes) != 1 or class_of(str(nodes[0].get("_target_"))) is not ScalarSink:
+    scalar_nodes = [n for n in nodes if class_of(str(n.get("_target_"))) is ScalarSink]
+    if len(scalar_nodes) != 1:
         return None
     task = build_task(task_config(cfg))
     if not set(task.scalars) <= set(KEPT):
         return None
-    return task, int(nodes[0].get("every", 1))
+    others = [node for node in nodes if node is not scalar_nodes[0]]
+    if not all(writable(node, task) for node in others):
+        return None
+    return task, int(scalar_nodes[0].get("every", 1)), others
 
 
 @dataclass
@@ -152,6 +158,7 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
         groups.setdefault(key, []).append((index, setting, k_true))
     if not groups:
         return {}, 0
+    from pipeline.sweeps.stacked_sinks import job_sinks
     from pipeline.sweeps.stacked_train import train_stacked
     from pipeline.sweeps.stacked_write import Scalars, scalars_of, written_steps
 
@@ -159,18 +166,21 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
     for (optimizer, steps, *_), members in groups.items():
         trained = train_stacked([setting for _, setting, _ in members], optimizer, steps)
         share = trained.seconds / len(members)
-        for column, (index, _, k_true) in enumerate(members):
+        for column, (index, setting, k_true) in enumerate(members):
             if not trained.finite[column]:  # a diverging job runs on its own, to say where
                 continue
             jobs[index] = StackedJob([trained.k[:, column]])
             written = scalars_only(configs[index]) if trained.test_loss is not None else None
             if written is not None and k_true is not None:
-                task, every = written
+                task, every, others = written
+                sinks = job_sinks(configs[index], others, trained.k[:, column], setting, k_true)
+                if others and sinks is None:  # its sinks replay it
+                    continue
                 jobs[index].scalars = Scalars(
                     written_steps(steps, every),
                     scalars_of(task.scalars, trained.k[:, column], trained.train_loss[:, column],
                                trained.test_loss[:, column], k_true, every),
-                    float(k_true), task.main_metric, share,
+                    float(k_true), task.main_metric, share, sinks,
                 )  # fmt: skip
     return jobs, len(groups)
 
@@ -242,9 +252,11 @@ class StackedLauncher(Launcher):
                 cfg.hydra.job.num = num
             configs.append(cfg)
         jobs, groups = stacked_jobs(configs)  # TensorFlow loaded quietly there
+        direct = sum(job.scalars is not None for job in jobs.values())
         log.info(
             f"stacked {len(jobs)} of {len(configs)} jobs in {groups} "
-            f"group{'s' * (groups != 1)}; the others run one by one"
+            f"group{'s' * (groups != 1)} ({direct} written straight from the group's tensors); "
+            "the others run one by one"
         )
         global jobs_written
         runs = []

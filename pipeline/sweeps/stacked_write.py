@@ -1,8 +1,9 @@
 """A stacked job written straight from its group's tensors, without building the job.
 
-Under `hydra/launcher=stacked` a job whose only sink is tbpipe's `ScalarSink` needs nothing
-of its own model to be written: its scalars (k, k/error, the train and test loss at every
-step) are columns of what the group's loop kept (pipeline/sweeps/stacked_train.py). So
+Under `hydra/launcher=stacked` a job with tbpipe's `ScalarSink` needs nothing of its own
+model for its scalars: k, k/error, the train and test loss at every step are columns of
+what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks of tbpipe's
+defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
 job's config instead of two deep copies), tbpipe.log, run.json, the train/ and test/ event
@@ -56,6 +57,8 @@ class Scalars:
     k_true: float
     main_metric: str
     train_seconds: float  # the job's share of its group's training
+    #: the job's other sinks (pipeline/sweeps/stacked_sinks.py's JobSinks), or None: scalars only
+    sinks: Any = None
 
 
 def scalars_of(
@@ -153,9 +156,16 @@ def write_run(
     started = time.perf_counter()
     begun = time.time()
     write_run_info(run_dir, command, overrides, shown)
-    write_events(run_dir, shown["writer"], scalars)
     steps = int(scalars.steps[-1])
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
+    sinks = scalars.sinks
+    also = None
+    if sinks is not None:  # the other sinks, on the same writers
+        also = functools.partial(
+            sinks.write, run_dir=run_dir, shown=shown, command=command, overrides=overrides,
+            final=final,
+        )  # fmt: skip
+    write_events(run_dir, shown["writer"], scalars, also)
     lesson = {}
     if "train/k" in final:
         lesson = {"k": final["train/k"], "k_true": scalars.k_true}
@@ -180,9 +190,12 @@ def write_run(
     return metrics
 
 
-def write_events(run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars) -> None:
+def write_events(
+    run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars, also: Any = None
+) -> None:
     """The train/ and test/ event files: each scalar at each of its steps, by
-    `tf.summary.scalar` on the writers `app.run` would open, in one compiled call."""
+    `tf.summary.scalar` on the writers `app.run` would open, in one compiled call;
+    then `also(writers)` (the job's other sinks) before the writers close."""
     import tensorflow as tf
 
     from pipeline.compat import writer_handle
@@ -192,7 +205,8 @@ def write_events(run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars
     for name in scalars.values:  # the task's order, grouped by writer as ScalarSink does
         writer, _, tag = name.partition("/")
         layout.setdefault(writer, []).append(tag)
-    writers = open_writers(run_dir, used=set(layout), **writer_dirs)
+    used = set(layout) | (scalars.sinks.writers_used() if scalars.sinks is not None else set())
+    writers = open_writers(run_dir, used=used, **writer_dirs)
     try:
         values = {
             writer: tf.constant(
@@ -203,6 +217,8 @@ def write_events(run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars
         handles = {name: writer_handle(writer) for name, writer in writers.items()}
         writing = scalar_writing(tuple((writer, tuple(tags)) for writer, tags in layout.items()))
         writing(tf.constant(scalars.steps), values, handles)
+        if also is not None:
+            also(writers)
     finally:
         close_writers(writers)
 

@@ -1,0 +1,206 @@
+"""A stacked job's other sinks (graph, histograms, images, text, HParams) written by their own code.
+
+Under `hydra/launcher=stacked` the launcher writes a job straight from its group's tensors
+(pipeline/sweeps/stacked_write.py) when it can write every sink the job has. The scalars
+are columns of the group's loop; the other sinks of tbpipe's default config need the job's
+model at a few steps, its data and its config, and nothing else of the run. So each is
+called here as `app.run` calls it, on an `Experiment` made for the job: `start` (the graph,
+the text, the HParams settings, the fit plot's background), `record` at the steps the run
+records it (the histograms at their cadence in one compiled call, the images at the last
+step), `finish` (the HParams session). The model is one `LinearModel` per group whose
+weight is set to the job's path: the sinks see what the job's own model held at that step.
+
+A sink this module cannot write this way (a user's, images drawn during training, a
+histogram of named Keras layers) leaves the job to its per-job run (pipeline/sweeps/stacked.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.runinfo import COMPLETED
+
+#: the sinks written here, by `_target_`, beside the `ScalarSink` stacked_write.py writes
+WRITTEN = (
+    "pipeline.sinks.graph.GraphSink",
+    "pipeline.sinks.histograms.HistogramSink",
+    "pipeline.sinks.images.ImageSink",
+    "pipeline.sinks.text.TextSink",
+    "pipeline.sinks.hparams.HParamsSink",
+)
+
+
+def writable(node: Any, task: Any) -> bool:
+    """Whether a sink's config is one written here: one of `WRITTEN`, images only at the
+    end and only the tutorial's fit, histograms of no named layers."""
+    from pipeline.contracts import target_of
+
+    target = target_of(node)
+    if target not in WRITTEN:
+        return False
+    if target.endswith("ImageSink"):
+        return node.get("every") is None and list(task.images) == ["fit"]
+    if target.endswith("HistogramSink"):
+        return not list(node.get("layers") or [])
+    return True
+
+
+@dataclass
+class JobSinks:
+    """What the launcher needs to write one job's other sinks: its group's shared parts,
+    its weights after every step, its data and the title its pictures carry."""
+
+    group: GroupSinks
+    path: np.ndarray  # (steps + 1,) k after s updates
+    data: Any  # pipeline.data.Dataset, as the job's own `LinearData` drew it
+    label: str  # what sets the job apart, for its plots' titles
+
+    def writers_used(self) -> set[str]:
+        """The writers these sinks write to (opened beside the scalars')."""
+        from pipeline.app import writers_used
+
+        return writers_used(self.group.sinks)
+
+    def write(
+        self, writers: Mapping[str, Any], run_dir: Path, shown: Any, command: str,
+        overrides: Sequence[str], final: Mapping[str, float],
+    ) -> None:  # fmt: skip
+        """Every sink's summaries of the job, in the order `app.run` calls them, on the
+        job's open `writers`; `final` is its last step's statistics."""
+        import tensorflow as tf
+
+        from pipeline.compat import config_yaml, writer_handle
+        from pipeline.sinks.base import Experiment
+        from pipeline.sinks.settings import hparams_of
+
+        group, steps = self.group, len(self.path) - 1
+        model = group.model
+        tensors = {
+            name: tf.constant(getattr(self.data, name))
+            for name in ("x_train", "y_train", "x_test", "y_test")
+        }
+        experiment = Experiment(
+            model=model,
+            data=self.data,
+            tensors=tensors,
+            writers=writers,
+            step_graph=lambda: group.graph,
+            config_yaml=config_yaml(shown),
+            command=command,
+            run_dir=run_dir,
+            hparams=hparams_of(OmegaConf.create(shown), overrides),
+            label=self.label,
+            task=group.task,
+        )
+        sinks = group.sinks
+        for sink in sorted(sinks, key=lambda sink: not sink.in_graph):  # as app.train
+            sink.start(experiment)
+        handles = {name: writer_handle(writer) for name, writer in writers.items()}
+        path = tf.constant(self.path)
+        for sink in sinks:
+            if sink.in_graph and sink.every is not None:  # the histograms
+                steps_of = tf.constant(written_steps(steps, sink.every))
+                in_loop_writing(sink, model)(steps_of, path, tensors, handles)
+        model.k.assign(self.path[steps])  # the final state, for the Python sinks
+        for sink in sinks:
+            if not sink.in_graph:
+                with tf.summary.record_if(True):
+                    sink.record(experiment, steps, dict(final))
+        for sink in sinks:
+            sink.finish(experiment, COMPLETED)
+
+
+class GroupSinks:
+    """What the jobs of a group share: their sinks (built once, as a sweep's basic jobs
+    reuse one loop), the model whose weight each job's path sets, the task and the
+    GraphDef of one training step (the job's loop traces the same one)."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        from pipeline.app import build
+        from pipeline.sinks.scalars import ScalarSink
+
+        pieces = build(cfg)  # the first job's pieces: its loop traces the step's graph
+        self.task = pieces.task
+        self.model = pieces.loop.model
+        self.sinks = [sink for sink in pieces.sinks if not isinstance(sink, ScalarSink)]
+        x, y = pieces.tensors["x_train"], pieces.tensors["y_train"]
+        # serialised once: as `tf.summary.graph` serialises a graph (shapes added)
+        self.graph = pieces.loop.step_graph(x, y).as_graph_def(add_shapes=True)
+
+
+def written_steps(steps: int, every: int) -> np.ndarray:
+    """The steps an in-loop sink due every `every` steps records in a run of `steps`."""
+    from pipeline.sweeps.stacked_write import written_steps as steps_of
+
+    return steps_of(steps, every)
+
+
+@functools.cache
+def in_loop_writing(sink: Any, model: Any) -> Any:
+    """The compiled recording of `sink` at given steps, `model`'s weight set from a path
+    before each (traced once a group; a job's steps, path, data and writers are arguments),
+    each record made as the training loop makes it (pipeline/train.py's `_write`)."""
+    import tensorflow as tf
+
+    from pipeline.compat import writer_from_handle
+    from pipeline.sinks.base import Experiment
+    from pipeline.train import _write
+
+    def write(steps, path, tensors, handles):
+        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
+        experiment = Experiment(model, None, tensors, writers, None, "", "", Path())
+        (variable,) = model.trainable_variables
+
+        def body(row):
+            variable.assign(path[steps[row]])
+            _write(sink, experiment, steps[row], {})
+            return (row + 1,)
+
+        tf.while_loop(lambda row: row < tf.shape(steps)[0], body, [tf.constant(0)])
+
+    return tf.function(write, autograph=False)
+
+
+def group_sinks(cfg: DictConfig) -> GroupSinks:
+    """The shared parts for jobs with this config's model, optimizer, task and sinks
+    (built for the first such job, then reused)."""
+    nodes = [cfg.get(name) for name in ("model", "optimizer", "task", "sinks", "writer")]
+    key = repr(
+        [OmegaConf.to_container(n, resolve=True) if OmegaConf.is_config(n) else n for n in nodes]
+    )
+    if key not in _groups:
+        _groups[key] = GroupSinks(cfg)
+    return _groups[key]
+
+
+#: the shared parts of each kind of group this process wrote, by their config
+_groups: dict[str, GroupSinks] = {}
+
+
+def job_sinks(
+    cfg: DictConfig, nodes: Sequence[Any], path: np.ndarray, setting: Any, k_true: float
+) -> JobSinks | None:
+    """What the launcher writes the job's other sinks (`nodes`) from: its path of k and
+    its data (`setting`, as its `LinearData` drew them). None when there are no other
+    sinks, or when their shared parts cannot be built (the job then runs on its own and
+    says why in its own words)."""
+    from pipeline.data import Dataset
+    from pipeline.sweeps.naming import label_of
+
+    if not nodes:
+        return None
+    try:
+        group = group_sinks(cfg)
+    except Exception:  # the job's own run reports it
+        return None
+    data = Dataset(setting.x_train, setting.y_train, setting.x_test, setting.y_test, k_true)
+    hydra = cfg.hydra
+    label = label_of(hydra.overrides.task, hydra.job.config.override_dirname.exclude_keys)
+    return JobSinks(group, np.asarray(path, np.float32), data, label)
