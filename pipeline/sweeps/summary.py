@@ -254,16 +254,26 @@ def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
     draws = set()
     for row in rows:
         try:
-            data = OmegaConf.load(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml").data
+            draws.add(noise_draw_of(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml"))
         except Exception:  # an unreadable job is reported by the table already
             continue
-        draws.add(data.get("noise_draw"))
     if len(draws) != 1:
         return ""
     draw = draws.pop()
     if draw == "shared" and not proportional(rows):
         draw = "not converged"
     return NOISE_DRAW_NOTES.get(draw, "")
+
+
+def noise_draw_of(config_file: Path) -> Any:
+    """A job's `data.noise_draw` from its saved config: read with PyYAML's C loader (as
+    readback reads the jobs), through OmegaConf only where the value is an interpolation."""
+    from pipeline.readback.status import load_yaml
+
+    draw = (load_yaml(config_file).get("data") or {}).get("noise_draw")
+    if isinstance(draw, str) and "${" in draw:
+        return OmegaConf.load(config_file).data.get("noise_draw")
+    return draw
 
 
 def proportional(rows: Sequence[dict[str, Any]]) -> bool:
