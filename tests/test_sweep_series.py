@@ -26,6 +26,7 @@ from pipeline.readback.jobs import read_sweep
 from pipeline.readback.runs import find_runs, load_run
 from pipeline.sweeps import summary
 from pipeline.sweeps.replicates import MEAN_DIR, write_replicate_runs
+from pipeline.sweeps.stacked_write import Scalars
 from tests.conftest import run_tbpipe
 
 NOISES = (0.1, 1.0)
@@ -60,9 +61,7 @@ def mean_runs(sweep_dir: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_the_held_values_give_the_mean_runs_that_reading_the_jobs_files_gives(
-    stacked, tmp_path
-):
+def test_the_held_values_give_the_mean_runs_that_reading_the_jobs_files_gives(stacked, tmp_path):
     sweep_dir, _ = stacked
     copy = tmp_path / "sweep"
     shutil.copytree(sweep_dir, copy)
@@ -106,7 +105,7 @@ def test_the_summary_keeps_what_was_handed_over_for_the_job_that_ends(tmp_path):
     callback = summary.SweepSummary()
     steps = np.arange(3, dtype=np.int64)
     values = {"train/k": np.array([0.0, 1.0, 2.0], dtype=np.float32)}
-    written = type("Scalars", (), {"steps": steps, "values": values})()
+    written = Scalars(steps, values, k_true=2.0, main_metric="train/k/error", train_seconds=0.0)
     configs = [
         OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path / str(n))}}})
         for n in range(3)
