@@ -111,8 +111,11 @@ class SweepDigest:
     """The tab's views of one logdir: from the digest where the jobs' files are unchanged,
     read (through sweep_view and readback) where they changed; the digest then rewritten."""
 
-    def __init__(self, logdir: str | Path):
+    def __init__(self, logdir: str | Path, series: Any = None):
         self.logdir = Path(logdir)
+        #: the jobs' scalars as a sweep's end has them (sweep_view.SweepSeries), or None:
+        #: the curves read each job's event files
+        self.series = series
         self.file = cache_path(self.logdir, kind="board")
         self._document: dict[str, Any] | None = None  # the digest as last read or written
         self._walked: tuple[float, dict[str, list]] | None = None  # (when, stamps)
@@ -164,7 +167,8 @@ class SweepDigest:
             if isinstance(before.get(label), dict) and before[label].get("key") == key:
                 settings[label] = before[label]
             else:
-                settings[label] = {"key": key, "curves": curves([row["path"] for row in done])}
+                paths = [row["path"] for row in done]
+                settings[label] = {"key": key, "curves": curves(paths, self.series)}
         return settings
 
     def _rows(self, document: dict, stamps: dict[str, list]) -> list[dict[str, Any]]:
@@ -214,17 +218,19 @@ class SweepDigest:
                 temporary.unlink(missing_ok=True)
 
 
-def remember(sweep_dir: str | Path) -> None:
+def remember(sweep_dir: str | Path, series: Any = None) -> None:
     """Write the digest of `sweep_dir` now: a sweep does it as it ends, so that even the
     first TensorBoard of it shows the tab without reading an event file (the curves of a
-    sweep of more than CURVES_AT_SWEEP_END bytes of events are left to the tab). Says
+    sweep of more than CURVES_AT_SWEEP_END bytes of events are left to the tab). `series`:
+    the jobs' scalars as the sweep's end has them (sweep_view.SweepSeries: held by its
+    launcher, or read once for the seed-mean runs), so no event file is read twice. Says
     nothing: a failure here only leaves the reading to the tab."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            digest = SweepDigest(sweep_dir)
+            digest = SweepDigest(sweep_dir, series)
             stamps = digest.stamps()
             digest.table(stamps)
             if event_bytes(stamps) <= CURVES_AT_SWEEP_END:

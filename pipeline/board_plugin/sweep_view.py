@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from pipeline.readback.groups import (
     t_quantile_975,
 )
 from pipeline.readback.jobs import main_metric_of_rows, numbers_in_names, read_job_or_say_why
+from pipeline.readback.runs import find_runs
 from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED, DIVERGED
 
@@ -122,17 +124,110 @@ def _members(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, l
     return members
 
 
-def curves(job_paths: Sequence[Path]) -> dict[str, dict[str, list]]:
+def curves(
+    job_paths: Sequence[Path], series: SweepSeries | None = None
+) -> dict[str, dict[str, list]]:
     """`<writer>/<tag>` -> the mean over the jobs at each step, with its bands. One run's
-    series is held at a time: a setting of 200 seeds of 20,000 steps costs its sums only."""
+    series is held at a time: a setting of 200 seeds of 20,000 steps costs its sums only.
+    `series`: the sweep's jobs' scalars as its end has them (held by the launcher, or read
+    once for the seed-mean runs); without it each job's event files are read here."""
     bands: dict[str, Band] = {}
     for path in job_paths:
+        found = series.of(path) if series is not None else read_job_series(path, WRITERS)
         for writer in WRITERS:
-            if not (path / writer).is_dir():
-                continue
-            for tag, points in read_scalars(path / writer).series.items():
-                bands.setdefault(f"{writer}/{tag}", Band()).add(points)
+            for tag, (steps, values) in found.get(writer, {}).items():
+                bands.setdefault(f"{writer}/{tag}", Band()).add_series(steps, values)
     return {tag: bands[tag].edges() for tag in sorted(bands)}
+
+
+#: a job's scalars as a sweep's end takes them: run (`train`, `test`) -> tag -> (its steps
+#: ascending, each step's last value), numpy arrays (int64, float32 or float64)
+JobSeries = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def read_job_series(job_dir: Path, writers: Sequence[str] | None = None) -> JobSeries:
+    """Every scalar of a job's runs (`writers` only, if given; never the job root's HParams
+    session) read from its event files, a step written twice taken with its last value."""
+    job_dir = Path(job_dir)
+    if writers is None:
+        runs = [(name, path) for name, path in find_runs(job_dir) if name != "."]
+    else:
+        runs = [(name, job_dir / name) for name in writers if (job_dir / name).is_dir()]
+    out: JobSeries = {}
+    for name, path in runs:
+        found = read_scalars(path).series  # scalars only, not the whole accumulator
+        if found:
+            out[name] = {tag: last_per_step(points) for tag, points in found.items()}
+    return out
+
+
+def last_per_step(points: Sequence[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps ascending and each step's last value, as numpy arrays (int64, float64)."""
+    steps = np.fromiter((step for step, _ in points), dtype=np.int64, count=len(points))
+    values = np.fromiter((value for _, value in points), dtype=np.float64, count=len(points))
+    # the last occurrence of each step: the first one in the reversed arrays
+    unique, first = np.unique(steps[::-1], return_index=True)
+    return unique, values[::-1][first]
+
+
+def written_series(steps: np.ndarray, values: dict[str, np.ndarray]) -> JobSeries:
+    """A job's scalars as its launcher wrote them (`<writer>/<tag>` -> one value per step of
+    `steps`, pipeline/sweeps/stacked_write.Scalars), in the form read_job_series gives."""
+    steps = np.asarray(steps, dtype=np.int64)
+    unique, first = np.unique(steps[::-1], return_index=True)  # a step's last value, as read
+    out: JobSeries = {}
+    for name, column in values.items():
+        writer, _, tag = name.partition("/")
+        out.setdefault(writer, {})[tag] = (unique, np.asarray(column)[::-1][first])
+    return out
+
+
+class SweepSeries:
+    """Every job's scalars for what a sweep's end computes from them: its seed-mean runs
+    (pipeline/sweeps/replicates.py) and the tab's curves (the digest).
+
+    Where the launcher held a job's values (`hold`: the stacked launcher writes them from
+    its arrays) they are taken as they are, and the job's event files are not read;
+    otherwise a job's files are read once, and kept for the second reader while the sweep's
+    read series fit in `KEPT_BYTES` (past that, a job is read again). The values are what
+    the event files hold: a float32 written is read back as the same float32.
+    """
+
+    #: bytes of read series kept for the second reader: a sweep small enough for the digest
+    #: to take its curves at its end (digest.CURVES_AT_SWEEP_END of event files) fits
+    KEPT_BYTES = 64 * 2**20
+
+    def __init__(self, held: dict[str, JobSeries] | None = None) -> None:
+        self.held: dict[str, JobSeries] = {}
+        self.read: dict[str, JobSeries] = {}
+        self.kept = 0
+        self.reads = 0  # how many jobs' event files were read (tests/test_sweep_series.py)
+        for job_dir, series in (held or {}).items():
+            self.hold(job_dir, series)
+
+    def hold(self, job_dir: str | Path, series: JobSeries) -> None:
+        """A job's values as its launcher wrote them: its files need not be read."""
+        self.held[_key(job_dir)] = series
+
+    def of(self, job_dir: str | Path) -> JobSeries:
+        """The job's scalars: held, kept from an earlier reading, or read now."""
+        key = _key(job_dir)
+        found = self.held.get(key)
+        if found is None:
+            found = self.read.get(key)
+        if found is None:
+            found = read_job_series(Path(job_dir))
+            self.reads += 1
+            size = sum(s.nbytes + v.nbytes for tags in found.values() for s, v in tags.values())
+            if self.kept + size <= self.KEPT_BYTES:
+                self.read[key] = found
+                self.kept += size
+        return found
+
+
+def _key(job_dir: str | Path) -> str:
+    """One spelling of a job dir, whoever names it (the launcher, summary.csv's rows)."""
+    return os.path.abspath(job_dir)
 
 
 class Band:
@@ -145,10 +240,12 @@ class Band:
         self.n, self.mean, self.m2, self.low, self.high = (np.zeros(0) for _ in range(5))
 
     def add(self, points: Sequence[tuple[int, float]]) -> None:
-        steps = np.array([step for step, _ in points], dtype=np.int64)
-        values = np.array([value for _, value in points], dtype=np.float64)
-        steps, last = np.unique(steps[::-1], return_index=True)  # each step's last value
-        values = values[::-1][last]
+        """One run's points, [(step, value)] in step order."""
+        self.add_series(*last_per_step(points))
+
+    def add_series(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """One run's steps (ascending, each once) and values (`last_per_step`)."""
+        values = np.asarray(values, dtype=np.float64)
         if not np.array_equal(steps, self.steps):
             self._widen(steps)
         at = np.searchsorted(self.steps, steps)

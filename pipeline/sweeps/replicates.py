@@ -8,8 +8,10 @@ jobs' own curves), and `spread/<tag>/mean|lower|upper` = the mean and mean -/+ o
 deviation. A custom-scalars layout at the sweep root draws each tag as a margin chart (mean
 with its band), one chart for every setting at once; its series name the `spread/` tags,
 which only the mean runs hold, so the jobs' own runs do not clutter it. Everything is
-computed from what the jobs wrote, read back with TensorBoard's reader, so it works
-under every launcher.
+computed from what the jobs wrote: the values their launcher held where it held them (the
+stacked launcher writes its jobs from arrays), else their event files read back once
+(board_plugin/sweep_view.SweepSeries, shared with the tab's digest), so it works under
+every launcher.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from __future__ import annotations
 import functools
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.board_plugin.sweep_view import SweepSeries, last_per_step, read_job_series
 from pipeline.compat import write_events_with_c_crc
-from pipeline.readback.runs import find_runs
-from pipeline.readback.scalars import read_scalars
 from pipeline.runinfo import COMPLETED
 from pipeline.sweeps.naming import folder_settings
 
@@ -56,13 +57,23 @@ class SeedStatistics:
 
     def add(self, job: dict[str, dict[str, list[tuple[int, float]]]]) -> None:
         """One job's series (writer -> tag -> [(step, value)] in step order)."""
+        self.add_series(
+            {
+                writer: {tag: last_per_step(points) for tag, points in series.items()}
+                for writer, series in job.items()
+            }
+        )
+
+    def add_series(self, job: dict[str, dict[str, tuple[Any, Any]]]) -> None:
+        """One job's series as sweep_view.JobSeries: writer -> tag -> (steps ascending,
+        each step's last value), numpy arrays."""
         import numpy as np
 
         self.jobs += 1
         if self.jobs == 1:
             for writer, series in job.items():
-                for tag, points in series.items():
-                    steps, values = _last_per_step(points)
+                for tag, (steps, values) in series.items():
+                    values = np.asarray(values, dtype=np.float64)
                     zeros = np.zeros_like(values)
                     self.sums.setdefault(writer, {})[tag] = (steps, values, zeros)
             return
@@ -74,7 +85,7 @@ class SeedStatistics:
                     del tags[tag]
                     continue
                 steps, mean, squares = tags[tag]
-                new_steps, values = _last_per_step(points)
+                new_steps, values = points[0], np.asarray(points[1], dtype=np.float64)
                 shared, kept, taken = np.intersect1d(steps, new_steps, return_indices=True)
                 mean, squares, values = mean[kept], squares[kept], values[taken]
                 delta = values - mean
@@ -107,46 +118,40 @@ class SeedStatistics:
         return out
 
 
-def _last_per_step(points: Sequence[tuple[int, float]]) -> tuple[Any, Any]:
-    """Steps ascending and each step's last value, as numpy arrays (float64)."""
-    import numpy as np
-
-    if not points:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    steps = np.fromiter((step for step, _ in points), dtype=np.int64, count=len(points))
-    values = np.fromiter((value for _, value in points), dtype=np.float64, count=len(points))
-    # the last occurrence of each step: the first one in the reversed arrays
-    unique, first = np.unique(steps[::-1], return_index=True)
-    return unique, values[::-1][first]
-
-
 def job_scalars(job_dir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
     """writer -> tag -> [(step, value)] in step order, for every scalar a job wrote."""
     out = {}
-    for name, path in find_runs(job_dir):
-        if name == ".":
-            continue  # the job root holds only its HParams session
-        series = read_scalars(path).series  # scalars only, not the whole accumulator
-        if series:
-            out[name] = series
+    for writer, tags in read_job_series(job_dir).items():
+        out[writer] = {
+            tag: list(zip(steps.tolist(), values.tolist(), strict=True))
+            for tag, (steps, values) in tags.items()
+        }
     return out
 
 
-def setting_statistics(job_dirs: Sequence[Path]) -> SeedStatistics:
-    """The mean and spread of a setting's jobs, reading one job's event files at a time."""
+def setting_statistics(
+    job_dirs: Sequence[Path], series: SweepSeries | None = None
+) -> SeedStatistics:
+    """The mean and spread of a setting's jobs, one job at a time: from `series` (the
+    launcher's values, or the event files read once for every reader), else reading each
+    job's event files."""
     statistics = SeedStatistics()
     for job_dir in job_dirs:
-        statistics.add(job_scalars(job_dir))
+        statistics.add_series(series.of(job_dir) if series else read_job_series(job_dir))
     return statistics
 
 
 def write_replicate_runs(
-    sweep_dir: Path, groups: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
+    sweep_dir: Path,
+    groups: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    series: SweepSeries | None = None,
 ) -> list[str]:
     """The aggregate runs and the margin-chart layout; returns the runs written.
 
     Only settings with at least one completed job get a run; a setting whose every job
     failed has nothing to average. An earlier `mean/` (a resumed sweep) is replaced.
+    `series`: the jobs' scalars as the sweep's end has them (none: each job's files read).
     """
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -159,21 +164,14 @@ def write_replicate_runs(
         members = [dirs[job] for job in group["jobs"] if job in completed]
         if not members:
             continue
-        aggregated = setting_statistics(members).mean_and_band()
-        for writer_name, series in aggregated.items():
+        aggregated = setting_statistics(members, series).mean_and_band()
+        for writer_name, by_tag in aggregated.items():
             run = f"{MEAN_DIR}/{short_setting(group['setting'])}/{writer_name}"
+            tags.update(by_tag)
             writer = EventFileWriter(str(Path(sweep_dir) / run))
             try:
-                for tag, points in series.items():
-                    tags.add(tag)
-                    for step, mean, lower, upper in points:
-                        for name, value in (
-                            (tag, mean),
-                            (f"{SPREAD}/{tag}/mean", mean),
-                            (f"{SPREAD}/{tag}/lower", lower),
-                            (f"{SPREAD}/{tag}/upper", upper),
-                        ):
-                            writer.add_event(_scalar_event(name, value, step))
+                for event in _mean_events(by_tag):
+                    writer.add_event(event)
             finally:
                 writer.close()
             written.append(run)
@@ -182,22 +180,62 @@ def write_replicate_runs(
     return written
 
 
-def _scalar_event(tag: str, value: float, step: int) -> Any:
-    """A TF2-style scalar (a float32 tensor with the scalars plugin's metadata)."""
+def _mean_events(
+    by_tag: dict[str, list[tuple[int, float, float, float]]],
+) -> Iterator[Any]:
+    """One event per step holding, for each tag with that step, its mean under the tag and
+    `spread/<tag>/mean|lower|upper`: each a TF2-style scalar (a float32 0-d tensor with the
+    scalars plugin's metadata, as `tensor_util.make_tensor_proto` makes it). TensorBoard
+    reads the same tags, steps and values as from one event per value, at a quarter of the
+    records. Each value is its name's serialized summary with its 4 bytes put in
+    (`_value_template`), not a tensor and a summary made per value."""
     import numpy as np
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.util import tensor_util
+    from tensorboard.compat.proto import event_pb2
 
-    summary = summary_pb2.Summary(
-        value=[
-            summary_pb2.Summary.Value(
-                tag=tag,
-                tensor=tensor_util.make_tensor_proto(np.float32(value)),
-                metadata=_scalar_metadata(tag),
-            )
-        ]
+    at_step: dict[int, list[bytes]] = {}
+    for tag, points in by_tag.items():
+        steps = [point[0] for point in points]
+        # mean, lower, upper as float32, little-endian: what a float_val holds
+        columns = np.array([point[1:] for point in points], dtype="<f4").reshape(-1, 3)
+        names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
+        for name, column in zip(names, (0, 0, 1, 2), strict=True):
+            before, after = _value_template(name)
+            data = columns[:, column].tobytes()
+            for row, step in enumerate(steps):
+                value = before + data[4 * row : 4 * row + 4] + after
+                if step in at_step:
+                    at_step[step].append(value)
+                else:
+                    at_step[step] = [value]
+    for step in sorted(at_step):
+        event = event_pb2.Event(wall_time=time.time(), step=step)
+        event.summary.MergeFromString(b"".join(at_step.pop(step)))
+        yield event
+
+
+#: a float32 whose 4 bytes (ff ff 7f 7f) no tag (UTF-8) holds: marks where a value goes
+_MARK = b"\xff\xff\x7f\x7f"
+
+
+@functools.lru_cache(maxsize=1024)
+def _value_template(name: str) -> tuple[bytes, bytes]:
+    """A serialized `Summary` of one scalar `name` cut where its float32 value goes: the
+    bytes before and after it (a summary of several values is their concatenation)."""
+    import numpy as np
+    from tensorboard.compat.proto import summary_pb2, tensor_shape_pb2
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.types_pb2 import DT_FLOAT
+
+    marked = float(np.frombuffer(_MARK, dtype="<f4")[0])
+    tensor = TensorProto(
+        dtype=DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[marked]
     )
-    return event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+    value = summary_pb2.Summary.Value(tag=name, tensor=tensor, metadata=_scalar_metadata(name))
+    serialized = summary_pb2.Summary(value=[value]).SerializeToString()
+    if serialized.count(_MARK) != 1:  # pragma: no cover  (lengths that spell the mark)
+        raise ValueError(f"no single place for the value of {name!r}")
+    before, _, after = serialized.partition(_MARK)
+    return before, after
 
 
 @functools.lru_cache(maxsize=1024)

@@ -265,7 +265,9 @@ class StackedLauncher(Launcher):
             job = jobs.get(index)
             if job is not None and job.scalars is not None:  # no pieces, no replay
                 from pipeline.sweeps.stacked_write import write_job
+                from pipeline.sweeps.summary import hand_over
 
+                hand_over(cfg, job.scalars)  # the sweep summary's values: its files not read
                 callbacks = self.hydra_context.callbacks
                 runs.append(write_job(cfg, job.scalars, callbacks, self.task_function))
                 jobs_written += 1

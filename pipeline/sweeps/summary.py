@@ -4,8 +4,12 @@
 Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
 launcher; it reads each job's metrics.json and .hydra/*.yaml (pipeline/readback/jobs.py),
 then writes summary.csv, summary.png and the HParams experiment config at the sweep root
-and prints a short table. It stays light (no TensorFlow, no matplotlib at import): Hydra imports it
-to build the callback before any job runs.
+and prints a short table. The seed-mean runs and the tab's curves take each job's scalars
+from its launcher where it held them (`hand_over`: the stacked launcher writes a
+scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
+basic and stacked launchers), else from its event files, read once for both. It stays
+light (no TensorFlow, no matplotlib at import): Hydra imports it to build the callback
+before any job runs.
 """
 
 from __future__ import annotations
@@ -202,10 +206,13 @@ def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
     return hp.Discrete(sorted(set(values))) if len(kinds) == 1 else None
 
 
-def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> list[tuple[str, bytes]]:
+def summarise_seeds(
+    rows: Sequence[dict[str, Any]], sweep_dir: Path, series: Any = None
+) -> list[tuple[str, bytes]]:
     """Settings run with several seeds: summary_by_setting.csv, the spread in summary.png,
     one mean run per setting in TensorBoard (pipeline/sweeps/replicates.py), grouped table.
-    Returns summary.png's panels."""
+    `series`: the jobs' scalars (board_plugin/sweep_view.SweepSeries). Returns summary.png's
+    panels."""
     from pipeline.sweeps.plots import spread_png
     from pipeline.sweeps.replicates import write_replicate_runs
 
@@ -214,7 +221,7 @@ def summarise_seeds(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> list[tup
     write_grouped_csv(groups, keys, sweep_dir / GROUPED_FILE)
     k_true = next((row["k_true"] for row in rows if row.get("k_true") is not None), None)
     panels = spread_png(groups, keys, sweep_dir / "summary.png", k_true)
-    write_replicate_runs(sweep_dir, groups, rows)
+    write_replicate_runs(sweep_dir, groups, rows, series)
     print(
         f"\nsweep summary ({len(rows)} jobs, {len(groups)} settings x seeds): "
         f"{sweep_dir}/summary.csv, {GROUPED_FILE}, summary.png; mean runs in TensorBoard"
@@ -247,16 +254,26 @@ def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
     draws = set()
     for row in rows:
         try:
-            data = OmegaConf.load(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml").data
+            draws.add(noise_draw_of(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml"))
         except Exception:  # an unreadable job is reported by the table already
             continue
-        draws.add(data.get("noise_draw"))
     if len(draws) != 1:
         return ""
     draw = draws.pop()
     if draw == "shared" and not proportional(rows):
         draw = "not converged"
     return NOISE_DRAW_NOTES.get(draw, "")
+
+
+def noise_draw_of(config_file: Path) -> Any:
+    """A job's `data.noise_draw` from its saved config: read with PyYAML's C loader (as
+    readback reads the jobs), through OmegaConf only where the value is an interpolation."""
+    from pipeline.readback.status import load_yaml
+
+    draw = (load_yaml(config_file).get("data") or {}).get("noise_draw")
+    if isinstance(draw, str) and "${" in draw:
+        return OmegaConf.load(config_file).data.get("noise_draw")
+    return draw
 
 
 def proportional(rows: Sequence[dict[str, Any]]) -> bool:
@@ -290,20 +307,66 @@ def task_of_sweep(config: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(task, resolve=True) if task is not None else dict(LINE_FIT)
 
 
+#: (the job's config, its scalars) the launcher hands over for the job it runs now
+_handed: tuple[Any, Any] | None = None
+
+
+def hand_over(config: DictConfig, scalars: Any) -> None:
+    """What a launcher that writes a job from arrays calls before the job ends: `scalars`
+    (pipeline/sweeps/stacked_write.Scalars: its steps, and `<writer>/<tag>` -> one value a
+    step) are what the job's event files will hold, so the sweep summary takes them
+    instead of reading the files. Taken by `SweepSummary.on_job_end` for the job whose
+    config is `config`, in the same process."""
+    global _handed
+    _handed = (config, scalars)
+
+
 class SweepSummary(Callback):
     """Hydra callback: when a sweep ends, summarise its jobs at the sweep root."""
 
+    def __init__(self) -> None:
+        #: job dir -> (steps, values) of each job its launcher handed over (`hand_over`)
+        self.held: dict[str, tuple[Any, Any]] = {}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.held.clear()
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Keep the scalars the launcher handed over for this job, if it completed."""
+        global _handed
+        handed, _handed = _handed, None
+        if handed is None or handed[0] is not config:
+            return  # a job its launcher did not write from arrays: its files are read
+        from hydra.core.utils import JobStatus
+
+        if job_return.status == JobStatus.COMPLETED:
+            output_dir = OmegaConf.select(config, "hydra.runtime.output_dir")
+            if output_dir:
+                self.held[str(output_dir)] = (handed[1].steps, handed[1].values)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._summarise(config)
+        finally:
+            self.held.clear()
+
+    def _summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = read_sweep(sweep_dir)
         if not rows:
             log.warning("sweep summary: no jobs found in %s", sweep_dir)
             return
+        from pipeline.board_plugin.sweep_view import SweepSeries, written_series
+
+        # every job's scalars, for the mean runs and the tab: as handed over, else read once
+        series = SweepSeries()
+        for job_dir, (steps, values) in self.held.items():
+            series.hold(job_dir, written_series(steps, values))
         # an Optuna search: best and failed trials, by the scalar it optimised
         best = mark_trials(rows, sweep_dir, config.get("objective"))
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
-            panels = summarise_seeds(rows, sweep_dir)
+            panels = summarise_seeds(rows, sweep_dir, series)
             if note := noise_draws(rows, sweep_dir):
                 print(note, flush=True)
         else:
@@ -324,4 +387,4 @@ class SweepSummary(Callback):
         remember(sweep_dir)  # so that even the first `tbpipe report` of it reads no event file
         from pipeline.board_plugin.digest import remember as remember_tab
 
-        remember_tab(sweep_dir)  # and the first TensorBoard's tbpipe tab shows it without them
+        remember_tab(sweep_dir, series)  # and the first TensorBoard's tab shows it without them
