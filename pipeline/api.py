@@ -39,6 +39,7 @@ from pipeline.check.errors import BadInput
 from pipeline.check.preflight import check_command_line
 from pipeline.job import save_hydra_files
 from pipeline.runinfo import METRICS_FILE, read_metrics, start_run
+from pipeline.sweeps.naming import label_of
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,11 @@ def run_experiment(
         hydra_cfg = cfg.pop("hydra")
     save_hydra_files(run_dir, cfg, hydra_cfg, task_overrides)
     command = shlex.join(["tbpipe", *argv[: _skip(config_dir)], *task_overrides])
-    metrics = app.run(cfg, run_dir, command=command, overrides=task_overrides, checked=True)
+    # the plots' titles name the run's settings, as the command line's do (pipeline/job.py)
+    label = label_of(task_overrides, hydra_cfg.job.config.override_dirname.exclude_keys)
+    metrics = app.run(
+        cfg, run_dir, command=command, overrides=task_overrides, checked=True, label=label
+    )
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 

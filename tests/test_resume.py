@@ -4,13 +4,15 @@ Each test starts the real `tbpipe` in a subprocess, waits until it has written a
 checkpoint and then event records past that checkpoint (the case where a naive resume
 would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>`, and
 compares every scalar, histogram, image and text series, read with TensorBoard's reader,
-with an uninterrupted run of the same config. Each event file is also walked record by
+with an uninterrupted run of the same config (made in this process through `pipeline.api`,
+which writes the console script's series). Each event file is also walked record by
 record (TensorBoard's file loader, no de-duplication): every step of every tag once, the
 graph, the text and the HParams session once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -22,6 +24,7 @@ import pytest
 from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
 from tensorboard.compat.proto import event_pb2
 
+from pipeline import api
 from pipeline.readback.runs import load_run
 from tests.conftest import TBPIPE, run_tbpipe
 
@@ -107,11 +110,13 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
 
 
 def killed_and_resumed_equal_the_run_never_stopped(args: tuple, tmp_path: Path):
-    """Run `tbpipe args` whole, then again killed with -9 past a checkpoint and resumed:
-    the resumed run completes from that checkpoint with every series and record of the
-    whole one. Returns the resume's result, for its output to be read."""
+    """Run `args` whole (in this process, from `tmp_path` as the console script's would
+    be), then `tbpipe args` killed with -9 past a checkpoint and resumed: the resumed run
+    completes from that checkpoint with every series and record of the whole one. Returns
+    the resume's result, for its output to be read."""
     whole, run_dir = tmp_path / "whole", tmp_path / "run"
-    run_tbpipe(*args, f"hydra.run.dir={whole}", cwd=tmp_path)
+    with contextlib.chdir(tmp_path):  # relative paths in `args` are read from there
+        api.run_experiment(*args, run_dir=whole)
     saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
     resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -124,14 +129,13 @@ def killed_and_resumed_equal_the_run_never_stopped(args: tuple, tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The runs never stopped, one per config, made once."""
+    """The runs never stopped, one per config, made once, in this process."""
     made = {}
 
     def run(args: tuple) -> Path:
         if args not in made:
             run_dir = tmp_path_factory.mktemp("whole") / "run"
-            run_tbpipe(*args, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
-            made[args] = run_dir
+            made[args] = api.run_experiment(*args, run_dir=run_dir).run_dir
         return made[args]
 
     return run

@@ -13,10 +13,14 @@ from tests.test_resume_faults import RUN, killed_run
 
 pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
 
+# each test resumes its own copy of one run killed with -9 (tests/test_resume_faults.py)
 
-def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(tmp_path):
+
+def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(
+    tmp_path, tmp_path_factory
+):
     assert "trainer.steps=8000" in RUN
-    run_dir, saved = killed_run(tmp_path)  # kill -9 after a checkpoint
+    run_dir, saved = killed_run(tmp_path_factory, tmp_path)  # killed -9 after a checkpoint
     before = json.loads((run_dir / "run.json").read_text())
     assert "trainer.steps=8000" in before["command"]
     hydra = run_dir / ".hydra"
@@ -40,8 +44,8 @@ def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(tmp_p
     assert info["rerun"] == before["rerun"]
 
 
-def test_a_resume_of_an_unedited_run_leaves_its_run_json_as_it_was(tmp_path):
-    run_dir, _ = killed_run(tmp_path)
+def test_a_resume_of_an_unedited_run_leaves_its_run_json_as_it_was(tmp_path, tmp_path_factory):
+    run_dir, _ = killed_run(tmp_path_factory, tmp_path)
     before = (run_dir / "run.json").read_bytes()
     run_tbpipe("resume", str(run_dir), cwd=tmp_path)
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"

@@ -1,10 +1,12 @@
 """Resume never loses a checkpoint, whatever goes wrong around it.
 
-Each test kills a real `tbpipe` run after a checkpoint with event records past it, makes
-something go wrong (a run dir named with `[`, a damaged checkpoint, kill -9 in the middle
-of the event-file rewrite, a full disk, a reused pid), then resumes it with the console
-script and compares every series, read with TensorBoard's reader, with a run never
-stopped: bit for bit, each step once.
+A real `tbpipe` run is killed with -9 after a checkpoint with event records past it,
+once, in a run dir named with `[` (TensorFlow reads it as a glob); each test resumes its
+own copy of that dir after making something go wrong (a damaged checkpoint, kill -9 in
+the middle of the event-file rewrite, a full disk, a reused pid) with the console script,
+and compares every series, read with TensorBoard's reader, with a run never stopped
+(made in this process through `pipeline.api`: the same series as the console script's):
+bit for bit, each step once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import api
 from pipeline.checkpoints import REWRITING
 from pipeline.readback.runs import load_run
-from tests.conftest import TBPIPE, run_tbpipe
+from tests.conftest import TBPIPE, made_once, run_tbpipe
 from tests.test_bad_input import ROWS
 from tests.test_resume import checkpoint_step, every_series, records
 
@@ -71,18 +75,41 @@ def kill_after_a_checkpoint(
     return run_dir, checkpoint_step(run_dir)
 
 
-def killed_run(tmp_path: Path, at_least: int = 1000) -> tuple[Path, int]:
-    run_dir = tmp_path / "run"
-    args = [*RUN, f"hydra.run.dir={run_dir}"]
-    find = lambda: run_dir if run_dir.is_dir() else None  # noqa: E731
-    return kill_after_a_checkpoint(args, tmp_path, find, at_least)
+#: the killed run's dir, as a user typed it: a `[` that TensorFlow would read as a glob
+BRACKETED = "outputs/day/run[scalars]"
+
+
+def killed_once(tmp_path_factory) -> tuple[Path, int]:
+    """RUN in the run dir BRACKETED, SIGKILLed once it has two checkpoints (the newest
+    at 2,000 or later) and records past them: made once for every worker (the tests here
+    and tests/test_resume_extended.py each resume a copy). Its dir and checkpoint step."""
+
+    def make(workdir: Path) -> list:
+        def find_dir():
+            found = glob.glob(str(workdir / "outputs" / "*" / "*"))
+            return Path(found[0]) if found else None
+
+        args = [*RUN, f"hydra.run.dir='{BRACKETED}'"]
+        run_dir, saved = kill_after_a_checkpoint(args, workdir, find_dir, at_least=2000)
+        return [str(run_dir), saved]
+
+    run_dir, saved = made_once(tmp_path_factory, "killed-run", make)
+    return Path(run_dir), saved
+
+
+def killed_run(tmp_path_factory, where: Path) -> tuple[Path, int]:
+    """A copy of the killed run (`killed_once`) at where/run, to change and resume: its
+    dir and checkpoint step (resume goes on in the dir it is given, wherever that is)."""
+    made, saved = killed_once(tmp_path_factory)
+    run_dir = where / "run"
+    shutil.copytree(made, run_dir, symlinks=True)
+    return run_dir, saved
 
 
 @pytest.fixture(scope="module")
 def never_stopped(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("whole") / "run"
-    run_tbpipe(*RUN, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
-    return run_dir
+    """RUN never stopped, made in this process (`pipeline.api`)."""
+    return api.run_experiment(*RUN, run_dir=tmp_path_factory.mktemp("whole") / "run").run_dir
 
 
 def assert_resumed_as_never_stopped(run_dir: Path, whole: Path, saved: int, cwd: Path) -> str:
@@ -99,24 +126,25 @@ def assert_resumed_as_never_stopped(run_dir: Path, whole: Path, saved: int, cwd:
     return resumed.stdout
 
 
-def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(tmp_path, never_stopped):
-    """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob."""
-
-    def find_dir():
-        found = glob.glob(str(tmp_path / "outputs" / "*" / "*"))
-        return Path(found[0]) if found else None
-
-    bracketed = "hydra.run.dir='outputs/day/run[scalars]'"
-    run_dir, saved = kill_after_a_checkpoint([*RUN, bracketed], tmp_path, find_dir)
-    assert "[scalars]" in run_dir.name
+def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(
+    tmp_path, tmp_path_factory, never_stopped
+):
+    """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob.
+    The killed run was made in such a dir; a copy of it, in a dir named alike, resumes."""
+    made, saved = killed_once(tmp_path_factory)
+    assert made.name == "run[scalars]"
+    run_dir = tmp_path / BRACKETED
+    shutil.copytree(made, run_dir, symlinks=True)
     stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
     assert f"from step {saved}" in stdout
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
     assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, never_stopped):
-    run_dir, saved = killed_run(tmp_path, at_least=2000)  # two checkpoints kept
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
+    tmp_path, tmp_path_factory, never_stopped
+):
+    run_dir, saved = killed_run(tmp_path_factory, tmp_path)  # two checkpoints kept
     newest = sorted(
         (run_dir / "checkpoints").glob("ckpt-*.data-*"), key=lambda p: int(p.name[5:].split(".")[0])
     )
@@ -133,8 +161,10 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, neve
     assert set(records(run_dir).values()) == {1}
 
 
-def test_no_readable_checkpoint_starts_over_and_says_so_in_one_line(tmp_path, never_stopped):
-    run_dir, _ = killed_run(tmp_path)
+def test_no_readable_checkpoint_starts_over_and_says_so_in_one_line(
+    tmp_path, tmp_path_factory, never_stopped
+):
+    run_dir, _ = killed_run(tmp_path_factory, tmp_path)
     indexes = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
     for index in indexes:
         index.write_bytes(b"not a checkpoint")  # garbage in every index
@@ -168,8 +198,10 @@ main()
 """
 
 
-def test_kill_9_during_the_event_file_rewrite_then_resume_loses_nothing(tmp_path, never_stopped):
-    run_dir, saved = killed_run(tmp_path)
+def test_kill_9_during_the_event_file_rewrite_then_resume_loses_nothing(
+    tmp_path, tmp_path_factory, never_stopped
+):
+    run_dir, saved = killed_run(tmp_path_factory, tmp_path)
     originals = {p: p.read_bytes() for p in run_dir.rglob("*tfevents*")}
     killed = subprocess.run([sys.executable, "-c", KILL_IN_REWRITE, str(run_dir)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -214,9 +246,9 @@ def fill(disk: Path, leave: int) -> Path:
 
 
 def test_a_full_disk_during_resume_loses_nothing_and_resume_goes_on_later(
-    small_disk, never_stopped
+    small_disk, tmp_path_factory, never_stopped
 ):
-    run_dir, saved = killed_run(small_disk)
+    run_dir, saved = killed_run(tmp_path_factory, small_disk)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     room = 32 * 1024  # for a lock and a log line, not for the rewrite
     assert event_bytes(run_dir) > 2 * room
@@ -256,8 +288,8 @@ def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
     return None
 
 
-def test_a_reused_pid_is_not_taken_for_the_run(tmp_path, never_stopped):
-    run_dir, saved = killed_run(tmp_path)
+def test_a_reused_pid_is_not_taken_for_the_run(tmp_path, tmp_path_factory, never_stopped):
+    run_dir, saved = killed_run(tmp_path_factory, tmp_path)
     dead = json.loads((run_dir / "metrics.json").read_text())
     assert dead["host"] == socket.gethostname() and dead["pid_started"] is not None
     impostor = pid_given_to_a_new_process(dead["pid"])

@@ -29,8 +29,8 @@ SLOW = """# @package _global_
 defaults:
   - override /sinks: [scalars, histograms]   # each job stays quick
 trainer:
-  steps: 20000             # long enough to be stopped in the middle of a job
-  checkpoint_every: 2000   # a checkpoint every 2,000 steps
+  steps: 8000              # long enough to be stopped in the middle of a job
+  checkpoint_every: 1000   # a checkpoint every 1,000 steps
   progress: false          # no progress bar in the test's output
 writer:
   flush_millis: 100        # records reach the file quickly, past the checkpoint too

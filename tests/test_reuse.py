@@ -98,16 +98,16 @@ class SaysReusable(LinearModel):
 
 @pytest.mark.slow
 def test_a_subclass_drawing_from_the_global_seed_gives_a_sweep_job_its_numbers_alone(tmp_path):
-    """Job 1 of a two-job noise sweep equals the same run alone, every point."""
+    """Job 1 of a two-job noise sweep (the console script's) equals the same run alone
+    (one `pipeline.api` run in this process), every point."""
     model = "model._target_=tests.test_reuse.DrawsFromTheGlobalSeed"
     steps = ("trainer.steps=20", "trainer.progress=false", "sinks=[scalars,histograms]")
     assert reuse.loop_key(compose_config(), SaysReusable(), SGD(), []) is None
     sweep = tmp_path / "sweep"
     run_tbpipe("-m", model, "data.noise_std=0.1,0.5", *steps, f"hydra.sweep.dir={sweep}", cwd=ROOT)
-    alone = tmp_path / "alone"
-    run_tbpipe(model, "data.noise_std=0.5", *steps, f"hydra.run.dir={alone}", cwd=ROOT)
+    alone = api.run_experiment(model, "data.noise_std=0.5", *steps, run_dir=tmp_path / "alone")
     (job1,) = sweep.glob("1_*")
-    assert series(job1) == series(alone)
+    assert series(job1) == series(alone.run_dir)
 
 
 @pytest.mark.slow  # two jobs: in `make test`, not `make test-fast`

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import api
 from pipeline.readback import status
 from pipeline.runinfo import DIED, PENDING, RUNNING, SILENT_FOR, state_of, write_metrics
 from tests.conftest import TBPIPE, run_tbpipe
@@ -58,14 +59,13 @@ def test_running_then_interrupted_and_completed_diverged_failed(tmp_path):
     code, (row,) = status_json(live)
     assert code == 1 and row["state"] == "interrupted" and "SIGINT" in row["reason"]
 
-    ended = {}
-    for name, args in {
-        "completed": QUICK,
-        "diverged": (*QUICK, "optimizer.learning_rate=100"),
-        "failed": (*QUICK, "sinks.scalars._target_=pipeline.sinks.nope.NopeSink"),
-    }.items():
-        run_tbpipe(*args, f"hydra.run.dir={tmp_path / name}", cwd=tmp_path, check=False)
-        ended[name] = status_json(tmp_path / name)
+    # completed and diverged runs made in this process (`pipeline.api`: the console
+    # script's metrics.json); a failed one through the console script, which records it
+    api.run_experiment(*QUICK, run_dir=tmp_path / "completed")
+    api.run_experiment(*QUICK, "optimizer.learning_rate=100", run_dir=tmp_path / "diverged")
+    nope = "sinks.scalars._target_=pipeline.sinks.nope.NopeSink"
+    run_tbpipe(*QUICK, nope, f"hydra.run.dir={tmp_path / 'failed'}", cwd=tmp_path, check=False)
+    ended = {name: status_json(tmp_path / name) for name in ("completed", "diverged", "failed")}
     assert ended["completed"][0] == 0 and ended["completed"][1][0]["state"] == "completed"
     assert ended["completed"][1][0]["step"] == ended["completed"][1][0]["steps_planned"] == 30
     assert ended["diverged"][0] == 1 and ended["diverged"][1][0]["state"] == "diverged"

@@ -6,6 +6,7 @@ metrics.json, the report, the sweep's summary.csv and on the console.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import api
 from pipeline.runinfo import RESERVE_FILE
 from tests.conftest import run_tbpipe
 
@@ -24,12 +26,14 @@ def run_dirs(root: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def folder_of_runs(tmp_path_factory) -> Path:
-    """outputs/ with a completed run and a diverged one, as a user's working dir has it."""
+    """outputs/ with a completed run and a diverged one, as a user's working dir has it
+    (made in this process, `pipeline.api`: the console script's run dirs and metrics)."""
     workdir = tmp_path_factory.mktemp("runs")
-    run_tbpipe("trainer.steps=5", cwd=workdir)
-    diverged = run_tbpipe("optimizer.learning_rate=10", "trainer.steps=50", "name=too_fast",
-                          cwd=workdir, check=False)  # fmt: skip
-    assert diverged.returncode == 3, diverged.stderr
+    with contextlib.chdir(workdir):
+        api.run_experiment("trainer.steps=5")
+        diverged = api.run_experiment("optimizer.learning_rate=10", "trainer.steps=50",
+                                      "name=too_fast")  # fmt: skip
+    assert diverged.metrics["status"] == "diverged", diverged.metrics
     return workdir
 
 
