@@ -280,7 +280,7 @@ def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
             Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
         except OSError:
             return None
-        process = subprocess.Popen(["sleep", "120"])
+        process = subprocess.Popen(["sleep", "900"])  # outlives a resume on a busy machine
         if process.pid == pid:
             return process
         process.kill()
