@@ -6,7 +6,8 @@ what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks o
 defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
-job's config instead of two deep copies), tbpipe.log, run.json, the train/ and test/ event
+job's config instead of two deep copies, each entry the sweep's jobs share dumped once),
+tbpipe.log, run.json, the train/ and test/ event
 files through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and
 steps; one compiled call per job writes every event) and metrics.json (written last: a
 job cut short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see
@@ -152,7 +153,7 @@ def _write_job(
     return ret
 
 
-#: the YAML of recently dumped entries of a saved config, by (parent key, key, repr(value))
+#: the YAML of recently dumped entries of a saved config, by (parent key, repr(key), repr(value))
 _entry_yaml: OrderedDict[tuple[str, str, str], str] = OrderedDict()
 #: entries kept (those every job shares stay: each job uses them again)
 ENTRIES_KEPT = 256
@@ -172,7 +173,7 @@ def yaml_by_entry(container: dict, under: str = "") -> str:
         return yaml_of({under: container} if under else container)
     parts = []
     for key, value in container.items():
-        seen = (under, str(key), repr(value))
+        seen = (under, repr(key), repr(value))
         text = _entry_yaml.get(seen)
         if text is None:
             text = yaml_of({under: {key: value}} if under else {key: value})
