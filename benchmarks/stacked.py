@@ -8,8 +8,8 @@ whole process in a fresh temporary directory, basic then stacked, and reads the 
 peak resident memory from the kernel (`os.wait4`); `--launchers stacked` runs one of them
 (the memory of a sweep too long to run twice). The wall time is what a user waits
 for: Python and TensorFlow start-up, every job, the sweep summary. Also printed: the same
-jobs' time a job (wall time over jobs) and the load average before and after, since the
-machine is shared (docs/PERFORMANCE.md gives figures with their load).
+jobs' time a job (wall time over jobs), the CPU seconds, and the load average before and
+after, since the machine is shared (docs/PERFORMANCE.md gives figures with their load).
 
 `--floor` measures instead, in this process once TensorFlow is loaded, what the scalar
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
@@ -40,8 +40,10 @@ def sweep_command(launcher: str, noise: str, seeds: int, steps: int, sinks: str,
     ]  # fmt: skip
 
 
-def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
-    """Seconds from start to exit, and the process's peak resident memory (MiB)."""
+def run_sweep(command: list[str], workdir: Path) -> tuple[float, float, float]:
+    """Seconds from start to exit, the process's CPU seconds (user and system: on a
+    shared machine they vary less with the load than the wall time) and its peak
+    resident memory (MiB)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -51,7 +53,7 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def floor(jobs: int, steps: int) -> None:
@@ -99,8 +101,8 @@ def main() -> None:
         return floor(jobs, args.steps)
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
     print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
-    print("| sinks | launcher | wall (s) | a job (s) | peak memory (MiB) | load before, after |")
-    print("|---|---|---|---|---|---|")
+    print("| sinks | launcher | wall (s) | a job (s) | CPU (s) | peak memory (MiB) | load |")
+    print("|---|---|---|---|---|---|---|")
     for sinks in args.sinks or ["[scalars]"]:
         times = {}
         for launcher in args.launchers.split(","):
@@ -109,16 +111,20 @@ def main() -> None:
                     launcher, args.noise, args.seeds, args.steps, sinks, Path(workdir)
                 )
                 before = os.getloadavg()[0]
-                seconds, memory = run_sweep(command, Path(workdir))
+                seconds, cpu, memory = run_sweep(command, Path(workdir))
                 after = os.getloadavg()[0]
-            times[launcher] = seconds
+            times[launcher] = seconds, cpu
             print(
-                f"| {sinks} | {launcher} | {seconds:.1f} | {seconds / jobs:.3f} | "
+                f"| {sinks} | {launcher} | {seconds:.1f} | {seconds / jobs:.3f} | {cpu:.1f} | "
                 f"{memory:.0f} | {before:.1f}, {after:.1f} |",
                 flush=True,
             )
         if {"basic", "stacked"} <= times.keys():
-            print(f"| {sinks} | speed-up | {times['basic'] / times['stacked']:.2f}x | | | |")
+            (wall, cpu), (stacked_wall, stacked_cpu) = times["basic"], times["stacked"]
+            print(
+                f"| {sinks} | speed-up | {wall / stacked_wall:.2f}x | | "
+                f"{cpu / stacked_cpu:.2f}x | | |"
+            )
 
 
 if __name__ == "__main__":
