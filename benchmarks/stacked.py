@@ -15,6 +15,8 @@ after, since the machine is shared (docs/PERFORMANCE.md gives figures with their
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
 stacked launcher's own writing (pipeline/sweeps/stacked_write.py: TensorFlow's summary
 writers and `tf.summary.scalar`, one compiled call a job), with nothing else of a job.
+`--preflight` times the same sweep's check before Hydra runs it (pipeline/check/preflight.py:
+every job's config composed and checked, its dir computed), in this process.
 """
 
 from __future__ import annotations
@@ -85,6 +87,25 @@ def floor(jobs: int, steps: int) -> None:
     )
 
 
+def preflight(noise: str, seeds: int, steps: int, sinks: str) -> None:
+    """The preflight of the same sweep (`tbpipe -m ...` checked before Hydra runs it), in
+    this process, timed on its second call (the first imports and registers what it uses)."""
+    from pipeline.check.preflight import check_command_line
+
+    with tempfile.TemporaryDirectory(prefix="stacked-preflight-") as workdir:
+        argv = sweep_command("stacked", noise, seeds, steps, sinks, Path(workdir))[1:]
+        check_command_line(argv)
+        before = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
+        check_command_line(argv)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    jobs = len(noise.split(",")) * seeds
+    print(
+        f"preflight of {jobs} jobs: {seconds:.2f} s wall, {cpu:.2f} s CPU, "
+        f"{cpu / jobs * 1000:.1f} ms CPU a job (load {before:.1f}, {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", default="0.01,0.1,1,2", help="the noise levels swept")
@@ -92,6 +113,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--sinks", action="append", help='"[scalars]", "default" (repeat for both)')
     parser.add_argument("--floor", action="store_true", help="the scalar events alone")
+    parser.add_argument("--preflight", action="store_true", help="the sweep's preflight alone")
     parser.add_argument(
         "--launchers", default="basic,stacked", help="which to run (stacked alone: its memory)"
     )
@@ -99,6 +121,8 @@ def main() -> None:
     jobs = len(args.noise.split(",")) * args.seeds
     if args.floor:
         return floor(jobs, args.steps)
+    if args.preflight:
+        return preflight(args.noise, args.seeds, args.steps, (args.sinks or ["[scalars]"])[0])
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
     print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
     print("| sinks | launcher | wall (s) | a job (s) | CPU (s) | peak memory (MiB) | load |")
