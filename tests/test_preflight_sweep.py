@@ -32,6 +32,7 @@ SWEEPS = [
     ["task.main_metric=train/loss,train/nothing"],
     ["data.noise_std=0.1,nan", "data.k_true=1,2"],
     ["trainer.batch_size=null,1000"],
+    ["data.noise_std=0.1,-1", "+data_copy=${data}"],  # a node interpolating the swept key's
 ]
 
 

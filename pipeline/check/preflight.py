@@ -327,10 +327,21 @@ class _Template:
                 return False
             if self.data_read and key.startswith("data."):
                 return False  # the data file is read again with it (check_data)
-            for checked in (key, *self.referenced_by.get(key, ())):
+            for checked in (key, *self._referencing(key)):
                 if not self._passes(job_cfg, checked):
                     return False
         return True
+
+    def _referencing(self, key: str) -> list[str]:
+        """The keys whose value interpolates `key`, a node holding it (`${data}`) or a
+        key inside it."""
+        assert self.referenced_by is not None
+        return [
+            referencing
+            for name, keys in self.referenced_by.items()
+            if name == key or key.startswith(f"{name}.") or name.startswith(f"{key}.")
+            for referencing in keys
+        ]
 
     def _passes(self, job_cfg: DictConfig, key: str) -> bool:
         if key not in self.rules:
