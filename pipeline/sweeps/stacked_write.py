@@ -7,10 +7,10 @@ defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
 job's config instead of two deep copies, each entry the sweep's jobs share dumped once),
-tbpipe.log, run.json, the train/ and test/ event
-files through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and
-steps; one compiled call per job writes every event) and metrics.json (written last: a
-job cut short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see
+tbpipe.log, run.json, the train/ and test/ event files through TensorFlow's own summary
+writers (the same `tf.summary.scalar` op, tags and steps; one compiled call per job writes
+every event) and metrics.json (written last: a job cut short reads as pending, and
+`tbpipe resume` runs it again). Hydra's callbacks see
 the job start and end, and the sweeper gets its return value, as with `run_job`.
 """
 
