@@ -5,15 +5,18 @@ r"""Wall time and memory of a noise x seed sweep under the basic and the stacked
 
 Each case runs the real console script (`tbpipe -m data.noise_std=... seed=range(N)`) as a
 whole process in a fresh temporary directory, basic then stacked, and reads the process's
-peak resident memory from the kernel (`os.wait4`). The wall time is what a user waits
+peak resident memory from the kernel (`os.wait4`); `--launchers stacked` runs one of them
+(the memory of a sweep too long to run twice). The wall time is what a user waits
 for: Python and TensorFlow start-up, every job, the sweep summary. Also printed: the same
-jobs' time a job (wall time over jobs) and the load average before and after, since the
-machine is shared (docs/PERFORMANCE.md gives figures with their load).
+jobs' time a job (wall time over jobs), the CPU seconds, and the load average before and
+after, since the machine is shared (docs/PERFORMANCE.md gives figures with their load).
 
 `--floor` measures instead, in this process once TensorFlow is loaded, what the scalar
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
 stacked launcher's own writing (pipeline/sweeps/stacked_write.py: TensorFlow's summary
 writers and `tf.summary.scalar`, one compiled call a job), with nothing else of a job.
+`--preflight` times the same sweep's check before Hydra runs it (pipeline/check/preflight.py:
+every job's config composed and checked, its dir computed), in this process.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ def sweep_command(launcher: str, noise: str, seeds: int, steps: int, sinks: str,
     ]  # fmt: skip
 
 
-def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
-    """Seconds from start to exit, and the process's peak resident memory (MiB)."""
+def run_sweep(command: list[str], workdir: Path) -> tuple[float, float, float]:
+    """Seconds from start to exit, the process's CPU seconds (user and system: on a
+    shared machine they vary less with the load than the wall time) and its peak
+    resident memory (MiB)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -50,7 +55,7 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def floor(jobs: int, steps: int) -> None:
@@ -82,6 +87,25 @@ def floor(jobs: int, steps: int) -> None:
     )
 
 
+def preflight(noise: str, seeds: int, steps: int, sinks: str) -> None:
+    """The preflight of the same sweep (`tbpipe -m ...` checked before Hydra runs it), in
+    this process, timed on its second call (the first imports and registers what it uses)."""
+    from pipeline.check.preflight import check_command_line
+
+    with tempfile.TemporaryDirectory(prefix="stacked-preflight-") as workdir:
+        argv = sweep_command("stacked", noise, seeds, steps, sinks, Path(workdir))[1:]
+        check_command_line(argv)
+        before = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
+        check_command_line(argv)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    jobs = len(noise.split(",")) * seeds
+    print(
+        f"preflight of {jobs} jobs: {seconds:.2f} s wall, {cpu:.2f} s CPU, "
+        f"{cpu / jobs * 1000:.1f} ms CPU a job (load {before:.1f}, {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", default="0.01,0.1,1,2", help="the noise levels swept")
@@ -89,31 +113,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--sinks", action="append", help='"[scalars]", "default" (repeat for both)')
     parser.add_argument("--floor", action="store_true", help="the scalar events alone")
+    parser.add_argument("--preflight", action="store_true", help="the sweep's preflight alone")
+    parser.add_argument(
+        "--launchers", default="basic,stacked", help="which to run (stacked alone: its memory)"
+    )
     args = parser.parse_args()
     jobs = len(args.noise.split(",")) * args.seeds
     if args.floor:
         return floor(jobs, args.steps)
+    if args.preflight:
+        return preflight(args.noise, args.seeds, args.steps, (args.sinks or ["[scalars]"])[0])
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
     print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
-    print("| sinks | launcher | wall (s) | a job (s) | peak memory (MiB) | load before, after |")
-    print("|---|---|---|---|---|---|")
+    print("| sinks | launcher | wall (s) | a job (s) | CPU (s) | peak memory (MiB) | load |")
+    print("|---|---|---|---|---|---|---|")
     for sinks in args.sinks or ["[scalars]"]:
         times = {}
-        for launcher in ("basic", "stacked"):
+        for launcher in args.launchers.split(","):
             with tempfile.TemporaryDirectory(prefix=f"stacked-bench-{launcher}-") as workdir:
                 command = sweep_command(
                     launcher, args.noise, args.seeds, args.steps, sinks, Path(workdir)
                 )
                 before = os.getloadavg()[0]
-                seconds, memory = run_sweep(command, Path(workdir))
+                seconds, cpu, memory = run_sweep(command, Path(workdir))
                 after = os.getloadavg()[0]
-            times[launcher] = seconds
+            times[launcher] = seconds, cpu
             print(
-                f"| {sinks} | {launcher} | {seconds:.1f} | {seconds / jobs:.3f} | "
+                f"| {sinks} | {launcher} | {seconds:.1f} | {seconds / jobs:.3f} | {cpu:.1f} | "
                 f"{memory:.0f} | {before:.1f}, {after:.1f} |",
                 flush=True,
             )
-        print(f"| {sinks} | speed-up | {times['basic'] / times['stacked']:.2f}x | | | |")
+        if {"basic", "stacked"} <= times.keys():
+            (wall, cpu), (stacked_wall, stacked_cpu) = times["basic"], times["stacked"]
+            print(
+                f"| {sinks} | speed-up | {wall / stacked_wall:.2f}x | | "
+                f"{cpu / stacked_cpu:.2f}x | | |"
+            )
 
 
 if __name__ == "__main__":

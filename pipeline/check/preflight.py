@@ -13,18 +13,20 @@ import copy
 import errno
 import math
 import os
+import pickle
 import re
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.check import registry
 from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_configs
-from pipeline.check.datafiles import check_data
+from pipeline.check.datafiles import BUNDLED, FILE_DATA, SHARDED_FILES, check_data
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
 from pipeline.check.paths import check_run_paths, check_sweep_paths
@@ -152,8 +154,9 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
                     check(cfg)
             jobs = _SweepJobs(cfg, overrides, compose, loader.list_groups(""))
             checked = []
-            for job_cfg, job in jobs:
-                _validate(job_cfg, job)
+            for job_cfg, job, values_checked in jobs:
+                if not values_checked:
+                    _validate(job_cfg, job)
                 checked.append((job_cfg, job))
             if runs and jobs.every_job and not checked:
                 raise BadInput(f"the sweep has no jobs: {_empty_sweep(overrides)}; nothing was run")
@@ -223,7 +226,9 @@ class _SweepJobs:
 
 
 def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str], jobs):
-    """Each job's config, composed cheaply: a job that only changes values reuses `cfg`."""
+    """Each job's config, composed cheaply: a job that only changes values reuses `cfg`;
+    and whether its values alone were checked (`_Template.values_pass`): False, the
+    caller validates the whole config."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
@@ -232,26 +237,32 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
         if found is not None:
             jobs.every_job = False
             for job in found:
-                yield compose(job, run_mode=RunMode.RUN), job
+                yield compose(job, run_mode=RunMode.RUN), job, False
             return
     if cfg.hydra.sweeper.get("_target_") not in (BASIC_SWEEPER, TBPIPE_SWEEPER):
         jobs.every_job = False
-        yield cfg, overrides  # another sweeper has its own grammar: check the common part
+        yield cfg, overrides, False  # another sweeper has its own grammar: the common part
         return
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
     if not any(o.is_sweep_override() for o in parsed):
-        yield cfg, overrides
+        yield cfg, overrides, False
         return
     if _job_count(parsed) > EVERY_JOB_LIMIT:  # check each swept value once, not each job
         jobs.every_job = False
-        yield from _each_value_once(parsed, compose, groups)
+        yield from (
+            (job_cfg, job, False) for job_cfg, job in _each_value_once(parsed, compose, groups)
+        )
         return
-    composed: dict[tuple[str, ...], DictConfig] = {}
+    templates: dict[tuple[str, ...], _Template] = {}
+    parsed_once: dict[str, Any] = {}  # a swept value's override, parsed for its first job
     for batch in split_sweep(parsed):
         for job in batch:
             values, structural = [], []
-            for override in parser.parse_overrides(job):
+            for line in job:
+                override = parsed_once.get(line)
+                if override is None:
+                    override = parsed_once[line] = parser.parse_overrides([line])[0]
                 group = override.key_or_group.split("/")[0]
                 changes_structure = (
                     override.is_add() or override.is_delete() or override.is_force_add()
@@ -261,9 +272,11 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
                 else:
                     values.append(override)
             key = tuple(structural)
-            if key not in composed:
-                composed[key] = compose(job, run_mode=RunMode.RUN)
-            job_cfg = OmegaConf.create(composed[key])  # a copy that keeps the schema types
+            template = templates.get(key)
+            first = template is None
+            if first:
+                template = templates[key] = _Template(compose(job, run_mode=RunMode.RUN), job)
+            job_cfg = template.copy()
             for override in values:
                 try:
                     with open_dict(job_cfg):
@@ -272,7 +285,116 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
                     if full_error_requested():
                         raise
                     raise explain(_Wrapped(error), job, lambda group: []) from None
-            yield job_cfg, job
+            yield job_cfg, job, not first and template.values_pass(job_cfg, values)
+
+
+class _Template:
+    """The config of a sweep's first job of one set of group choices, which the caller
+    validates whole; every later job is a copy with its own values set.
+
+    A job's values alone are checked (`values_pass`) when the rules of each key it sets
+    otherwise than the first job are that key's own (`validate.rules_for`): the rest of
+    its config is the template's, already valid. The check only ever says "valid": on
+    any doubt (a key with relations, an interpolation beyond `${key}`, a data file read
+    with the value, a value that breaks a rule) the job's whole config is validated, so
+    its error is the one the whole validation gives, word for word.
+    """
+
+    def __init__(self, cfg: DictConfig, job: list[str]):
+        #: pickled: unpickling is a copy several times faster than `OmegaConf.create`,
+        #: with the same nodes and flags
+        self.pickled = pickle.dumps(cfg)
+        self.data_read = OmegaConf.select(cfg, "data._target_", default=None) in DATA_READ
+        #: {key: the keys whose value is `${key}` in a text}; None: an interpolation the
+        #: values of a job could break (a resolver, a relative key): validate whole
+        self.referenced_by = _references(cfg)
+        self.rules: dict[str, list | None] = {}
+        self.first_job = set(job)  # a job's override as the first job's: validated with it
+
+    def copy(self) -> DictConfig:
+        return pickle.loads(self.pickled)
+
+    def values_pass(self, job_cfg: DictConfig, values: list) -> bool:
+        """Whether every value the job sets, and every value interpolating one, keeps
+        its key's own rules (then the job's whole config is valid)."""
+        if self.referenced_by is None:
+            return False
+        for override in values:
+            if override.input_line in self.first_job:
+                continue
+            key, value = override.key_or_group, override.value()
+            if isinstance(value, dict | list) or (isinstance(value, str) and "${" in value):
+                return False
+            if self.data_read and key.startswith("data."):
+                return False  # the data file is read again with it (check_data)
+            for checked in (key, *self._referencing(key)):
+                if not self._passes(job_cfg, checked):
+                    return False
+        return True
+
+    def _referencing(self, key: str) -> list[str]:
+        """The keys whose value interpolates `key`, a node holding it (`${data}`) or a
+        key inside it."""
+        assert self.referenced_by is not None
+        return [
+            referencing
+            for name, keys in self.referenced_by.items()
+            if name == key or key.startswith(f"{name}.") or name.startswith(f"{key}.")
+            for referencing in keys
+        ]
+
+    def _passes(self, job_cfg: DictConfig, key: str) -> bool:
+        if key not in self.rules:
+            self.rules[key] = rules_for(job_cfg, key)
+        rules = self.rules[key]
+        if rules is None:
+            return False
+        try:
+            value = OmegaConf.select(job_cfg, key, throw_on_missing=True)
+        except Exception:  # noqa: BLE001  the whole validation says what is wrong
+            return False
+        return all(rule.accepts(value) for rule in rules)
+
+
+#: data whose file the preflight reads with the data's values (pipeline/check/datafiles.py)
+DATA_READ = (FILE_DATA, SHARDED_FILES, *BUNDLED)
+#: `${key}` and `${oc.env:NAME}` (no nested interpolation): what a job's values cannot break
+_PLAIN_REFERENCE = re.compile(r"\$\{(\w[\w.]*)\}")
+_ENVIRONMENT = re.compile(r"\$\{oc\.env:[^${}]*\}")
+
+
+def _references(cfg: DictConfig) -> dict[str, list[str]] | None:
+    """{key: the task config's keys whose text interpolates `${key}`}, following chains
+    (`a: ${b}`, `b: ${c}`: c is referenced by b and a); None when some interpolation is
+    anything else (a resolver, a relative key, one nested in another)."""
+    direct: dict[str, list[str]] = {}
+
+    def walk(node: Any, path: str) -> bool:
+        if isinstance(node, dict):
+            return all(walk(value, f"{path}{key}.") for key, value in node.items())
+        if isinstance(node, list):
+            return all(walk(value, f"{path}{index}.") for index, value in enumerate(node))
+        if isinstance(node, str) and "${" in node:
+            if "${" in _PLAIN_REFERENCE.sub("", _ENVIRONMENT.sub("", node)):
+                return False
+            for name in _PLAIN_REFERENCE.findall(node):
+                direct.setdefault(name, []).append(path[:-1])
+        return True
+
+    task = OmegaConf.to_container(cfg, resolve=False)
+    task.pop("hydra", None)
+    if not walk(task, ""):
+        return None
+    found: dict[str, list[str]] = {}
+    for name in direct:
+        seen, todo = [], list(direct[name])
+        while todo:
+            key = todo.pop()
+            if key not in seen:
+                seen.append(key)
+                todo += direct.get(key, [])
+        found[name] = seen
+    return found
 
 
 #: up to this many jobs a sweep's preflight checks every job's config; above, each value once

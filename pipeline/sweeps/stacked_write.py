@@ -6,10 +6,11 @@ what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks o
 defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
-job's config instead of two deep copies), tbpipe.log, run.json, the train/ and test/ event
-files through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and
-steps; one compiled call per job writes every event) and metrics.json (written last: a
-job cut short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see
+job's config instead of two deep copies, each entry the sweep's jobs share dumped once),
+tbpipe.log, run.json, the train/ and test/ event files through TensorFlow's own summary
+writers (the same `tf.summary.scalar` op, tags and steps; one compiled call per job writes
+every event) and metrics.json (written last: a job cut short reads as pending, and
+`tbpipe resume` runs it again). Hydra's callbacks see
 the job start and end, and the sweeper gets its return value, as with `run_job`.
 """
 
@@ -20,6 +21,7 @@ import logging
 import os
 import shlex
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,26 +102,29 @@ def write_job(
 def _write_job(
     config: DictConfig, scalars: Scalars, callbacks: Any, task_function: Any
 ) -> JobReturn:
-    HydraConfig.instance().set_config(config)  # the job dir's name reads the job's number
-    sweep = config.hydra.sweep
+    # What Hydra's `set_config` does, without its copy of the hydra node (the job's config
+    # is this job's alone): the job dir's name and `${hydra:...}` read the job's own node
+    hydra_node = config.hydra
+    OmegaConf.set_readonly(hydra_node, True)
+    HydraConfig.instance().cfg = config
+    sweep = hydra_node.sweep
     run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
-    # in the job's config and in Hydra's copy of it (run_job copies the config again)
-    for hydra_node in (config.hydra, HydraConfig.get()):
-        with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
-            hydra_node.runtime.output_dir = str(run_dir)
+    with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
+        hydra_node.runtime.output_dir = str(run_dir)
     saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    configure_log(config.hydra.job_logging, config.hydra.verbose)  # tbpipe.log
-    if config.hydra.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
-        saved_dir = run_dir / str(config.hydra.output_subdir)
+    configure_log(hydra_node.job_logging, hydra_node.verbose)  # tbpipe.log
+    if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
+        saved_dir = run_dir / str(hydra_node.output_subdir)
         saved_dir.mkdir(exist_ok=True)
         for name, content in (
-            ("config.yaml", saved), ("hydra.yaml", {"hydra": hydra_saved}),
-            ("overrides.yaml", task),
-        ):  # fmt: skip
-            (saved_dir / name).write_text(yaml_of(content), encoding="utf-8")
+            ("config.yaml", yaml_by_entry(saved)),
+            ("hydra.yaml", yaml_by_entry(hydra_saved, under="hydra")),
+            ("overrides.yaml", yaml_of(task)),
+        ):
+            (saved_dir / name).write_text(content, encoding="utf-8")
     callbacks.on_job_start(config=config, task_function=task_function)
     # the job's own config, as its task would get it: resolving the `hydra` node would also
     # render its help pages (resolvers that compose every config group)
@@ -146,6 +151,42 @@ def _write_job(
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
     return ret
+
+
+#: the YAML of recently dumped entries of a saved config, by (parent key, repr(key), repr(value))
+_entry_yaml: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+#: entries kept (those every job shares stay: each job uses them again)
+ENTRIES_KEPT = 256
+
+
+def yaml_by_entry(container: dict, under: str = "") -> str:
+    """`compat.yaml_of(container)`, or of `{under: container}`, dumped entry by entry and
+    each entry once per sweep.
+
+    The jobs of a sweep share all but a few entries of their configs (Hydra's help pages,
+    the model, the trainer). A block mapping's entries are emitted one after another, each
+    starting on a new line at the same indent, so the text of the whole is the text of
+    its entries dumped alone, one after another; an entry seen before reuses its text.
+    tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
+    """
+    if not container:
+        return yaml_of({under: container} if under else container)
+    parts = []
+    for key, value in container.items():
+        seen = (under, repr(key), repr(value))
+        text = _entry_yaml.get(seen)
+        if text is None:
+            text = yaml_of({under: {key: value}} if under else {key: value})
+            _entry_yaml[seen] = text
+            if len(_entry_yaml) > ENTRIES_KEPT:
+                _entry_yaml.popitem(last=False)
+        else:
+            _entry_yaml.move_to_end(seen)
+        parts.append(text)
+    if not under:
+        return "".join(parts)
+    head = parts[0].partition("\n")[0]  # `hydra:`, each part's first line
+    return head + "\n" + "".join(part.partition("\n")[2] for part in parts)
 
 
 def write_run(

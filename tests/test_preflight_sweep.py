@@ -1,0 +1,68 @@
+"""A sweep's preflight checks each later job by the values it changes, and says exactly what
+checking every job's whole config says.
+
+The story: "I sweep 1,000 seeds; a typo in any of them is one line naming it, at once".
+The preflight validates the first job of each set of group choices whole and the later
+jobs by their changed values' own rules (pipeline/check/preflight.py `_Template`); each
+command below is checked both ways, in process, and must pass both ways or fail both ways
+with the same line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.check import preflight
+from pipeline.check.errors import BadInput
+
+#: sweeps that pass, and sweeps with a bad value in a later job (the first job is good)
+SWEEPS = [
+    ["data.noise_std=0.01,0.1,1", "seed=range(4)"],
+    ["data.noise_std=0.01,0.1", "seed=0,1", "model=linear,mlp", "optimizer=sgd,adam"],
+    ["data.noise_std=0.1,-1"],  # docs/ERRORS.md's row
+    ["seed=0,1,-3"],
+    ["seed=0,1.5"],  # data.seed interpolates ${seed}: its own rule is checked too
+    ["data.noise_std=0.1,0.2", "seed=0,4294967296"],
+    ["data.x_low=-1,3"],  # x_low < x_high: a relation, validated whole
+    ["data.x_high=1,-2", "seed=0,1"],
+    ["optimizer.learning_rate=0.1,0", "model=linear,mlp"],
+    ["trainer.steps=10,0", "sinks=[scalars]"],
+    ["sinks.scalars.every=1,0", "sinks=[scalars]"],
+    ["name=a,'${seed}'", "seed=0,1"],
+    ["task.main_metric=train/loss,train/nothing"],
+    ["data.noise_std=0.1,nan", "data.k_true=1,2"],
+    ["trainer.batch_size=null,1000"],
+    ["data.noise_std=0.1,-1", "+data_copy=${data}"],  # a node interpolating the swept key's
+]
+
+
+def outcome(argv: list[str]) -> str:
+    """What the preflight says of `tbpipe <argv>`: "ok" or its one line."""
+    try:
+        preflight.check_command_line(argv)
+        return "ok"
+    except BadInput as error:
+        return str(error)
+
+
+@pytest.mark.parametrize("overrides", SWEEPS, ids=" ".join)
+def test_checking_the_changed_values_says_what_checking_every_job_says(
+    overrides, tmp_path, monkeypatch
+):
+    argv = ["-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    by_values = outcome(argv)
+    monkeypatch.setattr(preflight._Template, "values_pass", lambda *args: False)
+    every_job = outcome(argv)
+    assert by_values == every_job
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_later_jobs_whole_config_is_not_validated_again(tmp_path, monkeypatch):
+    """3 noise levels x 4 seeds: the first job's config is validated whole, the others by
+    their noise level and seed (and data.seed, which interpolates the seed)."""
+    validated = []
+    whole = preflight._validate
+    monkeypatch.setattr(preflight, "_validate", lambda *args: validated.append(whole(*args)))
+    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
+    assert outcome(argv) == "ok"
+    assert len(validated) == 1

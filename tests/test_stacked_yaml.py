@@ -1,0 +1,65 @@
+"""A job's `.hydra/` files written by the stacked launcher (pipeline/sweeps/stacked_write.py)
+hold the bytes Hydra's own `run_job` writes: `OmegaConf.to_yaml` of the job's config and of
+its hydra node, even though the launcher dumps them entry by entry, reusing the text of the
+entries that every job of the sweep shares."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.types import RunMode
+from omegaconf import OmegaConf, open_dict
+
+from pipeline import compat
+from pipeline.check.compose import tbpipe_configs
+from pipeline.sweeps import stacked_write
+from pipeline.sweeps.job_configs import ReusingConfigLoader
+from pipeline.sweeps.stacked_write import yaml_by_entry
+
+#: a sweep's jobs as the stacked launcher gets them, values that YAML could misread among them
+JOBS = [
+    ["data.noise_std=0.01", "seed=0"],
+    ["data.noise_std=0.01", "seed=1"],
+    ["data.noise_std=2", "seed=0", "name='yes'"],
+    ["data.noise_std=1e-3", "seed=7", "name='a long name: with a colon, " + "words " * 20 + "'"],
+    ["data.noise_std=0.5", "seed=3", "name=' 1.5'", "optimizer=adam"],
+]
+
+
+@pytest.fixture(scope="module")
+def job_configs():
+    """Each job's config, composed as the stacked launcher composes it."""
+    with tbpipe_configs():
+        master = compat.compose_with_hydra(
+            "config", ["hydra.sweep.dir=/tmp/stacked-yaml-test"], RunMode.MULTIRUN
+        )
+        loader = ReusingConfigLoader(compat.hydra_config_loader())
+        configs = []
+        for num, overrides in enumerate(JOBS):
+            cfg = loader.load_sweep_config(master, overrides)
+            with open_dict(cfg):
+                cfg.hydra.job.num = num
+                cfg.hydra.runtime.output_dir = f"/tmp/stacked-yaml-test/{num}"
+            configs.append(cfg)
+        yield configs
+
+
+def test_each_jobs_saved_config_has_the_bytes_hydra_writes(job_configs, monkeypatch):
+    """Dumped twice over the whole sweep (the second time every shared entry is reused),
+    and with a cache too small to keep them, every file equals Hydra's own text."""
+    for kept in (stacked_write.ENTRIES_KEPT, 2):
+        monkeypatch.setattr(stacked_write, "ENTRIES_KEPT", kept)
+        stacked_write._entry_yaml.clear()
+        for _ in range(2):
+            for cfg in job_configs:
+                saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+                hydra_saved = saved.pop("hydra")
+                want_config = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, list(saved)))
+                want_hydra = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, "hydra"))
+                assert yaml_by_entry(saved) == want_config
+                assert yaml_by_entry(hydra_saved, under="hydra") == want_hydra
+        assert len(stacked_write._entry_yaml) <= kept
+
+
+def test_an_empty_mapping_reads_as_hydras():
+    assert yaml_by_entry({}) == OmegaConf.to_yaml({})
+    assert yaml_by_entry({}, under="hydra") == OmegaConf.to_yaml({"hydra": {}})
