@@ -104,6 +104,10 @@ def test_an_out_of_order_step_in_an_old_file_drops_that_tags_later_steps(tmp_pat
 def test_two_files_of_one_run_and_steps_written_twice(tmp_path):
     write(tmp_path, [scalar("k", 1.0, 0, first=True), scalar("k", 2.0, 1)], suffix=".a")
     write(tmp_path, [scalar("k", 3.0, 1, first=True), scalar("k", 4.0, 2)], suffix=".b")
+    # readers take a run's files in name order; a writer's name holds the second it opened
+    # and the process's count of writers (9 sorts after 10), so give .a the earlier name
+    for second, path in enumerate(sorted(tmp_path.glob("*tfevents*"), key=lambda p: p.suffix)):
+        path.rename(tmp_path / f"events.out.tfevents.{second:010d}.host{path.suffix}")
     assert same_as_tensorboard(tmp_path)["k"] == [(0, 1.0), (1, 2.0), (1, 3.0), (2, 4.0)]
 
 
