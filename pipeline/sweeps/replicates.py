@@ -185,57 +185,30 @@ def _mean_events(
 ) -> Iterator[Any]:
     """One event per step holding, for each tag with that step, its mean under the tag and
     `spread/<tag>/mean|lower|upper`: each a TF2-style scalar (a float32 0-d tensor with the
-    scalars plugin's metadata, as `tensor_util.make_tensor_proto` makes it). TensorBoard
-    reads the same tags, steps and values as from one event per value, at a quarter of the
-    records. Each value is its name's serialized summary with its 4 bytes put in
-    (`_value_template`), not a tensor and a summary made per value."""
-    import numpy as np
-    from tensorboard.compat.proto import event_pb2
-
-    at_step: dict[int, list[bytes]] = {}
-    for tag, points in by_tag.items():
-        steps = [point[0] for point in points]
-        # mean, lower, upper as float32, little-endian: what a float_val holds
-        columns = np.array([point[1:] for point in points], dtype="<f4").reshape(-1, 3)
-        names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
-        for name, column in zip(names, (0, 0, 1, 2), strict=True):
-            before, after = _value_template(name)
-            data = columns[:, column].tobytes()
-            for row, step in enumerate(steps):
-                value = before + data[4 * row : 4 * row + 4] + after
-                if step in at_step:
-                    at_step[step].append(value)
-                else:
-                    at_step[step] = [value]
-    for step in sorted(at_step):
-        event = event_pb2.Event(wall_time=time.time(), step=step)
-        event.summary.MergeFromString(b"".join(at_step.pop(step)))
-        yield event
-
-
-#: a float32 whose 4 bytes (ff ff 7f 7f) no tag (UTF-8) holds: marks where a value goes
-_MARK = b"\xff\xff\x7f\x7f"
-
-
-@functools.lru_cache(maxsize=1024)
-def _value_template(name: str) -> tuple[bytes, bytes]:
-    """A serialized `Summary` of one scalar `name` cut where its float32 value goes: the
-    bytes before and after it (a summary of several values is their concatenation)."""
-    import numpy as np
-    from tensorboard.compat.proto import summary_pb2, tensor_shape_pb2
+    scalars plugin's metadata, as `tf.summary.scalar` writes it). TensorBoard reads the
+    same tags, steps and values as from one event per value, at a quarter of the records;
+    the tensors are built directly, as `make_tensor_proto` would build them."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
     from tensorboard.compat.proto.types_pb2 import DT_FLOAT
 
-    marked = float(np.frombuffer(_MARK, dtype="<f4")[0])
-    tensor = TensorProto(
-        dtype=DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[marked]
-    )
-    value = summary_pb2.Summary.Value(tag=name, tensor=tensor, metadata=_scalar_metadata(name))
-    serialized = summary_pb2.Summary(value=[value]).SerializeToString()
-    if serialized.count(_MARK) != 1:  # pragma: no cover  (lengths that spell the mark)
-        raise ValueError(f"no single place for the value of {name!r}")
-    before, _, after = serialized.partition(_MARK)
-    return before, after
+    scalar_shape = tensor_shape_pb2.TensorShapeProto()
+    at_step: dict[int, list[Any]] = {}
+    for tag, points in by_tag.items():
+        names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
+        for step, mean, lower, upper in points:
+            values = at_step.setdefault(step, [])
+            for name, value in zip(names, (mean, mean, lower, upper), strict=True):
+                tensor = TensorProto(dtype=DT_FLOAT, tensor_shape=scalar_shape, float_val=[value])
+                values.append(
+                    summary_pb2.Summary.Value(
+                        tag=name, tensor=tensor, metadata=_scalar_metadata(name)
+                    )
+                )
+    for step in sorted(at_step):
+        event = event_pb2.Event(wall_time=time.time(), step=step)
+        event.summary.value.extend(at_step.pop(step))
+        yield event
 
 
 @functools.lru_cache(maxsize=1024)
