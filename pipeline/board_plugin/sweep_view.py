@@ -165,6 +165,11 @@ def last_per_step(points: Sequence[tuple[int, float]]) -> tuple[np.ndarray, np.n
     """Steps ascending and each step's last value, as numpy arrays (int64, float64)."""
     steps = np.fromiter((step for step, _ in points), dtype=np.int64, count=len(points))
     values = np.fromiter((value for _, value in points), dtype=np.float64, count=len(points))
+    return _last_of_each_step(steps, values)
+
+
+def _last_of_each_step(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each step once, ascending, with the value written last for it (as a reader keeps)."""
     # the last occurrence of each step: the first one in the reversed arrays
     unique, first = np.unique(steps[::-1], return_index=True)
     return unique, values[::-1][first]
@@ -174,11 +179,10 @@ def written_series(steps: np.ndarray, values: dict[str, np.ndarray]) -> JobSerie
     """A job's scalars as its launcher wrote them (`<writer>/<tag>` -> one value per step of
     `steps`, pipeline/sweeps/stacked_write.Scalars), in the form read_job_series gives."""
     steps = np.asarray(steps, dtype=np.int64)
-    unique, first = np.unique(steps[::-1], return_index=True)  # a step's last value, as read
     out: JobSeries = {}
     for name, column in values.items():
         writer, _, tag = name.partition("/")
-        out.setdefault(writer, {})[tag] = (unique, np.asarray(column)[::-1][first])
+        out.setdefault(writer, {})[tag] = _last_of_each_step(steps, np.asarray(column))
     return out
 
 
@@ -238,10 +242,6 @@ class Band:
     def __init__(self) -> None:
         self.steps = np.zeros(0, dtype=np.int64)
         self.n, self.mean, self.m2, self.low, self.high = (np.zeros(0) for _ in range(5))
-
-    def add(self, points: Sequence[tuple[int, float]]) -> None:
-        """One run's points, [(step, value)] in step order."""
-        self.add_series(*last_per_step(points))
 
     def add_series(self, steps: np.ndarray, values: np.ndarray) -> None:
         """One run's steps (ascending, each once) and values (`last_per_step`)."""
