@@ -20,7 +20,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import Bbox
 from PIL import Image
 
 from pipeline.data import Dataset
@@ -30,14 +29,19 @@ TRUTH_COLOUR = "#d62728"
 
 
 class FitPlot:
-    """The fit figure of one run, drawn in two parts.
+    """The fit figure of one run, drawn in parts.
 
     What stays the same for the whole run (the points, the axes and their ticks, the
-    truth's extent, the legend) is drawn once, by `draw_background`, which may run in a
-    worker thread while the loop trains (TensorFlow lets go of Python's lock meanwhile).
-    Each `png` then draws only what changes on a copy of it (the fit, the truth over it,
-    the titles) and puts the legend's pixels back on top: a fraction of the time of
-    building and drawing the whole figure.
+    truth's extent) is drawn once, by `draw_background`, which may run in a worker thread
+    while the loop trains (TensorFlow lets go of Python's lock meanwhile). Each `png` then
+    draws only what changes on a copy of it (the fit, the truth over it, the titles) and
+    lays the legend over the picture last.
+
+    The legend is the same in every picture of the figure and of every run that reuses
+    it (`drawn`'s `spare` must have the same legend): it is drawn once, alone on a
+    transparent canvas, and its pixels are blended over each picture as Agg blends them
+    when it draws the legend there (to within a level of rounding), so a sweep's jobs do
+    not lay out and render its texts again.
 
     The axes' limits come from the points and the truth, not from the fit: a fit far off
     (early steps, a diverging run) leaves the plot at its edges instead of squeezing the
@@ -50,9 +54,10 @@ class FitPlot:
         self.figure = fit_figure(data, setting=setting)
         self.canvas = FigureCanvasAgg(self.figure)
         self._background = None
-        self._legend = None
+        #: the legend's pixels on a transparent canvas: (row, column) of its corner, RGBA
+        self._legend: tuple[int, int, np.ndarray] | None = None
         legend = self.figure.axes[0].get_legend()
-        #: what `png` draws over the background, in drawing order (the legend's pixels last)
+        #: what `png` draws over the background, in drawing order (the legend is laid over)
         self._changing = [a for a in animated_artists(self.figure) if a is not legend]
 
     @classmethod
@@ -61,7 +66,8 @@ class FitPlot:
 
         `spare`, an ended run's plot, is reused when its legend reads the same (the usual
         sweep job): its points and axes' limits are set anew, saving the building of
-        a figure (tests/test_core.py checks that its pictures are the same, pixel for pixel).
+        a figure and the drawing of its legend (tests/test_core.py checks that its
+        pictures are the same, pixel for pixel).
         """
         if spare is not None and spare.legend_labels() == legend_labels(data):
             plot = spare
@@ -90,18 +96,30 @@ class FitPlot:
             truth[0].set_data([lo, hi], [data.k_true * lo, data.k_true * hi])
         ax.relim()
         ax.autoscale_view()
-        self._background = self._legend = None
+        self._background = None
 
     def draw_background(self) -> None:
-        """Draw everything but the changing artists (marked animated) and keep the pixels;
-        then the legend over them, and keep its pixels."""
+        """Draw everything but the changing artists and the legend (marked animated) and
+        keep the pixels; the legend alone too, the first time."""
         self.canvas.draw()
+        if self._legend is None:
+            self._legend = self._legend_alone()
         self._background = self.canvas.copy_from_bbox(self.figure.bbox)
-        legend = self.figure.axes[0].get_legend()
+
+    def _legend_alone(self) -> tuple[int, int, np.ndarray]:
+        """The legend drawn on the cleared (transparent) canvas: its RGBA pixels, with
+        the row and column of their top left corner. The canvas is drawn again after."""
         renderer = self.canvas.get_renderer()
+        renderer.clear()
+        legend = self.figure.axes[0].get_legend()
         legend.draw(renderer)
+        height = renderer.height
         x0, y0, x1, y1 = legend.get_window_extent(renderer).extents
-        self._legend = self.canvas.copy_from_bbox(Bbox.from_extents(x0 - 1, y0 - 1, x1 + 1, y1 + 1))
+        top, left = max(int(height - y1) - 1, 0), max(int(x0) - 1, 0)
+        bottom, right = int(np.ceil(height - y0)) + 1, int(np.ceil(x1)) + 1
+        pixels = np.array(self.canvas.buffer_rgba())[top:bottom, left:right]
+        self.canvas.draw()
+        return top, left, pixels
 
     def png(self, line_x: np.ndarray, line_y: np.ndarray, step: int, k: float) -> bytes:
         """The figure with this fit, as palette PNG bytes."""
@@ -112,8 +130,18 @@ class FitPlot:
         renderer = self.canvas.get_renderer()
         for artist in self._changing:
             artist.draw(renderer)
-        self.canvas.restore_region(self._legend)  # over the fit, as it is drawn whole
-        return palette_png(self.canvas)
+        rgb = np.array(self.canvas.buffer_rgba())[..., :3]
+        top, left, legend = self._legend
+        lay_over(rgb[top : top + legend.shape[0], left : left + legend.shape[1]], legend)
+        return palette_png(rgb)
+
+
+def lay_over(rgb: np.ndarray, rgba: np.ndarray) -> None:
+    """Blend straight-alpha RGBA pixels over RGB ones in place, as Agg blends a colour
+    of that alpha over an opaque pixel (rounded to the nearest level)."""
+    alpha = rgba[..., 3:].astype(np.uint32)
+    blended = rgba[..., :3] * alpha + rgb * (255 - alpha) + 127
+    rgb[...] = blended // 255
 
 
 def fit_figure(
@@ -220,16 +248,20 @@ def shown_points(x: np.ndarray, y: np.ndarray, label: str) -> tuple[np.ndarray, 
     return x[::every], y[::every], f"{label} (every {every:,}th of {len(x):,})"
 
 
-def palette_png(drawn: Figure | FigureCanvasAgg) -> bytes:
-    """A canvas as drawn (or a figure, drawn whole) as a 256-colour palette PNG."""
-    canvas = drawn if isinstance(drawn, FigureCanvasAgg) else FigureCanvasAgg(drawn)
-    if canvas is not drawn:
+def palette_png(drawn: Figure | np.ndarray) -> bytes:
+    """RGB pixels (or a figure, drawn whole) as a 256-colour palette PNG."""
+    if isinstance(drawn, Figure):
+        canvas = FigureCanvasAgg(drawn)
         canvas.draw()
-        for artist in animated_artists(canvas.figure):
+        for artist in animated_artists(drawn):
             artist.draw(canvas.get_renderer())
-    rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+        drawn = np.array(canvas.buffer_rgba())[..., :3]
     buffer = io.BytesIO()
     # fast octree: several times faster than median cut, the same flat colours; zlib's
-    # default effort: `optimize=True` costs more time a plot than the few bytes it saves
-    rgb.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, format="png")
+    # fastest level: the same pixels, a few more bytes than its default in a fraction of
+    # the time (`optimize=True` would cost more time a plot than the bytes it saves)
+    picture = Image.fromarray(np.ascontiguousarray(drawn), "RGB")
+    picture.quantize(256, method=Image.Quantize.FASTOCTREE).save(
+        buffer, format="png", compress_level=1
+    )
     return buffer.getvalue()
