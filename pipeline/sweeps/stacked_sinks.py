@@ -95,7 +95,7 @@ class JobSinks:
             config_yaml=config_yaml(shown),
             command=command,
             run_dir=run_dir,
-            hparams=hparams_of(OmegaConf.create(shown), overrides),
+            hparams=hparams_of(settings_config(shown, overrides), overrides),
             label=self.label,
             task=group.task,
         )
@@ -115,6 +115,17 @@ class JobSinks:
                     sink.record(experiment, steps, dict(final))
         for sink in sinks:
             sink.finish(experiment, COMPLETED)
+
+
+def settings_config(shown: Mapping[str, Any], overrides: Sequence[str]) -> DictConfig:
+    """The parts of a job's config its HPARAMS settings are read from (those the overrides
+    and the main settings name): `hparams_of` reads the same values from them as from the
+    whole config, which takes several times longer to make into a `DictConfig`."""
+    from pipeline.sinks.settings import MAIN_SETTINGS, given_setting
+
+    keys = [setting[0] for o in overrides if (setting := given_setting(o)) is not None]
+    tops = {key.split(".")[0] for key in (*keys, *MAIN_SETTINGS)}
+    return OmegaConf.create({name: value for name, value in shown.items() if name in tops})
 
 
 class GroupSinks:
