@@ -52,3 +52,28 @@ def test_the_truth_line_shows_over_the_fit_at_card_size():
         _, card, _ = fit_at_card_size(noise)
         reddish = np.abs(card.astype(int) - red).sum(axis=2) < 90
         assert reddish.sum() > 150, (noise, int(reddish.sum()))  # the dashes, not the legend alone
+
+
+def test_a_fit_drawn_in_parts_is_the_figure_drawn_whole():
+    """A job's picture is drawn in parts (the background once, the fit and titles over it,
+    the legend drawn once a figure and laid over last) and must show what the whole figure
+    drawn at once shows: the same pixels but for blending's rounding at the legend's text
+    edges (a level or two, a few more after the palette), the legend's frame whole and the
+    fit seen through it as through the frame a whole draw gives."""
+    from pipeline.sinks.fit_plot import data_extent, fit_figure, palette_png
+
+    spare = None
+    for noise, seed in ((0.01, 0), (1.0, 2), (10.0, 4)):  # the fit under the legend or not
+        data = LinearData(noise_std=noise, seed=seed).generate()
+        spare = FitPlot.drawn(data, f"noise_std={noise}", spare)
+        lo, hi = data_extent(data)
+        x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
+        parts = spare.png(x, 2.05 * x, 1000, 2.05)
+        whole = palette_png(fit_figure(data, x, 2.05 * x, 1000, 2.05, f"noise_std={noise}"))
+        parts_rgb, whole_rgb = (
+            np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+            for png in (parts, whole)
+        )
+        difference = np.abs(parts_rgb - whole_rgb).max(axis=2)
+        assert difference.max() <= 32, (noise, int(difference.max()))
+        assert (difference > 8).sum() < 0.001 * difference.size, (noise, (difference > 8).sum())
