@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata
 
 from pipeline.board_plugin import sweep_view
 from pipeline.board_plugin.digest import SweepDigest
@@ -123,3 +125,28 @@ def test_the_summary_keeps_what_was_handed_over_for_the_job_that_ends(tmp_path):
     got_steps, got_values = series.of(tmp_path / "0")["train"]["k"]
     assert got_steps.tolist() == [0, 1, 2] and got_values.tolist() == [0.0, 1.0, 2.0]
     assert series.reads == 0
+
+
+@pytest.mark.slow
+def test_the_rows_from_the_configs_held_are_those_read_from_the_jobs_files(stacked, tmp_path):
+    """The sweep's end took each job's config columns (the slope's standard error, the
+    HParams settings) from the config Hydra handed to `on_job_end`; read back from the
+    jobs' `.hydra/config.yaml` they give the same summary.csv, byte for byte, and the same
+    HPARAMS experiment."""
+    sweep_dir, _ = stacked
+    rows = read_sweep(sweep_dir)  # nothing known: every job's saved config read back
+    assert all(row["k_stderr"] > 0 and "data.noise_std" in row["hparams"] for row in rows)
+    summary.write_csv(rows, tmp_path / "summary.csv")
+    assert (tmp_path / "summary.csv").read_bytes() == (sweep_dir / "summary.csv").read_bytes()
+    root = EventAccumulator(str(sweep_dir))  # the sweep root's own run, as TensorBoard reads it
+    root.Reload()
+    content = root.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG]
+    written = {
+        info.name: [value.number_value for value in info.domain_discrete.values]
+        for info in metadata.parse_experiment_plugin_data(content).hparam_infos
+    }
+    assert written == {
+        name: sorted({float(value) for value in values})
+        for name, values in summary.compared_settings(rows).items()
+    }
+    assert sorted(written) == ["data.noise_std", "seed"]

@@ -281,7 +281,8 @@ class Band:
         n, mean = self.n[chosen], self.mean[chosen]
         with np.errstate(invalid="ignore", divide="ignore"):  # one run at a step: no std, 0
             std = np.where(n > 1, np.sqrt(np.maximum(self.m2[chosen], 0) / (n - 1)), 0.0)
-            t = np.array([_t975(int(k) - 1) if k > 1 else 0.0 for k in n])
+            counts, at = np.unique(n, return_inverse=True)  # each count's quantile once
+            t = np.array([t_quantile_975(int(k) - 1) if k > 1 else 0.0 for k in counts])[at]
             half = np.where(n > 1, t * std / np.sqrt(n), 0.0)
         return {
             "step": self.steps[chosen].tolist(),
@@ -305,12 +306,6 @@ def _plain(value: Any) -> Any:
     return (
         value if isinstance(value, (int, float, str, bool, list)) or value is None else str(value)
     )
-
-
-@functools.lru_cache(maxsize=1024)
-def _t975(df: int) -> float:
-    """Student's t quantile, asked once per number of seeds (scipy's ppf is slow per call)."""
-    return t_quantile_975(df)
 
 
 def runs_stamp(logdir: Path) -> tuple:

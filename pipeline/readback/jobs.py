@@ -12,7 +12,8 @@ import functools
 import json
 import logging
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,28 @@ def parsed_setting(override: str) -> tuple[str, Any] | None:
     return None if parsed.is_delete() else (parsed.key_or_group, parsed.value())
 
 
-def read_job(job_dir: Path, number_in_name: bool = False, config: bool = True) -> dict[str, Any]:
+def config_columns(job_config: DictConfig, overrides: Sequence[str]) -> dict[str, Any]:
+    """What a summary row takes from a job's whole config (the task's config, without the
+    `hydra` node): `k_stderr` and `hparams`, values read from the environment redacted."""
+    columns = {"k_stderr": slope_stderr(job_config), "hparams": hparams_of(job_config, overrides)}
+    if "oc.env" in repr(job_config):  # a value read from the environment is not shown
+        columns["hparams"] = redacted(columns["hparams"], environment_values(job_config))
+    return columns
+
+
+def read_job(
+    job_dir: Path,
+    number_in_name: bool = False,
+    config: bool = True,
+    known: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One summary row: a job's number, overrides, final metrics and how it ended.
 
     `number_in_name`: the dir's name starts with the job's number (tbpipe names job dirs
     so), read from there instead of from `.hydra/hydra.yaml` (~6 KB of YAML a job).
     `config=False` leaves out what needs the job's whole config (`k_stderr`, `hparams`):
-    building it costs most of the time a job takes to read."""
+    building it costs most of the time a job takes to read. `known`: those columns as the
+    process that ran the job computed them from the config it saved (`config_columns`)."""
     hydra_dir = job_dir / ".hydra"
     num = job_number(job_dir.name) if number_in_name else None
     if num is None:
@@ -132,22 +148,25 @@ def read_job(job_dir: Path, number_in_name: bool = False, config: bool = True) -
         row.update(status=FAILED, reason="the job wrote no metrics.json")
     elif row.get("status") == RUNNING:
         row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
-    if not config:
-        return row
-    saved = load_yaml(hydra_dir / "config.yaml")
-    job_config = OmegaConf.create(saved)
-    row["k_stderr"] = slope_stderr(job_config)
-    row["hparams"] = hparams_of(job_config, overrides)
-    if "oc.env" in repr(saved):  # a value read from the environment is not shown
-        row["hparams"] = redacted(row["hparams"], environment_values(job_config))
+    if known is not None:
+        row.update(known)
+    elif config:
+        saved = OmegaConf.create(load_yaml(hydra_dir / "config.yaml"))
+        row.update(config_columns(saved, overrides))
     return row
 
 
-def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder)."""
+def read_sweep(
+    sweep_dir: Path, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder).
+
+    `known`: job dir (absolute) -> its `config_columns`, for the jobs whose configs the
+    sweep's process held (Hydra's `on_job_end`): their saved config is not read back."""
     jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
     named = numbers_in_names(Path(sweep_dir))
-    rows = (read_job_or_say_why(job, named) for job in jobs)
+    known = known or {}
+    rows = (read_job_or_say_why(job, named, known=known.get(os.path.abspath(job))) for job in jobs)
     return sorted(rows, key=lambda row: row["job"])
 
 
@@ -166,11 +185,14 @@ def numbers_in_names(sweep_dir: Path) -> bool:
 
 
 def read_job_or_say_why(
-    job_dir: Path, number_in_name: bool = False, config: bool = True
+    job_dir: Path,
+    number_in_name: bool = False,
+    config: bool = True,
+    known: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A job whose files cannot be read is a failed row, not the end of the summary."""
     try:
-        return read_job(job_dir, number_in_name, config)
+        return read_job(job_dir, number_in_name, config, known)
     except Exception as error:
         num = job_number(job_dir.name)
         return {

@@ -3,7 +3,8 @@
 `SweepSummary` is a Hydra callback named in conf/config.yaml (`hydra.callbacks.summary`).
 Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
 launcher; it reads each job's metrics.json and .hydra/*.yaml (pipeline/readback/jobs.py),
-then writes summary.csv, summary.png and the HParams experiment config at the sweep root
+except the config of a job that ended in its process (the basic and stacked launchers:
+Hydra calls `on_job_end` there with the config it saved, whose columns are kept), then writes summary.csv, summary.png and the HParams experiment config at the sweep root
 and prints a short table. The seed-mean runs and the tab's curves take each job's scalars
 from its launcher where it held them (`hand_over`: the stacked launcher writes a
 scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
@@ -17,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from pipeline.readback.groups import (
 )
 from pipeline.readback.jobs import (
     column_of,
+    config_columns,
     main_metric_of_rows,
     read_sweep,
     result_columns,
@@ -247,14 +250,26 @@ NOISE_DRAW_NOTES = {
 PROPORTIONAL_WITHIN = 0.05
 
 
-def noise_draws(rows: Sequence[dict[str, Any]], sweep_dir: Path) -> str:
-    """One line on how the jobs' noise relates, when the sweep varies the noise level."""
+#: a job's `data.noise_draw`, kept beside its row's config columns until the sweep ends
+NOISE_DRAW = "data.noise_draw"
+
+
+def noise_draws(
+    rows: Sequence[dict[str, Any]], sweep_dir: Path, known: Mapping[str, Any] | None = None
+) -> str:
+    """One line on how the jobs' noise relates, when the sweep varies the noise level.
+    `known`: job dir (absolute) -> its noise draw, for jobs whose config is not read back."""
     if len({str(row.get("hparams", {}).get("data.noise_std")) for row in rows}) < 2:
         return ""
     draws = set()
+    known = known or {}
     for row in rows:
+        job_dir = os.path.abspath(Path(sweep_dir) / row["dir"])
         try:
-            draws.add(noise_draw_of(Path(sweep_dir) / row["dir"] / ".hydra" / "config.yaml"))
+            if job_dir in known:
+                draws.add(known[job_dir])
+            else:
+                draws.add(noise_draw_of(Path(job_dir) / ".hydra" / "config.yaml"))
         except Exception:  # an unreadable job is reported by the table already
             continue
     if len(draws) != 1:
@@ -327,32 +342,55 @@ class SweepSummary(Callback):
     def __init__(self) -> None:
         #: job dir -> (steps, values) of each job its launcher handed over (`hand_over`)
         self.held: dict[str, tuple[Any, Any]] = {}
+        #: job dir -> what its summary row takes from its config (`config_columns`, and
+        #: `data.noise_draw`), for each job that ended in this process
+        self.configs: dict[str, dict[str, Any]] = {}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.held.clear()
+        self.configs.clear()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        """Keep the scalars the launcher handed over for this job, if it completed."""
+        """Keep what the sweep's end needs of a job that ended in this process (the basic
+        and stacked launchers): its row's columns from its config, and the scalars the
+        launcher handed over for it, if it completed."""
         global _handed
         handed, _handed = _handed, None
+        output_dir = OmegaConf.select(config, "hydra.runtime.output_dir")
+        if not output_dir:
+            return
+        self._keep_config(str(output_dir), job_return)
         if handed is None or handed[0] is not config:
             return  # a job its launcher did not write from arrays: its files are read
         from hydra.core.utils import JobStatus
 
         if job_return.status == JobStatus.COMPLETED:
-            output_dir = OmegaConf.select(config, "hydra.runtime.output_dir")
-            if output_dir:
-                self.held[str(output_dir)] = (handed[1].steps, handed[1].values)
+            self.held[str(output_dir)] = (handed[1].steps, handed[1].values)
+
+    def _keep_config(self, output_dir: str, job_return: Any) -> None:
+        """The job's task config as Hydra saved it in `.hydra/config.yaml` (`JobReturn.cfg`,
+        with the overrides saved beside it): taken from here, it is not read back."""
+        job_config, overrides = getattr(job_return, "cfg", None), job_return.overrides
+        if not isinstance(job_config, DictConfig) or not isinstance(overrides, list):
+            return
+        try:
+            columns = config_columns(job_config, [str(o) for o in overrides])
+            columns[NOISE_DRAW] = OmegaConf.select(job_config, "data.noise_draw")
+        except Exception:  # whatever fails here fails again reading the files: said there
+            return
+        self.configs[os.path.abspath(output_dir)] = columns
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             self._summarise(config)
         finally:
             self.held.clear()
+            self.configs.clear()
 
     def _summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = read_sweep(sweep_dir)
+        draws = {path: columns.pop(NOISE_DRAW) for path, columns in self.configs.items()}
+        rows = read_sweep(sweep_dir, self.configs)
         if not rows:
             log.warning("sweep summary: no jobs found in %s", sweep_dir)
             return
@@ -367,12 +405,12 @@ class SweepSummary(Callback):
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
             panels = summarise_seeds(rows, sweep_dir, series)
-            if note := noise_draws(rows, sweep_dir):
+            if note := noise_draws(rows, sweep_dir, draws):
                 print(note, flush=True)
         else:
             from pipeline.sweeps.plots import summary_png
 
-            note = noise_draws(rows, sweep_dir)
+            note = noise_draws(rows, sweep_dir, draws)
             panels = summary_png(rows, swept_keys(rows), sweep_dir / "summary.png", note=note)
             print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir}/summary.csv, summary.png")
             print(table(rows), flush=True)
