@@ -55,6 +55,16 @@ def grouped_csv(sweep_dir: Path) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
+def test_the_95_percent_t_quantile_is_scipy_stats_own_for_every_count_of_seeds():
+    """The intervals use scipy.special's stdtrit, not scipy.stats (a slower import): the
+    same float as Student's t distribution's ppf gives, for 2 to 1,000 seeds."""
+    from scipy.stats import t
+
+    for df in range(1, 1000):
+        assert t_quantile_975(df) == float(t.ppf(0.975, df)), df
+    assert t_quantile_975(2) == pytest.approx(4.302652729911275)  # the textbook value
+
+
 @pytest.mark.slow
 def test_grouped_means_and_stds_equal_those_of_the_jobs_metrics(seed_sweep):
     sweep_dir, stdout = seed_sweep

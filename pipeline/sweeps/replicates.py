@@ -186,25 +186,23 @@ def _mean_events(
     """One event per step holding, for each tag with that step, its mean under the tag and
     `spread/<tag>/mean|lower|upper`: each a TF2-style scalar (a float32 0-d tensor with the
     scalars plugin's metadata, as `tf.summary.scalar` writes it). TensorBoard reads the
-    same tags, steps and values as from one event per value, at a quarter of the records;
-    the tensors are built directly, as `make_tensor_proto` would build them."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
-    from tensorboard.compat.proto.tensor_pb2 import TensorProto
-    from tensorboard.compat.proto.types_pb2 import DT_FLOAT
+    same tags, steps and values as from one event per value, at a quarter of the records.
+    Each value is its name's value proto (tag, metadata, a float32 0-d tensor: what
+    `make_tensor_proto` builds) parsed from its bytes made once, the number appended:
+    faster than building the value and copying its metadata in, and the same bytes."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
 
-    scalar_shape = tensor_shape_pb2.TensorShapeProto()
+    parse = summary_pb2.Summary.Value.FromString
     at_step: dict[int, list[Any]] = {}
     for tag, points in by_tag.items():
         names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
+        templates = [_scalar_value(name) for name in names]
         for step, mean, lower, upper in points:
             values = at_step.setdefault(step, [])
-            for name, value in zip(names, (mean, mean, lower, upper), strict=True):
-                tensor = TensorProto(dtype=DT_FLOAT, tensor_shape=scalar_shape, float_val=[value])
-                values.append(
-                    summary_pb2.Summary.Value(
-                        tag=name, tensor=tensor, metadata=_scalar_metadata(name)
-                    )
-                )
+            for template, value in zip(templates, (mean, mean, lower, upper), strict=True):
+                proto = parse(template)
+                proto.tensor.float_val.append(value)
+                values.append(proto)
     for step in sorted(at_step):
         event = event_pb2.Event(wall_time=time.time(), step=step)
         event.summary.value.extend(at_step.pop(step))
@@ -212,11 +210,19 @@ def _mean_events(
 
 
 @functools.lru_cache(maxsize=1024)
-def _scalar_metadata(tag: str) -> Any:
-    """The scalars plugin's metadata of `tag`, made once per tag, not once per event."""
+def _scalar_value(tag: str) -> bytes:
+    """`tag`'s scalar value without its number: the scalars plugin's metadata and an empty
+    float32 0-d tensor, serialized once per tag, not once per event."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.compat.proto.types_pb2 import DT_FLOAT
     from tensorboard.plugins.scalar import metadata
 
-    return metadata.create_summary_metadata(display_name=tag, description="")
+    value = summary_pb2.Summary.Value(
+        tag=tag, metadata=metadata.create_summary_metadata(display_name=tag, description="")
+    )
+    value.tensor.dtype = DT_FLOAT
+    value.tensor.tensor_shape.SetInParent()
+    return value.SerializeToString()
 
 
 def _write_layout(sweep_dir: Path, tags: Sequence[str]) -> None:
