@@ -84,14 +84,15 @@ def slope_stderr(job_config: DictConfig) -> float | None:
     try:
         from pipeline.check.targets import check_target
 
-        data_class = check_target("data", data_cfg)  # meets the data contract: nothing else runs
+        # resolved once (OmegaConf parses an interpolation such as `${seed}` on each read)
         params = OmegaConf.to_container(data_cfg, resolve=True)
+        data_class = check_target("data", params)  # meets the data contract: nothing else runs
         params.pop("_target_")
         x = data_class(**params).generate().x_train
     except Exception as error:  # a job's config that no longer builds: no reference line
         log.warning("no standard error for %s: %s", data_cfg, error)
         return None
-    return float(data_cfg.noise_std) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+    return float(params["noise_std"]) / math.sqrt(float((x.astype("float64") ** 2).sum()))
 
 
 @functools.lru_cache(maxsize=65536)

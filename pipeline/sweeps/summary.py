@@ -4,8 +4,9 @@
 Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
 launcher; it reads each job's metrics.json and .hydra/*.yaml (pipeline/readback/jobs.py),
 except the config of a job that ended in its process (the basic and stacked launchers:
-Hydra calls `on_job_end` there with the config it saved, whose columns are kept), then writes summary.csv, summary.png and the HParams experiment config at the sweep root
-and prints a short table. The seed-mean runs and the tab's curves take each job's scalars
+Hydra calls `on_job_end` there with the config it saved, whose columns are kept), then
+writes summary.csv, summary.png and the HParams experiment config at the sweep root and
+prints a short table. The seed-mean runs and the tab's curves take each job's scalars
 from its launcher where it held them (`hand_over`: the stacked launcher writes a
 scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
 basic and stacked launchers), else from its event files, read once for both. It stays
