@@ -24,7 +24,7 @@ from tensorboard.plugins.hparams import metadata
 from pipeline.board_plugin import sweep_view
 from pipeline.board_plugin.digest import SweepDigest
 from pipeline.readback.groups import default_group_keys, group_rows
-from pipeline.readback.jobs import read_sweep
+from pipeline.readback.jobs import config_columns, read_sweep
 from pipeline.readback.runs import find_runs, load_run
 from pipeline.sweeps import summary
 from pipeline.sweeps.replicates import MEAN_DIR, write_replicate_runs
@@ -150,3 +150,25 @@ def test_the_rows_from_the_configs_held_are_those_read_from_the_jobs_files(stack
         for name, values in summary.compared_settings(rows).items()
     }
     assert sorted(written) == ["data.noise_std", "seed"]
+
+
+def test_the_summary_keeps_a_jobs_config_columns_only_in_the_launching_process(tmp_path):
+    """A job that ends in the sweep's own process (basic, stacked) has its row's config
+    columns kept from the config Hydra hands over, as reading its saved config gives them;
+    one ending in a worker's process (joblib, Slurm) keeps nothing there."""
+    callback = summary.SweepSummary()
+    job_config = OmegaConf.create(
+        {"data": {"_target_": "pipeline.data.LinearData", "noise_std": 0.5, "seed": "${seed}"}}
+    )
+    job_config.seed = 3
+    overrides = ["data.noise_std=0.5", "seed=3"]
+    ended = JobReturn(status=JobStatus.COMPLETED, cfg=job_config, overrides=overrides)
+    config = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path / "0")}}})
+    callback.on_job_end(config=config, job_return=ended)
+    assert callback.configs == {}  # before the sweep started here: a worker's process
+    callback.on_multirun_start(config=config)
+    callback.on_job_end(config=config, job_return=ended)
+    kept = callback.configs[str(tmp_path / "0")]
+    saved = OmegaConf.create(OmegaConf.to_yaml(job_config))  # as read back from config.yaml
+    assert kept == {**config_columns(saved, overrides), summary.NOISE_DRAW: None}
+    assert kept["k_stderr"] > 0 and kept["hparams"]["seed"] == 3

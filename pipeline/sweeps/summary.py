@@ -346,10 +346,14 @@ class SweepSummary(Callback):
         #: job dir -> what its summary row takes from its config (`config_columns`, and
         #: `data.noise_draw`), for each job that ended in this process
         self.configs: dict[str, dict[str, Any]] = {}
+        #: the process that launched the sweep (a joblib or Slurm job ends in its own,
+        #: where nothing kept would be read)
+        self.launching_pid: int | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.held.clear()
         self.configs.clear()
+        self.launching_pid = os.getpid()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Keep what the sweep's end needs of a job that ended in this process (the basic
@@ -360,7 +364,8 @@ class SweepSummary(Callback):
         output_dir = OmegaConf.select(config, "hydra.runtime.output_dir")
         if not output_dir:
             return
-        self._keep_config(str(output_dir), job_return)
+        if os.getpid() == self.launching_pid:
+            self._keep_config(str(output_dir), job_return)
         if handed is None or handed[0] is not config:
             return  # a job its launcher did not write from arrays: its files are read
         from hydra.core.utils import JobStatus
