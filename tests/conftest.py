@@ -187,15 +187,28 @@ def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
     """One run of the default experiment through the console script; returns its run dir.
-    Made once for every worker (several files read it)."""
+    Made once for every worker (several files read it). What the command printed is kept
+    beside the run dir (`default_run_output`)."""
 
     def make(workdir: Path) -> str:
         run_dir = workdir / "run"
         result = run_tbpipe(f"hydra.run.dir={run_dir}", cwd=workdir)
         assert f"logs: {run_dir}" in result.stdout or "logs: run" in result.stdout
+        (workdir / "stdout.txt").write_text(result.stdout)
+        (workdir / "stderr.txt").write_text(result.stderr)
         return str(run_dir)
 
     return Path(made_once(tmp_path_factory, "default", make))
+
+
+@pytest.fixture(scope="session")
+def default_run_output(default_run) -> tuple[str, str]:
+    """What `tbpipe hydra.run.dir=<abs>/run`, run from the run dir's parent, printed:
+    stdout and stderr."""
+    return (
+        (default_run.parent / "stdout.txt").read_text(),
+        (default_run.parent / "stderr.txt").read_text(),
+    )
 
 
 #: docs/EXTENDING.md's worked example, a user's own model, data and sink
@@ -215,10 +228,11 @@ def quadratic_commands(tmp_path_factory) -> tuple[Path, list[dict]]:
     script from a copy of that folder (examples/quadratic under a user's project): the
     folder, and per command its words, the dir it wrote, its stdout and its stderr.
 
-    The first runs exactly as written (its 300 steps, into outputs/); the others run at
-    300 steps too (the MLP's own 1,000 prove nothing more here), each into its own dir.
-    Made once for every worker: the front door, EXTENDING's worked example and the user's
-    pieces tests read them.
+    The first runs exactly as written (its 300 steps, into outputs/); the sweep of both
+    models at 300 steps too (the MLP's own 1,000 prove nothing more here: its jobs' numbers
+    are read); the other single runs, whose numbers nothing reads, at 20 steps. Each into
+    its own dir. Made once for every worker: the front door, EXTENDING's worked example
+    and the user's pieces tests read them.
     """
 
     def make(project: Path) -> list[dict]:
@@ -226,7 +240,7 @@ def quadratic_commands(tmp_path_factory) -> tuple[Path, list[dict]]:
         shutil.copytree(QUADRATIC, folder, ignore=shutil.ignore_patterns("__pycache__"))
         ran = []
         for number, words in enumerate(extending_commands()):
-            more = ["trainer.steps=300"] if number else []
+            more = [f"trainer.steps={300 if '-m' in words else 20}"] if number else []
             if number:
                 more.append(
                     f"hydra.sweep.dir=s{number}" if "-m" in words else f"hydra.run.dir=r{number}"

@@ -125,17 +125,13 @@ def test_default_settings_converge_to_the_least_squares_slope(default_run):
     assert abs(metrics["k"] - closed_form) < 1e-3
 
 
-@pytest.mark.slow
-def test_run_ends_with_one_line_giving_estimate_truth_and_logs(tmp_path):
-    from tests.conftest import run_tbpipe
-
-    result = run_tbpipe(
-        "trainer.steps=20", "sinks=[scalars]", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path
-    )
-    last = result.stdout.strip().splitlines()[-1]
+def test_run_ends_with_one_line_giving_estimate_truth_and_logs(default_run_output):
+    """The shared default run's own output: `hydra.run.dir=<abs>/run` from its parent."""
+    stdout, stderr = default_run_output
+    last = stdout.strip().splitlines()[-1]
     assert last.startswith("k = ") and "(true 2.0)" in last
-    assert last.endswith("| logs: r | tensorboard --logdir r")
-    assert "oneDNN" not in result.stderr and "cuda" not in result.stderr.lower()
+    assert last.endswith("| logs: run | tensorboard --logdir run")
+    assert "oneDNN" not in stderr and "cuda" not in stderr.lower()
 
 
 # -- in-process runs: the compose API gives the same config the command line would ---------

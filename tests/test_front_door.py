@@ -5,6 +5,7 @@ in a subprocess and its stderr is counted line by line."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -153,20 +154,29 @@ def saved_run(tmp_path_factory) -> Path:
     from pipeline import api
 
     run_dir = tmp_path_factory.mktemp("saved") / "run"
-    with environment_kept():
-        made = api.run_experiment("model=mlp", "trainer.steps=40", run_dir=run_dir)
+    with environment_kept():  # scalars alone: the reruns compare them, pictures cost time
+        made = api.run_experiment(
+            "model=mlp", "trainer.steps=40", "sinks=[scalars]", run_dir=run_dir
+        )
     assert made.metrics["status"] == "completed"
     return run_dir
 
 
+#: the rerun command before `tbpipe rerun`, with a path relative to where it is typed
+OLD_RERUN = ("--config-path", "{relative}/.hydra", "--config-name", "config")
+
+
 @pytest.fixture(scope="module")
 def three_reruns(saved_run, tmp_path_factory) -> tuple[Path, list[bytes]]:
-    """`tbpipe rerun` of the saved run, three started together from another directory:
-    that directory and each one's stderr."""
+    """Three reruns of the saved run started together from another directory: two
+    `tbpipe rerun RUN`, and the old command (OLD_RERUN, RUN relative to that directory),
+    which is a rerun too. That directory and each one's stderr."""
     elsewhere = tmp_path_factory.mktemp("elsewhere")
+    relative = os.path.relpath(saved_run, elsewhere)
+    old = [word.format(relative=relative) for word in OLD_RERUN]
     started = [
-        subprocess.Popen([TBPIPE, "rerun", str(saved_run)], cwd=elsewhere, stderr=subprocess.PIPE)
-        for _ in range(3)
+        subprocess.Popen([TBPIPE, *args], cwd=elsewhere, stderr=subprocess.PIPE)
+        for args in (["rerun", str(saved_run)], ["rerun", str(saved_run)], old)
     ]
     assert [p.wait(timeout=300) for p in started] == [0, 0, 0]
     return elsewhere, [p.stderr.read() for p in started]
@@ -220,18 +230,22 @@ def test_a_rerun_takes_checked_overrides(saved_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, tmp_path):
-    """`--config-path RUN/.hydra --config-name config` (relative, too) is a rerun now."""
-    workdir = saved_run.parent
-    old = run_tbpipe(
-        "--config-path", "run/.hydra", "--config-name", "config", "hydra.run.dir=old", cwd=workdir
-    )
-    assert old.stderr == ""
-    assert scalars(workdir / "old") == scalars(saved_run)
+def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, three_reruns, tmp_path):
+    """`--config-path RUN/.hydra --config-name config` (relative, too) is a rerun now: the
+    third of `three_reruns`, whose dirs all hold the saved run's numbers (tested above)."""
+    elsewhere, stderrs = three_reruns
+    assert not os.path.isabs(OLD_RERUN[1].format(relative=os.path.relpath(saved_run, elsewhere)))
+    assert stderrs[2] == b""
+    commands = {
+        json.loads((new / "run.json").read_text())["command"]
+        for new in (elsewhere / "outputs").glob("*/*")
+    }
+    assert commands == {f"tbpipe rerun {saved_run.resolve()}"}  # what the old one ran too
     shutil.copytree(ROOT / "conf", tmp_path / "myconf")  # a config dir of one's own, relative
     own = run_tbpipe(
-        "--config-path", "myconf", "trainer.steps=5", "hydra.run.dir=own", cwd=tmp_path
-    )
+        "--config-path", "myconf", "trainer.steps=5", "sinks=[scalars]", "hydra.run.dir=own",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert own.stderr == "" and (tmp_path / "own" / "metrics.json").exists()
 
 
