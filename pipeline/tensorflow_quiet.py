@@ -22,9 +22,6 @@ from types import ModuleType
 
 from pipeline.compat import keras_without_scikit_learn, without_keras_eager_load
 
-#: TF_NUM_INTEROP_THREADS as `import_tensorflow` set it (not a launcher), if it did
-_threads_we_set: str | None = None
-
 
 def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     """Return the `tensorflow` module, imported quietly unless TBPIPE_TF_LOGS is set.
@@ -33,17 +30,14 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     first import, and gives way to TF_NUM_INTEROP_THREADS when that is set (a launcher
     sharing the cores between jobs sets it).
     """
-    global _threads_we_set
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    if inter_op_threads and "TF_NUM_INTEROP_THREADS" not in os.environ:
-        _threads_we_set = str(int(inter_op_threads))
-        os.environ["TF_NUM_INTEROP_THREADS"] = _threads_we_set
     keras_without_scikit_learn()  # a Keras model later imports Keras without scikit-learn
     with without_keras_eager_load():
         if os.environ.get("TBPIPE_TF_LOGS"):
             import tensorflow
 
+            _first_threads(tensorflow, inter_op_threads)
             return tensorflow
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with tempfile.TemporaryFile() as hidden:
@@ -53,6 +47,7 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
             try:
                 import tensorflow
 
+                _first_threads(tensorflow, inter_op_threads)
                 # the first device query logs CUDA probing errors on machines without a GPU
                 tensorflow.config.list_logical_devices()
             except KeyboardInterrupt:
@@ -69,6 +64,17 @@ def import_tensorflow(inter_op_threads: int | None = None) -> ModuleType:
     return tensorflow
 
 
+def _first_threads(tf: ModuleType, threads: int | None) -> None:
+    """Give TensorFlow `threads` inter-op threads before it runs its first op, unless
+    TF_NUM_INTEROP_THREADS is set (a launcher sharing the cores sets it, and it wins).
+
+    Through `tf.config`, not the variable: a process that sets the variable passes it on to
+    every process it starts (a user's notebook, a test), which would read it as a launcher's.
+    """
+    if threads and "TF_NUM_INTEROP_THREADS" not in os.environ:
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+
+
 def apply_inter_op_threads(threads: int | None) -> str | None:
     """Use `threads` inter-op threads (0 or None: TensorFlow's default); return why not.
 
@@ -79,15 +85,12 @@ def apply_inter_op_threads(threads: int | None) -> str | None:
     if not threads:
         return None
     tf = import_tensorflow(threads)  # the first import applies it (when no launcher did)
-    given = os.environ.get("TF_NUM_INTEROP_THREADS")
-    if given is not None and given != _threads_we_set:
+    if os.environ.get("TF_NUM_INTEROP_THREADS") is not None:
         return None  # a launcher shares the cores between its jobs
-    current = int(given) if given else tf.config.threading.get_inter_op_parallelism_threads()
+    current = tf.config.threading.get_inter_op_parallelism_threads()
     if current == threads:
         return None
     try:
-        if given:  # fixed by the variable at TensorFlow's start
-            raise RuntimeError
         tf.config.threading.set_inter_op_parallelism_threads(int(threads))
     except RuntimeError:
         now = f"{current} inter-op thread{'s' * (current != 1)}" if current else "its default"

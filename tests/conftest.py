@@ -17,7 +17,6 @@ from filelock import FileLock
 from hydra import compose
 from omegaconf import DictConfig
 
-from pipeline import tensorflow_quiet
 from pipeline.check.compose import tbpipe_configs
 
 TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
@@ -55,20 +54,8 @@ def report_cache_of_this_session(tmp_path_factory) -> None:
 def run_tbpipe(
     *args: str, cwd: Path, check: bool = True, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the installed console script as a user would; output is captured as text.
-
-    The script gets the user's environment, not what a run made in this process set for its
-    own TensorFlow: TF_NUM_INTEROP_THREADS from trainer.inter_op_threads would otherwise
-    reach the script as a launcher's setting.
-    """
+    """Run the installed console script as a user would; output is captured as text."""
     environment = {**os.environ, **(env or {})}
-    ours = tensorflow_quiet._threads_we_set  # what this process's own import set, if any
-    if (
-        ours
-        and environment.get("TF_NUM_INTEROP_THREADS") == ours
-        and "TF_NUM_INTEROP_THREADS" not in (env or {})
-    ):
-        del environment["TF_NUM_INTEROP_THREADS"]
     result = subprocess.run(
         [TBPIPE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environment
     )
@@ -82,9 +69,9 @@ def run_tbpipe(
 
 @contextmanager
 def environment_kept() -> Iterator[None]:
-    """os.environ as it was after the block: a run in this process sets
-    TF_NUM_INTEROP_THREADS for the TensorFlow it loads (trainer.inter_op_threads), which
-    every `tbpipe` a later test starts would inherit as a launcher's setting."""
+    """os.environ as it was after the block: a run in this process may set variables
+    (TensorFlow's log level, a config's `hydra.job.env_set`) that every `tbpipe` a later
+    test starts would inherit."""
     kept = dict(os.environ)
     try:
         yield
