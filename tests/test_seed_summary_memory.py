@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.board_plugin.sweep_view import last_per_step, read_job_series
 from pipeline.readback.runs import load_run
-from pipeline.sweeps.replicates import SeedStatistics, job_scalars, setting_statistics
+from pipeline.sweeps.replicates import SeedStatistics, setting_statistics
 from tests.conftest import run_tbpipe
 
 NOISES = (0.1, 1.0)
@@ -31,6 +32,24 @@ def small_sweep(tmp_path_factory) -> Path:
     )  # fmt: skip
     assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
     return sweep_dir
+
+
+def job_scalars(job_dir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """writer -> tag -> [(step, value)] in step order, for every scalar a job wrote."""
+    return {
+        writer: {
+            tag: list(zip(steps.tolist(), values.tolist(), strict=True))
+            for tag, (steps, values) in tags.items()
+        }
+        for writer, tags in read_job_series(job_dir).items()
+    }
+
+
+def as_series(job: dict[str, dict[str, list[tuple[int, float]]]]) -> dict:
+    """A job's [(step, value)] lists in the form SeedStatistics takes (each step's last value)."""
+    return {
+        w: {tag: last_per_step(points) for tag, points in tags.items()} for w, tags in job.items()
+    }
 
 
 def held_mean_and_band(jobs: list[dict]) -> dict:
@@ -99,12 +118,12 @@ def test_steps_tags_and_repeated_steps_are_taken_as_the_held_summary_took_them(s
     del jobs[3]["test"]  # a writer one job lacks
     statistics = SeedStatistics()
     for job in jobs:
-        statistics.add(job)
+        statistics.add_series(as_series(job))
     streamed = statistics.mean_and_band()
     assert_same(streamed, held_mean_and_band(jobs))
     assert len(streamed["train"]["k"]) == STEPS // 2 and "test" not in streamed
     one = SeedStatistics()
-    one.add(jobs[0])
+    one.add_series(as_series(jobs[0]))
     assert_same(one.mean_and_band(), held_mean_and_band(jobs[:1]))
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.board_plugin.sweep_view import SweepSeries, last_per_step, read_job_series
+from pipeline.board_plugin.sweep_view import SweepSeries, read_job_series
 from pipeline.compat import write_events_with_c_crc
 from pipeline.runinfo import COMPLETED
 from pipeline.sweeps.naming import folder_settings
@@ -54,15 +54,6 @@ class SeedStatistics:
         self.jobs = 0
         #: writer -> tag -> (steps, mean, sum of squared deviations), numpy arrays
         self.sums: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
-
-    def add(self, job: dict[str, dict[str, list[tuple[int, float]]]]) -> None:
-        """One job's series (writer -> tag -> [(step, value)] in step order)."""
-        self.add_series(
-            {
-                writer: {tag: last_per_step(points) for tag, points in series.items()}
-                for writer, series in job.items()
-            }
-        )
 
     def add_series(self, job: dict[str, dict[str, tuple[Any, Any]]]) -> None:
         """One job's series as sweep_view.JobSeries: writer -> tag -> (steps ascending,
@@ -116,17 +107,6 @@ class SeedStatistics:
                     )
                 )
         return out
-
-
-def job_scalars(job_dir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """writer -> tag -> [(step, value)] in step order, for every scalar a job wrote."""
-    out = {}
-    for writer, tags in read_job_series(job_dir).items():
-        out[writer] = {
-            tag: list(zip(steps.tolist(), values.tolist(), strict=True))
-            for tag, (steps, values) in tags.items()
-        }
-    return out
 
 
 def setting_statistics(
