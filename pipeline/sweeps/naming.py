@@ -26,6 +26,7 @@ conf/config.yaml uses; it stays light (no TensorFlow).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -35,7 +36,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.compat import add_sweep_hydra_override
+from pipeline.compat import add_sweep_hydra_override, parsed_override
 
 #: Longest folder name we write; file systems stop at 255 bytes.
 MAX_NAME_BYTES = 200
@@ -77,7 +78,7 @@ def settings(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> list
     """(key, value as typed) of each override whose key is not excluded, in command order."""
     excluded = set(exclude_keys)
     found = []
-    for override in OverridesParser.create().parse_overrides(list(overrides)):
+    for override in map(parsed_override, overrides):
         key = override.key_or_group
         if key in excluded or override.is_delete():
             continue
@@ -223,7 +224,15 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
         if found is not None:
             return found
     width = OmegaConf.select(_root_, f"hydra.job.env_set.{JOB_WIDTH_ENV}", default=1)
-    return job_dir_name(num, *_given(_root_), width=int(width))
+    overrides, excluded = _given(_root_)
+    return _job_dir_name_once(num, tuple(overrides), tuple(excluded), int(width))
+
+
+@functools.lru_cache(maxsize=4096)
+def _job_dir_name_once(num: Any, overrides: tuple, excluded: tuple, width: int) -> str:
+    """`job_dir_name`, once a process for each job: the preflight resolves every job's
+    dir, and the launcher resolves it again as the job runs (a pure function of these)."""
+    return job_dir_name(num, overrides, excluded, width=width)
 
 
 def resumed_job_dir(sweep_dir: Any, num: int) -> str | None:
