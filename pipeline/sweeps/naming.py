@@ -26,7 +26,6 @@ conf/config.yaml uses; it stays light (no TensorFlow).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -224,15 +223,7 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
         if found is not None:
             return found
     width = OmegaConf.select(_root_, f"hydra.job.env_set.{JOB_WIDTH_ENV}", default=1)
-    overrides, excluded = _given(_root_)
-    return _job_dir_name_once(num, tuple(overrides), tuple(excluded), int(width))
-
-
-@functools.lru_cache(maxsize=4096)
-def _job_dir_name_once(num: Any, overrides: tuple, excluded: tuple, width: int) -> str:
-    """`job_dir_name`, once a process for each job: the preflight resolves every job's
-    dir, and the launcher resolves it again as the job runs (a pure function of these)."""
-    return job_dir_name(num, overrides, excluded, width=width)
+    return job_dir_name(num, *_given(_root_), width=int(width))
 
 
 def resumed_job_dir(sweep_dir: Any, num: int) -> str | None:
