@@ -13,8 +13,8 @@ differ, and the job's number, dir and name), so:
   a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped.
   tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
 - `task_config_of` gives `OmegaConf.create` of the job's saved config as a copy of the
-  previous job's with the values that differ set, when the two have the same keys and
-  lists; anything else is created whole.
+  last one created whole with the values that differ set, when the two have the same
+  keys and lists; anything else is created whole (and copied from then on).
 """
 
 from __future__ import annotations
