@@ -87,14 +87,23 @@ def floor(jobs: int, steps: int) -> None:
     )
 
 
+def forget_parsed() -> None:
+    """Empty the process's cache of parsed overrides."""
+    from pipeline import compat
+
+    compat.parsed_override.cache_clear()
+
+
 def preflight(noise: str, seeds: int, steps: int, sinks: str) -> None:
     """The preflight of the same sweep (`tbpipe -m ...` checked before Hydra runs it), in
-    this process, timed on its second call (the first imports and registers what it uses)."""
+    this process, timed on its second call (the first imports and registers what it uses;
+    the cache of parsed overrides is emptied between them)."""
     from pipeline.check.preflight import check_command_line
 
     with tempfile.TemporaryDirectory(prefix="stacked-preflight-") as workdir:
         argv = sweep_command("stacked", noise, seeds, steps, sinks, Path(workdir))[1:]
         check_command_line(argv)
+        forget_parsed()  # the timed call parses every job's overrides, as a sweep does
         before = os.getloadavg()[0]
         started, cpu = time.perf_counter(), time.process_time()
         check_command_line(argv)

@@ -113,14 +113,27 @@ def _served_composition(
     return cfg
 
 
+#: distinct override lines kept parsed (a sweep's values; least recently used dropped)
+OVERRIDES_PARSED = 10_000
+
+
+@functools.lru_cache(maxsize=OVERRIDES_PARSED)
+def parsed_override(line: str) -> Any:
+    """One override parsed by Hydra's grammar (`OverridesParser.parse_overrides([line])`),
+    once a process: a sweep's jobs repeat its lines (a noise level is in hundreds of jobs),
+    and each job's dir name and `override_dirname` read them again. Shared: never change it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([line])[0]
+
+
 def overrides_dirname(overrides: Sequence[str], cfg: Any) -> str:
     """`hydra.job.override_dirname` of a job with these overrides, as Hydra's loader sets it
     (the preflight needs it to see where each sweep job will write)."""
     from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     settings = cfg.hydra.job.config.override_dirname
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    parsed = [parsed_override(line) for line in overrides]
     return get_overrides_dirname(
         overrides=[o for o in parsed if not o.is_hydra_override()],
         exclude_keys=list(settings.exclude_keys),

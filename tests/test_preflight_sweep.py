@@ -35,6 +35,11 @@ SWEEPS = [
     ["data.noise_std=0.1,nan", "data.k_true=1,2"],
     ["trainer.batch_size=null,1000"],
     ["data.noise_std=0.1,-1", "+data_copy=${data}"],  # a node interpolating the swept key's
+    # where a later job writes follows its own values, found while they are set
+    ["writer.train=a,test", "seed=0,1"],
+    ["hydra.sweep.subdir=s${seed}", "seed=0,1,0"],
+    ["hydra.sweep.subdir=s${seed}", "seed=0,1,2", "data.noise_std=0.1,-1"],
+    ["hydra.sweep.subdir=same", "seed=0,1"],
 ]
 
 
@@ -74,3 +79,22 @@ def test_a_later_jobs_whole_config_is_not_validated_again(tmp_path, monkeypatch)
     argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
     assert outcome(argv) == "ok"
     assert len(validated) == 1
+
+
+def test_later_jobs_share_one_working_copy_of_their_config(tmp_path, monkeypatch):
+    """3 noise levels x 4 seeds: the first job's config and one copy that the 11 later
+    jobs set their values on, in turn; every job's dir is still its own."""
+    copies = []
+    copy = preflight._Template.copy
+
+    def counted(template):
+        copies.append(copy(template))
+        return copies[-1]
+
+    monkeypatch.setattr(preflight._Template, "copy", counted)
+    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
+    assert outcome(argv) == "ok"
+    assert len(copies) == 2
+    clash = ["-m", "data.noise_std=0.01,0.1", "seed=range(2)", "hydra.sweep.subdir=s${seed}"]
+    said = outcome([*clash, f"hydra.sweep.dir={tmp_path}/t"])
+    assert said.startswith("bad value hydra.sweep.subdir=s0: jobs 0 and 2 would share the dir")

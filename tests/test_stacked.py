@@ -22,6 +22,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from pipeline.readback.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, load_run
+from pipeline.runinfo import REDACTED
 from pipeline.sweeps.stacked import stack_key
 from tests.conftest import compose_config, run_tbpipe
 
@@ -260,6 +261,26 @@ def test_a_sink_the_launcher_cannot_write_replays_the_job_with_the_same_summarie
     for name in basic:
         assert assert_same_events(stacked[name], basic[name], name) == 4 * 21
         assert files_of(stacked[name]) == files_of(basic[name]), name
+
+
+@pytest.mark.slow
+def test_a_written_job_keeps_a_value_read_from_the_environment_out_of_its_files(tmp_path):
+    """A job the launcher writes itself redacts what `${oc.env:...}` read, as `app.run`
+    does: it names no folder and reaches no file (run.json, .hydra/, tbpipe.log) or output."""
+    from tests.test_secrets import ENV, leaks
+
+    result = run_tbpipe(
+        "-m", "seed=0,1", "name=${oc.env:TBPIPE_TEST_SECRET}", "trainer.steps=5",
+        "sinks=[scalars]", "hydra/launcher=stacked", "hydra.sweep.dir=sweep",
+        cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(2 written straight from the group's tensors)" in result.stdout, result.stdout
+    jobs = sorted((tmp_path / "sweep").glob("*_seed-*"))
+    assert len(jobs) == 2
+    for job in jobs:
+        assert json.loads((job / "run.json").read_text())["config"]["name"] == REDACTED
+    assert leaks(tmp_path, result.stdout, result.stderr) == []
 
 
 def test_which_sinks_the_launcher_writes_itself():

@@ -1,7 +1,8 @@
 """A job's `.hydra/` files written by the stacked launcher (pipeline/sweeps/stacked_write.py)
 hold the bytes Hydra's own `run_job` writes: `OmegaConf.to_yaml` of the job's config and of
 its hydra node, even though the launcher dumps them entry by entry, reusing the text of the
-entries that every job of the sweep shares."""
+entries that every job of the sweep shares (pipeline/sweeps/stacked_configs.py). Its task
+config, made from the previous job's, is the one `OmegaConf.create` makes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from omegaconf import OmegaConf, open_dict
 
 from pipeline import compat
 from pipeline.check.compose import tbpipe_configs
-from pipeline.sweeps import stacked_write
+from pipeline.sweeps import stacked_configs
 from pipeline.sweeps.job_configs import ReusingConfigLoader
-from pipeline.sweeps.stacked_write import yaml_by_entry
+from pipeline.sweeps.stacked_configs import task_config_of, yaml_by_entry
 
 #: a sweep's jobs as the stacked launcher gets them, values that YAML could misread among them
 JOBS = [
@@ -22,6 +23,8 @@ JOBS = [
     ["data.noise_std=2", "seed=0", "name='yes'"],
     ["data.noise_std=1e-3", "seed=7", "name='a long name: with a colon, " + "words " * 20 + "'"],
     ["data.noise_std=0.5", "seed=3", "name=' 1.5'", "optimizer=adam"],
+    ["data.noise_std=0.5", "seed=4", "+hydra.job.env_set.NOTE='a note: " + "said " * 30 + "'"],
+    ["data.noise_std=0.5", "seed=5", "data.x_low=-1e-3", "name=null", "optimizer=adam"],
 ]
 
 
@@ -46,9 +49,9 @@ def job_configs():
 def test_each_jobs_saved_config_has_the_bytes_hydra_writes(job_configs, monkeypatch):
     """Dumped twice over the whole sweep (the second time every shared entry is reused),
     and with a cache too small to keep them, every file equals Hydra's own text."""
-    for kept in (stacked_write.ENTRIES_KEPT, 2):
-        monkeypatch.setattr(stacked_write, "ENTRIES_KEPT", kept)
-        stacked_write._entry_yaml.clear()
+    for kept in (stacked_configs.ENTRIES_KEPT, 2):
+        monkeypatch.setattr(stacked_configs, "ENTRIES_KEPT", kept)
+        stacked_configs._entry_yaml.clear()
         for _ in range(2):
             for cfg in job_configs:
                 saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
@@ -57,7 +60,24 @@ def test_each_jobs_saved_config_has_the_bytes_hydra_writes(job_configs, monkeypa
                 want_hydra = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, "hydra"))
                 assert yaml_by_entry(saved) == want_config
                 assert yaml_by_entry(hydra_saved, under="hydra") == want_hydra
-        assert len(stacked_write._entry_yaml) <= kept
+        assert len(stacked_configs._entry_yaml) <= kept
+
+
+def test_each_jobs_task_config_is_the_one_create_makes(job_configs):
+    """Each job's task config, a copy of the last one created whole with its own values
+    set, has the values, nodes and flags of `OmegaConf.create` of its saved config."""
+    stacked_configs._template.clear()
+    for _ in range(2):
+        for cfg in job_configs:
+            saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+            del saved["hydra"]
+            made, want = task_config_of(saved), OmegaConf.create(saved)
+            assert OmegaConf.to_container(made, resolve=False) == saved
+            assert repr(made) == repr(want)  # each node's type and raw value
+            assert made._metadata.flags == want._metadata.flags
+    with_a_key_more = {**saved, "more": 1}
+    assert OmegaConf.to_container(task_config_of(with_a_key_more)) == with_a_key_more
+    assert task_config_of(saved).get("more") is None
 
 
 def test_an_empty_mapping_reads_as_hydras():

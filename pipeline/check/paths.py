@@ -58,27 +58,58 @@ def check_sweep_paths(
     search, another sweeper): then the job dir must depend on the job number, the one
     thing every sweeper keeps distinct.
     """
-    sweep_dir = output_dir("hydra.sweep.dir", cfg.hydra.sweep.dir)
-    owner: dict[str, int] = {}
-    for num, (job_cfg, overrides) in enumerate(jobs):
-        job_dir = job_dir_of(job_cfg, overrides, num, sweep_dir)
-        if job_dir in owner:
-            raise BadInput(
-                f"bad value hydra.sweep.subdir={shorten(job_cfg.hydra.sweep.subdir)}: jobs "
-                f"{owner[job_dir]} and {num} would share the dir {job_dir}; each job needs "
-                "its own (keep ${hydra.job.num} in it)"
-            )
-        owner[job_dir] = num
-        check_job_paths(job_cfg, job_dir)
+    paths = SweepPaths(cfg)
+    for job_cfg, overrides in jobs:
+        paths.add(job_cfg, overrides)
+    paths.finish()
     if jobs and not every_job:
         job_cfg, overrides = jobs[0]
-        first, second = (job_dir_of(job_cfg, overrides, n, sweep_dir) for n in (0, 1))
+        first, second = (job_dir_of(job_cfg, overrides, n, paths.sweep_dir) for n in (0, 1))
         if first == second:
             raise BadInput(
                 f"bad value hydra.sweep.subdir={shorten(job_cfg.hydra.sweep.subdir)}: every "
                 f"job would write into {first}; each job needs its own dir "
                 "(keep ${hydra.job.num} in it)"
             )
+
+
+class SweepPaths:
+    """`check_sweep_paths` of a sweep's jobs one at a time, each while its config is at
+    hand (the preflight keeps no job's config); `finish` raises the first error found,
+    the one `check_sweep_paths` of them all raises."""
+
+    def __init__(self, cfg: DictConfig):
+        self.error: Exception | None = None
+        self.sweep_dir = ""
+        self.owner: dict[str, int] = {}
+        self.num = 0
+        try:
+            self.sweep_dir = output_dir("hydra.sweep.dir", cfg.hydra.sweep.dir)
+        except Exception as error:  # noqa: BLE001  raised by `finish`, after every job's check
+            self.error = error
+
+    def add(self, job_cfg: DictConfig, overrides: list[str]) -> None:
+        """Job number `self.num`, its config `job_cfg`: its dir, and what it writes there."""
+        num, self.num = self.num, self.num + 1
+        if self.error is not None:
+            return
+        try:
+            job_dir = job_dir_of(job_cfg, overrides, num, self.sweep_dir)
+            if job_dir in self.owner:
+                raise BadInput(
+                    f"bad value hydra.sweep.subdir={shorten(job_cfg.hydra.sweep.subdir)}: jobs "
+                    f"{self.owner[job_dir]} and {num} would share the dir {job_dir}; each job "
+                    "needs its own (keep ${hydra.job.num} in it)"
+                )
+            self.owner[job_dir] = num
+            check_job_paths(job_cfg, job_dir)
+        except Exception as error:  # noqa: BLE001  raised by `finish`
+            self.error = error
+
+    def finish(self) -> None:
+        """Raise the first error found."""
+        if self.error is not None:
+            raise self.error
 
 
 def job_dir_of(job_cfg: DictConfig, overrides: list[str], num: int, sweep_dir: str) -> str:

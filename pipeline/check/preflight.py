@@ -29,7 +29,7 @@ from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_conf
 from pipeline.check.datafiles import BUNDLED, FILE_DATA, SHARDED_FILES, check_data
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
-from pipeline.check.paths import check_run_paths, check_sweep_paths
+from pipeline.check.paths import SweepPaths, check_run_paths, check_sweep_paths
 from pipeline.check.schema import TBPIPE_SWEEPER, is_number
 from pipeline.check.targets import check_config_targets
 from pipeline.check.validate import explain, override_for, rules_for, validate
@@ -153,15 +153,23 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
                 for check in registry.sweep_checks:  # e.g. a launcher this machine cannot run
                     check(cfg)
             jobs = _SweepJobs(cfg, overrides, compose, loader.list_groups(""))
-            checked = []
+            # each job's dir is found while its config is at hand (a later job's config is
+            # one copy that each job sets its values on); its errors come after validation's
+            paths, standing_in, count = SweepPaths(cfg), [], 0
             for job_cfg, job, values_checked in jobs:
                 if not values_checked:
                     _validate(job_cfg, job)
-                checked.append((job_cfg, job))
-            if runs and jobs.every_job and not checked:
+                count += 1
+                if runs and jobs.every_job:
+                    paths.add(job_cfg, job)
+                elif runs:
+                    standing_in.append((job_cfg, job))
+            if runs and jobs.every_job and not count:
                 raise BadInput(f"the sweep has no jobs: {_empty_sweep(overrides)}; nothing was run")
-            if runs:
-                check_sweep_paths(cfg, checked, jobs.every_job)
+            if runs and jobs.every_job:
+                paths.finish()
+            elif runs:
+                check_sweep_paths(cfg, standing_in, every_job=False)
         else:
             key, value = "hydra.run.dir", cfg.hydra.run.dir
             if runs and not (args.config_dir or args.config_path or args.config_name):
@@ -273,19 +281,30 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
                     values.append(override)
             key = tuple(structural)
             template = templates.get(key)
-            first = template is None
-            if first:
+            if template is None:  # the first job of these group choices: validated whole
                 template = templates[key] = _Template(compose(job, run_mode=RunMode.RUN), job)
-            job_cfg = template.copy()
-            for override in values:
-                try:
-                    with open_dict(job_cfg):
-                        OmegaConf.update(job_cfg, override.key_or_group, override.value())
-                except Exception as error:
-                    if full_error_requested():
-                        raise
-                    raise explain(_Wrapped(error), job, lambda group: []) from None
-            yield job_cfg, job, not first and template.values_pass(job_cfg, values)
+                yield _with_values(template.copy(), values, job), job, False
+                continue
+            # a later job: its values set on the one working copy; checked by its values
+            # alone, or, failing that, validated whole in a copy of its own
+            job_cfg = _with_values(template.working_copy(values), values, job)
+            if template.values_pass(job_cfg, values):
+                yield job_cfg, job, True
+            else:
+                yield _with_values(template.copy(), values, job), job, False
+
+
+def _with_values(job_cfg: DictConfig, values: list, job: list[str]) -> DictConfig:
+    """`job_cfg` with each of the job's `values` overrides set, as Hydra's loader sets them."""
+    for override in values:
+        try:
+            with open_dict(job_cfg):
+                OmegaConf.update(job_cfg, override.key_or_group, override.value())
+        except Exception as error:
+            if full_error_requested():
+                raise
+            raise explain(_Wrapped(error), job, lambda group: []) from None
+    return job_cfg
 
 
 class _Template:
@@ -310,9 +329,19 @@ class _Template:
         self.referenced_by = _references(cfg)
         self.rules: dict[str, list | None] = {}
         self.first_job = set(job)  # a job's override as the first job's: validated with it
+        self.working: DictConfig | None = None  # see `working_copy`
+        self.working_keys: list[str] = []
 
     def copy(self) -> DictConfig:
         return pickle.loads(self.pickled)
+
+    def working_copy(self, values: list) -> DictConfig:
+        """The copy later jobs set their values on, one after another: each job sets the
+        same keys (a fresh copy when they differ), and it is used while the job is."""
+        keys = [override.key_or_group for override in values]
+        if self.working is None or keys != self.working_keys:
+            self.working, self.working_keys = self.copy(), keys
+        return self.working
 
     def values_pass(self, job_cfg: DictConfig, values: list) -> bool:
         """Whether every value the job sets, and every value interpolating one, keeps

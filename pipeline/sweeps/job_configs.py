@@ -22,17 +22,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.compat import overrides_dirname
+from pipeline.compat import overrides_dirname, parsed_override
 
 #: templates kept at once (one per set of group choices a sweep visits; LRU beyond that)
 TEMPLATES_KEPT = 8
-
-#: parsed overrides kept at once (a sweep's values; cleared beyond that)
-OVERRIDES_KEPT = 100_000
 
 #: what `OmegaConf.select` returns for a key the config does not have
 _ABSENT = object()
@@ -44,22 +40,19 @@ class ReusingConfigLoader:
 
     def __init__(self, loader: Any):
         self._loader = loader
-        self._parser = OverridesParser.create()
         #: each template pickled: unpickling is a copy several times faster than
         #: `copy.deepcopy` of tbpipe's config, with the same nodes and flags
         self._templates: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
         self._groups: set[str] | None = None
         self.composed = 0  # whole compositions made (templates and fallbacks): tests read it
-        #: each override of the sweep parsed once (a seed's `seed=7` is in one job, a noise
-        #: level's in hundreds); Hydra's parser reads one override at a time anyway
-        self._overrides: dict[str, Override] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
         """The job's config: a copy of its template with the job's values set."""
-        parsed = [self._parsed(line) for line in sweep_overrides]
+        # each line parsed once a process (a noise level's is in hundreds of jobs)
+        parsed = [parsed_override(line) for line in sweep_overrides]
         self._learn_groups(master_config)
         picks = tuple(o.input_line for o in parsed if self._picks_template(o))
         values = [o for o in parsed if not self._picks_template(o)]
@@ -79,14 +72,6 @@ class ReusingConfigLoader:
             config.hydra.job.override_dirname = overrides_dirname(task, config)
         OmegaConf.copy_cache(from_config=master_config, to_config=config)
         return config
-
-    def _parsed(self, line: str) -> Override:
-        override = self._overrides.get(line)
-        if override is None:
-            if len(self._overrides) >= OVERRIDES_KEPT:
-                self._overrides.clear()
-            override = self._overrides[line] = self._parser.parse_overrides([line])[0]
-        return override
 
     def _picks_template(self, override: Override) -> bool:
         """A group choice or a Hydra setting: composed into the template, not set on it."""

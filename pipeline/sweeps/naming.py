@@ -35,7 +35,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.compat import add_sweep_hydra_override
+from pipeline.compat import add_sweep_hydra_override, parsed_override
 
 #: Longest folder name we write; file systems stop at 255 bytes.
 MAX_NAME_BYTES = 200
@@ -77,7 +77,7 @@ def settings(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> list
     """(key, value as typed) of each override whose key is not excluded, in command order."""
     excluded = set(exclude_keys)
     found = []
-    for override in OverridesParser.create().parse_overrides(list(overrides)):
+    for override in map(parsed_override, overrides):
         key = override.key_or_group
         if key in excluded or override.is_delete():
             continue

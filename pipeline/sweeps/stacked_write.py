@@ -6,12 +6,12 @@ what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks o
 defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
-job's config instead of two deep copies, each entry the sweep's jobs share dumped once),
-tbpipe.log, run.json, the train/ and test/ event files through TensorFlow's own summary
-writers (the same `tf.summary.scalar` op, tags and steps; one compiled call per job writes
-every event) and metrics.json (written last: a job cut short reads as pending, and
-`tbpipe resume` runs it again). Hydra's callbacks see
-the job start and end, and the sweeper gets its return value, as with `run_job`.
+job's config instead of two deep copies, each entry the sweep's jobs share dumped once:
+pipeline/sweeps/stacked_configs.py), tbpipe.log, run.json, the train/ and test/ event files
+through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and steps;
+one compiled call per job writes every event) and metrics.json (written last: a job cut
+short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see the job
+start and end, and the sweeper gets its return value, as with `run_job`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import logging
 import os
 import shlex
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from pipeline.runinfo import (
     write_run_info,
 )
 from pipeline.sweeps.search import objective
+from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
 KEPT = ("train/loss", "test/loss", "train/k", "train/k/error", "test/k", "test/k/error")
@@ -128,8 +128,9 @@ def _write_job(
     callbacks.on_job_start(config=config, task_function=task_function)
     # the job's own config, as its task would get it: resolving the `hydra` node would also
     # render its help pages (resolvers that compose every config group)
-    task_cfg = OmegaConf.create(saved)
-    secrets = environment_values(task_cfg)  # values read with ${oc.env:...} are not recorded
+    task_cfg = task_config_of(saved)
+    # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
+    secrets = environment_values(task_cfg) if mentions(saved, "oc.env") else set()
     shown = redacted(OmegaConf.to_container(task_cfg, resolve=True), secrets)
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
@@ -151,42 +152,6 @@ def _write_job(
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
     return ret
-
-
-#: the YAML of recently dumped entries of a saved config, by (parent key, repr(key), repr(value))
-_entry_yaml: OrderedDict[tuple[str, str, str], str] = OrderedDict()
-#: entries kept (those every job shares stay: each job uses them again)
-ENTRIES_KEPT = 256
-
-
-def yaml_by_entry(container: dict, under: str = "") -> str:
-    """`compat.yaml_of(container)`, or of `{under: container}`, dumped entry by entry and
-    each entry once per sweep.
-
-    The jobs of a sweep share all but a few entries of their configs (Hydra's help pages,
-    the model, the trainer). A block mapping's entries are emitted one after another, each
-    starting on a new line at the same indent, so the text of the whole is the text of
-    its entries dumped alone, one after another; an entry seen before reuses its text.
-    tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
-    """
-    if not container:
-        return yaml_of({under: container} if under else container)
-    parts = []
-    for key, value in container.items():
-        seen = (under, repr(key), repr(value))
-        text = _entry_yaml.get(seen)
-        if text is None:
-            text = yaml_of({under: {key: value}} if under else {key: value})
-            _entry_yaml[seen] = text
-            if len(_entry_yaml) > ENTRIES_KEPT:
-                _entry_yaml.popitem(last=False)
-        else:
-            _entry_yaml.move_to_end(seen)
-        parts.append(text)
-    if not under:
-        return "".join(parts)
-    head = parts[0].partition("\n")[0]  # `hydra:`, each part's first line
-    return head + "\n" + "".join(part.partition("\n")[2] for part in parts)
 
 
 def write_run(
