@@ -30,13 +30,14 @@ from tests.conftest import TBPIPE, run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
-#: long enough to be caught mid-way; every kind of record, an image at a checkpoint step
+#: long enough to be caught mid-way (a few seconds of training, as tests/test_resume_faults.py's
+#: RUN); every kind of record, an image at a checkpoint step
 LONG_RUN = (
-    "trainer.steps=20000",
-    "trainer.checkpoint_every=2000",
+    "trainer.steps=8000",
+    "trainer.checkpoint_every=1000",
     "writer.flush_millis=100",
     "sinks=[graph,scalars,histograms,images,text,hparams]",
-    "sinks.images.every=4000",
+    "sinks.images.every=2000",
     "trainer.progress=false",
 )
 MINI_BATCHES = ("trainer.batch_size=16", "optimizer.learning_rate=0.2")
@@ -157,7 +158,7 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     run_dir = tmp_path / "run"
     saved = stop_mid_run(args, run_dir, tmp_path, signum)
     stopped = json.loads((run_dir / "metrics.json").read_text())
-    assert stopped["steps"] < 20000
+    assert stopped["steps"] < 8000
     if signum == signal.SIGKILL:  # nothing ran after the kill: records past the checkpoint stay
         assert stopped["status"] == "running" and stopped["checkpoint_step"] == saved
         assert max(step for (folder, _, step) in records(run_dir) if folder == "train") > saved
