@@ -88,7 +88,7 @@ def test_a_diverged_jobs_last_values_are_the_same_everywhere(tmp_path):
     updates: its k (finite), its loss non-finite (Inf in the events, null or empty where
     strict JSON or a number column cannot hold it)."""
     sweep = run_tbpipe("-m", "optimizer.learning_rate=10,0.1", "trainer.steps=50",
-                       "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+                       "sinks=[scalars]", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
     lines = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
     summary = {row["job"]: row for row in csv.DictReader(lines)}
     report = json.loads(run_tbpipe("report", "sweep", "--json", cwd=tmp_path).stdout)
@@ -182,7 +182,8 @@ class SignalAfterSteps(Sink):
 def test_sigterm_after_a_jobs_last_step_completes_it_and_stops_the_sweep(at, tmp_path):
     (tmp_path / "signal_sink.py").write_text(SIGNAL_SINK)
     result = run_tbpipe(
-        "-m", "seed=0,1", "trainer.steps=20", "+sinks.stop._target_=signal_sink.SignalAfterSteps",
+        "-m", "seed=0,1", "trainer.steps=20", "sinks=[scalars]",
+        "+sinks.stop._target_=signal_sink.SignalAfterSteps",
         f"+sinks.stop.at={at}", "+sinks.stop.steps=20", "hydra.sweep.dir=sweep",
         cwd=tmp_path, check=False,
     )  # fmt: skip
