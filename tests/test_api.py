@@ -51,7 +51,11 @@ def test_a_bad_override_from_python_is_the_command_lines_one_line_error(tmp_path
 def test_a_sweep_from_python_has_the_command_lines_layout_and_reads_back(tmp_path):
     sweep_dir = tmp_path / "sweep"
     sweep = api.run_sweep(
-        "data.noise_std=0.1,1.0", "trainer.steps=30", "trainer.progress=false", sweep_dir=sweep_dir
+        "data.noise_std=0.1,1.0",
+        "trainer.steps=30",
+        "trainer.progress=false",
+        "sinks=[scalars]",
+        sweep_dir=sweep_dir,
     )
     assert sweep.sweep_dir == sweep_dir
     assert [job.run_dir.name for job in sweep.jobs] == [
