@@ -14,7 +14,8 @@ from tests.test_resume_faults import RUN, killed_run
 
 pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
 
-# each test resumes its own copy of one run killed with -9 (tests/test_resume_faults.py)
+# the test resumes its own copy of one run killed with -9 (tests/test_resume_faults.py, where
+# a resume of an unedited copy is checked to leave its run.json as it was)
 
 
 def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(
@@ -44,11 +45,3 @@ def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(
     assert "trainer.steps=9000" in info["overrides"] and info["config"]["trainer"]["steps"] == 9000
     # `tbpipe rerun` still names this run dir (the killed run's copy, where it resumed)
     assert shlex.split(info["rerun"]) == ["tbpipe", "rerun", str(run_dir.resolve())]
-
-
-def test_a_resume_of_an_unedited_run_leaves_its_run_json_as_it_was(tmp_path, tmp_path_factory):
-    run_dir, _ = killed_run(tmp_path_factory, tmp_path)
-    before = (run_dir / "run.json").read_bytes()
-    run_tbpipe("resume", str(run_dir), cwd=tmp_path)
-    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
-    assert (run_dir / "run.json").read_bytes() == before

@@ -135,10 +135,14 @@ def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(
     assert made.name == "run[scalars]"
     run_dir = tmp_path / BRACKETED
     shutil.copytree(made, run_dir, symlinks=True)
+    recorded = (run_dir / "run.json").read_bytes()
     stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
     assert f"from step {saved}" in stdout
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
     assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
+    # nothing of the run was edited: its run.json is left as it was (an edited run's is
+    # rewritten: tests/test_resume_extended.py)
+    assert (run_dir / "run.json").read_bytes() == recorded
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
