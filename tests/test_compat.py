@@ -113,14 +113,19 @@ def test_tensorboards_histogram_buckets_are_still_there():
     np.testing.assert_array_equal(buckets[:, 2], [1.0, 1.0])
 
 
-#: one fresh process loads TensorFlow, then Keras, then scikit-learn and pyplot, and says
-#: at each point what was loaded (a JSON line): the three checks below read it
+#: one fresh process loads TensorFlow (with one inter-op thread), then Keras, then
+#: scikit-learn and pyplot, and says at each point what was loaded (a JSON line): the
+#: checks below read it
 FRESH_IMPORTS = """
-import json, sys
+import json, os, sys
 from pipeline.tensorflow_quiet import import_tensorflow
 seen = {}
-import_tensorflow()
+tf = import_tensorflow(inter_op_threads=1)
 seen["after tensorflow"] = ["keras" in sys.modules, "keras.src.optimizers" in sys.modules]
+seen["inter-op threads"] = [
+    tf.config.threading.get_inter_op_parallelism_threads(),
+    os.environ.get("TF_NUM_INTEROP_THREADS"),
+]
 import keras
 from keras.src.wrappers import fixes, sklearn_wrapper, utils
 from keras.src.visualization import plot_bounding_box_gallery, plot_image_gallery
@@ -152,6 +157,13 @@ def test_tensorflow_imports_without_its_eager_keras_load(fresh_imports):
     assert fresh_imports["after tensorflow"] == [False, False], broke(
         "tensorflow", "what `import tensorflow` loads (keras.src.optimizers, pipeline/compat.py)"
     )
+
+
+@pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
+def test_inter_op_threads_apply_without_a_variable_for_the_processes_it_starts(fresh_imports):
+    """Set through tf.config: TF_NUM_INTEROP_THREADS in os.environ would reach every process
+    a user's session starts later, where it reads as a launcher's setting."""
+    assert fresh_imports["inter-op threads"] == [1, None]
 
 
 @pytest.mark.slow  # starts a new process: in `make test`, not `make test-fast`
