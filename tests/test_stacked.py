@@ -33,8 +33,8 @@ TOLERANCE = 1e-6
 NOISE_SEEDS = ("data.noise_std=0.01,0.1,1", "seed=0,1,2,3")
 FEW_STEPS = ("trainer.steps=20", "trainer.progress=false")
 SCALARS_ONLY = ("sinks=[scalars]",)
-#: a stackable model and one that is not, trained by Adam
-MIXED = ("model=linear,mlp", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
+#: full-batch jobs, which stack, and mini-batch ones, which do not, trained by Adam
+MIXED = ("trainer.batch_size=null,50", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
 #: the default sinks with the fit drawn during training too: a sink the launcher does not
 #: write itself, so every job is built and replays its group's weights
 REPLAYED = ("data.noise_std=0.1,1", "seed=0,1", "sinks.images.every=10")
@@ -243,7 +243,7 @@ def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers
 @pytest.mark.slow
 def test_jobs_that_cannot_be_stacked_run_one_by_one_with_the_same_results(mixed):
     (stacked_dir, stdout), (basic_dir, _) = mixed["stacked"], mixed["basic"]
-    assert "stacked 2 of 4 jobs in 1 group" in stdout, stdout  # the linear ones
+    assert "stacked 2 of 4 jobs in 1 group" in stdout, stdout  # the full-batch ones
     stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     for name in basic:
@@ -300,13 +300,13 @@ def test_which_sinks_the_launcher_writes_itself():
 
 
 def test_what_stacks():
-    """Jobs group by optimizer, steps and points; another model, mini-batches or a user's
-    sink run on their own."""
+    """Jobs group by optimizer, steps and points (an MLP by its width too:
+    tests/test_stacked_mlp.py); another model, mini-batches or a user's sink run on their own."""
     plain = stack_key(compose_config("trainer.steps=20"))
     assert plain == ("pipeline.optimizers.SGD", 20, 200, 100)
     assert stack_key(compose_config("trainer.steps=20", "data.noise_std=1", "seed=3")) == plain
     assert stack_key(compose_config("optimizer=adam"))[0] == "pipeline.optimizers.Adam"
-    assert stack_key(compose_config("model=mlp")) is None
+    assert stack_key(compose_config("model=keras_mlp")) is None
     assert stack_key(compose_config("trainer.batch_size=50")) is None
     assert stack_key(compose_config("task=regression", "model=mlp")) is None
 

@@ -10,11 +10,13 @@ sweep summary at the end), except that its training replays the weights the grou
 Each job's sinks, metrics.json and run.json come from the same code as under the basic
 launcher.
 
-What stacks (`stack_key`): the tutorial's `LinearModel`, a task minimising mean squared
-error, tbpipe's `LinearData`, SGD or Adam, full-batch steps, tbpipe's own sinks. The jobs
-of a group share the optimizer, the number of steps and of points. Any other job (another
-model, a mini-batch, a user's piece) runs one by one as under the basic launcher, and so
-does a job whose loss stopped being finite in the group (it ends `diverged` the usual way).
+What stacks (`stack_key`): the tutorial's `LinearModel`, or tbpipe's `MLPModel` of one
+width and activation (pipeline/sweeps/stacked_mlp.py), a task minimising mean squared error,
+tbpipe's `LinearData`, SGD or Adam, full-batch steps, tbpipe's own sinks. The jobs of a
+group share the model's shape, the optimizer, the number of steps and of points. Any other
+job (another model, a mini-batch, a user's piece) runs one by one as under the basic
+launcher, and so does a job whose loss stopped being finite in the group (it ends
+`diverged` the usual way).
 """
 
 from __future__ import annotations
@@ -39,21 +41,24 @@ log = logging.getLogger("hydra")  # the sweep's own lines: "[HYDRA] stacked 12 o
 
 #: the pieces a stacked group is made of, by `_target_`
 LINEAR_MODEL = "pipeline.models.LinearModel"
+MLP_MODEL = "pipeline.models.MLPModel"
 LINEAR_DATA = "pipeline.data.LinearData"
 OPTIMIZERS = ("pipeline.optimizers.SGD", "pipeline.optimizers.Adam")
 MEAN_SQUARED_ERROR = ("mean_squared_error", "mse")
 
 
 def stack_key(cfg: DictConfig) -> tuple | None:
-    """What the jobs of one group share (optimizer, steps, points), or None: the job
-    cannot be stacked and runs on its own."""
+    """What the jobs of one group share (optimizer, steps, points; an MLP's class, width
+    and activation), or None: the job cannot be stacked and runs on its own."""
     from pipeline.contracts import target_of  # NumPy: loaded by a sweep, not by a plugin scan
 
     task = cfg.get("task")
     sinks = list((cfg.get("sinks") or {}).values())
+    model = target_of(cfg.model)
     if (
         resumed(cfg)  # `tbpipe resume` goes on job by job, keeping finished jobs as they are
-        or target_of(cfg.model) != LINEAR_MODEL
+        or model not in (LINEAR_MODEL, MLP_MODEL)
+        or (model == MLP_MODEL and not kept_by_the_mlp_loop(task))
         or target_of(cfg.data) != LINEAR_DATA
         or target_of(cfg.optimizer) not in OPTIMIZERS
         or (task is not None and str(task.get("loss")) not in MEAN_SQUARED_ERROR)
@@ -62,7 +67,20 @@ def stack_key(cfg: DictConfig) -> tuple | None:
     ):
         return None
     steps, data = int(cfg.trainer.steps), cfg.data
-    return target_of(cfg.optimizer), steps, int(data.n_train), int(data.n_test)
+    key = (target_of(cfg.optimizer), steps, int(data.n_train), int(data.n_test))
+    if model == MLP_MODEL:
+        key += (MLP_MODEL, int(cfg.model.hidden), str(cfg.model.activation))
+    return key
+
+
+def kept_by_the_mlp_loop(task: Any) -> bool:
+    """Whether every scalar of the task is one the stacked MLP loop computes (the loss,
+    k and k/error): the others would need the weights of every step."""
+    from pipeline.sweeps.stacked_write import KEPT
+    from pipeline.tasks import LINE_FIT, scalar_names
+
+    metrics = (LINE_FIT if task is None else task).get("metrics") or ()
+    return set(scalar_names(list(metrics))) <= set(KEPT)
 
 
 def resumed(cfg: DictConfig) -> bool:
@@ -84,11 +102,17 @@ def own_sink(node: Any) -> bool:
 
 
 def setting_of(cfg: DictConfig) -> Any:
-    """The job's data, drawn by its own `LinearData`, and its starting values; k_true."""
+    """The job's data, drawn by its own `LinearData`, and its starting values (an MLP's
+    weights drawn by its own `MLPModel`); k_true."""
     from pipeline.contracts import build_piece, check_data, target_of
     from pipeline.sweeps.stacked_train import Setting
 
     data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
+    weights = None
+    if target_of(cfg.model) == MLP_MODEL:
+        from pipeline.sweeps.stacked_mlp import starting_weights
+
+        weights = starting_weights(build_piece(cfg.model, "model"))
     optimizer = cfg.optimizer
     return Setting(
         x_train=data.x_train,
@@ -100,6 +124,7 @@ def setting_of(cfg: DictConfig) -> Any:
         epsilon=float(optimizer.get("epsilon", 1e-7)),
         x_test=data.x_test,
         y_test=data.y_test,
+        weights=weights,
     ), data.k_true
 
 
@@ -132,8 +157,12 @@ class StackedJob:
     """What the launcher hands one job of a group: the path of its weights (its sinks
     replay them), or its scalars (the launcher writes the job itself)."""
 
-    path: list  # one array per trainable variable, each (steps + 1, *shape)
+    path: list  # one array per trainable variable, each (kept steps, *shape)
     scalars: Any = None  # pipeline.sweeps.stacked_write.Scalars, or None
+    #: for a path of some steps only: each step's row of it, and the task's scalars of
+    #: every step (stacked_train.ReplayTrainer); None: every step's weights, in order
+    rows: Any = None
+    columns: Any = None
 
 
 def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], int]:
@@ -163,7 +192,17 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
     from pipeline.sweeps.stacked_write import Scalars, scalars_of, written_steps
 
     jobs: dict[int, StackedJob] = {}
-    for (optimizer, steps, *_), members in groups.items():
+    trained_groups = 0
+    for key, members in groups.items():
+        optimizer, steps = key[0], key[1]
+        if key[4:5] == (MLP_MODEL,):  # its own loop, maybe in several groups
+            from pipeline.sweeps.stacked_mlp import stacked_mlp_jobs
+
+            mlp_jobs, count = stacked_mlp_jobs(members, configs, optimizer, steps, key[6])
+            jobs.update(mlp_jobs)
+            trained_groups += count
+            continue
+        trained_groups += 1
         trained = train_stacked([setting for _, setting, _ in members], optimizer, steps)
         share = trained.seconds / len(members)
         for column, (index, setting, k_true) in enumerate(members):
@@ -182,7 +221,7 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
                                trained.test_loss[:, column], k_true, every),
                     float(k_true), task.main_metric, share, sinks,
                 )  # fmt: skip
-    return jobs, len(groups)
+    return jobs, trained_groups
 
 
 #: what the launcher runs now (`replaying`): the job's StackedJob, or None
@@ -209,7 +248,8 @@ def replay_trainer() -> Callable | None:
         return None
     from pipeline.sweeps.stacked_train import ReplayTrainer
 
-    return functools.partial(ReplayTrainer, _current.path)
+    job = _current
+    return functools.partial(ReplayTrainer, job.path, rows=job.rows, columns=job.columns)
 
 
 #: jobs this process's launcher wrote itself (a process that ran jobs leaves without teardown)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,8 @@ from pipeline.train import (
 #: the optimizers the stacked loop knows, by their class's `_target_`
 SGD = "pipeline.optimizers.SGD"
 ADAM = "pipeline.optimizers.Adam"
+#: a `Setting`'s fields Adam reads besides the learning rate
+ADAM_CONSTANTS = ("beta1", "beta2", "epsilon")
 
 
 @dataclass
@@ -55,6 +57,9 @@ class Setting:
     epsilon: float = 1e-7
     x_test: np.ndarray | None = None  # given: the test loss of every step is kept too
     y_test: np.ndarray | None = None
+    #: an MLP's starting weights (w_hidden, b_hidden, w_out, b_out), as the job's own
+    #: `MLPModel` drew them (pipeline/sweeps/stacked_mlp.py); None for a `LinearModel`
+    weights: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass
@@ -88,14 +93,7 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
     x_test = stacked([s.x_test for s in settings]) if tested else x
     y_test = stacked([s.y_test for s in settings]) if tested else y
     k = tf.Variable(column([s.k_init for s in settings]), name="k")
-    lr = column([s.learning_rate for s in settings])
-    adam = optimizer == ADAM
-    if adam:
-        beta1 = column([s.beta1 for s in settings])
-        beta2 = column([s.beta2 for s in settings])
-        epsilon = column([s.epsilon for s in settings])
-        m = tf.Variable(tf.zeros_like(k), name="m")
-        v = tf.Variable(tf.zeros_like(k), name="v")
+    apply = optimizer_step(optimizer, settings, [k])
     count = len(settings)
 
     def losses(x=x, y=y) -> tf.Tensor:
@@ -108,15 +106,7 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
         with tf.GradientTape() as tape:
             each = losses()
             total = tf.reduce_sum(each)  # settings do not share weights: d total/d k_s
-        grad = tape.gradient(total, k)
-        if not adam:  # ResourceApplyGradientDescent: var -= delta * alpha
-            k.assign_sub(grad * lr)
-            return each
-        t = tf.cast(step + 1, tf.float32)  # Adam.iterations + 1
-        alpha = lr * tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
-        m.assign_add((grad - m) * (1.0 - beta1))  # ResourceApplyAdam, term by term
-        v.assign_add((tf.square(grad) - v) * (1.0 - beta2))
-        k.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
+        apply(step, tape.gradient(total, [k]))
         return each
 
     def run() -> tuple[tf.Tensor, ...]:
@@ -150,6 +140,52 @@ def train_stacked(settings: Sequence[Setting], optimizer: str, steps: int) -> Pa
     )
 
 
+def optimizer_step(
+    optimizer: str, settings: Sequence[Setting], variables: Sequence[tf.Variable]
+) -> Callable[[tf.Tensor, Sequence[tf.Tensor]], None]:
+    """`apply(step, grads)`: one update of stacked `variables` (leading axis: the settings)
+    by `optimizer`, each setting with its own learning rate (and Adam constants).
+
+    The arithmetic of the fused kernels pipeline/optimizers.py calls, term by term and
+    elementwise, since a kernel takes one learning rate for a whole variable. Adam's
+    moments are created here, zero, as `Adam.build` creates them.
+    """
+
+    def per_setting(values: Sequence[float], variable: tf.Variable) -> tf.Tensor:
+        """One value a setting, shaped to broadcast over its slice of `variable`."""
+        shape = (-1,) + (1,) * (variable.shape.rank - 1)
+        return tf.constant(np.asarray(values, np.float32).reshape(shape))
+
+    lrs = [per_setting([s.learning_rate for s in settings], v) for v in variables]
+    if optimizer != ADAM:
+
+        def sgd(step: tf.Tensor, grads: Sequence[tf.Tensor]) -> None:
+            for variable, grad, lr in zip(variables, grads, lrs, strict=True):
+                variable.assign_sub(grad * lr)  # ResourceApplyGradientDescent: var -= delta * alpha
+
+        return sgd
+    constants = [
+        tuple(per_setting([getattr(s, name) for s in settings], v) for name in ADAM_CONSTANTS)
+        for v in variables
+    ]
+    slots = [
+        (tf.Variable(tf.zeros_like(v), name="m"), tf.Variable(tf.zeros_like(v), name="v"))
+        for v in variables
+    ]
+
+    def adam(step: tf.Tensor, grads: Sequence[tf.Tensor]) -> None:
+        t = tf.cast(step + 1, tf.float32)  # Adam.iterations + 1
+        for variable, grad, lr, (beta1, beta2, epsilon), (m, v) in zip(
+            variables, grads, lrs, constants, slots, strict=True
+        ):
+            alpha = lr * tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
+            m.assign_add((grad - m) * (1.0 - beta1))  # ResourceApplyAdam, term by term
+            v.assign_add((tf.square(grad) - v) * (1.0 - beta2))
+            variable.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
+
+    return adam
+
+
 # -- one job of a stacked group, written as a normal run -------------------------------
 class ReplayTrainer(Trainer):
     """`Trainer` whose steps set the weights from a path instead of computing them.
@@ -157,11 +193,29 @@ class ReplayTrainer(Trainer):
     Every sink is called where `Trainer.run` calls it: the loop's sinks at each step of
     their cadence (inside one compiled function, traced once per loop), the Python sinks
     at the same chunk ends, every sink at the final step. It keeps no checkpoint (`save`).
+
+    `path` holds one array per trainable variable (in the model's order), a row per kept
+    step; `rows[s]` is the row of the last kept step at or before step s (None: every
+    step kept, row s). `columns` (None: computed from the model at each step) gives the
+    task's scalars of every step, `<writer>/<tag>` -> (steps + 1,): then only the steps
+    where a sink other than the scalars records, and the last, need their weights kept.
     """
 
-    def __init__(self, path: Sequence[np.ndarray], *args, **kwargs):
+    def __init__(
+        self,
+        path: Sequence[np.ndarray],
+        *args,
+        rows: np.ndarray | None = None,
+        columns: Mapping[str, np.ndarray] | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.path = [tf.constant(values) for values in path]
+        count = int(self.path[0].shape[0])
+        rows = np.arange(count) if rows is None else np.asarray(rows)
+        self.rows = tf.constant(rows, tf.int32)
+        self.kept = {int(step) for step in np.flatnonzero(np.diff(rows, prepend=-1))}
+        self.columns = None if columns is None else {n: tf.constant(v) for n, v in columns.items()}
 
     def run(
         self,
@@ -173,13 +227,14 @@ class ReplayTrainer(Trainer):
         checkpoint_every: int | None = None,
         on_call: Callable | None = None,
     ) -> Outcome:
-        if start != 0 or int(self.path[0].shape[0]) != steps + 1:  # not the path of this run
+        if start != 0 or int(self.rows.shape[0]) != steps + 1:  # not the path of this run
             raise ValueError(f"a stacked job replays steps 0..{steps}, not from step {start}")
         started = time.perf_counter()
         self.set_weights(0)
         if self.python_sinks and steps > 0:
             self._record_in_python(self.python_sinks, 0)
-        replay = replay_function(self.loop)
+        replay = replay_function(self.loop, self.columns is not None)
+        given = {} if self.columns is None else {"columns": self.columns}
         for end in chunk_ends(steps, chunk, self.python_sinks, checkpoint_every, start):
             self.loop._call(
                 replay,
@@ -187,6 +242,8 @@ class ReplayTrainer(Trainer):
                 tf.constant(start, tf.int64),
                 tf.constant(end, tf.int64),
                 path=tuple(self.path),
+                rows=self.rows,
+                **given,
             )
             start = end
             self.set_weights(end)
@@ -208,28 +265,39 @@ class ReplayTrainer(Trainer):
         is trained again from step 0 by `tbpipe resume`, as one that kept no checkpoint."""
 
     def set_weights(self, step: int) -> None:
-        """The model as it was after `step` updates."""
+        """The model as it was after `step` updates, when that step was kept (a step that
+        was not is one where no sink reads the weights)."""
+        if step not in self.kept:
+            return
+        row = self.rows[step]
         for variable, values in zip(self.loop.model.trainable_variables, self.path, strict=True):
-            variable.assign(values[step])
+            variable.assign(values[row])
 
 
-#: one traced replay per compiled loop (a sweep's jobs of one config share their loop)
+#: one traced replay per compiled loop and kind (a sweep's jobs of one config share a loop)
 _replays: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def replay_function(loop: CompiledLoop):
-    """The compiled replay of steps [start, stop) for `loop`'s model and sinks."""
-    if loop in _replays:
-        return _replays[loop]
+def replay_function(loop: CompiledLoop, given: bool = False):
+    """The compiled replay of steps [start, stop) for `loop`'s model and sinks: the
+    weights set from the path at each step, the task's scalars computed from the model,
+    or read from the columns given (`given`)."""
+    replays = _replays.setdefault(loop, {})
+    if given in replays:
+        return replays[given]
 
-    def replay(start, stop, tensors, handles, path):
+    def replay(start, stop, tensors, handles, path, rows, columns=None):
         experiment = loop._seen_by_sinks(tensors, handles)
         variables = loop.model.trainable_variables
 
         def body(step):
+            row = rows[step]
             for variable, values in zip(variables, path, strict=True):
-                variable.assign(values[step])
-            stats = loop.task.statistics(loop.model, tensors)
+                variable.assign(values[row])
+            if columns is None:
+                stats = loop.task.statistics(loop.model, tensors)
+            else:  # the task's order: ScalarSink writes them as it gets them
+                stats = {name: columns[name][step] for name in loop.task.scalars}
             for sink in loop.every_step:
                 _write(sink, experiment, step, stats)
             for sink in loop.every_block:
@@ -239,5 +307,5 @@ def replay_function(loop: CompiledLoop):
 
         tf.while_loop(lambda step: step < stop, body, [start])
 
-    _replays[loop] = tf.function(replay, autograph=False)
-    return _replays[loop]
+    replays[given] = tf.function(replay, autograph=False)
+    return replays[given]
