@@ -3,6 +3,9 @@ r"""Wall time and memory of a noise x seed sweep under the basic and the stacked
     .venv/bin/python benchmarks/stacked.py --noise 0.01,0.1,1,2 --seeds 25 --steps 1000 \
         --sinks "[scalars]" --sinks default
 
+`--model mlp` (with `--hidden N`, the width; the config's 1000 when not given) sweeps
+`model=mlp` of that one width instead of the tutorial's linear model.
+
 Each case runs the real console script (`tbpipe -m data.noise_std=... seed=range(N)`) as a
 whole process in a fresh temporary directory, basic then stacked, and reads the process's
 peak resident memory from the kernel (`os.wait4`); `--launchers stacked` runs one of them
@@ -32,10 +35,14 @@ from pathlib import Path
 TBPIPE = str(Path(sys.executable).with_name("tbpipe"))
 
 
-def sweep_command(launcher: str, noise: str, seeds: int, steps: int, sinks: str, where: Path):
-    """The sweep: every noise level x seeds 0..N-1; `sinks=default` keeps the config's."""
+def sweep_command(
+    launcher: str, noise: str, seeds: int, steps: int, sinks: str, where: Path,
+    model: tuple[str, ...] = (),
+):  # fmt: skip
+    """The sweep: every noise level x seeds 0..N-1; `sinks=default` keeps the config's;
+    `model`: overrides of the model (`model=mlp`, its width)."""
     return [
-        TBPIPE, "-m", f"data.noise_std={noise}", f"seed=range({seeds})",
+        TBPIPE, "-m", *model, f"data.noise_std={noise}", f"seed=range({seeds})",
         f"trainer.steps={steps}", "trainer.progress=false",
         *([] if sinks == "default" else [f"sinks={sinks}"]),
         f"hydra/launcher={launcher}", f"hydra.sweep.dir={where / 'sweep'}",
@@ -94,14 +101,14 @@ def forget_parsed() -> None:
     compat.parsed_override.cache_clear()
 
 
-def preflight(noise: str, seeds: int, steps: int, sinks: str) -> None:
+def preflight(noise: str, seeds: int, steps: int, sinks: str, model: tuple[str, ...]) -> None:
     """The preflight of the same sweep (`tbpipe -m ...` checked before Hydra runs it), in
     this process, timed on its second call (the first imports and registers what it uses;
     the cache of parsed overrides is emptied between them)."""
     from pipeline.check.preflight import check_command_line
 
     with tempfile.TemporaryDirectory(prefix="stacked-preflight-") as workdir:
-        argv = sweep_command("stacked", noise, seeds, steps, sinks, Path(workdir))[1:]
+        argv = sweep_command("stacked", noise, seeds, steps, sinks, Path(workdir), model)[1:]
         check_command_line(argv)
         forget_parsed()  # the timed call parses every job's overrides, as a sweep does
         before = os.getloadavg()[0]
@@ -121,6 +128,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=25, help="seeds per noise level")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--sinks", action="append", help='"[scalars]", "default" (repeat for both)')
+    parser.add_argument("--model", default="linear", choices=["linear", "mlp"])
+    parser.add_argument("--hidden", type=int, help="the MLP's width (default: the config's)")
     parser.add_argument("--floor", action="store_true", help="the scalar events alone")
     parser.add_argument("--preflight", action="store_true", help="the sweep's preflight alone")
     parser.add_argument(
@@ -128,12 +137,18 @@ def main() -> None:
     )
     args = parser.parse_args()
     jobs = len(args.noise.split(",")) * args.seeds
+    model = () if args.model == "linear" else ("model=mlp",)
+    if args.model == "mlp" and args.hidden is not None:
+        model += (f"model.hidden={args.hidden}",)
     if args.floor:
         return floor(jobs, args.steps)
     if args.preflight:
-        return preflight(args.noise, args.seeds, args.steps, (args.sinks or ["[scalars]"])[0])
+        return preflight(
+            args.noise, args.seeds, args.steps, (args.sinks or ["[scalars]"])[0], model
+        )
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
-    print(f"{jobs} jobs x {args.steps} steps (noise {args.noise} x {args.seeds} seeds)\n")
+    shown = " ".join(model) or "model=linear"
+    print(f"{jobs} jobs x {args.steps} steps ({shown}, noise {args.noise} x {args.seeds} seeds)\n")
     print("| sinks | launcher | wall (s) | a job (s) | CPU (s) | peak memory (MiB) | load |")
     print("|---|---|---|---|---|---|---|")
     for sinks in args.sinks or ["[scalars]"]:
@@ -141,7 +156,7 @@ def main() -> None:
         for launcher in args.launchers.split(","):
             with tempfile.TemporaryDirectory(prefix=f"stacked-bench-{launcher}-") as workdir:
                 command = sweep_command(
-                    launcher, args.noise, args.seeds, args.steps, sinks, Path(workdir)
+                    launcher, args.noise, args.seeds, args.steps, sinks, Path(workdir), model
                 )
                 before = os.getloadavg()[0]
                 seconds, cpu, memory = run_sweep(command, Path(workdir))
