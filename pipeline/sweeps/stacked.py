@@ -192,15 +192,16 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
     from pipeline.sweeps.stacked_write import Scalars, scalars_of, written_steps
 
     jobs: dict[int, StackedJob] = {}
+    mlp = {key: members for key, members in groups.items() if key[4:5] == (MLP_MODEL,)}
     trained_groups = 0
+    if mlp:  # their own loop, within a bound on memory (maybe in several groups)
+        from pipeline.sweeps.stacked_mlp import stacked_mlp_jobs
+
+        mlp_jobs, trained_groups = stacked_mlp_jobs(mlp, configs)
+        jobs.update(mlp_jobs)
     for key, members in groups.items():
         optimizer, steps = key[0], key[1]
-        if key[4:5] == (MLP_MODEL,):  # its own loop, maybe in several groups
-            from pipeline.sweeps.stacked_mlp import stacked_mlp_jobs
-
-            mlp_jobs, count = stacked_mlp_jobs(members, configs, optimizer, steps, key[6])
-            jobs.update(mlp_jobs)
-            trained_groups += count
+        if key in mlp:
             continue
         trained_groups += 1
         trained = train_stacked([setting for _, setting, _ in members], optimizer, steps)

@@ -22,6 +22,7 @@ with only the scalars sink is then written by the launcher from those columns
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -34,7 +35,13 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.models import _ACTIVATIONS, MLPModel
-from pipeline.sweeps.stacked_train import Setting, optimizer_step
+from pipeline.sweeps.stacked_train import (
+    ADAM,
+    ADAM_CONSTANTS,
+    Setting,
+    adam_update,
+    sgd_update,
+)
 
 log = logging.getLogger("hydra")  # the sweep's own lines, as pipeline/sweeps/stacked.py's
 
@@ -42,8 +49,11 @@ log = logging.getLogger("hydra")  # the sweep's own lines, as pipeline/sweeps/st
 WEIGHTS = ("w_hidden", "b_hidden", "w_out", "b_out")
 #: the scalars the loop keeps a column of, by `<writer>/<tag>` (k/error follows from k)
 COLUMNS = ("train/loss", "test/loss", "train/k", "test/k")
-#: what one group may hold, in bytes: its kept weights and the loop's largest tensors
+#: what one group may hold while it trains, in bytes: its kept weights and columns, and
+#: the loop's largest tensors
 GROUP_BYTES = 256 * 2**20
+#: what every MLP group of a batch of jobs may keep until its jobs are written, in bytes
+KEPT_BYTES = 1024 * 2**20
 
 
 @dataclass
@@ -95,12 +105,16 @@ def cadence_of(node) -> int | None:
     return None if default is inspect.Parameter.empty else default
 
 
+def kept_bytes(hidden: int, kept: int, steps: int) -> int:
+    """What the loop keeps of one job: its weights at `kept` steps, its columns."""
+    return 4 * (kept * (3 * hidden + 1) + len(COLUMNS) * (steps + 1))
+
+
 def bytes_a_job(hidden: int, kept: int, steps: int, points: int) -> int:
-    """About what one job adds to a group: its kept weights, its columns, and the loop's
-    tensors of its points (the hidden layer's N x H output, its pre-activation and their
-    gradients, on train and test points)."""
-    weights = 3 * hidden + 1
-    return 4 * (kept * weights + len(COLUMNS) * (steps + 1) + 4 * points * hidden)
+    """About what one job adds to a group while it trains: what is kept of it, and the
+    loop's tensors of its points (the hidden layer's N x H output, its pre-activation and
+    their gradients, on train and test points)."""
+    return kept_bytes(hidden, kept, steps) + 4 * 4 * points * hidden
 
 
 def group_size(hidden: int, kept: int, steps: int, points: int) -> int:
@@ -122,69 +136,15 @@ def train_stacked_mlp(
     """
     started = time.perf_counter()
     stacked = lambda arrays: tf.constant(np.stack(arrays).astype(np.float32))  # noqa: E731
-    x, y = stacked([s.x_train for s in settings]), stacked([s.y_train for s in settings])
-    x_test = stacked([s.x_test for s in settings])
-    y_test = stacked([s.y_test for s in settings])
-    variables = [
-        tf.Variable(stacked([s.weights[i] for s in settings]), name=name)
-        for i, name in enumerate(WEIGHTS)
-    ]
-    w_hidden, b_hidden, w_out, b_out = variables
-    hidden = int(w_hidden.shape[-1])
-    readout_scale = 1.0 / math.sqrt(hidden)  # as MLPModel scales its readout
-    act = _ACTIVATIONS[activation]
-    apply = optimizer_step(optimizer, settings, variables)
-    count, kept = len(settings), tf.constant(np.asarray(kept, np.int32))
-
-    def predict(x: tf.Tensor) -> tf.Tensor:
-        """`MLPModel.__call__` of every setting at once: (S, N, 1) -> (S, N, 1)."""
-        h = act(tf.matmul(x, w_hidden) + b_hidden[:, None, :])
-        return readout_scale * tf.matmul(h, w_out) + b_out[:, None, :]
-
-    def scalars(x: tf.Tensor, y: tf.Tensor, prediction: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Each setting's mean squared error (the task's `mse`) and least-squares slope
-        (`models.least_squares_slope` of the model's predictions), (S,) each."""
-        loss = tf.reduce_mean(tf.square(prediction - y), axis=[1, 2])
-        slope = tf.reduce_sum(x * prediction, axis=[1, 2]) / tf.reduce_sum(x * x, axis=[1, 2])
-        return loss, slope
-
-    def run() -> tuple:
-        columns = tuple(tf.TensorArray(tf.float32, size=steps + 1) for _ in COLUMNS)
-        saved = tuple(tf.TensorArray(tf.float32, size=int(kept.shape[0])) for _ in WEIGHTS)
-
-        def record(step, columns, train) -> tuple:
-            """The step's scalars: the train side's from the gradient's forward pass."""
-            test = scalars(x_test, y_test, predict(x_test))
-            values = (train[0], test[0], train[1], test[1])  # COLUMNS' order
-            return tuple(c.write(step, v) for c, v in zip(columns, values, strict=True))
-
-        def one_step(step, columns, finite):
-            with tf.GradientTape() as tape:
-                train = scalars(x, y, predict(x))
-                total = tf.reduce_sum(train[0])  # settings share no weight: d total/d w_s
-            grads = tape.gradient(total, variables)
-            columns = record(step, columns, train)
-            apply(step, grads)
-            return step + 1, columns, tf.logical_and(finite, tf.math.is_finite(train[0]))
-
-        def to_next_kept(i, step, columns, saved, finite):
-            """The steps up to the i-th kept one, then its weights saved."""
-            step, columns, finite = tf.while_loop(
-                lambda step, *_: step < kept[i], one_step, (step, columns, finite)
-            )
-            saved = tuple(a.write(i, v) for a, v in zip(saved, variables, strict=True))
-            return i + 1, step, columns, saved, finite
-
-        start = (tf.constant(0), tf.constant(0), columns, saved, tf.ones([count], tf.bool))
-        _, _, columns, saved, finite = tf.while_loop(
-            lambda i, *_: i < kept.shape[0], to_next_kept, start
-        )
-        last = scalars(x, y, predict(x))
-        columns = record(steps, columns, last)
-        finite = tf.logical_and(finite, tf.math.is_finite(last[0]))
-        return tuple(c.stack() for c in columns), tuple(a.stack() for a in saved), finite
-
-    columns, saved, finite = tf.function(run, autograph=False)()
+    hidden = int(settings[0].weights[0].shape[-1])
+    columns, saved, finite = mlp_loop(optimizer, activation)(
+        data=tuple(stacked([getattr(s, n) for s in settings]) for n in DATA),
+        weights=tuple(stacked([s.weights[i] for s in settings]) for i in range(len(WEIGHTS))),
+        constants=tuple(stacked([getattr(s, n) for s in settings]) for n in CONSTANTS),
+        readout_scale=tf.constant(1.0 / math.sqrt(hidden), tf.float32),  # as MLPModel's
+        kept=tf.constant(np.asarray(kept, np.int32)),
+        steps=tf.constant(steps, tf.int32),
+    )
     return MLPPaths(
         {name: c.numpy() for name, c in zip(COLUMNS, columns, strict=True)},
         np.asarray(kept),
@@ -192,6 +152,94 @@ def train_stacked_mlp(
         finite.numpy(),
         time.perf_counter() - started,
     )
+
+
+#: a `Setting`'s data and constants, in the order the loop takes them
+DATA = ("x_train", "y_train", "x_test", "y_test")
+CONSTANTS = ("learning_rate", *ADAM_CONSTANTS)
+
+
+@functools.cache
+def mlp_loop(optimizer: str, activation: str) -> Any:
+    """The compiled loop of stacked MLPs for one optimizer and activation: everything that
+    differs from group to group (data, weights, constants, steps, the kept steps) is an
+    argument, so a sweep's groups share one trace (one more for a last, smaller group)."""
+    act = _ACTIVATIONS[activation]
+    adam = optimizer == ADAM
+
+    def run(data, weights, constants, readout_scale, kept, steps):
+        x, y, x_test, y_test = data
+
+        def per_setting(values: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+            """One value a setting, shaped to broadcast over its slice of `weight`."""
+            return tf.reshape(values, [-1] + [1] * (weight.shape.rank - 1))
+
+        given = [[per_setting(c, w) for c in constants] for w in weights]
+
+        def predict(weights, x: tf.Tensor) -> tf.Tensor:
+            """`MLPModel.__call__` of every setting at once: (S, N, 1) -> (S, N, 1)."""
+            w_hidden, b_hidden, w_out, b_out = weights
+            h = act(tf.matmul(x, w_hidden) + b_hidden[:, None, :])
+            return readout_scale * tf.matmul(h, w_out) + b_out[:, None, :]
+
+        def scalars(x, y, prediction) -> tuple[tf.Tensor, tf.Tensor]:
+            """Each setting's mean squared error (the task's `mse`) and least-squares
+            slope (`models.least_squares_slope` of the predictions), (S,) each."""
+            loss = tf.reduce_mean(tf.square(prediction - y), axis=[1, 2])
+            slope = tf.reduce_sum(x * prediction, axis=[1, 2]) / tf.reduce_sum(x * x, axis=[1, 2])
+            return loss, slope
+
+        def record(step, columns, weights, train) -> tuple:
+            """The step's scalars: the train side's from the gradient's forward pass."""
+            test = scalars(x_test, y_test, predict(weights, x_test))
+            values = (train[0], test[0], train[1], test[1])  # COLUMNS' order
+            return tuple(c.write(step, v) for c, v in zip(columns, values, strict=True))
+
+        def one_step(step, columns, weights, slots, finite):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                train = scalars(x, y, predict(weights, x))
+                total = tf.reduce_sum(train[0])  # settings share no weight: d total/d w_s
+            grads = tape.gradient(total, weights)
+            columns = record(step, columns, weights, train)
+            finite = tf.logical_and(finite, tf.math.is_finite(train[0]))
+            if not adam:
+                weights = tuple(
+                    sgd_update(w, g, lr)
+                    for w, g, (lr, *_) in zip(weights, grads, given, strict=True)
+                )
+                return step + 1, columns, weights, slots, finite
+            t = tf.cast(step + 1, tf.float32)  # Adam.iterations + 1
+            updated = [
+                adam_update(t, w, g, m, v, *c)
+                for w, g, (m, v), c in zip(weights, grads, slots, given, strict=True)
+            ]
+            weights = tuple(w for w, _, _ in updated)
+            slots = tuple((m, v) for _, m, v in updated)
+            return step + 1, columns, weights, slots, finite
+
+        def to_next_kept(i, step, columns, saved, weights, slots, finite):
+            """The steps up to the i-th kept one, then its weights saved."""
+            step, columns, weights, slots, finite = tf.while_loop(
+                lambda step, *_: step < kept[i], one_step, (step, columns, weights, slots, finite)
+            )
+            saved = tuple(a.write(i, w) for a, w in zip(saved, weights, strict=True))
+            return i + 1, step, columns, saved, weights, slots, finite
+
+        columns = tuple(tf.TensorArray(tf.float32, size=steps + 1) for _ in COLUMNS)
+        saved = tuple(tf.TensorArray(tf.float32, size=tf.size(kept)) for _ in WEIGHTS)
+        slots = tuple((tf.zeros_like(w), tf.zeros_like(w)) for w in weights) if adam else ()
+        finite = tf.ones(tf.shape(x)[:1], tf.bool)
+        start = (tf.constant(0), tf.constant(0), columns, saved, weights, slots, finite)
+        _, _, columns, saved, weights, _, finite = tf.while_loop(
+            lambda i, *_: i < tf.size(kept), to_next_kept, start
+        )
+        last = scalars(x, y, predict(weights, x))
+        columns = record(steps, columns, weights, last)
+        finite = tf.logical_and(finite, tf.math.is_finite(last[0]))
+        return tuple(c.stack() for c in columns), tuple(a.stack() for a in saved), finite
+
+    return tf.function(run, autograph=False, reduce_retracing=True)
 
 
 def job_columns(
@@ -216,72 +264,92 @@ def job_path(paths: MLPPaths, column: int, order: Sequence[int]) -> list[np.ndar
 
 
 def stacked_mlp_jobs(
-    members: Sequence[tuple[int, Setting, float | None]],
-    configs: Sequence[Any],
-    optimizer: str,
-    steps: int,
-    activation: str,
+    groups: dict[tuple, Sequence[tuple[int, Setting, float | None]]], configs: Sequence[Any]
 ) -> tuple[dict[int, Any], int]:
-    """Train the MLP jobs `members` ((job index, setting, k_true), one width) in groups of
-    at most `group_size`; {job index: its StackedJob} and how many groups trained.
+    """Train the MLP jobs of every group ({stack key: [(job index, setting, k_true)]}),
+    each split so that a part holds at most GROUP_BYTES while it trains, all together
+    keeping at most KEPT_BYTES; {job index: its StackedJob} and how many parts trained.
 
     A job with only the scalars sink gets its scalars (the launcher writes it); any other
-    its kept weights and every step's scalars (its sinks replay them). A job that alone
-    would hold more than GROUP_BYTES, or whose loss stopped being finite, is left out: it
-    runs on its own.
+    its kept weights and every step's scalars (its sinks replay them). A job past either
+    bound (the launcher says how many), or whose loss stopped being finite, is left out:
+    it runs on its own.
     """
+    jobs: dict[int, Any] = {}
+    trained = 0
+    left = KEPT_BYTES
+    for key, members in groups.items():
+        optimizer, steps, *_, activation = key
+        plans, kept = plan(members, configs, steps)
+        hidden = int(members[0][1].weights[0].shape[-1])
+        points = len(members[0][1].x_train) + len(members[0][1].x_test)
+        size = group_size(hidden, len(kept), steps, points)
+        fits = min(len(members), left // kept_bytes(hidden, len(kept), steps))
+        if size == 0 or fits < len(members):
+            count = len(members) - fits if size else len(members)
+            log.info(
+                f"{count} model=mlp job{'s' * (count != 1)} of width {hidden} run one by one: "
+                f"the {len(kept)} steps of weights kept a job exceed the launcher's bound "
+                f"({GROUP_BYTES // 2**20} MiB a group, {KEPT_BYTES // 2**20} MiB a batch)"
+            )
+        if size == 0:
+            continue
+        left -= fits * kept_bytes(hidden, len(kept), steps)
+        for first in range(0, fits, size):
+            part = members[first : min(first + size, fits)]
+            paths = train_stacked_mlp(
+                [setting for _, setting, _ in part], optimizer, steps, activation, kept
+            )
+            jobs.update(jobs_of(paths, part, plans, steps))
+            trained += 1
+    return jobs, trained
+
+
+def plan(
+    members: Sequence[tuple[int, Setting, float | None]], configs: Sequence[Any], steps: int
+) -> tuple[dict[int, tuple], np.ndarray]:
+    """{job index: (its task, its scalars' cadence when the launcher writes it, else
+    None: replayed)}, and the steps whose weights the group keeps for its replayed jobs."""
     from pipeline.app import task_config
     from pipeline.contracts import build_task, class_of
     from pipeline.sinks.scalars import ScalarSink
-    from pipeline.sweeps.stacked import StackedJob, scalars_only
-    from pipeline.sweeps.stacked_write import Scalars, written_steps
+    from pipeline.sweeps.stacked import scalars_only
 
-    plans = {}  # job index -> (its task, scalars' cadence if written by the launcher)
-    kept: set[int] = set()
+    plans, cadences = {}, set()
     for index, _, _ in members:
         cfg = configs[index]
         written = scalars_only(cfg)
         if written is not None and not written[2]:  # the scalars sink alone
             plans[index] = (written[0], written[1])
-            kept.update(kept_steps(steps, ()))
             continue
         plans[index] = (build_task(task_config(cfg)), None)
         nodes = (cfg.get("sinks") or {}).values()
         others = [n for n in nodes if class_of(str(n.get("_target_"))) is not ScalarSink]
-        kept.update(kept_steps(steps, [cadence_of(node) for node in others]))
-    kept_array = np.array(sorted(kept), np.int64)
-    hidden = int(members[0][1].weights[0].shape[-1])
-    points = len(members[0][1].x_train) + len(members[0][1].x_test)
-    size = group_size(hidden, len(kept_array), steps, points)
-    if size == 0:
-        log.info(
-            f"{len(members)} model=mlp job{'s' * (len(members) != 1)} of width {hidden} run "
-            f"one by one: the {len(kept_array)} steps of weights they keep exceed "
-            f"{GROUP_BYTES // 2**20} MiB a group"
-        )
-        return {}, 0
+        cadences.update(cadence_of(node) for node in others)
+    return plans, kept_steps(steps, cadences)
+
+
+def jobs_of(
+    paths: MLPPaths, part: Sequence[tuple[int, Setting, float | None]], plans: dict, steps: int
+) -> dict[int, Any]:
+    """The StackedJob of every job of a trained part whose losses stayed finite."""
+    from pipeline.sweeps.stacked import StackedJob
+    from pipeline.sweeps.stacked_write import Scalars, written_steps
+
     order = model_order(MLPModel(hidden=1, name="order"))
-    jobs: dict[int, Any] = {}
-    groups = 0
-    for first in range(0, len(members), size):
-        group = members[first : first + size]
-        paths = train_stacked_mlp(
-            [setting for _, setting, _ in group], optimizer, steps, activation, kept_array
-        )
-        groups += 1
-        share = paths.seconds / len(group)
-        for column, (index, _, k_true) in enumerate(group):
-            if not paths.finite[column]:  # a diverging job runs on its own, to say where
-                continue
-            task, every = plans[index]
-            columns = job_columns(paths, column, task.scalars, k_true)
-            if every is None:  # its sinks replay the kept weights
-                jobs[index] = StackedJob(
-                    job_path(paths, column, order), rows=paths.rows(steps), columns=columns
-                )
-                continue
-            written = written_steps(steps, every)
-            values = {name: values[written] for name, values in columns.items()}
-            scalars = Scalars(written, values, float(k_true), task.main_metric, share)
-            jobs[index] = StackedJob([], scalars)
-    return jobs, groups
+    share = paths.seconds / len(part)
+    jobs = {}
+    for column, (index, _, k_true) in enumerate(part):
+        if not paths.finite[column]:  # a diverging job runs on its own, to say where
+            continue
+        task, every = plans[index]
+        columns = job_columns(paths, column, task.scalars, k_true)
+        if every is None:  # its sinks replay the kept weights
+            path = job_path(paths, column, order)
+            jobs[index] = StackedJob(path, rows=paths.rows(steps), columns=columns)
+            continue
+        written = written_steps(steps, every)
+        values = {name: values[written] for name, values in columns.items()}
+        scalars = Scalars(written, values, float(k_true), task.main_metric, share)
+        jobs[index] = StackedJob([], scalars)
+    return jobs

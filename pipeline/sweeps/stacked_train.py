@@ -161,7 +161,7 @@ def optimizer_step(
 
         def sgd(step: tf.Tensor, grads: Sequence[tf.Tensor]) -> None:
             for variable, grad, lr in zip(variables, grads, lrs, strict=True):
-                variable.assign_sub(grad * lr)  # ResourceApplyGradientDescent: var -= delta * alpha
+                variable.assign(sgd_update(variable, grad, lr))
 
         return sgd
     constants = [
@@ -175,15 +175,32 @@ def optimizer_step(
 
     def adam(step: tf.Tensor, grads: Sequence[tf.Tensor]) -> None:
         t = tf.cast(step + 1, tf.float32)  # Adam.iterations + 1
-        for variable, grad, lr, (beta1, beta2, epsilon), (m, v) in zip(
+        for variable, grad, lr, constant, (m, v) in zip(
             variables, grads, lrs, constants, slots, strict=True
         ):
-            alpha = lr * tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
-            m.assign_add((grad - m) * (1.0 - beta1))  # ResourceApplyAdam, term by term
-            v.assign_add((tf.square(grad) - v) * (1.0 - beta2))
-            variable.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
+            value, m_new, v_new = adam_update(t, variable, grad, m, v, lr, *constant)
+            m.assign(m_new)
+            v.assign(v_new)
+            variable.assign(value)
 
     return adam
+
+
+def sgd_update(weight: tf.Tensor, grad: tf.Tensor, lr: tf.Tensor) -> tf.Tensor:
+    """The weight after one SGD step: ResourceApplyGradientDescent's var - delta * alpha."""
+    return weight - grad * lr
+
+
+def adam_update(
+    t: tf.Tensor, weight: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor,
+    lr: tf.Tensor, beta1: tf.Tensor, beta2: tf.Tensor, epsilon: tf.Tensor,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:  # fmt: skip
+    """The weight and moments after Adam's step `t` (1, 2, ...): ResourceApplyAdam's
+    arithmetic term by term, elementwise (the constants broadcast, one a setting)."""
+    alpha = lr * tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
+    m = m + (grad - m) * (1.0 - beta1)
+    v = v + (tf.square(grad) - v) * (1.0 - beta2)
+    return weight - (m * alpha) / (tf.sqrt(v) + epsilon), m, v
 
 
 # -- one job of a stacked group, written as a normal run -------------------------------
