@@ -302,8 +302,12 @@ def replay_function(loop: CompiledLoop, given: bool = False):
     replays = _replays.setdefault(loop, {})
     if given in replays:
         return replays[given]
+    # weakly: a replay holding its loop would keep every loop of the sweep alive (an MLP's
+    # seed is part of its loop's config, so each seed traces a loop of its own)
+    owner = weakref.ref(loop)
 
     def replay(start, stop, tensors, handles, path, rows, columns=None):
+        loop = owner()
         experiment = loop._seen_by_sinks(tensors, handles)
         variables = loop.model.trainable_variables
 
