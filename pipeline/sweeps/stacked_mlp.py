@@ -5,10 +5,10 @@ whose `MLPModel` has the same `hidden` and `activation`, fitted by mean squared 
 SGD or Adam, full batch, on `LinearData` of the same shape. Each job's `MLPModel` is built
 as its run builds it, so its starting weights are the ones its own seed and `init_std`
 draw; `train_stacked_mlp` stacks them (w_hidden (S, 1, H), b_hidden (S, H), w_out (S, H, 1),
-b_out (S, 1)) and runs every job's steps in one `tf.while_loop` inside one `tf.function`:
-the model's arithmetic with batched matmuls, each job's data, learning rate and Adam
-constants, the update of pipeline/optimizers.py term by term
-(`stacked_train.optimizer_step`).
+b_out (S, 1)) and runs every job's steps in one `tf.while_loop` inside one `tf.function`
+(`mlp_loop`, traced once for all the groups of an optimizer and activation): the model's
+arithmetic with batched matmuls, each job's data, learning rate and Adam constants, the
+update of pipeline/optimizers.py term by term (`stacked_train.sgd_update`, `adam_update`).
 
 An MLP's weights are many numbers a step, so the loop keeps what the job's sinks need
 rather than its whole path: the task's scalars of every step (the train and test loss,
@@ -17,7 +17,8 @@ as the task computes them; and the weights only at the steps where another sink 
 (`kept_steps`: the histograms' and pictures' cadence, the first and the last step). A job
 with only the scalars sink is then written by the launcher from those columns
 (pipeline/sweeps/stacked_write.py); any other replays them through its own sinks
-(`stacked_train.ReplayTrainer`). `group_size` bounds what a group holds.
+(`stacked_train.ReplayTrainer`). `group_size` bounds what a group holds while it trains,
+KEPT_BYTES what all the groups of a batch keep (`stacked_mlp_jobs`).
 """
 
 from __future__ import annotations
