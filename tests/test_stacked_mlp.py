@@ -131,6 +131,7 @@ def test_a_scalars_only_mlp_sweep_is_written_by_the_launcher_with_the_same_scala
     print(f"largest relative difference of a scalar: {largest:.3g}")
 
 
+@pytest.mark.slow  # trains the group's loop in process
 def test_mlp_jobs_stack_by_width_and_activation_apart_from_linear_ones():
     """`model.hidden=8,16` makes two groups, a linear job another, another activation
     another; an MLP task whose scalars the loop does not compute does not stack."""
@@ -156,6 +157,7 @@ def test_mlp_jobs_stack_by_width_and_activation_apart_from_linear_ones():
     assert stack_key(mae) is None
 
 
+@pytest.mark.slow  # trains the group's loop in process
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 def test_the_stacked_mlp_loop_gives_each_setting_its_own_training(optimizer):
     """Three MLPs (noise, seed, learning rate differ) trained as one against each trained
@@ -211,6 +213,7 @@ def test_the_stacked_mlp_loop_gives_each_setting_its_own_training(optimizer):
             assert relative(mine[name], np.float32(alone[name])) <= TOLERANCE, name
 
 
+@pytest.mark.slow  # trains the group's loop in process
 def test_mlp_jobs_past_the_memory_bound_train_in_parts_or_on_their_own(monkeypatch, caplog):
     """A group larger than GROUP_BYTES trains in parts; jobs past KEPT_BYTES run one by
     one, and the launcher says so. Replayed jobs keep the weights of the steps their
