@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.readback.runs import GRAPHS, HISTOGRAMS, IMAGES, SCALARS, load_run
+from pipeline.readback.runs import HISTOGRAMS, SCALARS
 from pipeline.runinfo import PROCESS_KEYS
 from pipeline.sweeps.stacked import stack_key
 from tests.conftest import compose_config
-from tests.test_stacked import files_of, graph, job_dirs, sweep
+from tests.test_stacked import compare, files_of, job_dirs, relative, sweep
 
 #: how far a stacked MLP's scalar or histogram may be from the basic launcher's, relative
 #: (docs/LAUNCHERS.md): TensorFlow does not promise that a batched matmul adds a job's
@@ -51,43 +51,6 @@ def mlp_scalars(tmp_path_factory) -> tuple[Path, str]:
     return sweep(tmp_path_factory, "stacked", *MLP_SWEEP, "sinks=[scalars]")
 
 
-def relative(value: np.ndarray, expected: np.ndarray) -> float:
-    """The largest |value - expected| / |expected| (0 where both are 0)."""
-    value, expected = np.asarray(value, np.float64), np.asarray(expected, np.float64)
-    gap = np.abs(value - expected)
-    return float(np.max(np.where(gap == 0, 0.0, gap / np.maximum(np.abs(expected), 1e-30))))
-
-
-def compare(job: Path, reference: Path, name: str, scalars_only: bool = False) -> dict:
-    """Every summary of the job against the reference's (`scalars_only`: its scalars):
-    the same tags and steps, scalars and histograms within TOLERANCE, the rest equal; by
-    plugin, the largest relative difference seen and how many values."""
-    seen: dict[str, list] = {SCALARS: [0.0, 0], HISTOGRAMS: [0.0, 0]}
-    for writer in ("train", "test") if scalars_only else ("train", "test", "."):
-        got, want = load_run(job / writer), load_run(reference / writer)
-        if not scalars_only:
-            assert sorted(got.series) == sorted(want.series), (name, writer)
-        for plugin in [SCALARS] if scalars_only else list(want.series):
-            tags = want.series[plugin]
-            assert sorted(got.series[plugin]) == sorted(tags), (name, writer, plugin)
-            for tag, records in tags.items():
-                mine = got.series[plugin][tag]
-                assert [s for s, _ in mine] == [s for s, _ in records], (name, writer, tag)
-                for (step, value), (_, expected) in zip(mine, records, strict=True):
-                    where = (name, writer, tag, step)
-                    if plugin in seen:
-                        gap = relative(value, expected)
-                        seen[plugin] = [max(seen[plugin][0], gap), seen[plugin][1] + 1]
-                        assert gap <= TOLERANCE, (where, value, expected)
-                    elif plugin == IMAGES:
-                        assert bytes(value[2]) == bytes(expected[2]), where
-                    elif plugin == GRAPHS:
-                        assert graph(value) == graph(expected), where
-                    else:  # text, the HParams session
-                        assert np.array_equal(value, expected), where
-    return seen
-
-
 @pytest.mark.slow
 def test_every_summary_of_every_mlp_job_equals_the_basic_launchers(mlp_stacked, mlp_basic):
     (stacked_dir, stdout), (basic_dir, _) = mlp_stacked, mlp_basic
@@ -96,7 +59,7 @@ def test_every_summary_of_every_mlp_job_equals_the_basic_launchers(mlp_stacked, 
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     largest = {SCALARS: 0.0, HISTOGRAMS: 0.0}
     for name in sorted(basic):
-        seen = compare(stacked[name], basic[name], name)
+        seen = compare(stacked[name], basic[name], name, tolerance=TOLERANCE)
         assert seen[SCALARS][1] == 4 * 21 and seen[HISTOGRAMS][1] > 0, (name, seen)
         largest = {plugin: max(largest[plugin], seen[plugin][0]) for plugin in largest}
         assert files_of(stacked[name]) == files_of(basic[name]), name
@@ -118,7 +81,7 @@ def test_a_scalars_only_mlp_sweep_is_written_by_the_launcher_with_the_same_scala
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     largest = 0.0
     for name in sorted(basic):
-        seen = compare(stacked[name], basic[name], name, scalars_only=True)
+        seen = compare(stacked[name], basic[name], name, scalars_only=True, tolerance=TOLERANCE)
         assert seen[SCALARS][1] == 4 * 21, (name, seen)
         largest = max(largest, seen[SCALARS][0])
         want = json.loads((basic[name] / "metrics.json").read_text())
