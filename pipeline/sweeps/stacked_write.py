@@ -199,9 +199,20 @@ def write_run(
 def write_events(
     run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars, also: Any = None
 ) -> None:
-    """The train/ and test/ event files: each scalar at each of its steps, by
-    `tf.summary.scalar` on the writers `app.run` would open, in one compiled call;
-    then `also(writers)` (the job's other sinks) before the writers close."""
+    """The train/ and test/ event files: each scalar at each of its steps, as
+    `tf.summary.scalar` on the writers `app.run` would open writes it.
+
+    Scalars alone (no `also`): each file built whole, its bytes TensorFlow's but for the
+    wall times (pipeline/sweeps/scalar_events.py), with no summary writer or op. With the
+    job's other sinks, `also(writers)` writes them on TensorFlow's writers before they
+    close, and the scalars go first on the same writers by `tf.summary.scalar` in one
+    compiled call: one file a directory (pipeline/writers.py), not a second file whose
+    place in TensorBoard's order of a directory's files would rest on its name."""
+    if also is None and scalars.sinks is None:
+        from pipeline.sweeps.scalar_events import write_scalar_files
+
+        write_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values)
+        return
     import tensorflow as tf
 
     from pipeline.compat import writer_handle
