@@ -16,8 +16,10 @@ after, since the machine is shared (docs/PERFORMANCE.md gives figures with their
 
 `--floor` measures instead, in this process once TensorFlow is loaded, what the scalar
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
-stacked launcher's own writing (pipeline/sweeps/stacked_write.py: TensorFlow's summary
-writers and `tf.summary.scalar`, one compiled call a job), with nothing else of a job.
+stacked launcher's own writing (pipeline/sweeps/stacked_write.py's write_events), with
+nothing else of a job: built whole with numpy as with `sinks=[scalars]`
+(pipeline/sweeps/scalar_events.py), and, on fewer jobs, through TensorFlow's summary writers
+and `tf.summary.scalar` (one compiled call a job) as beside other sinks.
 `--preflight` times the same sweep's check before Hydra runs it (pipeline/check/preflight.py:
 every job's config composed and checked, its dir computed), in this process.
 """
@@ -67,7 +69,10 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float, float]:
 
 def floor(jobs: int, steps: int) -> None:
     """The scalar events of `jobs` jobs of `steps` steps alone: k, k/error, loss on train,
-    loss on test at every step (what `sinks=[scalars]` writes), timed after one warm-up job."""
+    loss on test at every step (what `sinks=[scalars]` writes), each way timed after one
+    warm-up job: built whole by the launcher (its scalars-only path), and by TensorFlow's
+    summary writers and `tf.summary.scalar` in one compiled call a job (its path beside
+    other sinks; on at most `TENSORFLOW_JOBS` jobs, a job costing far more)."""
     import numpy as np
 
     from pipeline.sweeps.stacked_write import Scalars, write_events
@@ -79,19 +84,34 @@ def floor(jobs: int, steps: int) -> None:
     values = {name: np.random.rand(steps + 1).astype(np.float32) for name in names}
     scalars = Scalars(written, values, 2.0, "train/k/error", 0.0)
     dirs = {"train": "train", "test": "test"}
-    with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
-        write_events(Path(workdir) / "warm-up", dirs, scalars)
-        before = os.getloadavg()[0]
-        started = time.perf_counter()
-        for job in range(jobs):
-            write_events(Path(workdir) / str(job), dirs, scalars)
-        seconds = time.perf_counter() - started
-    events = jobs * len(names) * (steps + 1)
-    print(
-        f"scalar events alone: {jobs} jobs, {events} events: {seconds:.2f} s, "
-        f"{seconds / jobs * 1000:.1f} ms a job, {seconds / events * 1e6:.2f} us an event "
-        f"(load {before:.1f}, {os.getloadavg()[0]:.1f})"
+    ways = (
+        ("built whole (scalars only)", jobs, None),
+        ("TensorFlow's summary op (with other sinks)", min(jobs, TENSORFLOW_JOBS), no_sinks),
     )
+    for way, count, also in ways:
+        with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
+            write_events(Path(workdir) / "warm-up", dirs, scalars, also)
+            before = os.getloadavg()[0]
+            started, cpu = time.perf_counter(), time.process_time()
+            for job in range(count):
+                write_events(Path(workdir) / str(job), dirs, scalars, also)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        events = count * len(names) * (steps + 1)
+        print(
+            f"scalar events alone, {way}: {count} jobs, {events} events: {seconds:.2f} s wall, "
+            f"{cpu:.2f} s CPU, {cpu / count * 1000:.2f} ms CPU a job, "
+            f"{cpu / events * 1e6:.3f} us CPU an event (load {before:.1f}, "
+            f"{os.getloadavg()[0]:.1f})"
+        )
+
+
+#: how many jobs the floor writes through TensorFlow's summary op, for comparison
+TENSORFLOW_JOBS = 50
+
+
+def no_sinks(writers: dict) -> None:
+    """No other sink: the scalars still go through TensorFlow's writers (the floor's
+    comparison)."""
 
 
 def forget_parsed() -> None:

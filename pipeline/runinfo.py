@@ -81,9 +81,8 @@ def framed(payloads: np.ndarray) -> np.ndarray:
     For writing many small records at once (a job's scalar events) without a Python call
     per record. A CRC-32C is affine in its data over GF(2), so for rows of one length the
     CRC of each row is the first row's CRC xor, for each byte where the row differs from
-    the first row, a table entry of that difference at its distance from the end
-    (`_byte_crc_table`): one google-crc32c call and a few numpy lookups a column that
-    varies, instead of a call a record."""
+    the first row, a table entry of that difference at that column (`_byte_crc_tables`):
+    one google-crc32c call and a few numpy operations for all the rows."""
     import struct
 
     import numpy as np
@@ -98,34 +97,40 @@ def framed(payloads: np.ndarray) -> np.ndarray:
     records[:, 12:-4] = payloads
     if count == 0:
         return records
-    crc = np.full(count, _crc32c_value(payloads[0].tobytes()), dtype=np.uint32)
     first = payloads[0]
-    for column in np.flatnonzero((payloads != first).any(axis=0)).tolist():
-        differs = payloads[:, column] ^ first[column]
-        crc ^= _byte_crc_table(length - 1 - column)[differs]
+    columns = np.flatnonzero((payloads != first).any(axis=0))
+    changes = _byte_crc_tables(length)[columns, payloads[:, columns] ^ first[columns]]
+    crc = np.bitwise_xor.reduce(changes, axis=1, dtype=np.uint32, initial=_crc32c(first))
     masked = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(0xA282EAD8)
     records[:, -4:] = masked.astype("<u4").view(np.uint8).reshape(count, 4)
     return records
 
 
-def _crc32c_value(data: bytes) -> int:
-    """The plain (unmasked) CRC-32C of `data`, by google-crc32c (in C)."""
+def _crc32c(data: Any) -> int:
+    """The plain (unmasked) CRC-32C of `data` (bytes or a buffer), by google-crc32c (in C)."""
     from google_crc32c import value
 
-    return value(data)
+    return value(bytes(data))
 
 
 @functools.cache
-def _byte_crc_table(after: int) -> np.ndarray:
-    """What a byte `b` xor-ed into data of one length changes in its CRC-32C, for each `b`,
-    when `after` bytes follow it: crc32c(b, 0 * after) ^ crc32c(0 * (after + 1)) (uint32)."""
+def _byte_crc_tables(length: int) -> np.ndarray:
+    """For data of `length` bytes: what a byte `b` xor-ed into column `c` changes in the
+    data's CRC-32C, at [c, b] (uint32): crc32c(0 * c, b, 0 * rest) ^ crc32c(0 * length).
+    That change is linear in `b` too: each column's 8 single-bit changes, xor-ed."""
     import numpy as np
 
-    zeros = bytes(after)
-    base = _crc32c_value(bytes(1) + zeros)
-    return np.array(
-        [_crc32c_value(bytes((b,)) + zeros) ^ base for b in range(256)], dtype=np.uint32
-    )
+    zeros = _crc32c(bytes(length))
+    single_bits = np.array(
+        [
+            [_crc32c(bytes(column) + bytes((1 << bit,)) + bytes(length - 1 - column)) ^ zeros
+             for bit in range(8)]
+            for column in range(length)
+        ],
+        dtype=np.uint32,
+    )  # fmt: skip
+    has_bit = (np.arange(256)[:, None] >> np.arange(8)) & 1 == 1  # [b, bit]
+    return np.bitwise_xor.reduce(np.where(has_bit, single_bits[:, None, :], 0), axis=2)
 
 
 #: how much of a file's end is searched first for its last record (most are < 10 KB)
