@@ -103,6 +103,8 @@ def step_widths(steps: np.ndarray) -> np.ndarray:
 
 def runs_of_step_width(steps: np.ndarray) -> Iterable[tuple[int, int, int]]:
     """(start, stop, width): the rows of `steps`, in order, in runs of one step width."""
+    if len(steps) == 0:
+        return []
     widths = step_widths(steps)
     starts = [0, *(np.flatnonzero(np.diff(widths)) + 1).tolist()]
     stops = [*starts[1:], len(steps)]
