@@ -17,9 +17,10 @@ after, since the machine is shared (docs/PERFORMANCE.md gives figures with their
 `--floor` measures instead, in this process once TensorFlow is loaded, what the scalar
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
 stacked launcher's own writing (pipeline/sweeps/stacked_write.py's write_events), with
-nothing else of a job: built whole with numpy as with `sinks=[scalars]`
-(pipeline/sweeps/scalar_events.py), and, on fewer jobs, through TensorFlow's summary writers
-and `tf.summary.scalar` (one compiled call a job) as beside other sinks.
+nothing else of a job: built whole with numpy (pipeline/sweeps/scalar_events.py) in files
+of their own as with `sinks=[scalars]`, and, on fewer jobs, appended to the files of
+TensorFlow's writers as beside other sinks (the writers opened and closed, nothing else
+written).
 `--preflight` times the same sweep's check before Hydra runs it (pipeline/check/preflight.py:
 every job's config composed and checked, its dir computed), in this process.
 """
@@ -70,9 +71,9 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float, float]:
 def floor(jobs: int, steps: int) -> None:
     """The scalar events of `jobs` jobs of `steps` steps alone: k, k/error, loss on train,
     loss on test at every step (what `sinks=[scalars]` writes), each way timed after one
-    warm-up job: built whole by the launcher (its scalars-only path), and by TensorFlow's
-    summary writers and `tf.summary.scalar` in one compiled call a job (its path beside
-    other sinks; on at most `TENSORFLOW_JOBS` jobs, a job costing far more)."""
+    warm-up job: in files built whole (the launcher's scalars-only path), and appended to
+    the files of TensorFlow's writers, opened and closed with nothing else written (its
+    path beside other sinks, on at most `TENSORFLOW_JOBS` jobs)."""
     import numpy as np
 
     from pipeline.sweeps.stacked_write import Scalars, write_events
@@ -86,7 +87,7 @@ def floor(jobs: int, steps: int) -> None:
     dirs = {"train": "train", "test": "test"}
     ways = (
         ("built whole (scalars only)", jobs, None),
-        ("TensorFlow's summary op (with other sinks)", min(jobs, TENSORFLOW_JOBS), no_sinks),
+        ("appended to TensorFlow's writers' files", min(jobs, TENSORFLOW_JOBS), no_sinks),
     )
     for way, count, also in ways:
         with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
@@ -105,13 +106,12 @@ def floor(jobs: int, steps: int) -> None:
         )
 
 
-#: how many jobs the floor writes through TensorFlow's summary op, for comparison
+#: how many jobs the floor writes through TensorFlow's writers, for comparison
 TENSORFLOW_JOBS = 50
 
 
 def no_sinks(writers: dict) -> None:
-    """No other sink: the scalars still go through TensorFlow's writers (the floor's
-    comparison)."""
+    """No other sink: TensorFlow's writers still opened and closed (the floor's comparison)."""
 
 
 def forget_parsed() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runinfo import framed
+from pipeline.runinfo import EVENT_FILE_MARK, framed
 
 #: what TensorFlow's event writer puts in a file's first event
 FILE_VERSION = "brain.Event:2"
@@ -44,26 +44,57 @@ def write_scalar_files(
     holding `values` (`<writer>/<tag>` -> float32 column, one value a step of `steps`) as
     `tf.summary.scalar` on that writer would: for each step in order, each of the writer's
     tags in the order of `values`. Returns the files written."""
+    files = []
+    for directory, records in scalar_records(run_dir, writer_dirs, steps, values):
+        seconds = int(time.time())
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"events.out.tfevents.{seconds:010d}.{socket.gethostname()}"
+        path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}.v2"
+        first = framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()
+        path.write_bytes(first + records)
+        files.append(path)
+    return files
+
+
+def append_scalar_files(
+    run_dir: Path,
+    writer_dirs: Mapping[str, str],
+    steps: np.ndarray,
+    values: Mapping[str, np.ndarray],
+) -> list[Path]:
+    """The same events appended to the one event file each writer's directory holds (the
+    file a closed TensorFlow writer left there, its other summaries in it); the files."""
+    files = []
+    for directory, records in scalar_records(run_dir, writer_dirs, steps, values):
+        (path,) = directory.glob(f"*{EVENT_FILE_MARK}*")  # one file a directory
+        with open(path, "ab") as stream:
+            stream.write(records)
+        files.append(path)
+    return files
+
+
+def scalar_records(
+    run_dir: Path,
+    writer_dirs: Mapping[str, str],
+    steps: np.ndarray,
+    values: Mapping[str, np.ndarray],
+) -> Iterable[tuple[Path, bytes]]:
+    """Each writer's directory and its scalar events' records, framed, in order."""
     layout: dict[str, list[str]] = {}
     for name in values:
         writer, _, tag = name.partition("/")
         layout.setdefault(writer, []).append(tag)
     steps = np.asarray(steps, dtype=np.int64)
-    files = []
     for writer, tags in layout.items():
         columns = [np.asarray(values[f"{writer}/{tag}"], dtype=np.float32) for tag in tags]
-        files.append(write_scalar_file(run_dir / str(writer_dirs[writer]), tags, steps, columns))
-    return files
+        yield run_dir / str(writer_dirs[writer]), records_of(tags, steps, columns)
 
 
-def write_scalar_file(
-    directory: Path, tags: list[str], steps: np.ndarray, columns: list[np.ndarray]
-) -> Path:
-    """The event file of one writer in `directory`: `columns[i][row]` under `tags[i]` at
-    `steps[row]`, row by row; the file's path."""
-    seconds = int(time.time())
+def records_of(tags: list[str], steps: np.ndarray, columns: list[np.ndarray]) -> bytes:
+    """The framed records of `columns[i][row]` under `tags[i]` at `steps[row]`, row by row,
+    at this wall time."""
     wall_time = struct.pack("<d", time.time())
-    parts = [framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()]
+    parts = []
     for start, stop, width in runs_of_step_width(steps):
         rows = steps[start:stop]
         parts.append(
@@ -74,11 +105,7 @@ def write_scalar_file(
                 ]
             ).tobytes()
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"events.out.tfevents.{seconds:010d}.{socket.gethostname()}"
-    path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}.v2"
-    path.write_bytes(b"".join(parts))
-    return path
+    return b"".join(parts)
 
 
 def first_event(seconds: int) -> bytes:

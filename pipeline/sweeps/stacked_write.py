@@ -3,15 +3,15 @@
 Under `hydra/launcher=stacked` a job with tbpipe's `ScalarSink` needs nothing of its own
 model for its scalars: k, k/error, the train and test loss at every step are columns of
 what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks of tbpipe's
-defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
+defaults are written to the same files by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
 job's config instead of two deep copies, each entry the sweep's jobs share dumped once:
 pipeline/sweeps/stacked_configs.py), tbpipe.log, run.json, the train/ and test/ event files
-through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and steps;
-one compiled call per job writes every event) and metrics.json (written last: a job cut
-short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see the job
-start and end, and the sweeper gets its return value, as with `run_job`.
+(the bytes `tf.summary.scalar` writes, built whole: pipeline/sweeps/scalar_events.py) and
+metrics.json (written last: a job cut short reads as pending, and `tbpipe resume` runs it
+again). Hydra's callbacks see the job start and end, and the sweeper gets its return value,
+as with `run_job`.
 """
 
 from __future__ import annotations
@@ -200,66 +200,24 @@ def write_events(
     run_dir: Path, writer_dirs: Mapping[str, Any], scalars: Scalars, also: Any = None
 ) -> None:
     """The train/ and test/ event files: each scalar at each of its steps, as
-    `tf.summary.scalar` on the writers `app.run` would open writes it.
+    `tf.summary.scalar` on the writers `app.run` would open writes it, built whole
+    (pipeline/sweeps/scalar_events.py: TensorFlow's bytes but for the wall times, no
+    summary writer or op). With the job's other sinks, `also(writers)` writes them on
+    TensorFlow's writers first, and the scalars are appended to the file each closed writer
+    left: one event file a directory (pipeline/writers.py), as a run's."""
+    from pipeline.sweeps.scalar_events import append_scalar_files, write_scalar_files
 
-    Scalars alone (no `also`): each file built whole, its bytes TensorFlow's but for the
-    wall times (pipeline/sweeps/scalar_events.py), with no summary writer or op. With the
-    job's other sinks, `also(writers)` writes them on TensorFlow's writers before they
-    close, and the scalars go first on the same writers by `tf.summary.scalar` in one
-    compiled call: one file a directory (pipeline/writers.py), not a second file whose
-    place in TensorBoard's order of a directory's files would rest on its name."""
     if also is None and scalars.sinks is None:
-        from pipeline.sweeps.scalar_events import write_scalar_files
-
         write_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values)
         return
-    import tensorflow as tf
-
-    from pipeline.compat import writer_handle
     from pipeline.writers import close_writers, open_writers
 
-    layout: dict[str, list[str]] = {}
-    for name in scalars.values:  # the task's order, grouped by writer as ScalarSink does
-        writer, _, tag = name.partition("/")
-        layout.setdefault(writer, []).append(tag)
-    used = set(layout) | (scalars.sinks.writers_used() if scalars.sinks is not None else set())
+    used = {name.partition("/")[0] for name in scalars.values}
+    used |= scalars.sinks.writers_used() if scalars.sinks is not None else set()
     writers = open_writers(run_dir, used=used, **writer_dirs)
     try:
-        values = {
-            writer: tf.constant(
-                np.stack([scalars.values[f"{writer}/{tag}"] for tag in tags], axis=1)
-            )
-            for writer, tags in layout.items()
-        }
-        handles = {name: writer_handle(writer) for name, writer in writers.items()}
-        writing = scalar_writing(tuple((writer, tuple(tags)) for writer, tags in layout.items()))
-        writing(tf.constant(scalars.steps), values, handles)
         if also is not None:
             also(writers)
     finally:
         close_writers(writers)
-
-
-@functools.cache
-def scalar_writing(layout: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
-    """The compiled writing of every step's scalars for one layout of writers and tags
-    (traced once; a job's steps, values and writers are its arguments)."""
-    import tensorflow as tf
-
-    from pipeline.compat import writer_from_handle
-
-    def write(steps, values, handles):
-        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
-
-        def body(row):
-            # tags must read `k`, not `while/k`: no name scope, as the run's own loop writes
-            with tf.compat.v1.name_scope(None), tf.summary.record_if(True):
-                for writer, tags in layout:
-                    with writers[writer].as_default(step=steps[row]):
-                        for column, tag in enumerate(tags):
-                            tf.summary.scalar(tag, values[writer][row, column])
-            return (row + 1,)
-
-        tf.while_loop(lambda row: row < tf.shape(steps)[0], body, [tf.constant(0)])
-
-    return tf.function(write, autograph=False)
+    append_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values)
