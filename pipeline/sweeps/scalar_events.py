@@ -9,7 +9,9 @@ TensorBoard's own scalar plugin) is repeated over rows and those bytes are set p
 records are framed by `runinfo.framed`, the project's one TFRecord framing. The file is
 named as TensorFlow names a summary file and starts with its `brain.Event:2` event; each
 Event equals TensorFlow's byte for byte but for its wall time, one time a file
-(tests/test_scalar_events.py).
+(tests/test_scalar_events.py). Beside summaries that only TensorFlow's writers write (a
+job's histograms, images), the records are appended to the file such a writer left once
+closed: a directory keeps one event file, as TensorBoard reads a run's.
 """
 
 from __future__ import annotations
