@@ -64,11 +64,13 @@ def append_scalar_files(
     steps: np.ndarray,
     values: Mapping[str, np.ndarray],
 ) -> list[Path]:
-    """The same events appended to the one event file each writer's directory holds (the
-    file a closed TensorFlow writer left there, its other summaries in it); the files."""
+    """The same events appended to the event file a closed TensorFlow writer of this
+    process left last in each writer's directory (its other summaries in it); the files."""
     files = []
+    mine = f".{os.getpid()}."
     for directory, records in scalar_records(run_dir, writer_dirs, steps, values):
-        (path,) = directory.glob(f"*{EVENT_FILE_MARK}*")  # one file a directory
+        written = [path for path in directory.glob(f"*{EVENT_FILE_MARK}*") if mine in path.name]
+        path = max(written, key=lambda path: path.stat().st_mtime_ns)
         with open(path, "ab") as stream:
             stream.write(records)
         files.append(path)
