@@ -124,20 +124,25 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
 
 
 def killed_and_resumed_equal_the_run_never_stopped(
-    args: tuple, tmp_path: Path, whole: Path | None = None
+    args: tuple, tmp_path: Path, whole: Path | None = None, in_process: bool = False
 ):
     """Run `args` whole (in this process, from `tmp_path` as the console script's would
     be; or read `whole`, such a run made already), then `tbpipe args` killed with -9 past
-    a checkpoint and resumed: the resumed run completes from that checkpoint with every
-    series and record of the whole one. Returns the resume's result, for its output to
-    be read."""
+    a checkpoint and resumed (`tbpipe resume`, or `in_process` through `api.resume_run`
+    where the numbers are the point): the resumed run completes from that checkpoint with
+    every series and record of the whole one. Returns the resume's result (the console
+    script's, for its output to be read; or the api's)."""
     run_dir = tmp_path / "run"
     if whole is None:
         whole = tmp_path / "whole"
         with contextlib.chdir(tmp_path):  # relative paths in `args` are read from there
             api.run_experiment(*args, run_dir=whole)
     saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    if in_process:
+        with contextlib.chdir(tmp_path):
+            resumed = api.resume_run(run_dir)
+    else:
+        resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
     series, written = read_once(whole)
