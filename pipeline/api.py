@@ -8,6 +8,7 @@ The overrides are the command line's, word for word, and pass the same checks fi
     result.metrics["k"], result.run_dir
     sweep = api.run_sweep("data.noise_std=0.01,0.1,1", "trainer.steps=300")
     api.read_runs(sweep.sweep_dir)            # plain dicts; api.scalars_frame(...) for pandas
+    api.resume_run("runs/mlp")                # a stopped run, on from its latest checkpoint
 
 `run_experiment` composes the config with Hydra's compose API and trains in this process:
 same config and seed as `tbpipe`, bit-identical series. `run_sweep` runs `tbpipe -m` in a
@@ -119,6 +120,44 @@ def run_sweep(
         raise RuntimeError(f"tbpipe -m stopped (exit {done.returncode}): {last}")
     jobs = [RunResult(path, read_metrics(path)) for path in _job_dirs(Path(sweep_dir))]
     return SweepResult(sweep_dir=Path(sweep_dir), jobs=jobs, output=done.stdout)
+
+
+def resume_run(run_dir: str | os.PathLike) -> RunResult:
+    """Go on with a stopped run in this process, as `tbpipe resume <run dir>` does: from
+    its latest checkpoint to its planned end, with the settings it recorded; a completed
+    or diverged run is left as it is. The same checks first, the same one-line `BadInput`:
+    a run still running, or one whose settings today's configs no longer compose to (or
+    that ran with other versions), is refused with nothing changed. A sweep is resumed
+    with `tbpipe resume <sweep dir>` (its launcher relaunches its jobs).
+    """
+    from pipeline import app
+    from pipeline.check.claim import claim_dir
+    from pipeline.readback.status import recorded_overrides
+    from pipeline.sweeps.resume import plan_run, refuse_if_owned
+
+    run_dir = Path(run_dir)
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise BadInput(
+            f"cannot resume {run_dir}: it holds no run (.hydra/config.yaml); "
+            "a sweep dir is resumed with `tbpipe resume`"
+        )
+    refuse_if_owned(run_dir)
+    if plan_run(run_dir) is None:  # completed or diverged (said on stdout)
+        return RunResult(run_dir=run_dir, metrics=read_metrics(run_dir))
+    claim = claim_dir(run_dir, "hydra.run.dir", resuming=True)
+    try:
+        # what it recorded is what today's configs compose to: `plan_run` checked that
+        cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        hydra_cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
+        task = recorded_overrides(run_dir)
+        label = label_of(task, hydra_cfg.job.config.override_dirname.exclude_keys)
+        metrics = app.run(
+            cfg, run_dir, command=shlex.join(["tbpipe", *task]), overrides=task,
+            checked=True, resume=True, label=label,
+        )  # fmt: skip
+    finally:
+        claim.release()
+    return RunResult(run_dir=run_dir, metrics=metrics)
 
 
 def compose_config(*overrides: str, config_dir: str | os.PathLike | None = None) -> DictConfig:
@@ -234,6 +273,7 @@ __all__ = [
     "compose_config",
     "read_run",
     "read_runs",
+    "resume_run",
     "run_experiment",
     "run_sweep",
     "scalars_frame",

@@ -41,6 +41,18 @@ def test_a_run_from_python_is_laid_out_like_a_command_line_run(cli_and_api_runs)
     assert (result.run_dir / "train").is_dir() and (result.run_dir / "test").is_dir()
 
 
+def test_a_finished_run_resumed_from_python_is_left_as_it_is(cli_and_api_runs, capsys):
+    _, result = cli_and_api_runs
+    files = sorted(result.run_dir.rglob("*"))
+    stamps = [(path, path.stat().st_mtime_ns) for path in files]
+    again = api.resume_run(result.run_dir)
+    assert again.metrics == result.metrics
+    assert capsys.readouterr().out.startswith(f"nothing to resume: {result.run_dir} completed")
+    assert [(path, path.stat().st_mtime_ns) for path in sorted(result.run_dir.rglob("*"))] == stamps
+    with pytest.raises(api.BadInput, match="holds no run"):
+        api.resume_run(result.run_dir.parent)  # not a run dir
+
+
 def test_a_bad_override_from_python_is_the_command_lines_one_line_error(tmp_path):
     with pytest.raises(api.BadInput, match=r"^bad value trainer.steps=0: must be an integer >= 1$"):
         api.run_experiment("trainer.steps=0", run_dir=tmp_path / "run")

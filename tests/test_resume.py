@@ -13,6 +13,7 @@ graph, the text and the HParams session once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import signal
 import subprocess
@@ -30,16 +31,21 @@ from tests.conftest import TBPIPE, run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
-#: long enough to be caught mid-way (a few seconds of training, as tests/test_resume_faults.py's
-#: RUN); every kind of record, an image at a checkpoint step
+#: long enough to be caught mid-way (as tests/test_resume_faults.py's RUN); every kind of
+#: record, an image at a checkpoint step; scalars every 10 steps, as histograms (every step
+#: would be ten times the records to write and read back, and catch nothing more)
 LONG_RUN = (
     "trainer.steps=8000",
     "trainer.checkpoint_every=1000",
     "writer.flush_millis=100",
     "sinks=[graph,scalars,histograms,images,text,hparams]",
+    "sinks.scalars.every=10",
     "sinks.images.every=2000",
     "trainer.progress=false",
 )
+#: a run still going when the test ends (it is killed): a checkpoint every 1,000 steps
+ENDLESS = ("trainer.steps=100000000", "trainer.checkpoint_every=1000", "sinks=[scalars]",
+           "trainer.progress=false")  # fmt: skip
 MINI_BATCHES = ("trainer.batch_size=16", "optimizer.learning_rate=0.2")
 
 
@@ -72,6 +78,13 @@ def records(run_dir: Path) -> Counter:
             elif event.HasField("graph_def"):
                 found[folder, "graph_def", event.step] += 1
     return found
+
+
+@functools.cache
+def read_once(run_dir: Path) -> tuple[dict, Counter]:
+    """`every_series` and `records` of a run that no test changes (a run never stopped,
+    which several tests compare with), read once."""
+    return every_series(run_dir), records(run_dir)
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
@@ -110,21 +123,32 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
     return checkpoint_step(run_dir)  # a later one may have come before the signal
 
 
-def killed_and_resumed_equal_the_run_never_stopped(args: tuple, tmp_path: Path):
+def killed_and_resumed_equal_the_run_never_stopped(
+    args: tuple, tmp_path: Path, whole: Path | None = None, in_process: bool = False
+):
     """Run `args` whole (in this process, from `tmp_path` as the console script's would
-    be), then `tbpipe args` killed with -9 past a checkpoint and resumed: the resumed run
-    completes from that checkpoint with every series and record of the whole one. Returns
-    the resume's result, for its output to be read."""
-    whole, run_dir = tmp_path / "whole", tmp_path / "run"
-    with contextlib.chdir(tmp_path):  # relative paths in `args` are read from there
-        api.run_experiment(*args, run_dir=whole)
+    be; or read `whole`, such a run made already), then `tbpipe args` killed with -9 past
+    a checkpoint and resumed (`tbpipe resume`, or `in_process` through `api.resume_run`
+    where the numbers are the point): the resumed run completes from that checkpoint with
+    every series and record of the whole one. Returns the resume's result (the console
+    script's, for its output to be read; or the api's)."""
+    run_dir = tmp_path / "run"
+    if whole is None:
+        whole = tmp_path / "whole"
+        with contextlib.chdir(tmp_path):  # relative paths in `args` are read from there
+            api.run_experiment(*args, run_dir=whole)
     saved = stop_mid_run(args, run_dir, tmp_path, signal.SIGKILL)
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+    if in_process:
+        with contextlib.chdir(tmp_path):
+            resumed = api.resume_run(run_dir)
+    else:
+        resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
-    assert every_series(run_dir) == every_series(whole)  # bit for bit, every record
+    series, written = read_once(whole)
+    assert every_series(run_dir) == series  # bit for bit, every record
     got = records(run_dir)
-    assert set(got.values()) == {1} and got == records(whole)
+    assert set(got.values()) == {1} and got == written
     return resumed
 
 
@@ -171,9 +195,9 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
 
-    whole = uninterrupted(args)
-    assert every_series(run_dir) == every_series(whole)  # bit for bit, every step
-    got, want = records(run_dir), records(whole)
+    series, want = read_once(uninterrupted(args))
+    assert every_series(run_dir) == series  # bit for bit, every recorded step
+    got = records(run_dir)
     assert set(got.values()) == {1}, [key for key, n in got.items() if n > 1][:5]
     assert got == want  # the graph, text and HParams written at the start: once
 
@@ -181,7 +205,7 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
 def test_resume_refuses_a_run_that_is_still_running(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [TBPIPE, *LONG_RUN, "trainer.steps=100000000", f"hydra.run.dir={run_dir}"],
+        [TBPIPE, *ENDLESS, f"hydra.run.dir={run_dir}"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

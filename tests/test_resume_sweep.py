@@ -28,6 +28,9 @@ pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 SLOW = """# @package _global_
 defaults:
   - override /sinks: [scalars, histograms]   # each job stays quick
+sinks:
+  scalars:
+    every: 10              # as histograms: a tenth of the records to write and read back
 trainer:
   steps: 4000              # long enough to be stopped in the middle of a job
   checkpoint_every: 1000   # a checkpoint every 1,000 steps
@@ -86,7 +89,19 @@ def kill_in_third_job(args: list[str], sweep_dir: Path, cwd: Path) -> int:
     return checkpoint_step(third[0])  # a later one may have come before the kill
 
 
-def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory) -> Path:
+    """The sweep run whole by the console script, from a config dir of its own: what the
+    resumed sweep must equal, and the sweep whose job dirs a test damages in a copy."""
+    workdir = tmp_path_factory.mktemp("whole")
+    whole = workdir / "sweep"
+    run_tbpipe(*sweep_args(write_config_dir(workdir / "conf"), whole), cwd=workdir)
+    return whole
+
+
+def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(
+    tmp_path, never_stopped
+):
     config_dir = write_config_dir(tmp_path / "conf")
     sweep_dir = tmp_path / "sweep"
     saved = kill_in_third_job(sweep_args(config_dir, sweep_dir), sweep_dir, tmp_path)
@@ -130,10 +145,8 @@ def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(tmp
     done = run_tbpipe("status", str(sweep_dir), cwd=tmp_path)  # exit 0: all completed
     assert done.stdout.strip().endswith("4 jobs: 4 completed")
 
-    whole = tmp_path / "whole"
-    run_tbpipe(*sweep_args(config_dir, whole), cwd=tmp_path)
     for num in range(4):
-        got, want = job_dir(sweep_dir, num), job_dir(whole, num)
+        got, want = job_dir(sweep_dir, num), job_dir(never_stopped, num)
         assert got.name == want.name
         assert every_series(got) == every_series(want), num
         written = records(got)
@@ -152,12 +165,14 @@ def test_a_search_is_not_resumed_and_says_why(tmp_path):
     assert files_of(sweep_dir) == before
 
 
-def test_job_dirs_without_their_settings_are_run_again_or_refused_in_one_line(tmp_path):
+def test_job_dirs_without_their_settings_are_run_again_or_refused_in_one_line(
+    tmp_path, never_stopped
+):
     """An empty job dir is a job still to run; a link, or files without .hydra/, is one
-    line and exit 2 with nothing changed (never a traceback)."""
+    line and exit 2 with nothing changed (never a traceback). On a copy of a finished
+    sweep (resume goes on in the dir it is given)."""
     sweep_dir = tmp_path / "sweep"
-    run_tbpipe("-m", "data.noise_std=0.1,0.2,0.3", "trainer.steps=20", "trainer.progress=false",
-               "sinks=[scalars]", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)  # fmt: skip
+    shutil.copytree(never_stopped, sweep_dir, symlinks=True)
     second, third = job_dir(sweep_dir, 1), job_dir(sweep_dir, 2)
     second.rename(tmp_path / "elsewhere")
     second.symlink_to(tmp_path / "elsewhere")
@@ -173,7 +188,7 @@ def test_job_dirs_without_their_settings_are_run_again_or_refused_in_one_line(tm
     resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
     assert "Traceback" not in resumed.stderr, resumed.stderr
     done = run_tbpipe("status", str(sweep_dir), cwd=tmp_path)
-    assert done.stdout.strip().endswith("3 jobs: 3 completed")
+    assert done.stdout.strip().endswith("4 jobs: 4 completed")
 
 
 def assert_refused(sweep_dir: Path, what: str, cwd: Path) -> None:

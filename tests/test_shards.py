@@ -1,24 +1,28 @@
 """tf.data input: a run from CSV shards read lazily (`data=shards`), read back as a user
-would see it: it learns, a kill -9 and `tbpipe resume` give the uninterrupted run bit for
-bit (the tf.data iterator is in the checkpoint), and a glob that matches nothing is one
-line before TensorFlow loads.
+would see it: it learns, a kill -9 and a resume give the uninterrupted run bit for bit
+(the tf.data iterator is in the checkpoint), and a glob that matches nothing is one line
+before TensorFlow loads.
 
-Each run is the real `tbpipe` in a subprocess; what it wrote is read with TensorBoard's
-reader.
+One run of the shards is made whole in this process (`pipeline.api`, the console script's
+series): the learning is read from it, and the run killed by the real `tbpipe`, resumed
+by `api.resume_run` (what `tbpipe resume` does), must equal it. Bad shards go through the
+console script. What a run wrote is read with TensorBoard's reader.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline import api
 from pipeline.readback.runs import load_run
 from tests.conftest import run_tbpipe
 
-pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
+pytestmark = pytest.mark.slow  # every test here trains, or runs tbpipe in a subprocess
 
 #: y = x . WEIGHTS + noise, three features
 WEIGHTS = np.array([1.5, -2.0, 0.5])
@@ -53,27 +57,44 @@ def clean(stderr: str) -> None:
         assert word not in stderr, stderr
 
 
-def test_a_run_from_csv_shards_learns(tmp_path):
-    write_shards(tmp_path)
-    result = run_tbpipe(*ARGS, "trainer.steps=200", "hydra.run.dir=run", cwd=tmp_path)
-    clean(result.stderr)
-    test = load_run(tmp_path / "run" / "test")
+#: ARGS long enough to be killed past its first checkpoint (at 100), hundreds of steps
+#: before the end
+RESUMED = (*ARGS, "trainer.steps=600", "trainer.checkpoint_every=100", "writer.flush_millis=100")
+
+
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory) -> Path:
+    """RESUMED run whole on three shards of 60 rows, in this process from the folder that
+    holds them (as `tbpipe` run there): the folder; the run is its `whole/`."""
+    folder = tmp_path_factory.mktemp("shards")
+    write_shards(folder, train_shards=3, rows=60)
+    with contextlib.chdir(folder):  # data/*.csv are read from there
+        api.run_experiment(*RESUMED, run_dir=folder / "whole")
+    return folder
+
+
+def test_a_run_from_csv_shards_learns(never_stopped):
+    run_dir = never_stopped / "whole"
+    test = load_run(run_dir / "test")
     r2 = [float(value) for _, value in test.series["scalars"]["r2"]]
-    assert len(r2) == 200 // 5 + 1  # steps 0, 5, ..., 200
+    assert len(r2) == 600 // 5 + 1  # steps 0, 5, ..., 600
     assert r2[-1] > 0.8 and r2[-1] > r2[0]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
     assert metrics["final"]["test/r2"] == pytest.approx(r2[-1], abs=1e-6)
-    train = load_run(tmp_path / "run" / "train")
+    train = load_run(run_dir / "train")
     assert "plots/predicted_vs_true" in train.series["images"]  # drawn from a sample
 
 
-def test_shards_killed_and_resumed_equal_the_run_never_stopped(tmp_path):
+def test_shards_killed_and_resumed_equal_the_run_never_stopped(never_stopped):
+    """The console script killed with -9 from the folder of the shards, resumed there in
+    this process (`api.resume_run`, what `tbpipe resume` does: the numbers are the point)."""
     from tests.test_resume import killed_and_resumed_equal_the_run_never_stopped
 
-    write_shards(tmp_path, train_shards=3, rows=60)
-    # the kill lands past the first checkpoint (at 100), hundreds of steps before the end
-    args = (*ARGS, "trainer.steps=600", "trainer.checkpoint_every=100", "writer.flush_millis=100")
-    clean(killed_and_resumed_equal_the_run_never_stopped(args, tmp_path).stderr)
+    resumed = killed_and_resumed_equal_the_run_never_stopped(
+        RESUMED, never_stopped, whole=never_stopped / "whole", in_process=True
+    )
+    assert resumed.metrics["status"] == "completed"
 
 
 @pytest.mark.parametrize(
