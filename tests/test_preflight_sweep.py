@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.check import preflight
+from pipeline.check import paths, preflight
 from pipeline.check.errors import BadInput
 
 #: sweeps that pass, and sweeps with a bad value in a later job (the first job is good);
@@ -98,3 +98,51 @@ def test_later_jobs_share_one_working_copy_of_their_config(tmp_path, monkeypatch
     clash = ["-m", "data.noise_std=0.01,0.1", "seed=range(2)", "hydra.sweep.subdir=s${seed}"]
     said = outcome([*clash, f"hydra.sweep.dir={tmp_path}/t"])
     assert said.startswith("bad value hydra.sweep.subdir=s0: jobs 0 and 2 would share the dir")
+
+
+#: sweeps whose later jobs' dirs and paths are found from their numbers (`paths.JobPaths`),
+#: or not (a value that moves what a job writes): the same dirs, the same line either way
+PATH_SWEEPS = [
+    ["data.noise_std=0.01,1", "seed=range(3)", "model=linear,mlp"],
+    ["seed=range(3)", "hydra.job_logging.handlers.file.filename=../x.log"],
+    ["seed=range(3)", "writer.train=${hydra.job.name}", "writer.test=${writer.train}"],
+    ["seed=range(3)", "hydra.output_subdir=null", "writer.train=t/${hydra.job.name}"],
+    ["seed=range(3)", "hydra.job.env_set.A=1,2"],
+    ["seed=range(3)", "writer.train=a,b,test"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", PATH_SWEEPS, ids=" ".join)
+def test_a_later_jobs_dir_found_from_its_number_is_the_one_its_config_gives(
+    overrides, tmp_path, monkeypatch
+):
+    dirs = []
+    finish = paths.SweepPaths.finish
+    monkeypatch.setattr(
+        paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
+    )
+    argv = ["-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    from_numbers = outcome(argv)
+    monkeypatch.setattr(paths.JobPaths, "of", classmethod(lambda *args: None))
+    from_configs = outcome(argv)
+    assert from_numbers == from_configs
+    assert dirs[:1] == dirs[1:]
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_later_jobs_dir_is_found_from_its_number(tmp_path, monkeypatch):
+    """3 noise levels x 4 seeds: the first job's dir and paths come from its config, the
+    11 others' from their numbers; each job has a dir of its own."""
+    resolved, dirs = [], []
+    job_dir_of, finish = paths.job_dir_of, paths.SweepPaths.finish
+    monkeypatch.setattr(
+        paths, "job_dir_of", lambda *args: resolved.append(args) or job_dir_of(*args)
+    )
+    monkeypatch.setattr(
+        paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
+    )
+    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
+    assert outcome(argv) == "ok"
+    assert len(resolved) == 1
+    assert sorted(dirs[0].values()) == list(range(12))

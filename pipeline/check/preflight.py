@@ -156,12 +156,12 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
             # each job's dir is found while its config is at hand (a later job's config is
             # one copy that each job sets its values on); its errors come after validation's
             paths, standing_in, count = SweepPaths(cfg), [], 0
-            for job_cfg, job, values_checked in jobs:
+            for job_cfg, job, values_checked, shape in jobs:
                 if not values_checked:
                     _validate(job_cfg, job)
                 count += 1
                 if runs and jobs.every_job:
-                    paths.add(job_cfg, job)
+                    paths.add(job_cfg, job, *shape)
                 elif runs:
                     standing_in.append((job_cfg, job))
             if runs and jobs.every_job and not count:
@@ -235,8 +235,9 @@ class _SweepJobs:
 
 def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str], jobs):
     """Each job's config, composed cheaply: a job that only changes values reuses `cfg`;
-    and whether its values alone were checked (`_Template.values_pass`): False, the
-    caller validates the whole config."""
+    whether its values alone were checked (`_Template.values_pass`): False, the caller
+    validates the whole config; and its shape for `SweepPaths.add`: (its group choices,
+    the keys it sets otherwise than their first job), or () for a job standing for others."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
@@ -245,21 +246,21 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
         if found is not None:
             jobs.every_job = False
             for job in found:
-                yield compose(job, run_mode=RunMode.RUN), job, False
+                yield compose(job, run_mode=RunMode.RUN), job, False, ()
             return
     if cfg.hydra.sweeper.get("_target_") not in (BASIC_SWEEPER, TBPIPE_SWEEPER):
         jobs.every_job = False
-        yield cfg, overrides, False  # another sweeper has its own grammar: the common part
+        yield cfg, overrides, False, ()  # another sweeper has its own grammar: the common part
         return
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
     if not any(o.is_sweep_override() for o in parsed):
-        yield cfg, overrides, False
+        yield cfg, overrides, False, ()
         return
     if _job_count(parsed) > EVERY_JOB_LIMIT:  # check each swept value once, not each job
         jobs.every_job = False
         yield from (
-            (job_cfg, job, False) for job_cfg, job in _each_value_once(parsed, compose, groups)
+            (job_cfg, job, False, ()) for job_cfg, job in _each_value_once(parsed, compose, groups)
         )
         return
     templates: dict[tuple[str, ...], _Template] = {}
@@ -283,15 +284,20 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
             template = templates.get(key)
             if template is None:  # the first job of these group choices: validated whole
                 template = templates[key] = _Template(compose(job, run_mode=RunMode.RUN), job)
-                yield _with_values(template.copy(), values, job), job, False
+                yield _with_values(template.copy(), values, job), job, False, (key, [])
                 continue
+            # what sets the job apart from the first: the keys it sets otherwise
+            shape = (
+                key,
+                [o.key_or_group for o in values if o.input_line not in template.first_job],
+            )
             # a later job: its values set on the one working copy; checked by its values
             # alone, or, failing that, validated whole in a copy of its own
             job_cfg = _with_values(template.working_copy(values), values, job)
             if template.values_pass(job_cfg, values):
-                yield job_cfg, job, True
+                yield job_cfg, job, True, shape
             else:
-                yield _with_values(template.copy(), values, job), job, False
+                yield _with_values(template.copy(), values, job), job, False, shape
 
 
 def _with_values(job_cfg: DictConfig, values: list, job: list[str]) -> DictConfig:

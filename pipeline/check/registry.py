@@ -19,9 +19,16 @@ SweepJobs = Callable[[Any, Sequence[str]], "list[list[str]] | None"]
 #: (composed cfg of a sweep) -> None; raise `BadInput` when this machine cannot run it
 SweepCheck = Callable[[Any], None]
 
+#: (a sweep job's composed cfg) -> {job number -> its dir's name in the sweep dir}, as a
+#: `hydra.sweep.subdir` of one text names it, for every job of that config's shape; or
+#: None when the hook cannot say (then each job's subdir is resolved)
+JobDirNames = Callable[[Any], "Callable[[int], str] | None"]
+
 override_checks: list[OverrideCheck] = []
 sweep_job_finders: list[SweepJobs] = []
 sweep_checks: list[SweepCheck] = []
+#: {the text of `hydra.sweep.subdir`: how it names each job's dir} (pipeline/check/paths.py)
+job_dir_names: dict[str, JobDirNames] = {}
 
 
 def check_overrides(check: OverrideCheck) -> OverrideCheck:

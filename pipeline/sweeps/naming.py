@@ -35,6 +35,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.check import registry
 from pipeline.compat import add_sweep_hydra_override, parsed_override
 
 #: Longest folder name we write; file systems stop at 255 bytes.
@@ -55,6 +56,8 @@ FOLDER_CHARACTERS = frozenset("._+-")
 FILLER = "-"
 #: the environment variable that carries a sweep's job-number width to its jobs' configs
 JOB_WIDTH_ENV = "TBPIPE_JOB_WIDTH"
+#: conf/config.yaml's `hydra.sweep.subdir`: each job's dir named by `_job_dir_resolver`
+JOB_SUBDIR = "${tbpipe.job_dir:${hydra.job.num}}"
 
 
 def shell_safe(text: str) -> str:
@@ -226,6 +229,19 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
     return job_dir_name(num, *_given(_root_), width=int(width))
 
 
+def job_dir_names(cfg: DictConfig) -> Any:
+    """job number -> what `_job_dir_resolver` names its dir, for every job whose config is
+    `cfg` but for its number (the preflight checks a sweep's dirs with it); None for a
+    resumed sweep, whose dirs are found on disk."""
+    from pipeline.runinfo import RESUME_ENV
+
+    if OmegaConf.select(cfg, f"hydra.job.env_set.{RESUME_ENV}") is not None:
+        return None
+    width = int(OmegaConf.select(cfg, f"hydra.job.env_set.{JOB_WIDTH_ENV}", default=1))
+    overrides, excluded = _given(cfg)
+    return lambda num: job_dir_name(num, overrides, excluded, width=width)
+
+
 def resumed_job_dir(sweep_dir: Any, num: int) -> str | None:
     """The name of job `num`'s dir in a sweep being resumed, as it was made: a sweep made
     before names were padded and shell-safe (`7_noise_std=1`) goes on in its own dirs."""
@@ -277,3 +293,4 @@ if not OmegaConf.has_resolver("tbpipe.job_dir"):
     OmegaConf.register_new_resolver("tbpipe.job_dir", _job_dir_resolver)
 if not OmegaConf.has_resolver("tbpipe.run_suffix"):
     OmegaConf.register_new_resolver("tbpipe.run_suffix", _run_suffix_resolver)
+registry.job_dir_names.setdefault(JOB_SUBDIR, job_dir_names)
