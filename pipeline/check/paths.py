@@ -211,7 +211,7 @@ class JobPaths:
 
     def touched(self, values: Sequence[str]) -> bool:
         """Whether a job setting these keys could write elsewhere than this plan says."""
-        return any(_nested(key, kept) for key in values for kept in self.kept)
+        return any(nested(key, kept) for key in values for kept in self.kept)
 
     def passes(self, num: int, values: Sequence[str], sweep_dir: str, owner: dict) -> bool:
         """Whether job `num` setting `values` writes only inside a dir of its own (then
@@ -250,8 +250,8 @@ def _at(node: Any, dotted: str) -> Any:
 _OPAQUE = object()
 
 
-def _nested(key: str, other: str) -> bool:
-    """Whether setting `key` can change `other`: the same key, or one inside the other."""
+def nested(key: str, other: str) -> bool:
+    """Whether setting `key` can change `other` (dotted keys): the same, or one inside the other."""
     return key == other or key.startswith(f"{other}.") or other.startswith(f"{key}.")
 
 
@@ -275,7 +275,7 @@ def _pieces(raw: dict, text: Any, kept: list[str], in_job_dir: bool) -> tuple[st
         value = _at(raw, key)
         if not isinstance(value, str) or "${" in value:
             return None
-        if any(_nested(key, own) for own in _PER_JOB):
+        if any(nested(key, own) for own in _PER_JOB):
             return None
         kept.append(key)
         current += value + after

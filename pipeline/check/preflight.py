@@ -29,7 +29,7 @@ from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_conf
 from pipeline.check.datafiles import BUNDLED, FILE_DATA, SHARDED_FILES, check_data
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
-from pipeline.check.paths import SweepPaths, check_run_paths, check_sweep_paths
+from pipeline.check.paths import SweepPaths, check_run_paths, check_sweep_paths, nested
 from pipeline.check.schema import TBPIPE_SWEEPER, is_number
 from pipeline.check.targets import check_config_targets
 from pipeline.check.validate import explain, override_for, rules_for, validate
@@ -293,7 +293,7 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
             )
             # a later job: its values set on the one working copy; checked by its values
             # alone, or, failing that, validated whole in a copy of its own
-            job_cfg = _with_values(template.working_copy(values), values, job)
+            job_cfg = _with_values(*template.working_copy(values), job)
             if template.values_pass(job_cfg, values):
                 yield job_cfg, job, True, shape
             else:
@@ -302,14 +302,14 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
 
 def _with_values(job_cfg: DictConfig, values: list, job: list[str]) -> DictConfig:
     """`job_cfg` with each of the job's `values` overrides set, as Hydra's loader sets them."""
-    for override in values:
-        try:
-            with open_dict(job_cfg):
+    with open_dict(job_cfg):
+        for override in values:
+            try:
                 OmegaConf.update(job_cfg, override.key_or_group, override.value())
-        except Exception as error:
-            if full_error_requested():
-                raise
-            raise explain(_Wrapped(error), job, lambda group: []) from None
+            except Exception as error:
+                if full_error_requested():
+                    raise
+                raise explain(_Wrapped(error), job, lambda group: []) from None
     return job_cfg
 
 
@@ -337,17 +337,32 @@ class _Template:
         self.first_job = set(job)  # a job's override as the first job's: validated with it
         self.working: DictConfig | None = None  # see `working_copy`
         self.working_keys: list[str] = []
+        self.working_lines: list[str | None] = []  # the overrides last set on it
 
     def copy(self) -> DictConfig:
         return pickle.loads(self.pickled)
 
-    def working_copy(self, values: list) -> DictConfig:
+    def working_copy(self, values: list) -> tuple[DictConfig, list]:
         """The copy later jobs set their values on, one after another: each job sets the
-        same keys (a fresh copy when they differ), and it is used while the job is."""
+        same keys (a fresh copy when they differ), and it is used while the job is; and
+        the job's values to set on it: those the job before set otherwise (a seed sweep
+        sets its seed, not every constant again). Each value is set again where keys nest
+        (`a` and `a.b`) or Hydra's own node is set (the preflight sets its job fields)."""
         keys = [override.key_or_group for override in values]
         if self.working is None or keys != self.working_keys:
             self.working, self.working_keys = self.copy(), keys
-        return self.working
+            self.working_lines = [None] * len(keys)
+            if any(nested(key, other) for key in keys for other in keys if key is not other):
+                self.working_lines = None  # nested keys: set every value each time
+        last, self.working_lines = self.working_lines, None
+        if last is not None:
+            self.working_lines = [override.input_line for override in values]
+            values = [
+                override
+                for override, line in zip(values, last, strict=True)
+                if override.input_line != line or override.key_or_group.startswith("hydra")
+            ]
+        return self.working, values
 
     def values_pass(self, job_cfg: DictConfig, values: list) -> bool:
         """Whether every value the job sets, and every value interpolating one, keeps
