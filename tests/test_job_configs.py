@@ -79,6 +79,14 @@ JOBS = [
 ]
 
 
+#: a noise x seed sweep: each later job is a copy of its shape's first with its own noise
+#: level and seed set, and its lines of `hydra.overrides.task`
+SWEEP = [
+    [f"data.noise_std={noise}", f"seed={seed}", "trainer.progress=false"]
+    for noise in (0.5, 1)
+    for seed in (0, 1, 2)
+] + [["data.noise_std=0.5", "seed=${data.seed}", "trainer.progress=false"]]
+
 #: the jobs `make test-fast` checks, in order: a template made, then reused for another
 #: value; another group choice; a key not in the config (composed whole)
 FAST_JOBS = [JOBS[0], JOBS[1], JOBS[4], JOBS[14]]
@@ -88,6 +96,7 @@ FAST_JOBS = [JOBS[0], JOBS[1], JOBS[4], JOBS[14]]
     "jobs",
     [
         pytest.param(FAST_JOBS, id="one of each kind"),
+        pytest.param(SWEEP, id="a sweep's jobs of one shape"),
         pytest.param(JOBS, id="every job", marks=pytest.mark.slow),  # `make test` only
     ],
 )
@@ -121,4 +130,16 @@ def test_a_bad_override_fails_as_in_hydra(loaders, bad):
         hydra_loader.load_sweep_config(master, [bad])
     with pytest.raises(type(hydra_error.value)) as reusing_error:
         reusing.load_sweep_config(master, [bad])
+    assert str(reusing_error.value) == str(hydra_error.value)
+
+
+def test_a_later_jobs_bad_value_fails_as_in_hydra(loaders):
+    """A job shaped as an earlier one, with a value its key refuses: Hydra's own error."""
+    hydra_loader, reusing, master = loaders
+    reusing.load_sweep_config(master, ["seed=1", "data.noise_std=0.5"])
+    bad = ["seed=2", "data.noise_std=abc"]
+    with pytest.raises(Exception) as hydra_error:
+        hydra_loader.load_sweep_config(master, bad)
+    with pytest.raises(type(hydra_error.value)) as reusing_error:
+        reusing.load_sweep_config(master, bad)
     assert str(reusing_error.value) == str(hydra_error.value)

@@ -38,6 +38,7 @@ from pipeline.compat import (
     compose_with_hydra,
     hydra_args_parser,
     hydra_config_loader,
+    parsed_override,
     split_sweep,
 )
 
@@ -264,14 +265,11 @@ def _sweep_jobs(cfg: DictConfig, overrides: list[str], compose, groups: list[str
         )
         return
     templates: dict[tuple[str, ...], _Template] = {}
-    parsed_once: dict[str, Any] = {}  # a swept value's override, parsed for its first job
     for batch in split_sweep(parsed):
         for job in batch:
             values, structural = [], []
             for line in job:
-                override = parsed_once.get(line)
-                if override is None:
-                    override = parsed_once[line] = parser.parse_overrides([line])[0]
+                override = parsed_override(line)  # shared: the launcher reads it again
                 group = override.key_or_group.split("/")[0]
                 changes_structure = (
                     override.is_add() or override.is_delete() or override.is_force_add()

@@ -43,6 +43,9 @@ class ReusingConfigLoader:
         #: each template pickled: unpickling is a copy several times faster than
         #: `copy.deepcopy` of tbpipe's config, with the same nodes and flags
         self._templates: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        #: {(group choices, the keys of the job's overrides): the first config of that shape
+        #: pickled, with its values and task}: a later job changes what it sets otherwise
+        self._shapes: OrderedDict[tuple, tuple] = OrderedDict()
         self._groups: set[str] | None = None
         self.composed = 0  # whole compositions made (templates and fallbacks): tests read it
 
@@ -58,19 +61,47 @@ class ReusingConfigLoader:
         values = [o for o in parsed if not self._picks_template(o)]
         if any(not settable_value(o) for o in values):
             return self._compose(master_config, sweep_overrides)
-        config = pickle.loads(self._template(master_config, picks))
-        try:
-            for override in values:
-                if OmegaConf.select(config, override.key_or_group, default=_ABSENT) is _ABSENT:
-                    raise KeyError(override.key_or_group)
-                OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
-        except Exception:  # Hydra's composition says what is wrong, in its own words
-            return self._compose(master_config, sweep_overrides)
         task = [o.input_line for o in parsed if not o.is_hydra_override()]
-        with open_dict(config.hydra):
-            config.hydra.overrides.task = task
-            config.hydra.job.override_dirname = overrides_dirname(task, config)
+        shape = (picks, tuple(o.key_or_group for o in parsed if not o.is_hydra_override()))
+        first = self._shapes.get(shape) if plain_values(values) else None
+        config = self._like_first(first, values) if first is not None else None
+        if config is not None:  # its task's lines set where they differ from the first's
+            lines = config.hydra.overrides.task
+            with open_dict(config.hydra):
+                for index, (line, was) in enumerate(zip(task, first[2], strict=True)):
+                    if line != was:
+                        lines[index] = line
+                config.hydra.job.override_dirname = overrides_dirname(task, config)
+        else:
+            config = pickle.loads(self._template(master_config, picks))
+            try:
+                for override in values:
+                    if OmegaConf.select(config, override.key_or_group, default=_ABSENT) is _ABSENT:
+                        raise KeyError(override.key_or_group)
+                    OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+            except Exception:  # Hydra's composition says what is wrong, in its own words
+                return self._compose(master_config, sweep_overrides)
+            with open_dict(config.hydra):
+                config.hydra.overrides.task = task
+            if plain_values(values):
+                self._keep(self._shapes, shape, (pickle.dumps(config), values, task))
+            with open_dict(config.hydra):
+                config.hydra.job.override_dirname = overrides_dirname(task, config)
         OmegaConf.copy_cache(from_config=master_config, to_config=config)
+        return config
+
+    def _like_first(self, first: tuple, values: list[Override]) -> DictConfig | None:
+        """A copy of the first config of the job's shape with the values the job sets
+        otherwise set (a seed sweep: its seed); None when one does not take (the caller
+        composes the job as it did the first, to say why)."""
+        pickled, first_values, _ = first
+        config = pickle.loads(pickled)
+        try:
+            for override, was in zip(values, first_values, strict=True):
+                if override.input_line != was.input_line:
+                    OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+        except Exception:  # noqa: BLE001
+            return None
         return config
 
     def _picks_template(self, override: Override) -> bool:
@@ -81,11 +112,16 @@ class ReusingConfigLoader:
         template = self._templates.get(picks)
         if template is None:
             template = pickle.dumps(self._compose(master_config, list(picks)))
-            self._templates[picks] = template
-            if len(self._templates) > TEMPLATES_KEPT:
-                self._templates.popitem(last=False)
-        self._templates.move_to_end(picks)
+        self._keep(self._templates, picks, template)
         return template
+
+    @staticmethod
+    def _keep(kept: OrderedDict, key: tuple, value: Any) -> None:
+        """Keep `value` as the most recently used of at most TEMPLATES_KEPT."""
+        kept[key] = value
+        kept.move_to_end(key)
+        if len(kept) > TEMPLATES_KEPT:
+            kept.popitem(last=False)
 
     def _compose(self, master_config: DictConfig, overrides: Sequence[str]) -> DictConfig:
         self.composed += 1
@@ -105,6 +141,19 @@ def settable_value(override: Override) -> bool:
         override.type == OverrideType.CHANGE
         and override.package is None
         and not override.is_sweep_override()
+    )
+
+
+def plain_values(values: Sequence[Override]) -> bool:
+    """Whether the values are numbers, text or booleans set on keys none of which holds
+    another: then setting some of them again changes only those."""
+    keys = [override.key_or_group for override in values]
+    return all(
+        type(override.value()) in (int, float, bool, str) for override in values
+    ) and not any(
+        key == other or other.startswith(f"{key}.")
+        for position, key in enumerate(keys)
+        for other in keys[position + 1 :] + keys[:position]
     )
 
 
