@@ -221,10 +221,10 @@ class JobPaths:
         job_dir = resolved(os.path.join(sweep_dir, self.name_of(num)))
         if job_dir in owner or not inside(job_dir, sweep_dir):
             return False
-        found = {}
+        found, new = {}, not os.path.lexists(job_dir)
         for key, pieces, strictly in self.paths:
             value = job_dir.join(pieces)
-            path = resolved(os.path.join(job_dir, value))
+            path = _resolved_below(job_dir, value, new)
             if not value.strip() or not inside(path, job_dir, strictly=strictly):
                 return False
             found[key] = path
@@ -232,6 +232,17 @@ class JobPaths:
             return False
         owner[job_dir] = num
         return True
+
+
+def _resolved_below(job_dir: str, value: str, new: bool) -> str:
+    """`resolved(job_dir/value)`, folded without asking the file system when `job_dir`
+    (resolved) does not exist yet and the path stays below it without `..`: nothing
+    there can be a link."""
+    path = os.path.join(job_dir, value)
+    below = path[len(job_dir) :] if path.startswith(job_dir + os.sep) else None
+    if new and below is not None and ".." not in below.split(os.sep):
+        return os.path.normpath(path)
+    return resolved(path)
 
 
 def _at(node: Any, dotted: str) -> Any:
