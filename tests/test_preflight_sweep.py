@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.check import paths, preflight
+from pipeline.check import paths, preflight, sweep_paths
 from pipeline.check.errors import BadInput
 
 #: sweeps that pass, and sweeps with a bad value in a later job (the first job is good);
@@ -100,7 +100,7 @@ def test_later_jobs_share_one_working_copy_of_their_config(tmp_path, monkeypatch
     assert said.startswith("bad value hydra.sweep.subdir=s0: jobs 0 and 2 would share the dir")
 
 
-#: sweeps whose later jobs' dirs and paths are found from their numbers (`paths.JobPaths`),
+#: sweeps whose later jobs' dirs and paths are found from their numbers (`JobPaths`),
 #: or not (a value that moves what a job writes): the same dirs, the same line either way
 PATH_SWEEPS = [
     ["data.noise_std=0.01,1", "seed=range(3)", "model=linear,mlp"],
@@ -118,13 +118,13 @@ def test_a_later_jobs_dir_found_from_its_number_is_the_one_its_config_gives(
     overrides, tmp_path, monkeypatch
 ):
     dirs = []
-    finish = paths.SweepPaths.finish
+    finish = sweep_paths.SweepPaths.finish
     monkeypatch.setattr(
-        paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
+        sweep_paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
     )
     argv = ["-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     from_numbers = outcome(argv)
-    monkeypatch.setattr(paths.JobPaths, "of", classmethod(lambda *args: None))
+    monkeypatch.setattr(sweep_paths.JobPaths, "of", classmethod(lambda *args: None))
     from_configs = outcome(argv)
     assert from_numbers == from_configs
     assert dirs[:1] == dirs[1:]
@@ -135,12 +135,12 @@ def test_a_later_jobs_dir_is_found_from_its_number(tmp_path, monkeypatch):
     """3 noise levels x 4 seeds: the first job's dir and paths come from its config, the
     11 others' from their numbers; each job has a dir of its own."""
     resolved, dirs = [], []
-    job_dir_of, finish = paths.job_dir_of, paths.SweepPaths.finish
+    job_dir_of, finish = paths.job_dir_of, sweep_paths.SweepPaths.finish
     monkeypatch.setattr(
-        paths, "job_dir_of", lambda *args: resolved.append(args) or job_dir_of(*args)
+        sweep_paths, "job_dir_of", lambda *args: resolved.append(args) or job_dir_of(*args)
     )
     monkeypatch.setattr(
-        paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
+        sweep_paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
     )
     argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
     assert outcome(argv) == "ok"

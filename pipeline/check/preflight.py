@@ -29,8 +29,9 @@ from pipeline.check.compose import CONFIG_NAME, searchpath_override, tbpipe_conf
 from pipeline.check.datafiles import BUNDLED, FILE_DATA, SHARDED_FILES, check_data
 from pipeline.check.errors import BadInput, BadValue, full_error_requested, shorten
 from pipeline.check.hints import UnknownKey
-from pipeline.check.paths import SweepPaths, check_run_paths, check_sweep_paths, nested
+from pipeline.check.paths import check_run_paths
 from pipeline.check.schema import TBPIPE_SWEEPER, is_number
+from pipeline.check.sweep_paths import SweepPaths, check_sweep_paths, nested
 from pipeline.check.targets import check_config_targets
 from pipeline.check.validate import explain, override_for, rules_for, validate
 from pipeline.compat import (
