@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.app import summary_line
 from pipeline.check import rerun
-from pipeline.compat import yaml_of
+from pipeline.compat import config_container, yaml_of
 from pipeline.runinfo import (
     COMPLETED,
     environment_values,
@@ -44,10 +44,13 @@ from pipeline.runinfo import (
 )
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
+from pipeline.sweeps.stacked_logging import JobLogging
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
 KEPT = ("train/loss", "test/loss", "train/k", "train/k/error", "test/k", "test/k/error")
 job_log = logging.getLogger("tbpipe")  # <run dir>/tbpipe.log, as pipeline/job.py's
+#: each job's logging, configured afresh only when more than its log file's name differs
+job_logging = JobLogging()
 
 
 @dataclass
@@ -111,11 +114,11 @@ def _write_job(
     run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
     with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
         hydra_node.runtime.output_dir = str(run_dir)
-    saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
+    saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    configure_log(hydra_node.job_logging, hydra_node.verbose)  # tbpipe.log
+    job_logging.configure(hydra_node, hydra_saved)  # tbpipe.log, as Hydra's configure_log
     if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
         saved_dir = run_dir / str(hydra_node.output_subdir)
         saved_dir.mkdir(exist_ok=True)
@@ -161,7 +164,8 @@ def write_run(
     run.json, the event files, metrics.json (completed, last); returns the metrics."""
     started = time.perf_counter()
     begun = time.time()
-    write_run_info(run_dir, command, overrides, shown)
+    # its dir is fsynced with metrics.json's, written durably in the same dir last
+    write_run_info(run_dir, command, overrides, shown, sync_dir=False)
     steps = int(scalars.steps[-1])
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
     sinks = scalars.sinks

@@ -1,0 +1,139 @@
+"""Each written stacked job's logging, as Hydra's `configure_log(hydra.job_logging)` sets it.
+
+Hydra configures logging afresh for every job it runs: the job's config converted, Python's
+`logging.config.dictConfig` run, which builds every handler again only to point the file
+handler (`<run dir>/tbpipe.log`) at the job's own dir. The jobs the stacked launcher writes
+(pipeline/sweeps/stacked_write.py) share one logging config but for that file name, so
+`JobLogging` runs Hydra's own `configure_log` for the first job of a config and keeps what
+it left (each logger's level, handlers, propagation); a later job with the same config gets
+that state back with a new file handler at its own file (same class, mode, format, level),
+so its tbpipe.log holds the same lines in the same format. Anything else that differs (a
+value other than a file name, a logger made since, another stdout) configures afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from hydra.core.utils import configure_log
+from omegaconf import DictConfig
+
+
+def interpolated(tree: Any, path: tuple = ()) -> list[tuple]:
+    """The paths of the text values in `tree` (dicts, lists) that hold an interpolation."""
+    if isinstance(tree, dict):
+        return [found for key, value in tree.items() for found in interpolated(value, (*path, key))]
+    if isinstance(tree, list):
+        return [found for i, value in enumerate(tree) for found in interpolated(value, (*path, i))]
+    return [path] if isinstance(tree, str) and "${" in tree else []
+
+
+def _resolved(node: DictConfig, path: tuple) -> Any:
+    for key in path:
+        node = node[key]
+    return node
+
+
+class JobLogging:
+    """`configure_log(hydra.job_logging, hydra.verbose)` for one job after another, Python's
+    dictConfig run only when the config differs in more than its files' names."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._values: dict[tuple, Any] = {}
+        #: the root's and each configured logger's (level, handlers, propagate) as set last
+        self._state: dict[str, tuple] = {}
+        self._disable_existing = False
+
+    def configure(self, hydra_node: DictConfig, hydra_saved: dict) -> None:
+        """Set the logging of the job whose hydra node is `hydra_node` (`hydra_saved`: the
+        same node as a container, unresolved)."""
+        raw = hydra_saved.get("job_logging")
+        verbose = hydra_saved.get("verbose")
+        values = {path: _resolved(hydra_node.job_logging, path) for path in interpolated(raw)}
+        key = (repr(raw), repr(verbose), id(sys.stdout))
+        files = self._files_moved(key, values)
+        if files is None:
+            configure_log(hydra_node.job_logging, hydra_node.verbose)
+            self._remember(key, values, raw, verbose)
+            return
+        swapped = {old: _moved(old, filename) for old, filename in files.items()}
+        self._state = {
+            name: (level, [swapped.get(h, h) for h in handlers], propagate)
+            for name, (level, handlers, propagate) in self._state.items()
+        }
+        self._restore()
+        self._values = values
+
+    def _restore(self) -> None:
+        """What dictConfig leaves, with the same config: the root's and the configured
+        loggers' levels, handlers and propagation; their existing children reset; every
+        other logger enabled or disabled as `disable_existing_loggers` says."""
+        configured = [name for name in self._state if name]
+        children = tuple(f"{name}." for name in configured)
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if name in self._state or not isinstance(logger, logging.Logger):
+                continue
+            if name.startswith(children):
+                logger.setLevel(logging.NOTSET)
+                logger.handlers, logger.propagate = [], True
+            else:
+                logger.disabled = self._disable_existing
+        for name, (level, handlers, propagate) in self._state.items():
+            logger = logging.getLogger(name or None)
+            logger.setLevel(level)
+            logger.handlers = list(handlers)
+            logger.propagate = propagate
+
+    def _files_moved(self, key: tuple, values: dict[tuple, Any]) -> dict | None:
+        """{file handler: its new file} when only handlers' file names differ from the state
+        kept; None when logging must be configured afresh."""
+        if key != self._key:
+            return None
+        handlers = {h.get_name(): h for _, kept, _ in self._state.values() for h in kept}
+        moved = {}
+        for path, value in values.items():
+            if value == self._values[path]:
+                continue
+            if len(path) != 3 or path[0] != "handlers" or path[2] != "filename":
+                return None
+            handler = handlers.get(path[1])
+            if type(handler) is not logging.FileHandler:
+                return None
+            moved[handler] = value
+        return moved
+
+    def _remember(self, key: tuple, values: dict, raw: Any, verbose: Any) -> None:
+        """Keep the state dictConfig left, when a later job can be given it back: a whole
+        (not incremental) config with a root, and `verbose` true or false."""
+        self._key = None
+        if not isinstance(raw, dict) or raw.get("root") is None or raw.get("incremental"):
+            return
+        loggers = {"": raw["root"], **(raw.get("loggers") or {})}
+        if not isinstance(verbose, bool) or any(
+            not isinstance(c, dict) or "filters" in c for c in loggers.values()
+        ):
+            return  # verbose loggers, or filters dictConfig adds again
+        names = list(loggers)
+        self._state = {}
+        for name in names:
+            logger = logging.getLogger(name or None)
+            self._state[name] = (logger.level, list(logger.handlers), logger.propagate)
+        self._disable_existing = bool(raw.get("disable_existing_loggers", True))
+        self._key, self._values = key, values
+
+
+def _moved(old: logging.FileHandler, filename: str) -> logging.FileHandler:
+    """A file handler like `old` (mode, encoding, format, level, filters, name) on
+    `filename`; `old` closed first (its name then goes to the new one)."""
+    old.close()
+    new = logging.FileHandler(
+        filename, mode=old.mode, encoding=old.encoding, delay=old.delay, errors=old.errors
+    )
+    new.setFormatter(old.formatter)
+    new.setLevel(old.level)
+    new.filters = list(old.filters)
+    new.set_name(old.get_name())
+    return new
