@@ -16,6 +16,7 @@ from omegaconf import OmegaConf, open_dict
 
 from pipeline import compat
 from pipeline.check.compose import tbpipe_configs
+from pipeline.sweeps import stacked_logging
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import JobLogging
 
@@ -114,8 +115,8 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
     consoles = []
 
     def configure(cfg):
-        saved = OmegaConf.to_container(cfg.hydra, resolve=False, enum_to_str=True)
-        job_logging.configure(cfg.hydra, saved)
+        saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+        job_logging.configure(cfg, saved)
         consoles.append(logging.root.handlers[0])
 
     mine = log_each_job(job_configs(tmp_path / "stacked"), configure)
@@ -143,3 +144,26 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
     first = consoles[0]
     assert [h is first for h in consoles] == [True, True, True, False, False, False]
     assert len(set(map(id, consoles))) == 4
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "${hydra.runtime.output_dir}/${hydra.job.name}.log",
+        "${hydra.runtime.output_dir}/${hydra.job.num}-${hydra.job.override_dirname}.log",
+        "${hydra.job.num}",
+        "${hydra.runtime.output_dir}/${hydra.mode}.log",  # an enum: OmegaConf's own text
+        "${hydra.runtime.output_dir}/${oc.env:USER,someone}.log",
+        "${hydra.runtime.output_dir}/\\${hydra.job.name}.log",
+        "${hydra.runtime.output_dir}/${hydra.job.config_name}$.log",
+        "${hydra.job.override_dirname}/${hydra.sweep.dir}/${hydra.job.chdir}.log",
+    ],
+)
+def test_a_log_files_name_reads_as_omegaconf_resolves_it(tmp_path, filename):
+    cfg = job_configs(tmp_path)[2]
+    with open_dict(cfg):
+        cfg.hydra.job_logging.handlers.file.filename = filename
+    saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    got = stacked_logging.resolved(cfg, saved, ("handlers", "file", "filename"))
+    want = cfg.hydra.job_logging.handlers.file.filename
+    assert got == want and type(got) is type(want)

@@ -14,11 +14,15 @@ value other than a file name, a logger made since, another stdout) configures af
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from enum import Enum
 from typing import Any
 
 from hydra.core.utils import configure_log
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+_unresolved = object()
 
 
 def interpolated(tree: Any, path: tuple = ()) -> list[tuple]:
@@ -30,10 +34,45 @@ def interpolated(tree: Any, path: tuple = ()) -> list[tuple]:
     return [path] if isinstance(tree, str) and "${" in tree else []
 
 
-def _resolved(node: DictConfig, path: tuple) -> Any:
+#: `${a.b.c}`: a reference to a node by its full key, the one interpolation read here
+#: without OmegaConf's grammar (a file name such as `${hydra.runtime.output_dir}/x.log`)
+REFERENCE = re.compile(r"\$\{([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\}")
+#: whether a referenced key holds a value read as OmegaConf reads it (not an enum), by key
+_plain_keys: dict[str, bool] = {}
+
+
+def resolved(config: DictConfig, saved: dict, path: tuple) -> Any:
+    """The value at `path` of `config`'s `hydra.job_logging`, which holds an interpolation:
+    OmegaConf's, read from `saved` (the config as a container, unresolved, Hydra's node
+    included) where the text is references to plain values, each put in as text."""
+    raw = saved["hydra"]["job_logging"]
     for key in path:
-        node = node[key]
-    return node
+        raw = raw[key]
+    parts = REFERENCE.split(raw)
+    found: list | None = []
+    for key in parts[1::2]:
+        value = saved
+        for name in key.split("."):
+            value = value.get(name, _unresolved) if isinstance(value, dict) else _unresolved
+        if isinstance(value, (dict, list)) or (
+            isinstance(value, str) and ("${" in value or value == "???")
+        ):
+            value = _unresolved  # a node, or a value OmegaConf resolves further
+        elif value is not _unresolved and key not in _plain_keys:
+            _plain_keys[key] = not isinstance(OmegaConf.select(config, key), Enum)
+        if value is _unresolved or not _plain_keys[key]:
+            found = None
+            break
+        found.append(value)
+    texts = parts[0::2]
+    if found is None or any(c in text for text in texts for c in "\\${}'\""):
+        node = config.hydra.job_logging
+        for key in path:
+            node = node[key]
+        return node
+    if texts == ["", ""]:
+        return found[0]
+    return "".join(text + str(value) for text, value in zip(texts, [*found, ""], strict=True))
 
 
 class JobLogging:
@@ -47,12 +86,13 @@ class JobLogging:
         self._state: dict[str, tuple] = {}
         self._disable_existing = False
 
-    def configure(self, hydra_node: DictConfig, hydra_saved: dict) -> None:
-        """Set the logging of the job whose hydra node is `hydra_node` (`hydra_saved`: the
-        same node as a container, unresolved)."""
+    def configure(self, config: DictConfig, saved: dict) -> None:
+        """Set the logging of the job whose config is `config` (`saved`: the same config as
+        a container, unresolved)."""
+        hydra_node, hydra_saved = config.hydra, saved["hydra"]
         raw = hydra_saved.get("job_logging")
         verbose = hydra_saved.get("verbose")
-        values = {path: _resolved(hydra_node.job_logging, path) for path in interpolated(raw)}
+        values = {path: resolved(config, saved, path) for path in interpolated(raw)}
         key = (repr(raw), repr(verbose), id(sys.stdout))
         files = self._files_moved(key, values)
         if files is None:

@@ -115,10 +115,10 @@ def _write_job(
     with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
         hydra_node.runtime.output_dir = str(run_dir)
     saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job_logging.configure(config, saved)  # tbpipe.log, as Hydra's configure_log
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    job_logging.configure(hydra_node, hydra_saved)  # tbpipe.log, as Hydra's configure_log
     if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
         saved_dir = run_dir / str(hydra_node.output_subdir)
         saved_dir.mkdir(exist_ok=True)
