@@ -46,6 +46,11 @@ def saved_logging():
         logger.handlers, logger.propagate, logger.disabled = handlers, propagate, disabled
 
 
+@pytest.fixture(scope="module")
+def a_job(tmp_path_factory):
+    return job_configs(tmp_path_factory.mktemp("sweep"))[2]
+
+
 def job_configs(sweep_dir: Path) -> list:
     with tbpipe_configs():
         master = compat.compose_with_hydra(
@@ -159,8 +164,8 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
         "${hydra.job.override_dirname}/${hydra.sweep.dir}/${hydra.job.chdir}.log",
     ],
 )
-def test_a_log_files_name_reads_as_omegaconf_resolves_it(tmp_path, filename):
-    cfg = job_configs(tmp_path)[2]
+def test_a_log_files_name_reads_as_omegaconf_resolves_it(a_job, filename):
+    cfg = a_job.copy()
     with open_dict(cfg):
         cfg.hydra.job_logging.handlers.file.filename = filename
     saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)

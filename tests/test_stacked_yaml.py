@@ -31,6 +31,8 @@ JOBS = [
     ["data.noise_std=0.5", "seed=3", "name=' 1.5'", "optimizer=adam"],
     ["data.noise_std=0.5", "seed=4", "+hydra.job.env_set.NOTE='a note: " + "said " * 30 + "'"],
     ["data.noise_std=0.5", "seed=5", "data.x_low=-1e-3", "name=null", "optimizer=adam"],
+    ["data.noise_std=inf", "seed=-9", "trainer.progress=true", "data.x_low=-0.0"],
+    ["data.noise_std=nan", "seed=123456789012345678901234567890", "data.x_low=1e+300"],
 ]
 
 
