@@ -18,7 +18,7 @@ from pipeline import compat
 from pipeline.check.compose import tbpipe_configs
 from pipeline.sweeps import stacked_logging
 from pipeline.sweeps.job_configs import ReusingConfigLoader
-from pipeline.sweeps.stacked_logging import JobLogging
+from pipeline.sweeps.stacked_logging import JobLogging, SweepLogging
 
 #: a sweep's jobs, the last three with a logging config of their own
 JOBS = [
@@ -93,19 +93,22 @@ def described() -> dict:
     }
 
 
-def log_each_job(configs: list, configure) -> list:
-    """Each job's logging set by `configure(cfg)` after Hydra's own logging, a few lines
-    logged; the state of logging in each job."""
+def log_each_job(configs: list, configure_job, configure_sweep) -> list:
+    """Each job's logging set by `configure_job(cfg)`, a few lines logged, the launcher's
+    own set back by `configure_sweep` and a line logged; the state of logging in each
+    job and after it."""
     states = []
     detail = logging.getLogger("pipeline.some.module")  # there before the first job
+    configure_log(configs[0].hydra.hydra_logging, False)  # as the launcher starts
     for cfg in configs:
-        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)  # the launcher's, between jobs
-        configure(cfg)
+        configure_job(cfg)
         states.append(described())
         logging.getLogger("tbpipe").info("job %s started", cfg.hydra.job.num)
         logging.getLogger("tbpipe").warning("job %s warns", cfg.hydra.job.num)
         detail.debug("job %s in detail", cfg.hydra.job.num)
-    configure_log(configs[0].hydra.hydra_logging, False)
+        configure_sweep(configs[0])  # the sweep's own config, the same after every job
+        states.append(described())
+        logging.getLogger("hydra").info("after job %s", cfg.hydra.job.num)
     return states
 
 
@@ -114,9 +117,12 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
     files (timestamps aside), and dictConfig run only for a config that differs."""
     hydras = job_configs(tmp_path / "hydra")
     states = log_each_job(
-        hydras, lambda cfg: configure_log(cfg.hydra.job_logging, cfg.hydra.verbose)
+        hydras,
+        lambda cfg: configure_log(cfg.hydra.job_logging, cfg.hydra.verbose),
+        lambda cfg: configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose),
     )
     job_logging = JobLogging()
+    sweep_logging = SweepLogging(job_logging)
     consoles = []
 
     def configure(cfg):
@@ -124,19 +130,28 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
         job_logging.configure(cfg, saved)
         consoles.append(logging.root.handlers[0])
 
-    mine = log_each_job(job_configs(tmp_path / "stacked"), configure)
-    for num, (got, want) in enumerate(zip(mine, states, strict=True)):
+    def configure_sweep(cfg):
+        sweep_logging.configure(cfg.hydra)
+        consoles.append(logging.root.handlers[0])
+
+    mine = log_each_job(job_configs(tmp_path / "stacked"), configure, configure_sweep)
+    for index, (got, want) in enumerate(zip(mine, states, strict=True)):
         # the same state, each job's file in its own dir
+        num = index // 2
         files = {k: [h[2] for h in v[3] if h[2]] for k, v in got.items()}
         assert {k: v for k, v in files.items() if v} == {
-            k: [str(tmp_path / "stacked" / str(num) / "tbpipe.log")]
-            for k, v in want.items()
-            if any(h[2] for h in v[3])
-        }, num
+            k: [f.replace(str(tmp_path / "hydra"), str(tmp_path / "stacked")) for f in v]
+            for k, v in {k: [h[2] for h in v[3] if h[2]] for k, v in want.items()}.items()
+            if v
+        }, index
+        if index % 2 == 0:
+            assert set(sum(files.values(), [])) == {
+                str(tmp_path / "stacked" / str(num) / "tbpipe.log")
+            }
         without_files = {k: (*v[:3], [h[:2] + h[3:] for h in v[3]]) for k, v in got.items()}
         assert without_files == {
             k: (*v[:3], [h[:2] + h[3:] for h in v[3]]) for k, v in want.items()
-        }, num
+        }, index
     for num in range(len(JOBS)):
         got = (tmp_path / "stacked" / str(num) / "tbpipe.log").read_text().splitlines()
         want = (tmp_path / "hydra" / str(num) / "tbpipe.log").read_text().splitlines()
@@ -145,10 +160,12 @@ def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
     verbose = (tmp_path / "stacked" / "4" / "tbpipe.log").read_text()
     assert "job 4 in detail" in verbose  # hydra.verbose=true: debug lines too
     # dictConfig ran for the first job and for each that changed the config: the console
-    # handler it made is kept for the jobs after
-    first = consoles[0]
-    assert [h is first for h in consoles] == [True, True, True, False, False, False]
-    assert len(set(map(id, consoles))) == 4
+    # handler it made is kept for the jobs after; the launcher's, made after the first
+    # job, is kept for the whole sweep
+    jobs, sweep = consoles[0::2], consoles[1::2]
+    assert [h is jobs[0] for h in jobs] == [True, True, True, False, False, False]
+    assert len(set(map(id, jobs))) == 4
+    assert all(h is sweep[0] for h in sweep) and sweep[0] not in jobs
 
 
 @pytest.mark.parametrize(

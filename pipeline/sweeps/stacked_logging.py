@@ -22,6 +22,8 @@ from typing import Any
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.compat import config_container
+
 _unresolved = object()
 
 
@@ -85,6 +87,8 @@ class JobLogging:
         #: the root's and each configured logger's (level, handlers, propagate) as set last
         self._state: dict[str, tuple] = {}
         self._disable_existing = False
+        #: whether the logging now is the kept state's (set by this, nothing since)
+        self.last = False
 
     def configure(self, config: DictConfig, saved: dict) -> None:
         """Set the logging of the job whose config is `config` (`saved`: the same config as
@@ -98,34 +102,16 @@ class JobLogging:
         if files is None:
             configure_log(hydra_node.job_logging, hydra_node.verbose)
             self._remember(key, values, raw, verbose)
+            self.last = self._key is not None
             return
         swapped = {old: _moved(old, filename) for old, filename in files.items()}
         self._state = {
             name: (level, [swapped.get(h, h) for h in handlers], propagate)
             for name, (level, handlers, propagate) in self._state.items()
         }
-        self._restore()
+        _restore(self._state, self._disable_existing)
         self._values = values
-
-    def _restore(self) -> None:
-        """What dictConfig leaves, with the same config: the root's and the configured
-        loggers' levels, handlers and propagation; their existing children reset; every
-        other logger enabled or disabled as `disable_existing_loggers` says."""
-        configured = [name for name in self._state if name]
-        children = tuple(f"{name}." for name in configured)
-        for name, logger in list(logging.root.manager.loggerDict.items()):
-            if name in self._state or not isinstance(logger, logging.Logger):
-                continue
-            if name.startswith(children):
-                logger.setLevel(logging.NOTSET)
-                logger.handlers, logger.propagate = [], True
-            else:
-                logger.disabled = self._disable_existing
-        for name, (level, handlers, propagate) in self._state.items():
-            logger = logging.getLogger(name or None)
-            logger.setLevel(level)
-            logger.handlers = list(handlers)
-            logger.propagate = propagate
+        self.last = True
 
     def _files_moved(self, key: tuple, values: dict[tuple, Any]) -> dict | None:
         """{file handler: its new file} when only handlers' file names differ from the state
@@ -146,23 +132,86 @@ class JobLogging:
         return moved
 
     def _remember(self, key: tuple, values: dict, raw: Any, verbose: Any) -> None:
-        """Keep the state dictConfig left, when a later job can be given it back: a whole
-        (not incremental) config with a root, and `verbose` true or false."""
+        """Keep the state dictConfig left, when a later job can be given it back."""
         self._key = None
-        if not isinstance(raw, dict) or raw.get("root") is None or raw.get("incremental"):
+        if not _restorable(raw, verbose):
             return
-        loggers = {"": raw["root"], **(raw.get("loggers") or {})}
-        if not isinstance(verbose, bool) or any(
-            not isinstance(c, dict) or "filters" in c for c in loggers.values()
-        ):
-            return  # verbose loggers, or filters dictConfig adds again
-        names = list(loggers)
-        self._state = {}
-        for name in names:
-            logger = logging.getLogger(name or None)
-            self._state[name] = (logger.level, list(logger.handlers), logger.propagate)
-        self._disable_existing = bool(raw.get("disable_existing_loggers", True))
+        self._state, self._disable_existing = _kept(raw)
         self._key, self._values = key, values
+
+    def handlers(self) -> list[logging.Handler]:
+        """The handlers of the state kept."""
+        return [h for _, kept, _ in self._state.values() for h in kept]
+
+
+class SweepLogging:
+    """`configure_log(hydra.hydra_logging, hydra.verbose)`, the launcher's own logging put
+    back after each job: after a job whose logging `job_logging` set last, the state the
+    first dictConfig left is given back, the job's handlers closed as dictConfig closes
+    them; after any other job (run by Hydra's `run_job`), dictConfig runs."""
+
+    def __init__(self, job_logging: JobLogging) -> None:
+        self.job_logging = job_logging
+        self._key: tuple | None = None
+        self._state: dict[str, tuple] = {}
+        self._disable_existing = False
+
+    def configure(self, hydra_node: DictConfig) -> None:
+        raw = config_container(hydra_node.hydra_logging)
+        verbose = hydra_node.verbose
+        key = (repr(raw), repr(verbose), id(sys.stdout))
+        if key == self._key and self.job_logging.last:
+            for handler in self.job_logging.handlers():
+                handler.close()
+            _restore(self._state, self._disable_existing)
+        else:
+            configure_log(hydra_node.hydra_logging, verbose)
+            self._key = key if _restorable(raw, verbose) else None
+            if self._key is not None:
+                self._state, self._disable_existing = _kept(raw)
+        self.job_logging.last = False
+
+
+def _restorable(raw: Any, verbose: Any) -> bool:
+    """Whether what dictConfig leaves for `raw` can be kept and put back as it is: a whole
+    (not incremental) config with a root, no filters on loggers (dictConfig adds them
+    again), and `verbose` true or false (not a list of loggers)."""
+    if not isinstance(raw, dict) or raw.get("root") is None or raw.get("incremental"):
+        return False
+    loggers = [raw["root"], *(raw.get("loggers") or {}).values()]
+    return isinstance(verbose, bool) and all(
+        isinstance(c, dict) and "filters" not in c for c in loggers
+    )
+
+
+def _kept(raw: dict) -> tuple[dict[str, tuple], bool]:
+    """The root's and each configured logger's (level, handlers, propagate) now, and
+    whether loggers the config leaves out are disabled."""
+    state = {}
+    for name in ["", *(raw.get("loggers") or {})]:
+        logger = logging.getLogger(name or None)
+        state[name] = (logger.level, list(logger.handlers), logger.propagate)
+    return state, bool(raw.get("disable_existing_loggers", True))
+
+
+def _restore(state: dict[str, tuple], disable_existing: bool) -> None:
+    """What dictConfig leaves, with the config it left `state` for: the root's and the
+    configured loggers' levels, handlers and propagation; their existing children reset;
+    every other logger enabled or disabled as `disable_existing_loggers` says."""
+    children = tuple(f"{name}." for name in state if name)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name in state or not isinstance(logger, logging.Logger):
+            continue
+        if children and name.startswith(children):
+            logger.setLevel(logging.NOTSET)
+            logger.handlers, logger.propagate = [], True
+        else:
+            logger.disabled = disable_existing
+    for name, (level, handlers, propagate) in state.items():
+        logger = logging.getLogger(name or None)
+        logger.setLevel(level)
+        logger.handlers = list(handlers)
+        logger.propagate = propagate
 
 
 def _moved(old: logging.FileHandler, filename: str) -> logging.FileHandler:
@@ -177,3 +226,8 @@ def _moved(old: logging.FileHandler, filename: str) -> logging.FileHandler:
     new.filters = list(old.filters)
     new.set_name(old.get_name())
     return new
+
+
+#: the stacked launcher's: each written job's logging, and its own between jobs
+job_logging = JobLogging()
+sweep_logging = SweepLogging(job_logging)

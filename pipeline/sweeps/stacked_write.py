@@ -44,13 +44,11 @@ from pipeline.runinfo import (
 )
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
-from pipeline.sweeps.stacked_logging import JobLogging
+from pipeline.sweeps.stacked_logging import job_logging
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
 KEPT = ("train/loss", "test/loss", "train/k", "train/k/error", "test/k", "test/k/error")
 job_log = logging.getLogger("tbpipe")  # <run dir>/tbpipe.log, as pipeline/job.py's
-#: each job's logging, configured afresh only when more than its log file's name differs
-job_logging = JobLogging()
 
 
 @dataclass
