@@ -10,7 +10,9 @@ differ, and the job's number, dir and name), so:
   indent, so the text of the whole is the text of its entries dumped alone in their place
   (the mappings above them as the first lines), one after another. An entry seen before
   reuses its text; a mapping seen with other values is dumped entry by entry in turn, so
-  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped.
+  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped;
+  a number, a bool or null is its key's text and its own, each dumped once (a seed's
+  entry is new to each job, its text is not).
   tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
 - `task_config_of` gives `OmegaConf.create` of the job's saved config as a copy of the
   last one created whole with the values that differ set, when the two have the same

@@ -6,12 +6,15 @@ what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks o
 defaults are written on the same writers by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
-job's config instead of two deep copies, each entry the sweep's jobs share dumped once:
-pipeline/sweeps/stacked_configs.py), tbpipe.log, run.json, the train/ and test/ event files
-through TensorFlow's own summary writers (the same `tf.summary.scalar` op, tags and steps;
-one compiled call per job writes every event) and metrics.json (written last: a job cut
-short reads as pending, and `tbpipe resume` runs it again). Hydra's callbacks see the job
-start and end, and the sweeper gets its return value, as with `run_job`.
+job's config, read straight from its nodes, instead of two deep copies, each entry the
+sweep's jobs share dumped once: pipeline/sweeps/stacked_configs.py), tbpipe.log (logging
+set as Hydra's `configure_log` sets it, Python's dictConfig run once for the sweep's jobs:
+pipeline/sweeps/stacked_logging.py), run.json (its dir fsynced with metrics.json's), the
+train/ and test/ event files through TensorFlow's own summary writers (the same
+`tf.summary.scalar` op, tags and steps; one compiled call per job writes every event) and
+metrics.json (written last: a job cut short reads as pending, and `tbpipe resume` runs it
+again). Hydra's callbacks see the job start and end, and the sweeper gets its return
+value, as with `run_job`.
 """
 
 from __future__ import annotations
