@@ -7,14 +7,9 @@ from the previous job's, is the one `OmegaConf.create` makes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-from pathlib import Path
-from typing import Optional
-
 import pytest
 from hydra.types import RunMode
-from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict
 
 from pipeline import compat
 from pipeline.check.compose import tbpipe_configs
@@ -93,18 +88,6 @@ def test_an_empty_mapping_reads_as_hydras():
     assert yaml_by_entry({}, under="hydra") == OmegaConf.to_yaml({"hydra": {}})
 
 
-class Colour(Enum):
-    RED = 1
-
-
-@dataclass
-class Structured:
-    colour: Colour = Colour.RED
-    path: Path = Path("/tmp/somewhere")
-    missing: int = MISSING
-    nothing: Optional[int] = None  # noqa: UP045 (OmegaConf reads `Optional`)
-
-
 def test_each_jobs_config_reads_as_omegaconfs_container(job_configs):
     """The stacked launcher reads each job's whole config straight from its nodes: the
     dicts, lists and values of `OmegaConf.to_container(resolve=False, enum_to_str=True)`."""
@@ -112,16 +95,3 @@ def test_each_jobs_config_reads_as_omegaconfs_container(job_configs):
         want = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
         got = compat.config_container(cfg)
         assert got == want and repr(got) == repr(want)  # the same types, in the same order
-    odd = OmegaConf.create(
-        {
-            "structured": Structured,
-            "by_enum": {Colour.RED: [1, "${structured.colour}", None, "???"]},
-            "none_node": OmegaConf.create(None),
-            "missing_node": OmegaConf.create({"a": DictConfig("???")}),
-            "interpolated_node": DictConfig("${structured}"),
-            "list_of_lists": [[1.5, True], [], {"k": b"bytes"}],
-            "empty": {},
-        }
-    )
-    want = OmegaConf.to_container(odd, resolve=False, enum_to_str=True)
-    assert repr(compat.config_container(odd)) == repr(want)
