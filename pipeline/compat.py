@@ -555,3 +555,32 @@ def yaml_of(container: Any) -> str:
         sort_keys=False,
         Dumper=get_omega_conf_dumper(),
     )
+
+
+def config_container(config: Any) -> Any:
+    """`OmegaConf.to_container(config, resolve=False, enum_to_str=True)` read straight
+    from the nodes' stored values (OmegaConf's `_content` and `_val`): the same dicts,
+    lists and values, without OmegaConf's per-node lookups, for the stacked launcher's
+    jobs (each job's whole config, Hydra's node included, converted once)."""
+    from enum import Enum
+
+    from omegaconf import Container, DictConfig
+
+    def value(node: Any) -> Any:
+        if isinstance(node, Container):
+            return container(node)
+        stored = node._val
+        return stored.name if isinstance(stored, Enum) else stored
+
+    def container(node: Any) -> Any:
+        content = node._content
+        if content is None or isinstance(content, str):  # None, "???" or "${...}"
+            return content
+        if isinstance(node, DictConfig):
+            return {
+                (key.name if isinstance(key, Enum) else key): value(child)
+                for key, child in content.items()
+            }
+        return [value(child) for child in content]
+
+    return container(config)

@@ -287,11 +287,14 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
     return path
 
 
-def write_durably(path: Path, data: str | list[bytes], tmp: Path | None = None) -> None:
+def write_durably(
+    path: Path, data: str | list[bytes], tmp: Path | None = None, sync_dir: bool = True
+) -> None:
     """`path` replaced by `data` (text, or chunks of bytes) atomically and on disk: `tmp`
-    (default `<path>.tmp`) written, fsynced and renamed over it, then the dir fsynced. On
-    any error nothing changes and no temp file stays (a 0-byte one is what a full disk
-    would leave)."""
+    (default `<path>.tmp`) written, fsynced and renamed over it, then the dir fsynced
+    (`sync_dir=False`: left to the next file written durably in the same dir, whose dir
+    fsync makes both renames last). On any error nothing changes and no temp file stays
+    (a 0-byte one is what a full disk would leave)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w" if isinstance(data, str) else "wb") as stream:
@@ -303,6 +306,8 @@ def write_durably(path: Path, data: str | list[bytes], tmp: Path | None = None) 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if not sync_dir:
+        return
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -428,11 +433,17 @@ def _versions() -> dict[str, str]:
 
 
 def write_run_info(
-    run_dir: Path, command: str, overrides: Sequence[str] = (), config: Any = None
+    run_dir: Path,
+    command: str,
+    overrides: Sequence[str] = (),
+    config: Any = None,
+    sync_dir: bool = True,
 ) -> Path:
     """run.json: what reproduces this run: command, overrides, resolved config, versions.
 
     `rerun` runs the saved config (.hydra/) again, checked, into a new run dir.
+    `sync_dir=False` when metrics.json is written durably next (its dir fsync makes
+    run.json's rename last too: see `write_durably`).
     """
     run_dir = Path(run_dir)
     info = {
@@ -444,7 +455,7 @@ def write_run_info(
         "config": config,
     }
     path = run_dir / RUN_FILE
-    write_durably(path, json.dumps(info, indent=2) + "\n")
+    write_durably(path, json.dumps(info, indent=2) + "\n", sync_dir=sync_dir)
     return path
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
+from enum import Enum
 from importlib.metadata import version
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
+from omegaconf import MISSING
 
 from pipeline import compat
 
@@ -427,3 +432,36 @@ def test_keras_loads_without_pyplot_which_still_imports_afterwards(fresh_imports
     assert keras["pyplot loaded"] is False
     assert keras["visualization's plt, patches"] == [True, True]
     assert fresh_imports["then imported"][1]  # matplotlib.pyplot imports afterwards
+
+
+class Colour(Enum):
+    RED = 1
+
+
+@dataclass
+class Structured:
+    colour: Colour = Colour.RED
+    path: Path = Path("/tmp/somewhere")
+    missing: int = MISSING
+    nothing: Optional[int] = None  # noqa: UP045 (OmegaConf reads `Optional`)
+
+
+def test_a_configs_container_is_read_from_its_nodes_as_omegaconf_makes_it():
+    """compat.config_container: enums (keys and values) as names, paths, bytes, None,
+    `???` and interpolations as stored, in nodes and as whole nodes."""
+    from omegaconf import DictConfig, OmegaConf
+
+    odd = OmegaConf.create(
+        {
+            "structured": Structured,
+            "by_enum": {Colour.RED: [1, "${structured.colour}", None, "???"]},
+            "none_node": OmegaConf.create(None),
+            "missing_node": OmegaConf.create({"a": DictConfig("???")}),
+            "interpolated_node": DictConfig("${structured}"),
+            "list_of_lists": [[1.5, True], [], {"k": b"bytes"}],
+            "empty": {},
+        }
+    )
+    want = OmegaConf.to_container(odd, resolve=False, enum_to_str=True)
+    got = compat.config_container(odd)
+    assert repr(got) == repr(want), broke("omegaconf", "its nodes' stored values (_content, _val)")

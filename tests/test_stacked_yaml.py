@@ -1,8 +1,9 @@
 """A job's `.hydra/` files written by the stacked launcher (pipeline/sweeps/stacked_write.py)
 hold the bytes Hydra's own `run_job` writes: `OmegaConf.to_yaml` of the job's config and of
 its hydra node, even though the launcher dumps them entry by entry, reusing the text of the
-entries that every job of the sweep shares (pipeline/sweeps/stacked_configs.py). Its task
-config, made from the previous job's, is the one `OmegaConf.create` makes."""
+entries that every job of the sweep shares (pipeline/sweeps/stacked_configs.py), from the
+job's config read straight from its nodes (compat.config_container). Its task config, made
+from the previous job's, is the one `OmegaConf.create` makes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ JOBS = [
     ["data.noise_std=0.5", "seed=3", "name=' 1.5'", "optimizer=adam"],
     ["data.noise_std=0.5", "seed=4", "+hydra.job.env_set.NOTE='a note: " + "said " * 30 + "'"],
     ["data.noise_std=0.5", "seed=5", "data.x_low=-1e-3", "name=null", "optimizer=adam"],
+    ["data.noise_std=inf", "seed=-9", "trainer.progress=true", "data.x_low=-0.0"],
+    ["data.noise_std=nan", "seed=123456789012345678901234567890", "data.x_low=1e+300"],
 ]
 
 
@@ -83,3 +86,12 @@ def test_each_jobs_task_config_is_the_one_create_makes(job_configs):
 def test_an_empty_mapping_reads_as_hydras():
     assert yaml_by_entry({}) == OmegaConf.to_yaml({})
     assert yaml_by_entry({}, under="hydra") == OmegaConf.to_yaml({"hydra": {}})
+
+
+def test_each_jobs_config_reads_as_omegaconfs_container(job_configs):
+    """The stacked launcher reads each job's whole config straight from its nodes: the
+    dicts, lists and values of `OmegaConf.to_container(resolve=False, enum_to_str=True)`."""
+    for cfg in job_configs:
+        want = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+        got = compat.config_container(cfg)
+        assert got == want and repr(got) == repr(want)  # the same types, in the same order

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.runinfo import RESUME_ENV
 from pipeline.sweeps.job_configs import ReusingConfigLoader
+from pipeline.sweeps.stacked_logging import sweep_logging
 
 log = logging.getLogger("hydra")  # the sweep's own lines: "[HYDRA] stacked 12 of 12 jobs ..."
 
@@ -324,5 +325,5 @@ class StackedLauncher(Launcher):
                         )
                     )
             configs[index] = None  # its .hydra/ holds it; the sweep's memory stays flat
-            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+            sweep_logging.configure(self.config.hydra)  # Hydra's configure_log(hydra_logging)
         return runs

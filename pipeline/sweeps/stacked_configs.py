@@ -10,7 +10,9 @@ differ, and the job's number, dir and name), so:
   indent, so the text of the whole is the text of its entries dumped alone in their place
   (the mappings above them as the first lines), one after another. An entry seen before
   reuses its text; a mapping seen with other values is dumped entry by entry in turn, so
-  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped.
+  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped;
+  a number, a bool or null is its key's text and its own, each dumped once (a seed's
+  entry is new to each job, its text is not).
   tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
 - `task_config_of` gives `OmegaConf.create` of the job's saved config as a copy of the
   last one created whole with the values that differ set, when the two have the same
@@ -60,11 +62,36 @@ def _entry_text(path: tuple[str, ...], key: Any, value: Any) -> str:
         if head.strip() == f"{key}:":  # a plain key: its entries follow on lines of their own
             inner = (*path, key)
             return head + "".join(_entry_text(inner, k, v) for k, v in value.items())
-    text = _dumped(path, {key: value})
+    text = _scalar_entry(path, key, value) or _dumped(path, {key: value})
     _entry_yaml[seen] = text
     if len(_entry_yaml) > ENTRIES_KEPT:
         _entry_yaml.popitem(last=False)
     return text
+
+
+#: the text of a number, a bool or null as YAML writes it anywhere, by (type, repr)
+_scalar_yaml: dict[tuple[type, str], str] = {}
+#: `  key: ` of a plain key, by (the mappings above, repr(key)); "" where it is not plain
+_key_yaml: dict[tuple[tuple[str, ...], str], str] = {}
+
+
+def _scalar_entry(path: tuple[str, ...], key: Any, value: Any) -> str:
+    """`key: value` in the mappings `path` when the value is a number, a bool or null
+    (whose text never depends on where it stands: no quotes, no folding), from the key's
+    text and the value's, each dumped once; "" for any other entry."""
+    if type(value) not in (int, float, bool, type(None)) or not isinstance(key, str):
+        return ""
+    prefix = _key_yaml.get((path, repr(key)))
+    if prefix is None:
+        line = yaml_of(_nested(path, {key: 0})).splitlines(keepends=True)[len(path)]
+        prefix = line[: -len("0\n")] if line.endswith(": 0\n") else ""
+        _key_yaml[(path, repr(key))] = prefix
+    if not prefix:
+        return ""
+    text = _scalar_yaml.get((type(value), repr(value)))
+    if text is None:
+        text = _scalar_yaml[(type(value), repr(value))] = yaml_of({"k": value})[len("k: ") :]
+    return prefix + text
 
 
 def _head(path: tuple[str, ...], key: str) -> str:

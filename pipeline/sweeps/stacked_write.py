@@ -6,12 +6,14 @@ what the group's loop kept (pipeline/sweeps/stacked_train.py); its other sinks o
 defaults are written to the same files by pipeline/sweeps/stacked_sinks.py. So
 `write_job` writes, in the launcher's process, what a job run by Hydra's `run_job` and
 `app.run` leaves: the job dir, `.hydra/` (the YAML Hydra writes, from one conversion of the
-job's config instead of two deep copies, each entry the sweep's jobs share dumped once:
-pipeline/sweeps/stacked_configs.py), tbpipe.log, run.json, the train/ and test/ event files
-(the bytes `tf.summary.scalar` writes, built whole: pipeline/sweeps/scalar_events.py) and
-metrics.json (written last: a job cut short reads as pending, and `tbpipe resume` runs it
-again). Hydra's callbacks see the job start and end, and the sweeper gets its return value,
-as with `run_job`.
+job's config, read straight from its nodes, instead of two deep copies, each entry the
+sweep's jobs share dumped once: pipeline/sweeps/stacked_configs.py), tbpipe.log (logging
+set as Hydra's `configure_log` sets it, Python's dictConfig run once for the sweep's jobs:
+pipeline/sweeps/stacked_logging.py), run.json (its dir fsynced with metrics.json's), the
+train/ and test/ event files (the bytes `tf.summary.scalar` writes, built whole:
+pipeline/sweeps/scalar_events.py) and metrics.json (written last: a job cut short reads as
+pending, and `tbpipe resume` runs it again). Hydra's callbacks see the job start and end,
+and the sweeper gets its return value, as with `run_job`.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from typing import Any
 
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.app import summary_line
 from pipeline.check import rerun
-from pipeline.compat import yaml_of
+from pipeline.compat import config_container, yaml_of
 from pipeline.runinfo import (
     COMPLETED,
     environment_values,
@@ -44,6 +46,7 @@ from pipeline.runinfo import (
 )
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
+from pipeline.sweeps.stacked_logging import job_logging
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
 KEPT = ("train/loss", "test/loss", "train/k", "train/k/error", "test/k", "test/k/error")
@@ -111,11 +114,11 @@ def _write_job(
     run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
     with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
         hydra_node.runtime.output_dir = str(run_dir)
-    saved = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
+    saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job_logging.configure(config, saved)  # tbpipe.log, as Hydra's configure_log
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    configure_log(hydra_node.job_logging, hydra_node.verbose)  # tbpipe.log
     if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
         saved_dir = run_dir / str(hydra_node.output_subdir)
         saved_dir.mkdir(exist_ok=True)
@@ -161,7 +164,8 @@ def write_run(
     run.json, the event files, metrics.json (completed, last); returns the metrics."""
     started = time.perf_counter()
     begun = time.time()
-    write_run_info(run_dir, command, overrides, shown)
+    # its dir is fsynced with metrics.json's, written durably in the same dir last
+    write_run_info(run_dir, command, overrides, shown, sync_dir=False)
     steps = int(scalars.steps[-1])
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
     sinks = scalars.sinks
