@@ -404,10 +404,10 @@ class SweepSummary(Callback):
 
         if job_return.status == JobStatus.COMPLETED:
             self.held[str(output_dir)] = (handed[1].steps, handed[1].values)
+            folders = config.get("writer") or {}  # where each writer's run is (`writer.train`)
             writers = {name.partition("/")[0] for name in handed[1].values}
             self.writer_dirs[str(output_dir)] = {
-                name: str(OmegaConf.select(config, f"writer.{name}", default=name))
-                for name in sorted(writers)
+                name: str(folders.get(name, name)) for name in sorted(writers)
             }
 
     def _keep_config(self, output_dir: str, job_return: Any) -> None:
