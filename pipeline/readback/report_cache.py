@@ -11,7 +11,9 @@ changes the size or the ctime (which no one can set back), a replaced file its i
 entry carries a checksum of what it holds: one edited by hand is not shown, but read again. Files
 are stat'ed before they are read, so one that grows meanwhile is read again next time.
 What cannot be read or written there is read afresh; the report is the same either way
-(tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`).
+(tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`),
+taking the final scalars of the runs its process has just written as it wrote them
+(tests/test_summary_cache.py) and reading the others.
 """
 
 from __future__ import annotations

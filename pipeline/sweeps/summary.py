@@ -9,9 +9,11 @@ writes summary.csv, summary.png and the HParams experiment config at the sweep r
 prints a short table. The seed-mean runs and the tab's curves take each job's scalars
 from its launcher where it held them (`hand_over`: the stacked launcher writes a
 scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
-basic and stacked launchers), else from its event files, read once for both. It stays
-light (no TensorFlow, no matplotlib at import): Hydra imports it to build the callback
-before any job runs.
+basic and stacked launchers), else from its event files, read once for both; the report
+cache it fills for `tbpipe report` takes the final scalars of the runs this process wrote
+(those jobs', the mean runs) as it wrote them, and reads the rest. It stays light (no
+TensorFlow, no matplotlib at import): Hydra imports it to build the callback before any
+job runs.
 """
 
 from __future__ import annotations
