@@ -13,12 +13,13 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import AnyNode, DictConfig, OmegaConf, ValueNode
 
 from pipeline.readback.status import SWEEP_FILE, job_number, load_yaml
 from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING, environment_values, redacted
@@ -84,8 +85,7 @@ def slope_stderr(job_config: DictConfig) -> float | None:
     try:
         from pipeline.check.targets import check_target
 
-        # resolved once (OmegaConf parses an interpolation such as `${seed}` on each read)
-        params = OmegaConf.to_container(data_cfg, resolve=True)
+        params = resolved_values(data_cfg)
         data_class = check_target("data", params)  # meets the data contract: nothing else runs
         params.pop("_target_")
         x = data_class(**params).generate().x_train
@@ -93,6 +93,41 @@ def slope_stderr(job_config: DictConfig) -> float | None:
         log.warning("no standard error for %s: %s", data_cfg, error)
         return None
     return float(params["noise_std"]) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+
+
+#: an interpolation that only names another key (`${seed}`), looked up from the root
+KEY_REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+#: what `resolved_values` takes a referenced value to be without OmegaConf's resolution
+PLAIN_NUMBERS = (bool, int, float)
+_NOT_FOUND = object()
+
+
+def resolved_values(node: DictConfig) -> dict[str, Any]:
+    """`OmegaConf.to_container(node, resolve=True)` of a node of values, such as a job's
+    `data`. Its usual interpolation, an untyped value naming another key (`seed: ${seed}`),
+    takes that key's number as looked up from the root, which is what OmegaConf resolves
+    it to, without running its grammar parser once per job; anything else (a nested or
+    typed node, any other interpolation, a reference to text or to a node) is resolved by
+    OmegaConf, with its errors."""
+    try:
+        values = {}
+        for key in node:
+            child = node._get_node(key)
+            if not isinstance(child, ValueNode):
+                raise LookupError(key)
+            value = child._value()
+            if isinstance(value, str) and "${" in value:
+                found = KEY_REFERENCE.fullmatch(value) if type(child) is AnyNode else None
+                if found is None:
+                    raise LookupError(key)
+                root = node._get_root()
+                value = OmegaConf.select(root, found[1], default=_NOT_FOUND, throw_on_missing=True)
+                if type(value) not in PLAIN_NUMBERS:
+                    raise LookupError(key)
+            values[key] = value
+        return values
+    except Exception:  # noqa: BLE001  OmegaConf's own resolution: its result, or its error
+        return OmegaConf.to_container(node, resolve=True)
 
 
 @functools.lru_cache(maxsize=65536)

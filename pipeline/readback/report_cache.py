@@ -11,7 +11,9 @@ changes the size or the ctime (which no one can set back), a replaced file its i
 entry carries a checksum of what it holds: one edited by hand is not shown, but read again. Files
 are stat'ed before they are read, so one that grows meanwhile is read again next time.
 What cannot be read or written there is read afresh; the report is the same either way
-(tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`).
+(tests/test_report_reader.py). A sweep fills it for its own dir as it ends (`remember`),
+taking the final scalars of the runs its process has just written as it wrote them
+(tests/test_summary_cache.py) and reading the others.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.readback import data_server
@@ -36,9 +39,17 @@ SERVER_SHARE = 1 / 6
 MIN_SERVER_BYTES = 2 * 2**20
 
 
-def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tuple[str, RunData]]:
+#: a run's final scalars as the process that wrote it knows them: tag -> (step, value)
+Finals = Mapping[str, tuple[int, float]]
+
+
+def load_final_scalars(
+    logdir: str | Path, server: str | None = None, written: Mapping[str, Finals] | None = None
+) -> list[tuple[str, RunData]]:
     """Each run under `logdir` with each scalar tag's last step, with the same warnings, as
-    `data_server.load_final_scalars` gives them; unchanged runs come from the cache."""
+    `data_server.load_final_scalars` gives them; unchanged runs come from the cache.
+    `written`: run name -> its final scalars, from the process that has just written the
+    run (`written_runs`): taken instead of reading its event file."""
     found = find_runs(logdir)
     stamps = {name: file_stamps(path) for name, path in found}
     paths = dict(found)
@@ -47,9 +58,11 @@ def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tu
     remembered = {name: _run(paths[name], entries.get(name), stamps[name]) for name in paths}
     known = {name: run for name, run in remembered.items() if run is not None}
     unread = {name: stamps[name] for name in paths if name not in known}
-    if worth_a_server(unread, stamps):
+    known |= written_runs(paths, stamps, {n: f for n, f in (written or {}).items() if n in unread})
+    left = {name: files for name, files in unread.items() if name not in known}
+    if worth_a_server(left, stamps):
         files = {name: [paths[name] / file[0] for file in stamps[name] or ()] for name in paths}
-        known |= data_server.serve_final_scalars(logdir, files, server, wanted=set(unread))
+        known |= data_server.serve_final_scalars(logdir, files, server, wanted=set(left))
     read, left_out = read_scalar_runs(found, ends_only=True, known=known)
     if cache_file is not None and unread:
         entries = {name: _entry(run, stamps[name]) for name, run in read if stamps[name]}
@@ -58,19 +71,36 @@ def load_final_scalars(logdir: str | Path, server: str | None = None) -> list[tu
     return [(name, run.as_run_data()) for name, run in read]
 
 
-def remember(logdir: str | Path) -> None:
+def remember(logdir: str | Path, written: Mapping[str, Finals] | None = None) -> None:
     """Read `logdir`'s final scalars into the cache now: a sweep does it as it ends, so that
-    even the first `tbpipe report` of it reads no event file. Says nothing: the report tells
-    of damaged files, and a failure here only leaves the reading to the report."""
+    even the first `tbpipe report` of it reads no event file. `written`: the runs whose
+    final scalars the sweep's process holds (the jobs its launcher wrote from arrays, the
+    mean runs), not read back. Says nothing: the report tells of damaged files, and a
+    failure here only leaves the reading to the report."""
     import logging
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            load_final_scalars(logdir)
+            load_final_scalars(logdir, written=written)
         except Exception as error:  # noqa: BLE001  never a reason to fail a finished sweep
             logging.getLogger(__name__).debug("report cache of %s not filled: %s", logdir, error)
+
+
+def written_runs(
+    paths: Mapping[str, Path], stamps: Mapping[str, list | None], written: Mapping[str, Finals]
+) -> dict[str, ScalarRun]:
+    """The runs of `written` as reading them would give them (each tag's last step): those
+    whose folder holds one event file, the one its writer has just closed. A folder with
+    more (an earlier attempt's file beside it, read in name order) is read."""
+    runs = {}
+    for name, finals in written.items():
+        files = stamps.get(name)
+        if name in paths and files is not None and len(files) == 1:
+            series = {tag: [(int(step), float(value))] for tag, (step, value) in finals.items()}
+            runs[name] = ScalarRun(path=paths[name], series=series)
+    return runs
 
 
 def file_stamps(path: Path) -> list[list] | None:

@@ -48,7 +48,7 @@ def hparams_of(
     """
     given = dict(setting for o in overrides if (setting := given_setting(o)) is not None)
     hparams: dict[str, bool | int | float | str] = {}
-    for key in [*given, *MAIN_SETTINGS]:
+    for key in dict.fromkeys([*given, *MAIN_SETTINGS]):  # a main setting given: looked up once
         node = OmegaConf.select(cfg, key, default=None)
         if isinstance(node, DictConfig) and "_target_" in node:
             hparams[key] = str(node._target_).rsplit(".", 1)[-1]

@@ -26,7 +26,10 @@ from pipeline.readback.groups import setting_label
 from pipeline.runinfo import COMPLETED
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# figures drawn straight on an Agg canvas: pyplot (its figure registry, every backend's
+# hooks) is not imported for them
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 #: The parameter a sweep is most likely about; drawn on the x axis when it was swept.
 PREFERRED_AXIS = "data.noise_std"
@@ -117,30 +120,32 @@ def render(draw: Any, path: Path, note: str = "", names: Sequence[str] = ()) -> 
     """`draw(left_axes, right_axes)` (it returns the warning, "" for none) twice: into
     summary.png, both panels side by side, and into one card-sized figure a panel
     (`names`), larger text, returned as PNG bytes for TensorBoard."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    try:
-        save(fig, axes, draw(*axes), path, note)
-    finally:
-        plt.close(fig)
-    with plt.rc_context(PANEL_STYLE):
-        figures = [plt.figure(figsize=PANEL_SIZE, dpi=PANEL_DPI) for _ in names]
-        try:
-            axes = [figure.add_subplot() for figure in figures]
-            warning = draw(*axes)
-            panels = []
-            for figure, ax, name in zip(figures, axes, names, strict=True):
-                if warning:
-                    figure.suptitle(warning, color="red", fontsize="small")
-                if ax.get_legend_handles_labels()[0]:
-                    ax.legend(fontsize="small")
-                figure.tight_layout()
-                buffer = io.BytesIO()
-                figure.savefig(buffer, format="png")
-                panels.append((name, buffer.getvalue()))
-        finally:
-            for figure in figures:
-                plt.close(figure)
+    fig = figure_of(figsize=(10, 4), dpi=90)
+    axes = fig.subplots(1, 2)
+    save(fig, axes, draw(*axes), path, note)
+    with matplotlib.rc_context(PANEL_STYLE):
+        figures = [figure_of(figsize=PANEL_SIZE, dpi=PANEL_DPI) for _ in names]
+        axes = [figure.add_subplot() for figure in figures]
+        warning = draw(*axes)
+        panels = []
+        for figure, ax, name in zip(figures, axes, names, strict=True):
+            if warning:
+                figure.suptitle(warning, color="red", fontsize="small")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="small")
+            figure.tight_layout()
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png")
+            panels.append((name, buffer.getvalue()))
     return panels
+
+
+def figure_of(figsize: tuple[float, float], dpi: float) -> Figure:
+    """A figure on its own Agg canvas (what pyplot's `figure` makes with the Agg backend),
+    freed with its last reference: nothing to close."""
+    figure = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def save(fig: Any, axes: Sequence[Any], warning: str, path: Path, note: str = "") -> None:

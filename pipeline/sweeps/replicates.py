@@ -77,8 +77,11 @@ class SeedStatistics:
                     continue
                 steps, mean, squares = tags[tag]
                 new_steps, values = points[0], np.asarray(points[1], dtype=np.float64)
-                shared, kept, taken = np.intersect1d(steps, new_steps, return_indices=True)
-                mean, squares, values = mean[kept], squares[kept], values[taken]
+                if new_steps is steps or np.array_equal(new_steps, steps):
+                    shared = steps  # the same steps (every job of a sweep, mostly): no lookup
+                else:
+                    shared, kept, taken = np.intersect1d(steps, new_steps, return_indices=True)
+                    mean, squares, values = mean[kept], squares[kept], values[taken]
                 delta = values - mean
                 mean = mean + delta / self.jobs
                 tags[tag] = (shared, mean, squares + delta * (values - mean))
@@ -126,12 +129,15 @@ def write_replicate_runs(
     groups: Sequence[dict[str, Any]],
     rows: Sequence[dict[str, Any]],
     series: SweepSeries | None = None,
+    finals: dict[str, dict[str, tuple[int, float]]] | None = None,
 ) -> list[str]:
     """The aggregate runs and the margin-chart layout; returns the runs written.
 
     Only settings with at least one completed job get a run; a setting whose every job
     failed has nothing to average. An earlier `mean/` (a resumed sweep) is replaced.
     `series`: the jobs' scalars as the sweep's end has them (none: each job's files read).
+    `finals`, if given, gets each run's final scalars as a reader will read them (run ->
+    tag -> (last step, value as float32)): the report cache's, without reading them back.
     """
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -155,9 +161,28 @@ def write_replicate_runs(
             finally:
                 writer.close()
             written.append(run)
+            if finals is not None:
+                finals[run] = final_values(by_tag)
     if written:
         _write_layout(Path(sweep_dir), sorted(tags))
     return written
+
+
+def final_values(
+    by_tag: dict[str, list[tuple[int, float, float, float]]],
+) -> dict[str, tuple[int, float]]:
+    """Each tag of a mean run (`_mean_events`) at its last step, as its event file reads
+    back: the float32 each value is written as."""
+    import numpy as np
+
+    out = {}
+    for tag, points in by_tag.items():
+        if points:
+            step, mean, lower, upper = points[-1]
+            names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
+            for name, value in zip(names, (mean, mean, lower, upper), strict=True):
+                out[name] = (step, float(np.float32(value)))
+    return out
 
 
 def _mean_events(

@@ -9,9 +9,11 @@ writes summary.csv, summary.png and the HParams experiment config at the sweep r
 prints a short table. The seed-mean runs and the tab's curves take each job's scalars
 from its launcher where it held them (`hand_over`: the stacked launcher writes a
 scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
-basic and stacked launchers), else from its event files, read once for both. It stays
-light (no TensorFlow, no matplotlib at import): Hydra imports it to build the callback
-before any job runs.
+basic and stacked launchers), else from its event files, read once for both; the report
+cache it fills for `tbpipe report` takes the final scalars of the runs this process wrote
+(those jobs', the mean runs) as it wrote them, and reads the rest. It stays light (no
+TensorFlow, no matplotlib at import): Hydra imports it to build the callback before any
+job runs.
 """
 
 from __future__ import annotations
@@ -211,12 +213,15 @@ def hparam_domain(hp: Any, values: Sequence[Any]) -> Any:
 
 
 def summarise_seeds(
-    rows: Sequence[dict[str, Any]], sweep_dir: Path, series: Any = None
+    rows: Sequence[dict[str, Any]],
+    sweep_dir: Path,
+    series: Any = None,
+    finals: dict[str, dict[str, tuple[int, float]]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Settings run with several seeds: summary_by_setting.csv, the spread in summary.png,
     one mean run per setting in TensorBoard (pipeline/sweeps/replicates.py), grouped table.
-    `series`: the jobs' scalars (board_plugin/sweep_view.SweepSeries). Returns summary.png's
-    panels."""
+    `series`: the jobs' scalars (board_plugin/sweep_view.SweepSeries); `finals` gets the
+    mean runs' final scalars (`write_replicate_runs`). Returns summary.png's panels."""
     from pipeline.sweeps.plots import spread_png
     from pipeline.sweeps.replicates import write_replicate_runs
 
@@ -225,7 +230,7 @@ def summarise_seeds(
     write_grouped_csv(groups, keys, sweep_dir / GROUPED_FILE)
     k_true = next((row["k_true"] for row in rows if row.get("k_true") is not None), None)
     panels = spread_png(groups, keys, sweep_dir / "summary.png", k_true)
-    write_replicate_runs(sweep_dir, groups, rows, series)
+    write_replicate_runs(sweep_dir, groups, rows, series, finals)
     print(
         f"\nsweep summary ({len(rows)} jobs, {len(groups)} settings x seeds): "
         f"{sweep_dir}/summary.csv, {GROUPED_FILE}, summary.png; mean runs in TensorBoard"
@@ -323,6 +328,32 @@ def task_of_sweep(config: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(task, resolve=True) if task is not None else dict(LINE_FIT)
 
 
+def job_finals(
+    sweep_dir: Path, job_dir: str, held: Mapping[str, Mapping[str, tuple[Any, Any]]],
+    writer_dirs: Mapping[str, str],
+) -> dict[str, dict[str, tuple[int, float]]]:  # fmt: skip
+    """A held job's runs (named as TensorBoard names them under the sweep dir) with each
+    tag's last step and value, as its event files read back; none where two writers share
+    a folder or a folder lies outside the sweep (those are read)."""
+    job = os.path.relpath(os.path.abspath(job_dir), os.path.abspath(sweep_dir))
+    runs = {
+        writer: Path(os.path.normpath(os.path.join(job, folder))).as_posix()
+        for writer, folder in writer_dirs.items()
+    }
+    inside = all(run == job or run.startswith(f"{job}/") for run in runs.values())
+    if job.startswith("..") or not inside or len(set(runs.values())) < len(runs):
+        return {}
+    return {
+        runs[writer]: {
+            tag: (int(steps[-1]), float(values[-1]))
+            for tag, (steps, values) in tags.items()
+            if len(steps)
+        }
+        for writer, tags in held.items()
+        if writer in runs
+    }
+
+
 #: (the job's config, its scalars) the launcher hands over for the job it runs now
 _handed: tuple[Any, Any] | None = None
 
@@ -346,6 +377,8 @@ class SweepSummary(Callback):
         #: job dir -> what its summary row takes from its config (`config_columns`, and
         #: `data.noise_draw`), for each job that ended in this process
         self.configs: dict[str, dict[str, Any]] = {}
+        #: job dir -> writer -> its folder (`writer.train`, ...), of each job held
+        self.writer_dirs: dict[str, dict[str, str]] = {}
         #: the process that launched the sweep (a joblib or Slurm job ends in its own,
         #: where nothing kept would be read)
         self.launching_pid: int | None = None
@@ -353,6 +386,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.held.clear()
         self.configs.clear()
+        self.writer_dirs.clear()
         self.launching_pid = os.getpid()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
@@ -372,6 +406,11 @@ class SweepSummary(Callback):
 
         if job_return.status == JobStatus.COMPLETED:
             self.held[str(output_dir)] = (handed[1].steps, handed[1].values)
+            folders = config.get("writer") or {}  # where each writer's run is (`writer.train`)
+            writers = {name.partition("/")[0] for name in handed[1].values}
+            self.writer_dirs[str(output_dir)] = {
+                name: str(folders.get(name, name)) for name in sorted(writers)
+            }
 
     def _keep_config(self, output_dir: str, job_return: Any) -> None:
         """The job's task config as Hydra saved it in `.hydra/config.yaml` (`JobReturn.cfg`,
@@ -392,6 +431,7 @@ class SweepSummary(Callback):
         finally:
             self.held.clear()
             self.configs.clear()
+            self.writer_dirs.clear()
 
     def _summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -404,13 +444,16 @@ class SweepSummary(Callback):
 
         # every job's scalars, for the mean runs and the tab: as handed over, else read once
         series = SweepSeries()
+        finals: dict[str, dict[str, tuple[int, float]]] = {}  # run -> its final scalars
         for job_dir, (steps, values) in self.held.items():
-            series.hold(job_dir, written_series(steps, values))
+            held = written_series(steps, values)
+            series.hold(job_dir, held)
+            finals |= job_finals(sweep_dir, job_dir, held, self.writer_dirs.get(job_dir, {}))
         # an Optuna search: best and failed trials, by the scalar it optimised
         best = mark_trials(rows, sweep_dir, config.get("objective"))
         write_csv(rows, sweep_dir / "summary.csv")
         if seeds_vary(rows):  # settings x seeds: the grouped table says more than each job
-            panels = summarise_seeds(rows, sweep_dir, series)
+            panels = summarise_seeds(rows, sweep_dir, series, finals)
             if note := noise_draws(rows, sweep_dir, draws):
                 print(note, flush=True)
         else:
@@ -428,7 +471,9 @@ class SweepSummary(Callback):
             print(best_line(best, config.get("objective")), flush=True)
         from pipeline.readback.report_cache import remember
 
-        remember(sweep_dir)  # so that even the first `tbpipe report` of it reads no event file
+        # so that even the first `tbpipe report` of it reads no event file; the runs this
+        # process wrote (the held jobs', the mean runs) are not read back for it either
+        remember(sweep_dir, finals)
         from pipeline.board_plugin.digest import remember as remember_tab
 
         remember_tab(sweep_dir, series)  # and the first TensorBoard's tab shows it without them
