@@ -300,6 +300,20 @@ class StackedLauncher(Launcher):
             f"group{'s' * (groups != 1)} ({direct} written straight from the group's tensors); "
             "the others run one by one"
         )
+        from pipeline.sweeps.stacked_write import DurableWrites
+
+        with DurableWrites() as durable:  # every written job on disk before the batch ends
+            return self._run_jobs(job_overrides, initial_job_idx, configs, jobs, durable)
+
+    def _run_jobs(
+        self,
+        job_overrides: Sequence[Sequence[str]],
+        initial_job_idx: int,
+        configs: list,
+        jobs: dict,
+        durable: Any,
+    ) -> list[JobReturn]:
+        """The batch's jobs in order: written from their group's tensors, or run by Hydra."""
         global jobs_written
         runs = []
         for index, (overrides, cfg) in enumerate(zip(job_overrides, configs, strict=True)):
@@ -311,7 +325,7 @@ class StackedLauncher(Launcher):
 
                 hand_over(cfg, job.scalars)  # the sweep summary's values: its files not read
                 callbacks = self.hydra_context.callbacks
-                runs.append(write_job(cfg, job.scalars, callbacks, self.task_function))
+                runs.append(write_job(cfg, job.scalars, callbacks, self.task_function, durable))
                 jobs_written += 1
             else:
                 with replaying(job):

@@ -24,6 +24,7 @@ import os
 import shlex
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,20 +91,63 @@ def written_steps(steps: int, every: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, steps, every), steps)).astype(np.int64)
 
 
+class DurableWrites:
+    """Each written job's run.json and metrics.json put on disk off the launcher's thread.
+
+    Why: both files are written durably (`runinfo.write_durably`: fsync, rename, fsync of
+    the dir), and the wait for the disk, not the CPU, is most of what they cost; the
+    launcher writes the next job meanwhile. A job's two files are written in order by one
+    task, after every other file of the job, so metrics.json is still its last file and a
+    job cut short still reads as pending. Leaving the block waits for every job handed
+    over and raises the first error (a full disk) as writing them in line would have.
+    """
+
+    def __init__(self, threads: int = 4):
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="tbpipe-durable")
+        self._pending: list[Future] = []
+
+    def __enter__(self) -> DurableWrites:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._pool.shutdown(wait=True)
+        if exc_info[0] is None:  # an error already on its way is not hidden by a later one
+            for future in self._pending:
+                future.result()
+
+    def finish(self, run_dir: Path, run_info: tuple, metrics: dict[str, Any]) -> None:
+        """run.json (`write_run_info(run_dir, *run_info)`), then metrics.json, on disk."""
+
+        def both() -> None:
+            # its dir is fsynced with metrics.json's, written durably in the same dir last
+            write_run_info(run_dir, *run_info, sync_dir=False)
+            write_metrics(run_dir, metrics)
+
+        self._pending.append(self._pool.submit(both))
+
+
 def write_job(
-    config: DictConfig, scalars: Scalars, callbacks: Any, task_function: Any
+    config: DictConfig,
+    scalars: Scalars,
+    callbacks: Any,
+    task_function: Any,
+    durable: DurableWrites,
 ) -> JobReturn:
-    """One job of a sweep written as Hydra's `run_job` and pipeline/job.py would leave it;
-    its JobReturn."""
+    """One job of a sweep written as Hydra's `run_job` and pipeline/job.py would leave it
+    (its run.json and metrics.json handed to `durable`); its JobReturn."""
     before = HydraConfig.instance().cfg  # put back once the job is written, as run_job does
     try:
-        return _write_job(config, scalars, callbacks, task_function)
+        return _write_job(config, scalars, callbacks, task_function, durable)
     finally:
         HydraConfig.instance().cfg = before
 
 
 def _write_job(
-    config: DictConfig, scalars: Scalars, callbacks: Any, task_function: Any
+    config: DictConfig,
+    scalars: Scalars,
+    callbacks: Any,
+    task_function: Any,
+    durable: DurableWrites,
 ) -> JobReturn:
     # What Hydra's `set_config` does, without its copy of the hydra node (the job's config
     # is this job's alone): the job dir's name and `${hydra:...}` read the job's own node
@@ -137,7 +181,7 @@ def _write_job(
     shown = redacted(OmegaConf.to_container(task_cfg, resolve=True), secrets)
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
-    metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars)
+    metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars, durable)
     job_log.info(
         "ended: %s after %s of %s steps in %s s (training %s s)", metrics["status"],
         metrics["steps"], metrics["steps_planned"], metrics["seconds"], metrics["train_seconds"],
@@ -158,14 +202,18 @@ def _write_job(
 
 
 def write_run(
-    run_dir: Path, shown: Any, command: str, overrides: Sequence[str], scalars: Scalars
+    run_dir: Path,
+    shown: Any,
+    command: str,
+    overrides: Sequence[str],
+    scalars: Scalars,
+    durable: DurableWrites,
 ) -> dict[str, Any]:
-    """What `app.run` leaves in `run_dir` for a scalars-only job, from `scalars`:
-    run.json, the event files, metrics.json (completed, last); returns the metrics."""
+    """What `app.run` leaves in `run_dir` for a scalars-only job, from `scalars`: the event
+    files, then run.json and metrics.json (completed, last) through `durable`; returns the
+    metrics."""
     started = time.perf_counter()
     begun = time.time()
-    # its dir is fsynced with metrics.json's, written durably in the same dir last
-    write_run_info(run_dir, command, overrides, shown, sync_dir=False)
     steps = int(scalars.steps[-1])
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
     sinks = scalars.sinks
@@ -196,7 +244,7 @@ def write_run(
         "started_at": begun,
         "heartbeat_at": time.time(),
     }
-    write_metrics(run_dir, metrics)
+    durable.finish(run_dir, (command, overrides, shown), metrics)
     return metrics
 
 
