@@ -112,6 +112,7 @@ def log_each_job(configs: list, configure_job, configure_sweep) -> list:
     return states
 
 
+@pytest.mark.slow  # several jobs' logging in one process: in `make test` only
 def test_each_job_logs_as_under_hydras_configure_log(tmp_path, saved_logging):
     """Job by job, the same logging state as Hydra's `configure_log` gives, the same log
     files (timestamps aside), and dictConfig run only for a config that differs."""

@@ -60,6 +60,7 @@ def pyplot_render(draw, path, note="", names=()):
     return panels
 
 
+@pytest.mark.slow  # draws every figure twice, with pyplot too: in `make test` only
 def test_the_spread_figure_is_the_one_pyplot_drew_byte_for_byte(tmp_path, monkeypatch):
     for failed in (0, 2):
         keys = ["data.noise_std"]
