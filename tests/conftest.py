@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: fixtures that run tbpipe (a run, a sweep, a search) in a subprocess: tests using them are slow
 SLOW_FIXTURES = {
     "default_run", "noise_sweep", "two_searches", "basic", "joblib", "submitit_local",
-    "quadratic_commands",
+    "quadratic_commands", "grid_sweep",
 }  # fmt: skip
 
 
@@ -169,6 +169,54 @@ def joblib(tmp_path_factory) -> tuple[Path, str, str]:
 def submitit_local(tmp_path_factory) -> tuple[Path, str, str]:
     """LAUNCHER_SWEEP under submitit_local (as joblib)."""
     return made_launcher_sweep(tmp_path_factory, "submitit_local")
+
+
+#: the noise levels of `noise_sweep`
+NOISE_LEVELS = ("0.01", "0.5", "2")
+
+
+@pytest.fixture(scope="session")
+def noise_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """`tbpipe -m data.noise_std=0.01,0.5,2` (150 steps, scalars, HParams and histograms):
+    the sweep dir and what the sweep printed. Made once for every worker: the sweeps'
+    story (tests/test_sweeps.py) and `tbpipe board` (test_board.py) read it; only read."""
+
+    def make(workdir: Path) -> list[str]:
+        sweep_dir = workdir / "sweep"
+        result = run_tbpipe(
+            "-m",
+            f"data.noise_std={','.join(NOISE_LEVELS)}",
+            "trainer.steps=150",
+            "optimizer.learning_rate=0.5",  # converged well within 150 steps
+            "trainer.progress=false",
+            "sinks=[scalars,hparams,histograms]",
+            f"hydra.sweep.dir={sweep_dir}",
+            cwd=workdir,
+        )
+        return [str(sweep_dir), result.stdout]
+
+    sweep_dir, stdout = made_once(tmp_path_factory, "noise", make)
+    return Path(sweep_dir), stdout
+
+
+#: 2 noise levels x 2 learning rates x 3 seeds = 12 jobs (two digits); 1000 diverges
+GRID = ("data.noise_std=0.1,1", "optimizer.learning_rate=0.5,1000", "seed=0,1,2")
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(tmp_path_factory) -> tuple[Path, str, str]:
+    """`tbpipe -m` over GRID, 30 steps, the default sinks, half of it diverging: the sweep
+    dir, stdout, stderr. Made once for every worker: TensorBoard's tabs and landing view
+    (tests/test_tensorboard_tabs.py, test_landing.py) and the seeds summary's failed
+    settings (test_seeds.py) read it; only read."""
+
+    def make(workdir: Path) -> list[str]:
+        result = run_tbpipe("-m", *GRID, "trainer.steps=30", "trainer.progress=false",
+                            "hydra.sweep.dir=sweep", cwd=workdir)  # fmt: skip
+        return [str(workdir / "sweep"), result.stdout, result.stderr]
+
+    sweep_dir, stdout, stderr = made_once(tmp_path_factory, "grid", make)
+    return Path(sweep_dir), stdout, stderr
 
 
 @pytest.fixture(scope="session")

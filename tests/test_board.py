@@ -13,21 +13,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.readback import board, report
-from tests.conftest import TBPIPE, run_tbpipe
+from tests.conftest import TBPIPE
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(tmp_path_factory) -> Path:
-    """A real two-job sweep over noise, through the console script."""
-    workdir = tmp_path_factory.mktemp("sweep")
-    sweep_dir = workdir / "multirun"
-    run_tbpipe(
-        "-m", "data.noise_std=0.1,1.0", "trainer.steps=50", f"hydra.sweep.dir={sweep_dir}",
-        cwd=workdir,
-    )  # fmt: skip
-    return sweep_dir
+def finished_sweep(noise_sweep) -> Path:
+    """The suite's shared three-job noise sweep (conftest.py; scalars, HParams and
+    histograms, through the console script): only read here."""
+    return noise_sweep[0]
 
 
 def _get(url: str) -> object:
@@ -40,11 +35,11 @@ def test_board_serves_every_run_and_tag_the_report_lists(finished_sweep, tmp_pat
     listed = json.loads(capsys.readouterr().out)
     runs = {row["run"] for row in listed["runs"]}
     writer_runs = {run for run in runs if run.endswith(("/train", "/test"))}
-    assert runs == writer_runs and len(runs) == 4  # two jobs x (train, test), nothing empty
+    assert runs == writer_runs and len(runs) == 6  # three jobs x (train, test), nothing empty
     scalar_tags = {(row["run"], tag) for row in listed["runs"] for tag in row["scalars"]}
     histogram_tags = {(r["run"], r["tag"]) for r in listed["histograms"]}
     for run in writer_runs:  # names as TensorBoard gives them: <job dir>/<writer>
-        assert run[0] in "01"
+        assert run[0] in "012"
         split = run.rsplit("/", 1)[1]
         assert (run, "loss") in scalar_tags and (run, "residuals") in histogram_tags
         assert ((run, "k") in scalar_tags) == (split == "train")

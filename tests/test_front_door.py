@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from pipeline.check import hints
 from pipeline.readback.runs import SCALARS, load_run
@@ -208,29 +210,67 @@ def test_three_reruns_started_together_get_three_dirs(three_reruns):
 
 
 @pytest.mark.slow
-def test_a_rerun_takes_checked_overrides(saved_run, tmp_path):
+def test_a_rerun_takes_checked_overrides_is_named_rerun_and_warns_of_other_versions(
+    saved_run, tmp_path
+):
+    """A rerun with an override, of a copy of the saved run that says it ran with another
+    TensorFlow: the saved model, the new step count, a `<time>_rerun` folder, a warning;
+    then a rerun of that rerun named by `name=`."""
     typo = run_tbpipe("rerun", str(saved_run), "optimizer.lr=1", cwd=tmp_path, check=False)
     assert typo.returncode == 2 and list(tmp_path.iterdir()) == []
     assert typo.stderr.splitlines() == [
         "tbpipe: unknown key optimizer.lr=1: did you mean optimizer.learning_rate? "
         "(optimizer has learning_rate)"
     ]
-    longer = run_tbpipe(
-        "rerun", str(saved_run), "trainer.steps=50", "hydra.run.dir=r", cwd=tmp_path
+    saved = tmp_path / "saved"
+    shutil.copytree(saved_run, saved)
+    info = json.loads((saved / "run.json").read_text())
+    ours = info["versions"]["tensorflow"]
+    info["versions"]["tensorflow"] = "2.0.0"  # made with another TensorFlow
+    (saved / "run.json").write_text(json.dumps(info))
+    longer = run_tbpipe("rerun", str(saved), "trainer.steps=50", cwd=tmp_path)
+    assert longer.stderr == (
+        f"tbpipe: warning: {saved} ran with tensorflow 2.0.0, this is tensorflow {ours}; "
+        "the rerun's numbers could differ from the saved run's\n"
     )
-    assert longer.stderr == ""
-    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    (rerun_dir,) = (tmp_path / "outputs").glob("*/*")
+    assert rerun_dir.name.endswith("_rerun") and "saved_run" not in rerun_dir.name
+    metrics = json.loads((rerun_dir / "metrics.json").read_text())
     assert metrics["steps"] == 50 and metrics["status"] == "completed"
-    config = json.loads((tmp_path / "r" / "run.json").read_text())["config"]
-    saved = json.loads((saved_run / "run.json").read_text())["config"]
-    assert config["model"] == saved["model"] and config["model"]["hidden"] > 1  # the saved MLP
+    # the saved run's own overrides kept, the one given anew in place of its old value
+    overrides = ["model=mlp", "sinks=[scalars]", "trainer.steps=50"]
+    recorded = json.loads((rerun_dir / "run.json").read_text())
+    assert recorded["overrides"] == overrides
+    assert list(OmegaConf.load(rerun_dir / ".hydra" / "overrides.yaml")) == overrides
+    assert list(OmegaConf.load(rerun_dir / ".hydra" / "hydra.yaml").hydra.overrides.task) == (
+        overrides
+    )
+    config, saved_config = recorded["config"], info["config"]
+    assert config["model"] == saved_config["model"] and config["model"]["hidden"] > 1  # the MLP
+    named = run_tbpipe("rerun", str(rerun_dir), "name=again", cwd=tmp_path)
+    assert "outputs/" in named.stdout and "_again |" in named.stdout and named.stderr == ""
     nothing = run_tbpipe("rerun", str(tmp_path), cwd=tmp_path, check=False)
     assert nothing.returncode == 2 and len(nothing.stderr.splitlines()) == 1
     assert "holds no saved run" in nothing.stderr
 
 
+@pytest.fixture(scope="module")
+def own_config_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A run from a config dir of one's own given by a relative `--config-path`, into a
+    run dir named with `[`, `,`, `=` and a space: the folder it ran from, what it printed."""
+    where = tmp_path_factory.mktemp("own")
+    shutil.copytree(ROOT / "conf", where / "myconf")
+    own = run_tbpipe(
+        "--config-path", "myconf", "trainer.steps=5", "sinks=[scalars]",
+        "hydra.run.dir='runs/k=2, [x]'", cwd=where,
+    )  # fmt: skip
+    return where, own
+
+
 @pytest.mark.slow
-def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, three_reruns, tmp_path):
+def test_the_old_rerun_command_and_a_relative_config_path_work(
+    saved_run, three_reruns, own_config_run
+):
     """`--config-path RUN/.hydra --config-name config` (relative, too) is a rerun now: the
     third of `three_reruns`, whose dirs all hold the saved run's numbers (tested above)."""
     elsewhere, stderrs = three_reruns
@@ -241,12 +281,23 @@ def test_the_old_rerun_command_and_a_relative_config_path_work(saved_run, three_
         for new in (elsewhere / "outputs").glob("*/*")
     }
     assert commands == {f"tbpipe rerun {saved_run.resolve()}"}  # what the old one ran too
-    shutil.copytree(ROOT / "conf", tmp_path / "myconf")  # a config dir of one's own, relative
-    own = run_tbpipe(
-        "--config-path", "myconf", "trainer.steps=5", "sinks=[scalars]", "hydra.run.dir=own",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert own.stderr == "" and (tmp_path / "own" / "metrics.json").exists()
+    where, own = own_config_run  # a config dir of one's own, relative
+    assert own.stderr == "" and (where / "runs" / "k=2, [x]" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_the_printed_tensorboard_command_pastes_into_a_shell(own_config_run):
+    """tbpipe's own folder names need no quoting; a run dir the user names with `[`, `,`,
+    `=` and a space does, and the printed command quotes it, so a shell hands TensorBoard
+    the folder as it is."""
+    where, own = own_config_run
+    command = own.stdout.strip().rsplit(" | ", 1)[1]
+    words = shlex.split(command)
+    assert words[:2] == ["tensorboard", "--logdir"] and (where / words[2]).is_dir()
+    assert words[2] == "runs/k=2, [x]" and "'" in command
+    shell = subprocess.run(["bash", "-O", "failglob", "-c", f"ls -d {command.split(' ', 2)[2]}"],
+                           cwd=where, capture_output=True, text=True)  # fmt: skip
+    assert shell.returncode == 0 and shell.stdout.strip() == words[2]
 
 
 def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(quadratic_commands, tmp_path):

@@ -1,7 +1,8 @@
 """What a user sees on opening TensorBoard: asked of a live TensorBoard on 127.0.0.1.
 
-One sweep over noise and learning rate, with a learning rate that diverges, runs through
-the console script with every default sink; `tbpipe board` then serves it and the tests
+One sweep over noise, learning rate and seeds, with a learning rate that diverges, run
+through the console script with every default sink (the suite's shared `grid_sweep`,
+conftest.py: only read here); `tbpipe board` then serves it and the tests
 ask TensorBoard's own HTTP API (and, where Chromium is installed, the page it renders)
 what the landing view opens on, how the runs are named, whether any run is empty, and
 what the HPARAMS tab compares.
@@ -20,31 +21,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TBPIPE, environment_kept, run_tbpipe
+from tests.conftest import TBPIPE, environment_kept
 
 pytestmark = pytest.mark.slow  # a sweep and a server in subprocesses
 
-NOISE, RATES = ("0.1", "1"), ("0.5", "1000")  # 1000 diverges within a few steps
+NOISE, RATES, SEEDS = ("0.1", "1"), ("0.5", "1000"), ("0", "1", "2")  # 1000 diverges
 #: the job folders the sweep must give: its number and what differs, nothing constant
 JOBS = [
-    f"{num}_noise_std-{noise}_learning_rate-{rate}"
-    for num, (noise, rate) in enumerate((n, r) for n in NOISE for r in RATES)
+    f"{num:02d}_noise_std-{noise}_learning_rate-{rate}_seed-{seed}"
+    for num, (noise, rate, seed) in enumerate(
+        (n, r, s) for n in NOISE for r in RATES for s in SEEDS
+    )
 ]
+WRITERS = {f"{job}/{writer}" for job in JOBS for writer in ("train", "test")}
+#: each setting's mean over its seeds, for the settings whose jobs did not diverge
+MEANS = {
+    f"mean/noise_std-{noise}_learning_rate-0.5/{writer}"
+    for noise in NOISE
+    for writer in ("train", "test")
+}
 #: the plugins whose data a user can see in a tab (HParams bookkeeping alone is not)
 VISIBLE = ("scalars", "histograms", "images", "text")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory):
-    """The sweep, served by `tbpipe board`: yields (sweep dir, base URL)."""
+def board(grid_sweep, tmp_path_factory):
+    """The shared sweep, served by `tbpipe board`: yields (sweep dir, base URL)."""
+    sweep_dir, _, _ = grid_sweep
     workdir = tmp_path_factory.mktemp("landing")
-    sweep_dir = workdir / "sweep"
-    run_tbpipe(
-        "-m", f"data.noise_std={','.join(NOISE)}", f"optimizer.learning_rate={','.join(RATES)}",
-        "trainer.steps=60", "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}",
-        cwd=workdir,
-    )  # fmt: skip
     server = subprocess.Popen(
         [TBPIPE, "board", str(sweep_dir)],
         cwd=workdir,
@@ -54,7 +59,7 @@ def board(tmp_path_factory):
     )
     try:
         url = server.stdout.readline().split()[1]
-        expected = 1 + 3 * len(JOBS)  # the sweep root, and per job its root, train and test
+        expected = 1 + 3 * len(JOBS) + len(MEANS)  # the root, per job its root, train, test
         deadline = time.monotonic() + 90
         while len(get(url, "data/runs")) < expected and time.monotonic() < deadline:
             time.sleep(0.5)  # TensorBoard loads the logdir in the background
@@ -95,8 +100,7 @@ def landing_groups(tags: set[str]) -> list[tuple[str, list[str]]]:
 def test_sweep_runs_are_named_by_the_settings_that_differ(board):
     _, url = board
     runs = set(get(url, "data/runs"))
-    writers = {f"{job}/{writer}" for job in JOBS for writer in ("train", "test")}
-    assert runs == {".", *JOBS, *writers}
+    assert runs == {".", *JOBS, *WRITERS, *MEANS}
 
 
 def test_every_run_tensorboard_lists_holds_something_a_tab_shows(board):
@@ -111,7 +115,7 @@ def test_every_run_tensorboard_lists_holds_something_a_tab_shows(board):
     assert set(get(url, "data/runs")) <= shown, set(get(url, "data/runs")) - shown
     # the sweep root holds the summary figure, a panel a card; each job root its settings
     summary = get(url, "data/plugin/images/tags")["."]
-    assert sorted(summary) == ["plots/sweep_summary/k", "plots/sweep_summary/k_error"], summary
+    assert sorted(summary) == ["plots/sweep_summary/k", "plots/sweep_summary/k_spread"], summary
     texts = get(url, "data/plugin/text/tags")
     assert all("settings" in texts[job] for job in JOBS)
 
@@ -127,10 +131,11 @@ def test_time_series_opens_on_the_lesson(board):
     tags |= set(listing["images"]["tagRunSampledInfo"])
     groups = landing_groups(tags)
     assert groups[:2] == [("k", ["k", "k/error"]), ("loss", ["loss"])]
-    assert [name for name, _ in groups[2:]] == ["outputs", "plots", "residuals"]
-    # one `loss` chart holds both writers of every job
+    # the seeds' spread (the mean runs' bands) last
+    assert [name for name, _ in groups[2:]] == ["outputs", "plots", "residuals", "spread"]
+    # one `loss` chart holds both writers of every job, and of each setting's mean
     loss_runs = {run for run, run_tags in scalars.items() if "loss" in run_tags}
-    assert loss_runs == {f"{job}/{writer}" for job in JOBS for writer in ("train", "test")}
+    assert loss_runs == WRITERS | MEANS
     # no histogram repeats a scalar: the linear model's one weight is not histogrammed
     assert not any(tag.startswith("parameters/") for tag in tags)
 
@@ -166,7 +171,7 @@ def test_hparams_compares_only_what_differs_k_error_first(board):
     _, url = board
     experiment = get(url, "data/plugin/hparams/experiment", {"experimentName": ""})
     names = [info["name"] for info in experiment["hparamInfos"]]
-    assert names == ["data.noise_std", "optimizer.learning_rate"]
+    assert names == ["data.noise_std", "optimizer.learning_rate", "seed"]
     metrics = [(m["name"]["tag"], m["name"]["group"]) for m in experiment["metricInfos"]]
     assert metrics[0] == ("k/error", "train") and ("loss", "test") in metrics
 
@@ -182,7 +187,7 @@ def test_each_session_records_how_its_job_ended(board):
     groups = get(url, "data/plugin/hparams/session_groups", request)["sessionGroups"]
     status = {g["name"]: [s["status"] for s in g["sessions"]] for g in groups}
     ended = {job: json.loads((sweep_dir / job / "metrics.json").read_text()) for job in JOBS}
-    assert [ended[job]["status"] for job in JOBS] == ["completed", "diverged"] * 2
+    assert [ended[job]["status"] for job in JOBS] == (["completed"] * 3 + ["diverged"] * 3) * 2
     assert status == {
         job: ["STATUS_SUCCESS" if ended[job]["status"] == "completed" else "STATUS_FAILURE"]
         for job in JOBS

@@ -21,32 +21,34 @@ from pipeline.readback.groups import t_quantile_975
 from pipeline.readback.runs import load_run
 from tests.conftest import TBPIPE, run_tbpipe
 
-NOISES = (0.01, 0.1, 1.0)
-SEEDS = (0, 1, 2)
+#: the shared grid's settings (conftest.py's GRID): noise x learning rate, 3 seeds each
+NOISES, RATES, SEEDS = ("0.1", "1"), (0.5, 1000.0), (0, 1, 2)  # 1000 diverges
+SETTINGS = [(float(noise), rate) for noise in NOISES for rate in RATES]
 #: the tutorial's fit, spelled out so a change of defaults does not change this test
 FIT = ("optimizer=sgd", "optimizer.learning_rate=0.5", "trainer.progress=false")
 
 
 @pytest.fixture(scope="module")
-def seed_sweep(tmp_path_factory) -> tuple[Path, str]:
-    """A real 3 x 3 sweep: three noise levels, three seeds each."""
-    workdir = tmp_path_factory.mktemp("seeds")
-    sweep_dir = workdir / "sweep"
-    result = run_tbpipe(
-        "-m", f"data.noise_std={','.join(map(str, NOISES))}", f"seed={','.join(map(str, SEEDS))}",
-        "trainer.steps=100", "sinks=[scalars]", *FIT, f"hydra.sweep.dir={sweep_dir}", cwd=workdir,
-    )  # fmt: skip
-    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
-    return sweep_dir, result.stdout
+def seed_sweep(grid_sweep) -> tuple[Path, str]:
+    """The suite's shared settings x seeds sweep (conftest.py's `grid_sweep`, through the
+    console script; only read here): 2 noise levels x 2 learning rates, 3 seeds each, the
+    learning rate 1000 diverging within a few steps."""
+    sweep_dir, stdout, stderr = grid_sweep
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+    return sweep_dir, stdout
 
 
-def jobs_metrics(sweep_dir: Path) -> dict[float, list[dict]]:
-    """Each job's metrics.json, by noise level, read straight from the files."""
-    out: dict[float, list[dict]] = {}
+def setting_of(row: dict) -> tuple[float, float]:
+    return float(row["data.noise_std"]), float(row["optimizer.learning_rate"])
+
+
+def jobs_metrics(sweep_dir: Path) -> dict[tuple[float, float], list[dict]]:
+    """Each job's metrics.json, by setting, read straight from the files."""
+    out: dict[tuple[float, float], list[dict]] = {}
     for path in sweep_dir.glob("*/metrics.json"):
-        overrides = (path.parent / ".hydra" / "overrides.yaml").read_text()
-        noise = next(n for n in NOISES if f"data.noise_std={n}\n" in overrides.replace("'", ""))
-        out.setdefault(noise, []).append(json.loads(path.read_text()))
+        overrides = (path.parent / ".hydra" / "overrides.yaml").read_text().replace("'", "")
+        typed = dict(line[2:].split("=", 1) for line in overrides.splitlines())
+        out.setdefault(setting_of(typed), []).append(json.loads(path.read_text()))
     return out
 
 
@@ -69,10 +71,13 @@ def test_the_95_percent_t_quantile_is_scipy_stats_own_for_every_count_of_seeds()
 def test_grouped_means_and_stds_equal_those_of_the_jobs_metrics(seed_sweep):
     sweep_dir, stdout = seed_sweep
     rows = grouped_csv(sweep_dir)
-    assert [float(r["data.noise_std"]) for r in rows] == list(NOISES)
-    by_noise = jobs_metrics(sweep_dir)
+    assert [setting_of(r) for r in rows] == SETTINGS
+    by_setting = jobs_metrics(sweep_dir)
     for row in rows:
-        jobs = by_noise[float(row["data.noise_std"])]
+        jobs = by_setting[setting_of(row)]
+        assert len(jobs) == 3
+        if setting_of(row)[1] == 1000.0:  # diverged: counted, nothing averaged (below)
+            continue
         assert (int(row["n"]), int(row["failed"])) == (3, 0)
         for metric in ("k", "k_error", "train_loss", "test_loss"):
             values = np.array([job[metric] for job in jobs])
@@ -82,7 +87,8 @@ def test_grouped_means_and_stds_equal_those_of_the_jobs_metrics(seed_sweep):
             assert float(row[f"{metric}_ci95_low"]) == pytest.approx(values.mean() - half)
     printed = stdout.split("sweep summary", 1)[1]
     assert "95% interval of k" in printed  # the printed table is the grouped one
-    assert printed.count("data.noise_std=") == len(NOISES)  # one line per setting
+    table = printed.split("95% interval of k", 1)[1].split("\n\n", 1)[0]
+    assert table.count("data.noise_std=") == len(SETTINGS)  # one line per setting
 
 
 def report_in_process(capsys, *args: str) -> str:
@@ -101,15 +107,19 @@ def report_in_process(capsys, *args: str) -> str:
 def test_report_and_api_give_the_summarys_grouped_table(seed_sweep, capsys):
     sweep_dir, _ = seed_sweep
     report = json.loads(report_in_process(capsys, str(sweep_dir), "--group-by", "--json"))
-    assert report["group_by"] == ["data.noise_std"]
+    assert report["group_by"] == ["data.noise_std", "optimizer.learning_rate"]
     from_csv = grouped_csv(sweep_dir)
     for record, row in zip(report["groups"], from_csv, strict=True):
-        assert record["k_mean"] == pytest.approx(float(row["k_mean"]), rel=1e-12)
+        if row["k_mean"] == "":  # a setting whose every job diverged
+            assert record["k_mean"] is None and record["failed"] == 3
+        else:
+            assert record["k_mean"] == pytest.approx(float(row["k_mean"]), rel=1e-12)
     assert [r["k_std"] for r in api.settings_table(sweep_dir)] == [
         r["k_std"] for r in report["groups"]
     ]
     by_seed = api.settings_table(sweep_dir, group_by=["seed"])
-    assert [r["seed"] for r in by_seed] == list(SEEDS) and {r["n"] for r in by_seed} == {3}
+    assert [r["seed"] for r in by_seed] == list(SEEDS)
+    assert {(r["n"], r["failed"]) for r in by_seed} == {(2, 2)}  # half of each seed's diverged
     bad = run_tbpipe("report", str(sweep_dir), "--group-by", "nosuch", cwd=sweep_dir, check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nosuch" in bad.stderr
 
@@ -118,7 +128,7 @@ def test_report_and_api_give_the_summarys_grouped_table(seed_sweep, capsys):
 def test_report_group_by_prints_the_table_the_sweep_printed_and_its_csv(seed_sweep, capsys):
     sweep_dir, printed = seed_sweep
     table = run_tbpipe("report", str(sweep_dir), "--group-by", cwd=sweep_dir)
-    assert table.stderr == "" and table.stdout.count("\n") == 1 + len(NOISES)
+    assert table.stderr == "" and table.stdout.count("\n") == 1 + len(SETTINGS)
     assert table.stdout in printed
     as_csv = report_in_process(capsys, str(sweep_dir), "--group-by", "--csv")
     written = (sweep_dir / "summary_by_setting.csv").read_bytes().decode()
@@ -128,11 +138,12 @@ def test_report_group_by_prints_the_table_the_sweep_printed_and_its_csv(seed_swe
 @pytest.mark.slow
 def test_each_settings_mean_run_is_the_per_step_mean_of_its_jobs(seed_sweep):
     sweep_dir, _ = seed_sweep
-    for noise in NOISES:
-        jobs = sorted(sweep_dir.glob(f"*_noise_std-{noise}_*"))
+    for noise in NOISES:  # the settings that did not diverge
+        setting = f"noise_std-{noise}_learning_rate-0.5"
+        jobs = sorted(sweep_dir.glob(f"*_{setting}_*"))
         assert len(jobs) == 3
         for writer, tag in (("train", "k"), ("train", "loss"), ("test", "loss")):
-            mean_run = load_run(sweep_dir / "mean" / f"noise_std-{noise}" / writer)
+            mean_run = load_run(sweep_dir / "mean" / setting / writer)
             series = [dict(load_run(job / writer).scalars(tag)) for job in jobs]
             steps = sorted(series[0])
             values = np.array([[s[step] for step in steps] for s in series])
@@ -159,7 +170,7 @@ def test_a_live_tensorboard_serves_the_margin_chart_layout_and_the_mean_runs(see
     try:
         url = server.stdout.readline().split()[1]
         assert url.startswith("http://127.0.0.1:")
-        wanted = {f"mean/noise_std-{n}/train" for n in NOISES}
+        wanted = {f"mean/noise_std-{n}_learning_rate-0.5/train" for n in NOISES}
         deadline = time.monotonic() + 60
         while not wanted <= set(_get(url + "data/runs")) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -182,17 +193,24 @@ def test_a_live_tensorboard_serves_the_margin_chart_layout_and_the_mean_runs(see
 
 
 @pytest.mark.slow
-def test_a_failed_job_is_counted_and_left_out(tmp_path):
-    sweep_dir = tmp_path / "sweep"
-    run_tbpipe(
-        "-m", "optimizer.learning_rate=0.5,10", "seed=0,1", "trainer.steps=50", "sinks=[scalars]",
-        "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path,
-    )  # fmt: skip
-    rows = {float(r["optimizer.learning_rate"]): r for r in grouped_csv(sweep_dir)}
-    assert (rows[0.5]["n"], rows[0.5]["failed"]) == ("2", "0")
-    assert (rows[10.0]["n"], rows[10.0]["failed"]) == ("0", "2") and rows[10.0]["k_mean"] == ""
-    # the failed setting has nothing to average: only the other one gets a seed-mean run
-    assert sorted(path.name for path in (sweep_dir / "mean").iterdir()) == ["learning_rate-0.5"]
+def test_a_failed_job_is_counted_and_left_out(grid_sweep):
+    """The suite's shared grid (conftest.py): 2 noise levels x learning rates 0.5 and 1000
+    (diverges within a few steps) x 3 seeds."""
+    sweep_dir, _, _ = grid_sweep
+    rows = {
+        (float(r["data.noise_std"]), float(r["optimizer.learning_rate"])): r
+        for r in grouped_csv(sweep_dir)
+    }
+    assert sorted(rows) == [(0.1, 0.5), (0.1, 1000.0), (1.0, 0.5), (1.0, 1000.0)]
+    for noise in (0.1, 1.0):
+        assert (rows[noise, 0.5]["n"], rows[noise, 0.5]["failed"]) == ("3", "0")
+        failed = rows[noise, 1000.0]
+        assert (failed["n"], failed["failed"]) == ("0", "3") and failed["k_mean"] == ""
+    # the failed settings have nothing to average: only the others get a seed-mean run
+    assert sorted(path.name for path in (sweep_dir / "mean").iterdir()) == [
+        "noise_std-0.1_learning_rate-0.5",
+        "noise_std-1_learning_rate-0.5",
+    ]
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Sweeps: one TensorBoard run per setting, HParams to compare them, a summary at the end.
 
 The story: "how does the estimate of k degrade as noise grows?" A 3-value noise sweep runs
-once through the real console script; every test reads what it left on disk with
+once through the real console script (`noise_sweep`, conftest.py: shared with
+tests/test_board.py, only read); every test reads what it left on disk with
 TensorBoard's own readers (the event multiplexer and the HParams plugin's backend).
 """
 
@@ -24,28 +25,10 @@ from pipeline import api
 from pipeline.data import LinearData
 from pipeline.readback.runs import load_run
 from pipeline.sweeps.naming import constant_keys, job_dir_name, run_name
+from tests.conftest import NOISE_LEVELS as NOISE
 from tests.conftest import TBPIPE, compose_config, hparams_session_groups, run_tbpipe
 
-NOISE = ("0.01", "0.5", "2")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def noise_sweep(tmp_path_factory) -> tuple[Path, str]:
-    """`tbpipe -m data.noise_std=0.01,0.5,2`: the sweep dir and what the sweep printed."""
-    workdir = tmp_path_factory.mktemp("noise_sweep")
-    sweep_dir = workdir / "sweep"
-    result = run_tbpipe(
-        "-m",
-        f"data.noise_std={','.join(NOISE)}",
-        "trainer.steps=150",
-        "optimizer.learning_rate=0.5",  # converged well within 150 steps
-        "trainer.progress=false",
-        "sinks=[scalars,hparams]",
-        f"hydra.sweep.dir={sweep_dir}",
-        cwd=workdir,
-    )
-    return sweep_dir, result.stdout
 
 
 def multiplexer(root: Path) -> pem.EventMultiplexer:

@@ -16,8 +16,8 @@ from tests.conftest import hparams_session_groups, run_tbpipe
 
 pytestmark = pytest.mark.slow  # real sweeps through the console script
 
-#: 2 noise levels x 2 learning rates x 3 seeds = 12 jobs (two digits); 1000 diverges
-GRID = ("data.noise_std=0.1,1", "optimizer.learning_rate=0.5,1000", "seed=0,1,2")
+# grid_sweep (conftest.py): 2 noise levels x 2 learning rates x 3 seeds, half diverging
+
 #: the plugins whose data a user can see in a tab (HParams bookkeeping alone is not)
 VISIBLE = ("scalars", "histograms", "images", "text")
 
@@ -47,15 +47,6 @@ def shown_by_run(logdir: Path) -> dict[str, set[str]]:
                 if tags:
                     found[run].add(plugin)
     return found
-
-
-@pytest.fixture(scope="module")
-def grid_sweep(tmp_path_factory) -> tuple[Path, str, str]:
-    """A 12-job sweep with the default sinks, half of it diverging: (dir, stdout, stderr)."""
-    workdir = tmp_path_factory.mktemp("grid")
-    result = run_tbpipe("-m", *GRID, "trainer.steps=30", "trainer.progress=false",
-                        "hydra.sweep.dir=sweep", cwd=workdir)  # fmt: skip
-    return workdir / "sweep", result.stdout, result.stderr
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

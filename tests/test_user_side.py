@@ -1,6 +1,7 @@
-"""The user's side: `tbpipe rerun` folders named `<time>_rerun`, a rerun of a run made with
-other versions warned of, the printed TensorBoard command pasteable into a shell,
-`api.read_run` quiet and without TensorFlow, `tbpipe --help` listing each group's keys.
+"""The user's side: `api.read_run` quiet and without TensorFlow, `tbpipe --help` listing
+each group's keys, its page kept until a config file changes. (A rerun's folder name and
+its warning of other versions, and the printed TensorBoard command, are tested with the
+other reruns and runs of tests/test_front_door.py.)
 """
 
 from __future__ import annotations
@@ -9,59 +10,12 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pytest
-from omegaconf import OmegaConf
 
 from tests.conftest import TBPIPE, run_tbpipe
-
-
-@pytest.mark.slow
-def test_a_rerun_is_named_rerun_records_no_saved_run_and_warns_of_other_versions(
-    default_run, tmp_path
-):
-    saved = tmp_path / "saved"
-    shutil.copytree(default_run, saved)
-    info = json.loads((saved / "run.json").read_text())
-    info["versions"]["tensorflow"] = "2.0.0"  # made with another TensorFlow
-    (saved / "run.json").write_text(json.dumps(info))
-    rerun = ("trainer.steps=5", "sinks=[scalars]")  # scalars alone: pictures are not the point
-    result = run_tbpipe("rerun", str(saved), *rerun, cwd=tmp_path)
-    assert result.stderr == (
-        f"tbpipe: warning: {saved} ran with tensorflow 2.0.0, this is tensorflow "
-        f"{json.loads((default_run / 'run.json').read_text())['versions']['tensorflow']}; "
-        "the rerun's numbers could differ from the saved run's\n"
-    )
-    (rerun_dir,) = (tmp_path / "outputs").glob("*/*")
-    assert rerun_dir.name.endswith("_rerun") and "saved_run" not in rerun_dir.name
-    recorded = OmegaConf.load(rerun_dir / ".hydra" / "overrides.yaml")
-    assert list(recorded) == list(rerun)
-    assert list(OmegaConf.load(rerun_dir / ".hydra" / "hydra.yaml").hydra.overrides.task) == list(
-        rerun
-    )
-    assert json.loads((rerun_dir / "run.json").read_text())["overrides"] == list(rerun)
-    named = run_tbpipe("rerun", str(rerun_dir), "name=again", cwd=tmp_path)
-    assert "outputs/" in named.stdout and "_again |" in named.stdout and named.stderr == ""
-
-
-@pytest.mark.slow
-def test_the_printed_tensorboard_command_pastes_into_a_shell(tmp_path):
-    """tbpipe's own folder names need no quoting; a run dir the user names with `[`, `,`,
-    `=` and a space does, and the printed command quotes it, so a shell hands TensorBoard
-    the folder as it is."""
-    result = run_tbpipe(
-        "trainer.steps=5", "sinks=[scalars]", "hydra.run.dir='runs/k=2, [x]'", cwd=tmp_path
-    )
-    command = result.stdout.strip().rsplit(" | ", 1)[1]
-    words = shlex.split(command)
-    assert words[:2] == ["tensorboard", "--logdir"] and (tmp_path / words[2]).is_dir()
-    assert words[2] == "runs/k=2, [x]" and "'" in command
-    shell = subprocess.run(["bash", "-O", "failglob", "-c", f"ls -d {command.split(' ', 2)[2]}"],
-                           cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
-    assert shell.returncode == 0 and shell.stdout.strip() == words[2]
 
 
 @pytest.mark.slow
