@@ -27,6 +27,7 @@ from tensorboard.compat.proto import event_pb2
 
 from pipeline import api
 from pipeline.readback.runs import load_run
+from pipeline.runinfo import saved_checkpoints
 from tests.conftest import TBPIPE, run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
@@ -95,6 +96,55 @@ def checkpoint_step(run_dir: Path) -> int | None:
     return int(first.rsplit("-", 1)[1].rstrip('"'))
 
 
+def train_bytes(run_dir: Path) -> int:
+    """The size of a run's train/ event files."""
+    return sum(p.stat().st_size for p in (run_dir / "train").glob("*tfevents*"))
+
+
+def last_train_step(run_dir: Path) -> int:
+    """The last step of the records in a run's train/ event files (-1: none)."""
+    return max((step for folder, _, step in records(run_dir) if folder == "train"), default=-1)
+
+
+def signal_past_a_checkpoint(
+    process: subprocess.Popen, find_dir, signum: int, at_least: int = 0, wait: float = 240
+) -> Path:
+    """Send `signum` to `process` (a `tbpipe` run or sweep) once the run dir `find_dir()`
+    (None until it exists) has a checkpoint at step `at_least` or later and train records
+    past it; wait for the process to end; return the run dir.
+
+    The last look is taken with the process frozen (SIGSTOP), reading the steps of the
+    records written (not the file's size: a picture drawn at the checkpoint's own step can
+    outweigh the records past it): where none is past the newest checkpoint yet, the
+    process goes on. Without it the run could be stopped at a checkpoint with nothing past
+    it for a resume to drop."""
+    deadline = time.monotonic() + wait
+    saved = size_then = None
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        run_dir = find_dir()
+        if saved is None and run_dir is not None:
+            if (checkpoint_step(run_dir) or -1) >= at_least:
+                saved, size_then = checkpoint_step(run_dir), train_bytes(run_dir)
+        elif saved is not None and train_bytes(run_dir) > size_then + 4096:
+            process.send_signal(signal.SIGSTOP)
+            saved, size_then = checkpoint_step(run_dir), train_bytes(run_dir)
+            # not frozen half-way through saving one: its files all there, or none of them
+            whole = saved_checkpoints(run_dir)[:1] == [saved]
+            if whole and last_train_step(run_dir) > saved:
+                break
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
+    else:
+        process.kill()
+        raise AssertionError("no checkpoint with records past it appeared")
+    process.send_signal(signum)
+    if signum != signal.SIGKILL:
+        process.send_signal(signal.SIGCONT)  # the signal is taken once it runs again
+    process.communicate(timeout=120)
+    return run_dir
+
+
 def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
     """Start `tbpipe args`, wait for a checkpoint and for records past it, send `signum`;
     return the step of the last checkpoint it wrote."""
@@ -105,22 +155,8 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 240
-    saved, size_then = None, 0
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        size = sum(p.stat().st_size for p in (run_dir / "train").glob("*tfevents*"))
-        if saved is None and (saved := checkpoint_step(run_dir)) is not None:
-            size_then = size  # every record before the checkpoint is in the file now
-        elif saved is not None and size > size_then + 4096:
-            break  # and records written after it
-        time.sleep(0.02)
-    else:
-        process.kill()
-        raise AssertionError("no checkpoint with records past it appeared")
-    process.send_signal(signum)
-    process.communicate(timeout=120)
-    return checkpoint_step(run_dir)  # a later one may have come before the signal
+    signal_past_a_checkpoint(process, lambda: run_dir, signum)
+    return checkpoint_step(run_dir)  # SIGTERM, SIGINT: the run saves one more as it stops
 
 
 def killed_and_resumed_equal_the_run_never_stopped(

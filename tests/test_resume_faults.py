@@ -29,7 +29,14 @@ from pipeline.checkpoints import REWRITING
 from pipeline.readback.runs import load_run
 from tests.conftest import TBPIPE, made_once, run_tbpipe
 from tests.test_bad_input import ROWS
-from tests.test_resume import checkpoint_step, every_series, read_once, records
+from tests.test_resume import (
+    checkpoint_step,
+    every_series,
+    read_once,
+    records,
+    signal_past_a_checkpoint,
+    train_bytes,
+)
 
 ROW = {row.what: row for row in ROWS}
 
@@ -45,10 +52,6 @@ RUN = (
 )
 
 
-def event_bytes(run_dir: Path) -> int:
-    return sum(p.stat().st_size for p in (run_dir / "train").glob("*tfevents*"))
-
-
 def kill_after_a_checkpoint(
     args: list[str], cwd: Path, find_dir, at_least: int = 1000
 ) -> tuple[Path, int]:
@@ -57,21 +60,7 @@ def kill_after_a_checkpoint(
     dir and the step of its newest checkpoint."""
     process = subprocess.Popen([TBPIPE, *args], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline, saved, size_then = time.monotonic() + 240, None, 0
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        run_dir = find_dir()
-        if run_dir is not None and (run_dir / "train").is_dir():
-            if saved is None and (checkpoint_step(run_dir) or 0) >= at_least:
-                saved, size_then = checkpoint_step(run_dir), event_bytes(run_dir)
-            elif saved is not None and event_bytes(run_dir) > size_then + 4096:
-                break
-        time.sleep(0.02)
-    else:
-        process.kill()
-        raise AssertionError("no checkpoint with records past it appeared")
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
+    run_dir = signal_past_a_checkpoint(process, find_dir, signal.SIGKILL, at_least)
     return run_dir, checkpoint_step(run_dir)
 
 
@@ -256,7 +245,7 @@ def test_a_full_disk_during_resume_loses_nothing_and_resume_goes_on_later(
     run_dir, saved = killed_run(tmp_path_factory, small_disk)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     room = 32 * 1024  # for a lock and a log line, not for the rewrite
-    assert event_bytes(run_dir) > 2 * room
+    assert train_bytes(run_dir) > 2 * room
     filler = fill(small_disk, leave=room)
 
     row = ROW["a full disk while resume rewrites the event files"]
