@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 from hydra.core.utils import configure_log
-from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
-from pipeline import compat
 from pipeline.check.compose import tbpipe_configs
 from pipeline.sweeps import stacked_logging
-from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import JobLogging, SweepLogging
+from tests.test_stacked_yaml import composed_jobs
 
 #: a sweep's jobs, the last three with a logging config of their own
 JOBS = [
@@ -53,18 +51,9 @@ def a_job(tmp_path_factory):
 
 def job_configs(sweep_dir: Path) -> list:
     with tbpipe_configs():
-        master = compat.compose_with_hydra(
-            "config", [f"hydra.sweep.dir={sweep_dir}"], RunMode.MULTIRUN
-        )
-        loader = ReusingConfigLoader(compat.hydra_config_loader())
-        configs = []
-        for num, overrides in enumerate(JOBS):
-            cfg = loader.load_sweep_config(master, overrides)
-            with open_dict(cfg):
-                cfg.hydra.job.num = num
-                cfg.hydra.runtime.output_dir = str(sweep_dir / str(num))
-            (sweep_dir / str(num)).mkdir(parents=True)
-            configs.append(cfg)
+        configs = composed_jobs(str(sweep_dir), JOBS)
+    for num in range(len(configs)):
+        (sweep_dir / str(num)).mkdir(parents=True)
     return configs
 
 

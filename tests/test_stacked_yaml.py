@@ -31,22 +31,26 @@ JOBS = [
 ]
 
 
+def composed_jobs(sweep_dir: str, jobs: list[list[str]]) -> list:
+    """Each job's config of a sweep into `sweep_dir` (job N's output dir `<sweep_dir>/N`),
+    composed as the stacked launcher composes it; inside `tbpipe_configs()`."""
+    master = compat.compose_with_hydra("config", [f"hydra.sweep.dir={sweep_dir}"], RunMode.MULTIRUN)
+    loader = ReusingConfigLoader(compat.hydra_config_loader())
+    configs = []
+    for num, overrides in enumerate(jobs):
+        cfg = loader.load_sweep_config(master, overrides)
+        with open_dict(cfg):
+            cfg.hydra.job.num = num
+            cfg.hydra.runtime.output_dir = f"{sweep_dir}/{num}"
+        configs.append(cfg)
+    return configs
+
+
 @pytest.fixture(scope="module")
 def job_configs():
     """Each job's config, composed as the stacked launcher composes it."""
     with tbpipe_configs():
-        master = compat.compose_with_hydra(
-            "config", ["hydra.sweep.dir=/tmp/stacked-yaml-test"], RunMode.MULTIRUN
-        )
-        loader = ReusingConfigLoader(compat.hydra_config_loader())
-        configs = []
-        for num, overrides in enumerate(JOBS):
-            cfg = loader.load_sweep_config(master, overrides)
-            with open_dict(cfg):
-                cfg.hydra.job.num = num
-                cfg.hydra.runtime.output_dir = f"/tmp/stacked-yaml-test/{num}"
-            configs.append(cfg)
-        yield configs
+        yield composed_jobs("/tmp/stacked-yaml-test", JOBS)
 
 
 def test_each_jobs_saved_config_has_the_bytes_hydra_writes(job_configs, monkeypatch):
