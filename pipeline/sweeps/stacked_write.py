@@ -160,18 +160,20 @@ def _write_job(
         hydra_node.runtime.output_dir = str(run_dir)
     saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    job_logging.configure(config, saved)  # tbpipe.log, as Hydra's configure_log
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
+    # `.hydra` first, config.yaml last of it: a job dir cut short holding any other file
+    # holds the settings `tbpipe resume` checks it by
     if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
         saved_dir = run_dir / str(hydra_node.output_subdir)
         saved_dir.mkdir(exist_ok=True)
         for name, content in (
-            ("config.yaml", yaml_by_entry(saved)),
-            ("hydra.yaml", yaml_by_entry(hydra_saved, under="hydra")),
             ("overrides.yaml", yaml_of(task)),
+            ("hydra.yaml", yaml_by_entry(hydra_saved, under="hydra")),
+            ("config.yaml", yaml_by_entry(saved)),
         ):
             (saved_dir / name).write_text(content, encoding="utf-8")
+    job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
     # the job's own config, as its task would get it: resolving the `hydra` node would also
     # render its help pages (resolvers that compose every config group)
