@@ -165,13 +165,14 @@ def _write_job(
     # `.hydra` first, config.yaml last of it: a job dir cut short holding any other file
     # holds the settings `tbpipe resume` checks it by
     if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
-        saved_dir = run_dir / str(hydra_node.output_subdir)
-        saved_dir.mkdir(exist_ok=True)
-        for name, content in (
+        files = (  # made before the dir, which then stays without config.yaml the least
             ("overrides.yaml", yaml_of(task)),
             ("hydra.yaml", yaml_by_entry(hydra_saved, under="hydra")),
             ("config.yaml", yaml_by_entry(saved)),
-        ):
+        )
+        saved_dir = run_dir / str(hydra_node.output_subdir)
+        saved_dir.mkdir(exist_ok=True)
+        for name, content in files:
             (saved_dir / name).write_text(content, encoding="utf-8")
     job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
