@@ -22,6 +22,7 @@ import functools
 import logging
 import os
 import shlex
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -159,21 +160,16 @@ def _write_job(
     with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
         hydra_node.runtime.output_dir = str(run_dir)
     saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
     hydra_saved = saved.pop("hydra")
     task = list(hydra_saved["overrides"]["task"])
-    # `.hydra` first, config.yaml last of it: a job dir cut short holding any other file
-    # holds the settings `tbpipe resume` checks it by
-    if hydra_node.output_subdir is not None:  # `.hydra`, as Hydra saves a job's configs
-        files = (  # made before the dir, which then stays without config.yaml the least
-            ("overrides.yaml", yaml_of(task)),
-            ("hydra.yaml", yaml_by_entry(hydra_saved, under="hydra")),
-            ("config.yaml", yaml_by_entry(saved)),
-        )
-        saved_dir = run_dir / str(hydra_node.output_subdir)
-        saved_dir.mkdir(exist_ok=True)
-        for name, content in files:
-            (saved_dir / name).write_text(content, encoding="utf-8")
+    if hydra_node.output_subdir is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:  # `.hydra`, as Hydra saves a job's configs
+        made_with_configs(run_dir, str(hydra_node.output_subdir), {
+            "config.yaml": yaml_by_entry(saved),
+            "hydra.yaml": yaml_by_entry(hydra_saved, under="hydra"),
+            "overrides.yaml": yaml_of(task),
+        })  # fmt: skip
     job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
     # the job's own config, as its task would get it: resolving the `hydra` node would also
@@ -202,6 +198,28 @@ def _write_job(
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
     return ret
+
+
+def made_with_configs(run_dir: Path, subdir: str, files: Mapping[str, str]) -> None:
+    """Make `run_dir` with its saved configs in `subdir`, whole: they are written in a
+    sibling dir that one rename makes the job dir. A sweep killed at any instant leaves each
+    job dir either absent (or as empty as it was) or holding the settings `tbpipe resume`
+    checks it by, never a dir with files but no `.hydra/config.yaml` (which resume must
+    refuse). A job dir that already holds files is written in place, config.yaml last."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"  # not a job dir's name
+    shutil.rmtree(staging, ignore_errors=True)  # left by a process killed with this pid
+    saved_dir = staging / subdir
+    saved_dir.mkdir(parents=True)  # mode from the umask, as the job dir's own
+    for name in sorted(files, key="config.yaml".__eq__):  # config.yaml last
+        (saved_dir / name).write_text(files[name], encoding="utf-8")
+    try:
+        os.rename(staging, run_dir)  # over an empty dir too: POSIX replaces it
+    except OSError:  # the dir holds files: its configs written there, config.yaml last
+        shutil.rmtree(staging)
+        (run_dir / subdir).mkdir(parents=True, exist_ok=True)
+        for name in sorted(files, key="config.yaml".__eq__):
+            (run_dir / subdir / name).write_text(files[name], encoding="utf-8")
 
 
 def write_run(
