@@ -79,6 +79,10 @@ def test_a_killed_stacked_sweep_resumes_to_the_numbers_of_one_never_stopped(
     assert {name for name, state in states.items() if state == "completed"} == done
 
     before = {name: (sweep_dir / name / "metrics.json").read_text() for name in done}
+    # a job dir the launcher was making whole when it was killed (the kill rarely lands there)
+    staged = sweep_dir / ".11_left.partial-999999"
+    (staged / ".hydra").mkdir(parents=True)
+    (staged / ".hydra" / "overrides.yaml").write_text("[]\n")
     resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
     assert "Traceback" not in resumed.stderr and "ERROR" not in resumed.stderr, resumed.stderr
     for name, text in before.items():  # finished jobs stay as they were
@@ -91,3 +95,4 @@ def test_a_killed_stacked_sweep_resumes_to_the_numbers_of_one_never_stopped(
         assert json.loads((job / "metrics.json").read_text())["status"] == "completed"
         assert scalars_compared(job, whole[name], name, scalars_only=True) == 4 * 21
     assert (sweep_dir / "summary.csv").is_file()
+    assert not staged.exists()  # resume removed it

@@ -27,8 +27,10 @@ conf/config.yaml uses; it stays light (no TensorFlow).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -58,6 +60,14 @@ FILLER = "-"
 JOB_WIDTH_ENV = "TBPIPE_JOB_WIDTH"
 #: conf/config.yaml's `hydra.sweep.subdir`: each job's dir named by `_job_dir_resolver`
 JOB_SUBDIR = "${tbpipe.job_dir:${hydra.job.num}}"
+#: a job dir being made whole beside its sweep's jobs (pipeline/sweeps/stacked_write.py):
+#: `.<job dir's name>.partial-<pid>`, a name no job dir has; `tbpipe resume` removes any left
+STAGED_JOB_MARK = ".partial-"
+
+
+def staged_dir(run_dir: Path) -> Path:
+    """Where `run_dir` is made before one rename makes it the job dir."""
+    return run_dir.parent / f".{run_dir.name}{STAGED_JOB_MARK}{os.getpid()}"
 
 
 def shell_safe(text: str) -> str:

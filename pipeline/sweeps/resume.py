@@ -23,6 +23,7 @@ rewriting each job's .hydra/ (a job that runs again writes it if missing), and
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from pipeline.runinfo import (
     RESUME_ENV,
     RUNNING,
 )
+from pipeline.sweeps.naming import STAGED_JOB_MARK
 
 #: what `tbpipe resume` adds to the command it relaunches (and drops when it reads one back)
 RELAUNCH = ("hydra.output_subdir=null", f"+hydra.job.env_set.{RESUME_ENV}=1")
@@ -104,6 +106,8 @@ def begin(target: str | Path, argv: list[str]) -> None:
     if sweeping:
         for old in Path(target).glob("*tfevents*"):
             old.unlink()
+        for staged in Path(target).glob(f".*{STAGED_JOB_MARK}*"):
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def plan_run(run_dir: Path) -> list[str] | None:

@@ -46,6 +46,7 @@ from pipeline.runinfo import (
     write_metrics,
     write_run_info,
 )
+from pipeline.sweeps.naming import staged_dir
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
 from pipeline.sweeps.stacked_logging import job_logging
@@ -207,8 +208,8 @@ def made_with_configs(run_dir: Path, subdir: str, files: Mapping[str, str]) -> N
     checks it by, never a dir with files but no `.hydra/config.yaml` (which resume must
     refuse). A job dir that already holds files is written in place, config.yaml last."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"  # not a job dir's name
-    shutil.rmtree(staging, ignore_errors=True)  # left by a process killed with this pid
+    staging = staged_dir(run_dir)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed process of the same pid
     saved_dir = staging / subdir
     saved_dir.mkdir(parents=True)  # mode from the umask, as the job dir's own
     for name in sorted(files, key="config.yaml".__eq__):  # config.yaml last
