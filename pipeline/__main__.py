@@ -45,6 +45,8 @@ def main() -> None:
     """Console-script entry point."""
     if (page := _kept_help_page(sys.argv[1:])) is not None:
         _show(page)  # shown again from the cache: nothing imported that the page needs not
+    if sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS:  # each imports what it reads with
+        leave(_read_back(sys.argv[1], sys.argv[2:]))  # (no Hydra, no run's checks)
     import hydra
 
     import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
