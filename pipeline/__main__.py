@@ -35,8 +35,10 @@ def _task(cfg: DictConfig) -> float:
     """A job, as Hydra runs it (`hydra.main` is applied in `main`: importing this module
     imports no Hydra, so a kept `--help` page is shown without it)."""
     global _jobs_run_here
+    from pipeline.compat import summaries_without_s3
     from pipeline.job import run_job
 
+    summaries_without_s3()  # a console-script run reads no s3:// path through TensorBoard
     _jobs_run_here += 1
     return run_job(cfg)
 

@@ -301,6 +301,26 @@ def read_events_without_tensorflow() -> bool:
     return True
 
 
+def summaries_without_s3() -> None:
+    """Import TensorBoard's TensorFlow stub now, without its S3 support.
+
+    A run's first summary op makes TensorFlow import `tensorboard.summary`, whose helpers
+    import the stub; the stub's gfile imports botocore and boto3 when they are installed
+    (hydra-ray-launcher brings them) for s3:// paths, which a run never reads through it:
+    a slow import in every run. A None entry in sys.modules makes that one import fail as if
+    they were absent, for the stub alone; botocore itself still imports for anyone else.
+    Does nothing once the stub is loaded.
+    """
+    if "tensorboard.compat.tensorflow_stub" in sys.modules or "botocore" in sys.modules:
+        return
+    sys.modules["botocore"] = None
+    try:
+        import tensorboard.compat.tensorflow_stub  # noqa: F401
+    finally:
+        if sys.modules.get("botocore", 0) is None:
+            del sys.modules["botocore"]
+
+
 #: the data server's log line once it has read the whole logdir (with `-v`)
 DATA_SERVER_LOADED = "Finished load cycle"
 
