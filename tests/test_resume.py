@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,6 @@ LONG_RUN = (
     "sinks.images.every=2000",
     "trainer.progress=false",
 )
-#: a run still going when the test ends (it is killed): a checkpoint every 1,000 steps
-ENDLESS = ("trainer.steps=100000000", "trainer.checkpoint_every=1000", "sinks=[scalars]",
-           "trainer.progress=false")  # fmt: skip
 MINI_BATCHES = ("trainer.batch_size=16", "optimizer.learning_rate=0.2")
 
 
@@ -107,11 +105,18 @@ def last_train_step(run_dir: Path) -> int:
 
 
 def signal_past_a_checkpoint(
-    process: subprocess.Popen, find_dir, signum: int, at_least: int = 0, wait: float = 240
+    process: subprocess.Popen,
+    find_dir,
+    signum: int,
+    at_least: int = 0,
+    wait: float = 240,
+    while_frozen: Callable[[Path], object] | None = None,
 ) -> Path:
     """Send `signum` to `process` (a `tbpipe` run or sweep) once the run dir `find_dir()`
     (None until it exists) has a checkpoint at step `at_least` or later and train records
-    past it; wait for the process to end; return the run dir.
+    past it; wait for the process to end; return the run dir. `while_frozen(run_dir)`, if
+    given, is called just before the signal, the process alive but frozen there (a test's
+    look at a run that is still running).
 
     The last look is taken with the process frozen (SIGSTOP), reading the steps of the
     records written (not the file's size: a picture drawn at the checkpoint's own step can
@@ -138,6 +143,12 @@ def signal_past_a_checkpoint(
     else:
         process.kill()
         raise AssertionError("no checkpoint with records past it appeared")
+    if while_frozen is not None:
+        try:
+            while_frozen(run_dir)
+        except BaseException:
+            process.kill()
+            raise
     process.send_signal(signum)
     if signum != signal.SIGKILL:
         process.send_signal(signal.SIGCONT)  # the signal is taken once it runs again
@@ -145,9 +156,16 @@ def signal_past_a_checkpoint(
     return run_dir
 
 
-def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
+def stop_mid_run(
+    args: tuple,
+    run_dir: Path,
+    cwd: Path,
+    signum: int,
+    while_frozen: Callable[[Path, subprocess.Popen], object] | None = None,
+) -> int:
     """Start `tbpipe args`, wait for a checkpoint and for records past it, send `signum`;
-    return the step of the last checkpoint it wrote."""
+    return the step of the last checkpoint it wrote. `while_frozen(run_dir, process)`:
+    see `signal_past_a_checkpoint`."""
     process = subprocess.Popen(
         [TBPIPE, *args, f"hydra.run.dir={run_dir}"],
         cwd=cwd,
@@ -155,7 +173,8 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
         stderr=subprocess.PIPE,
         text=True,
     )
-    signal_past_a_checkpoint(process, lambda: run_dir, signum)
+    look = while_frozen and (lambda found: while_frozen(found, process))
+    signal_past_a_checkpoint(process, lambda: run_dir, signum, while_frozen=look)
     return checkpoint_step(run_dir)  # SIGTERM, SIGINT: the run saves one more as it stops
 
 
@@ -236,25 +255,3 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     got = records(run_dir)
     assert set(got.values()) == {1}, [key for key, n in got.items() if n > 1][:5]
     assert got == want  # the graph, text and HParams written at the start: once
-
-
-def test_resume_refuses_a_run_that_is_still_running(tmp_path):
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [TBPIPE, *ENDLESS, f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        while checkpoint_step(run_dir) is None:
-            assert process.poll() is None
-            time.sleep(0.1)
-        refused = run_tbpipe("resume", str(run_dir), cwd=tmp_path, check=False)
-        assert refused.returncode == 2
-        (line,) = refused.stderr.splitlines()
-        assert "still being run" in line and f"pid {process.pid}" in line
-        assert process.poll() is None  # the run was left alone
-    finally:
-        process.kill()
-        process.wait()
