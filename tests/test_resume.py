@@ -2,8 +2,8 @@
 
 Each test starts the real `tbpipe` in a subprocess, waits until it has written a
 checkpoint and then event records past that checkpoint (the case where a naive resume
-would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>`, and
-compares every scalar, histogram, image and text series, read with TensorBoard's reader,
+would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>` (or its
+in-process twin `api.resume_run`, where the numbers alone are the point), and compares every scalar, histogram, image and text series, read with TensorBoard's reader,
 with an uninterrupted run of the same config (made in this process through `pipeline.api`,
 which writes the console script's series). Each event file is also walked record by
 record (TensorBoard's file loader, no de-duplication): every step of every tag once, the
@@ -222,17 +222,20 @@ def uninterrupted(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("extra", "signum"),
+    ("extra", "signum", "in_process"),
     [
-        ((), signal.SIGKILL),
-        (MINI_BATCHES, signal.SIGKILL),
-        (MINI_BATCHES, signal.SIGTERM),
+        ((), signal.SIGKILL, False),
+        (MINI_BATCHES, signal.SIGKILL, True),
+        (MINI_BATCHES, signal.SIGTERM, False),
     ],
     ids=["full-batch-SIGKILL", "mini-batches-SIGKILL", "mini-batches-SIGTERM"],
 )
 def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
-    extra, signum, tmp_path, uninterrupted
+    extra, signum, in_process, tmp_path, uninterrupted
 ):
+    """Stopped by the console script; resumed by `tbpipe resume` (its stderr read), or
+    `in_process` by `api.resume_run` (what `tbpipe resume` does) where the numbers are the
+    point: the mini-batches' iterator, restored from the checkpoint."""
     args = (*LONG_RUN, *extra)
     run_dir = tmp_path / "run"
     saved = stop_mid_run(args, run_dir, tmp_path, signum)
@@ -244,9 +247,13 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     else:  # SIGTERM: the run stopped at a chunk end and saved a checkpoint there
         assert stopped["status"] == "interrupted" and saved == stopped["steps"]
 
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
-    for word in ("ERROR", "Traceback", "warning", "WARNING"):
-        assert word not in resumed.stderr, resumed.stderr
+    if in_process:
+        with contextlib.chdir(tmp_path):
+            api.resume_run(run_dir)
+    else:
+        resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+        for word in ("ERROR", "Traceback", "warning", "WARNING"):
+            assert word not in resumed.stderr, resumed.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
 
