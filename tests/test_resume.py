@@ -3,11 +3,12 @@
 Each test starts the real `tbpipe` in a subprocess, waits until it has written a
 checkpoint and then event records past that checkpoint (the case where a naive resume
 would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>` (or its
-in-process twin `api.resume_run`, where the numbers alone are the point), and compares every scalar, histogram, image and text series, read with TensorBoard's reader,
-with an uninterrupted run of the same config (made in this process through `pipeline.api`,
-which writes the console script's series). Each event file is also walked record by
-record (TensorBoard's file loader, no de-duplication): every step of every tag once, the
-graph, the text and the HParams session once.
+in-process twin `api.resume_run`, where the numbers alone are the point), and compares
+every scalar, histogram, image and text series, read with TensorBoard's reader, with an
+uninterrupted run of the same config (made in this process through `pipeline.api`, which
+writes the console script's series). Each event file is also walked record by record
+(TensorBoard's file loader, no de-duplication): every step of every tag once, the graph,
+the text and the HParams session once.
 """
 
 from __future__ import annotations
