@@ -25,10 +25,6 @@ from tests.conftest import run_tbpipe
 QUICK = ("trainer.steps=30", "trainer.progress=false", "sinks=[scalars]")
 
 
-def read(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
 def status_json(path: Path) -> tuple[int, list[dict]]:
     done = run_tbpipe("status", str(path), "--json", cwd=path.parent, check=False)
     assert done.stderr == ""
