@@ -79,6 +79,10 @@ def test_an_error_inside_the_run_is_one_line_and_marks_the_run_failed(tmp_path):
     assert len(err.splitlines()) == 1 and row.matches(err.strip(), {}), err
     metrics = metrics_of(run_dir)
     assert metrics["status"] == "failed" and "NopeSink" in metrics["reason"]
+    status = run_tbpipe("status", str(run_dir), "--json", cwd=tmp_path, check=False)
+    assert status.returncode == 1 and status.stderr == ""  # not completed
+    (job,) = json.loads(status.stdout)
+    assert job["state"] == "failed" and "NopeSink" in job["reason"]
 
 
 def test_a_failed_job_does_not_stop_the_sweep(tmp_path):

@@ -2,14 +2,14 @@
 
 `_target_`s are looked up and checked as classes before anything is called
 (`pipeline/check/targets.py`); values read with `${oc.env:...}` are not written to run.json,
-the TEXT tab or HPARAMS (`pipeline.runinfo.redacted`). The in-process rows of
-docs/ERRORS.md run in test_bad_input.py; the ones that need a run are here.
+the TEXT tab or HPARAMS (`pipeline.runinfo.redacted`; a run that reads one:
+tests/test_secrets.py). The in-process rows of docs/ERRORS.md run in test_bad_input.py;
+the ones that need a run are here.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from omegaconf import OmegaConf
@@ -121,26 +121,3 @@ def test_a_function_found_only_in_the_run_is_not_called(tmp_path):
     assert not (tmp_path / "precious.txt.npy").exists()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "numpy.save" in metrics["reason"]
-
-
-@pytest.mark.slow
-def test_a_secret_read_from_the_environment_is_in_no_file_of_the_run(tmp_path):
-    from pipeline.readback.runs import load_run
-
-    secret = "hunter2-very-secret"
-    run_dir = tmp_path / "run"
-    run_tbpipe(
-        "+token=${oc.env:TBPIPE_TEST_TOKEN}",
-        "trainer.steps=5",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
-        env={"TBPIPE_TEST_TOKEN": secret},
-    )
-    assert "${oc.env:TBPIPE_TEST_TOKEN}" in (run_dir / ".hydra" / "config.yaml").read_text()
-    assert json.loads((run_dir / "run.json").read_text())["config"]["token"] == REDACTED
-    for path in run_dir.rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
-    texts = load_run(run_dir / "train").series.get("text", {})
-    assert texts, "the TEXT tab has the config"
-    assert os.environ.get("TBPIPE_TEST_TOKEN") is None

@@ -2,12 +2,13 @@
 
 Each test starts the real `tbpipe` in a subprocess, waits until it has written a
 checkpoint and then event records past that checkpoint (the case where a naive resume
-would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>`, and
-compares every scalar, histogram, image and text series, read with TensorBoard's reader,
-with an uninterrupted run of the same config (made in this process through `pipeline.api`,
-which writes the console script's series). Each event file is also walked record by
-record (TensorBoard's file loader, no de-duplication): every step of every tag once, the
-graph, the text and the HParams session once.
+would show steps twice), stops it with a signal, runs `tbpipe resume <run dir>` (or its
+in-process twin `api.resume_run`, where the numbers alone are the point), and compares
+every scalar, histogram, image and text series, read with TensorBoard's reader, with an
+uninterrupted run of the same config (made in this process through `pipeline.api`, which
+writes the console script's series). Each event file is also walked record by record
+(TensorBoard's file loader, no de-duplication): every step of every tag once, the graph,
+the text and the HParams session once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,9 +46,6 @@ LONG_RUN = (
     "sinks.images.every=2000",
     "trainer.progress=false",
 )
-#: a run still going when the test ends (it is killed): a checkpoint every 1,000 steps
-ENDLESS = ("trainer.steps=100000000", "trainer.checkpoint_every=1000", "sinks=[scalars]",
-           "trainer.progress=false")  # fmt: skip
 MINI_BATCHES = ("trainer.batch_size=16", "optimizer.learning_rate=0.2")
 
 
@@ -107,11 +106,18 @@ def last_train_step(run_dir: Path) -> int:
 
 
 def signal_past_a_checkpoint(
-    process: subprocess.Popen, find_dir, signum: int, at_least: int = 0, wait: float = 240
+    process: subprocess.Popen,
+    find_dir,
+    signum: int,
+    at_least: int = 0,
+    wait: float = 240,
+    while_frozen: Callable[[Path], object] | None = None,
 ) -> Path:
     """Send `signum` to `process` (a `tbpipe` run or sweep) once the run dir `find_dir()`
     (None until it exists) has a checkpoint at step `at_least` or later and train records
-    past it; wait for the process to end; return the run dir.
+    past it; wait for the process to end; return the run dir. `while_frozen(run_dir)`, if
+    given, is called just before the signal, the process alive but frozen there (a test's
+    look at a run that is still running).
 
     The last look is taken with the process frozen (SIGSTOP), reading the steps of the
     records written (not the file's size: a picture drawn at the checkpoint's own step can
@@ -138,6 +144,12 @@ def signal_past_a_checkpoint(
     else:
         process.kill()
         raise AssertionError("no checkpoint with records past it appeared")
+    if while_frozen is not None:
+        try:
+            while_frozen(run_dir)
+        except BaseException:
+            process.kill()
+            raise
     process.send_signal(signum)
     if signum != signal.SIGKILL:
         process.send_signal(signal.SIGCONT)  # the signal is taken once it runs again
@@ -145,9 +157,16 @@ def signal_past_a_checkpoint(
     return run_dir
 
 
-def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
+def stop_mid_run(
+    args: tuple,
+    run_dir: Path,
+    cwd: Path,
+    signum: int,
+    while_frozen: Callable[[Path, subprocess.Popen], object] | None = None,
+) -> int:
     """Start `tbpipe args`, wait for a checkpoint and for records past it, send `signum`;
-    return the step of the last checkpoint it wrote."""
+    return the step of the last checkpoint it wrote. `while_frozen(run_dir, process)`:
+    see `signal_past_a_checkpoint`."""
     process = subprocess.Popen(
         [TBPIPE, *args, f"hydra.run.dir={run_dir}"],
         cwd=cwd,
@@ -155,7 +174,8 @@ def stop_mid_run(args: tuple, run_dir: Path, cwd: Path, signum: int) -> int:
         stderr=subprocess.PIPE,
         text=True,
     )
-    signal_past_a_checkpoint(process, lambda: run_dir, signum)
+    look = while_frozen and (lambda found: while_frozen(found, process))
+    signal_past_a_checkpoint(process, lambda: run_dir, signum, while_frozen=look)
     return checkpoint_step(run_dir)  # SIGTERM, SIGINT: the run saves one more as it stops
 
 
@@ -203,17 +223,20 @@ def uninterrupted(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("extra", "signum"),
+    ("extra", "signum", "in_process"),
     [
-        ((), signal.SIGKILL),
-        (MINI_BATCHES, signal.SIGKILL),
-        (MINI_BATCHES, signal.SIGTERM),
+        ((), signal.SIGKILL, False),
+        (MINI_BATCHES, signal.SIGKILL, True),
+        (MINI_BATCHES, signal.SIGTERM, False),
     ],
     ids=["full-batch-SIGKILL", "mini-batches-SIGKILL", "mini-batches-SIGTERM"],
 )
 def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
-    extra, signum, tmp_path, uninterrupted
+    extra, signum, in_process, tmp_path, uninterrupted
 ):
+    """Stopped by the console script; resumed by `tbpipe resume` (its stderr read), or
+    `in_process` by `api.resume_run` (what `tbpipe resume` does) where the numbers are the
+    point: the mini-batches' iterator, restored from the checkpoint."""
     args = (*LONG_RUN, *extra)
     run_dir = tmp_path / "run"
     saved = stop_mid_run(args, run_dir, tmp_path, signum)
@@ -225,9 +248,13 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     else:  # SIGTERM: the run stopped at a chunk end and saved a checkpoint there
         assert stopped["status"] == "interrupted" and saved == stopped["steps"]
 
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
-    for word in ("ERROR", "Traceback", "warning", "WARNING"):
-        assert word not in resumed.stderr, resumed.stderr
+    if in_process:
+        with contextlib.chdir(tmp_path):
+            api.resume_run(run_dir)
+    else:
+        resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+        for word in ("ERROR", "Traceback", "warning", "WARNING"):
+            assert word not in resumed.stderr, resumed.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
 
@@ -236,25 +263,3 @@ def test_a_stopped_run_resumed_has_the_series_of_a_run_never_stopped(
     got = records(run_dir)
     assert set(got.values()) == {1}, [key for key, n in got.items() if n > 1][:5]
     assert got == want  # the graph, text and HParams written at the start: once
-
-
-def test_resume_refuses_a_run_that_is_still_running(tmp_path):
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [TBPIPE, *ENDLESS, f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        while checkpoint_step(run_dir) is None:
-            assert process.poll() is None
-            time.sleep(0.1)
-        refused = run_tbpipe("resume", str(run_dir), cwd=tmp_path, check=False)
-        assert refused.returncode == 2
-        (line,) = refused.stderr.splitlines()
-        assert "still being run" in line and f"pid {process.pid}" in line
-        assert process.poll() is None  # the run was left alone
-    finally:
-        process.kill()
-        process.wait()

@@ -5,6 +5,8 @@ included) and is printed to neither stdout nor stderr; a refusal names the key, 
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,13 +33,22 @@ def leaks(root: Path, *outputs: str) -> list[str]:
 
 @pytest.mark.slow
 def test_a_secret_as_the_run_name_reaches_no_file_no_folder_no_output(tmp_path):
-    result = run_tbpipe("name=${oc.env:TBPIPE_TEST_SECRET}", "trainer.steps=5", cwd=tmp_path,
-                        env=ENV)  # fmt: skip
+    """The secret is the run's name and a key of its own (`+token`): the config as saved
+    keeps what was typed, run.json says it is redacted, the TEXT tab has the config."""
+    from pipeline.readback.runs import load_run
+    from pipeline.runinfo import REDACTED
+
+    result = run_tbpipe("name=${oc.env:TBPIPE_TEST_SECRET}", "+token=${oc.env:TBPIPE_TEST_SECRET}",
+                        "trainer.steps=5", cwd=tmp_path, env=ENV)  # fmt: skip
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "outputs").glob("*/*")
     assert run_dir.name.endswith("_oc.env-TBPIPE_TEST_SECRET")  # what was typed, not its value
     assert (run_dir / "metrics.json").is_file() and (run_dir / "run.json").is_file()
     assert leaks(tmp_path, result.stdout, result.stderr) == []
+    assert "${oc.env:TBPIPE_TEST_SECRET}" in (run_dir / ".hydra" / "config.yaml").read_text()
+    assert json.loads((run_dir / "run.json").read_text())["config"]["token"] == REDACTED
+    assert load_run(run_dir / "train").series.get("text"), "the TEXT tab has the config"
+    assert os.environ.get("TBPIPE_TEST_SECRET") is None  # set for the run alone
 
 
 @pytest.mark.slow
