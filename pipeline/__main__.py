@@ -21,6 +21,8 @@ from pipeline.compat import exit_without_teardown
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
+    from pipeline.check.preflight import OutputDir
+
 #: Subcommands that read runs back; dispatched before Hydra sees argv (not Hydra runs).
 SUBCOMMANDS = {
     "report": "pipeline.readback.report",
@@ -44,17 +46,15 @@ def _task(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a help page, a subcommand that reads runs back, the
+    version line, or a run (`_run`)."""
     if (page := _kept_help_page(sys.argv[1:])) is not None:
         _show(page)  # shown again from the cache: nothing imported that the page needs not
     if sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS:  # each imports what it reads with
         leave(_read_back(sys.argv[1], sys.argv[2:]))  # (no Hydra, no run's checks)
-    import hydra
-
     import pipeline.sweeps  # noqa: F401  registers `tbpipe.job_dir` (names job dirs) and sweep checks
     from pipeline.check.help_page import help_page, version_line  # and the page's ${tbpipe.*}
-    from pipeline.job import RUNS, interrupted_before_training, prepare, settle
-    from pipeline.stopping import signal_of, stop_before_training_on_sigterm
+    from pipeline.job import RUNS
 
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name == "help":  # `tbpipe help [SUBCOMMAND]`
@@ -70,20 +70,18 @@ def main() -> None:
         _show(page)
     if name in ("--version", "-V"):
         leave(print(version_line()))
-    import logging
+    _run()
 
-    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
-    stop_before_training_on_sigterm()
-    try:
-        argv, output = prepare(sys.argv[1:])
-    except BadInput as error:
-        report(str(error))
-        sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt as stop:
-        sys.exit(exit_code_for_signal(signal_of(stop)))  # nothing was started
-    if argv is None:  # `tbpipe resume`: nothing left to do (said on stdout)
-        leave(0)
-    sys.argv[1:] = argv
+
+def _run() -> NoReturn:
+    """A run or sweep (or `tbpipe resume`/`rerun`): checked and made ready by pipeline/job.py,
+    then run by Hydra; its dir settled however it ends."""
+    import hydra
+
+    from pipeline.job import interrupted_before_training, settle
+    from pipeline.stopping import signal_of
+
+    output = _prepared()
     run = hydra.main(version_base="1.3", config_path="pkg://pipeline.conf", config_name="config")
     try:
         run(_task)()
@@ -104,6 +102,29 @@ def main() -> None:
     if _jobs_run_here or jobs_written:  # ran jobs here: no worker processes to wind down
         leave(code)
     sys.exit(code)
+
+
+def _prepared() -> OutputDir | None:
+    """sys.argv made what Hydra runs (pipeline/job.py `prepare`); the run's output dir, if it
+    names one. Bad input exits here with one line, before anything is started."""
+    import logging
+
+    from pipeline.job import prepare
+    from pipeline.stopping import signal_of, stop_before_training_on_sigterm
+
+    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
+    stop_before_training_on_sigterm()
+    try:
+        argv, output = prepare(sys.argv[1:])
+    except BadInput as error:
+        report(str(error))
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt as stop:
+        sys.exit(exit_code_for_signal(signal_of(stop)))  # nothing was started
+    if argv is None:  # `tbpipe resume`: nothing left to do (said on stdout)
+        leave(0)
+    sys.argv[1:] = argv
+    return output
 
 
 def _help(asked: list[str], runs: dict[str, str]) -> str:

@@ -83,3 +83,13 @@ def test_imports_point_down(module):
 def test_the_checks_import_no_tensorflow(module):
     source = (PACKAGE / module).read_text()
     assert not re.search(r"^\s*(import tensorflow|from tensorflow)", source, re.M), module
+
+
+def test_the_console_script_is_a_dispatcher():
+    """`tbpipe` itself only dispatches: each of its functions stays short enough to read at
+    once (the run is made ready in pipeline/job.py, run by Hydra)."""
+    tree = ast.parse((PACKAGE / "__main__.py").read_text())
+    lengths = {node.name: node.end_lineno - node.lineno + 1 for node in tree.body
+               if isinstance(node, ast.FunctionDef)}  # fmt: skip
+    assert {"main", "_task"} <= set(lengths), lengths
+    assert all(length < 40 for length in lengths.values()), lengths
