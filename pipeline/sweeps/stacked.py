@@ -34,6 +34,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pipeline.compat import cache_interpolation_parses
 from pipeline.runinfo import RESUME_ENV
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import sweep_logging
@@ -283,6 +284,7 @@ class StackedLauncher(Launcher):
     ) -> Sequence[JobReturn]:
         """Compose every job of the batch, train the groups, then run the jobs in order."""
         setup_globals()
+        cache_interpolation_parses()  # every job reads the same `${...}` texts
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
