@@ -148,7 +148,9 @@ def scalar_text(value: Any) -> str:
     by PyYAML's C emitter, whose choice of plain or quoted is the Python one's, with
     OmegaConf's rule for texts that would read as another type); "" for any other."""
     kind = type(value)
-    if kind in (int, float, bool, type(None)):
+    if kind is int:  # PyYAML writes an int as `str` does, plain (it reads back as one)
+        return f"{value}\n"
+    if kind in (float, bool, type(None)):
         text = _scalar_yaml.get((kind, repr(value)))
         if text is None:
             text = _scalar_yaml[(kind, repr(value))] = yaml_of({"k": value})[len("k: ") :]
