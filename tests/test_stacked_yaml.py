@@ -137,3 +137,25 @@ def test_a_list_of_short_texts_in_a_mapping_reads_as_omegaconfs():
     for items in (TRICKY_TEXTS, ["seed=1", 2, 0.5, True, None], ["a b", "c"], [[1]], [{"a": 1}]):
         for tree in ({"task": items}, {"hydra": {"overrides": {"task": items}}}):
             assert yaml_by_entry(tree) == OmegaConf.to_yaml(tree), items
+
+
+def test_each_jobs_shown_config_is_omegaconfs_resolved_container(job_configs):
+    """What run.json shows of a job (its task config resolved) is read from its saved
+    config, OmegaConf resolving only the values that hold an interpolation."""
+    for cfg in job_configs:
+        saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+        del saved["hydra"]
+        made = task_config_of(saved)
+        assert stacked_configs.resolved_copy(made, saved) == OmegaConf.to_container(
+            made, resolve=True
+        )
+    saved = {"a": {"b": 1, "c": [2, "${a.b}"]}, "d": "${a}", "e": "x${a.b}", "f": "???"}
+    got = stacked_configs.resolved_copy(OmegaConf.create(saved), saved)
+    assert got == {"a": {"b": 1, "c": [2, 1]}, "d": {"b": 1, "c": [2, 1]}, "e": "x1", "f": "???"}
+    assert saved["a"]["c"][1] == "${a.b}"  # the saved config is left as it was
+    broken = {"a": "${nowhere}"}
+    with pytest.raises(Exception) as ours:
+        stacked_configs.resolved_copy(OmegaConf.create(broken), broken)
+    with pytest.raises(Exception) as omegaconfs:
+        OmegaConf.to_container(OmegaConf.create(broken), resolve=True)
+    assert str(ours.value) == str(omegaconfs.value)

@@ -27,9 +27,10 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import Container, DictConfig, OmegaConf
 
 from pipeline.compat import config_yaml, yaml_of
+from pipeline.sweeps.stacked_logging import interpolated
 
 #: each entry's last value and its YAML, by (the mappings above, repr(key)): a job's entry
 #: equal to the last one's (types too: `1` is not `true`) reuses its text
@@ -155,10 +156,22 @@ def scalar_text(value: Any) -> str:
         if text is None:
             text = _scalar_yaml[(kind, repr(value))] = yaml_of({"k": value})[len("k: ") :]
         return text
-    if kind is not str or len(value) > TEXT_KEPT_WHOLE or not _SHORT_TEXT.fullmatch(value):
+    if kind is not str or len(value) > TEXT_KEPT_WHOLE:
         return ""
-    text = config_yaml({"k": value})[len("k: ") :]
-    return text if text.count("\n") == 1 else ""
+    text = _text_yaml.get(value)
+    if text is None:
+        text = ""
+        if _SHORT_TEXT.fullmatch(value):
+            text = config_yaml({"k": value})[len("k: ") :]
+            text = text if text.count("\n") == 1 else ""
+        _text_yaml[value] = text
+        if len(_text_yaml) > ENTRIES_KEPT:  # a sweep's own texts (its overrides) stay
+            _text_yaml.pop(next(iter(_text_yaml)))
+    return text
+
+
+#: `scalar_text` of recent texts (a noise level's override is in hundreds of jobs)
+_text_yaml: dict[str, str] = {}
 
 
 #: printable ASCII without a space (nor anything YAML escapes)
@@ -234,6 +247,37 @@ def _changed_values(old: Any, new: Any, path: tuple, changes: list) -> bool:
     if type(old) is not type(new) or old != new:
         changes.append((path, new))
     return True
+
+
+def resolved_copy(config: DictConfig, saved: dict) -> dict:
+    """`OmegaConf.to_container(config, resolve=True)` of a config made from `saved` (its
+    container, unresolved, as `task_config_of` takes it): `saved`'s dicts and lists, new
+    ones, with each value that holds an interpolation resolved by OmegaConf as
+    `to_container` resolves it; the rest is read from `saved`, not node by node. A value
+    that does not resolve is converted whole, to fail in OmegaConf's own words."""
+    copied = _copied(saved)
+    try:
+        for path in interpolated(saved):
+            parent, holder = config, copied
+            for key in path[:-1]:
+                parent, holder = parent._get_child(key), holder[key]
+            node = parent._get_child(path[-1])._dereference_node()
+            holder[path[-1]] = (
+                OmegaConf.to_container(node, resolve=True)
+                if isinstance(node, Container)
+                else node._value()
+            )
+    except Exception:  # noqa: BLE001  OmegaConf's conversion says what is wrong
+        return OmegaConf.to_container(config, resolve=True)
+    return copied
+
+
+def _copied(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {key: _copied(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_copied(value) for value in tree]
+    return tree
 
 
 def mentions(tree: Any, text: str) -> bool:

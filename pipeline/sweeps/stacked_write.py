@@ -48,7 +48,13 @@ from pipeline.runinfo import (
 )
 from pipeline.sweeps.naming import staged_dir
 from pipeline.sweeps.search import objective
-from pipeline.sweeps.stacked_configs import list_yaml, mentions, task_config_of, yaml_by_entry
+from pipeline.sweeps.stacked_configs import (
+    list_yaml,
+    mentions,
+    resolved_copy,
+    task_config_of,
+    yaml_by_entry,
+)
 from pipeline.sweeps.stacked_logging import job_logging
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
@@ -178,7 +184,7 @@ def _write_job(
     task_cfg = task_config_of(saved)
     # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
     secrets = environment_values(task_cfg) if mentions(saved, "oc.env") else set()
-    shown = redacted(OmegaConf.to_container(task_cfg, resolve=True), secrets)
+    shown = redacted(resolved_copy(task_cfg, saved), secrets)
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
     metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars, durable)
