@@ -108,6 +108,7 @@ TRICKY_TEXTS = [
     "...", "?", ":", "a:b", "a:", ":a", "#a", "a#b", "[a]", "{a}", "a,b", "!a", "&a", "*a",
     "|", ">", "%a", "@a", "`a", "'a'", '"a"', "a'b", "a\\b", "seed=3", "data.noise_std=0.01",
     "/tmp/sweep/007_noise_std-0.01_seed-7", "x" * 40, "-x", "+1", "0.", ".5", "1.5e-3",
+    "/a/long/sweep/dir/" + "d" * 200 + "/007_noise_std-0.01_seed-7", "k=" + "9" * 120,
 ]  # fmt: skip
 
 
@@ -119,7 +120,9 @@ def test_a_short_texts_yaml_is_the_one_omegaconf_writes():
             {"hydra": {"job": {"id": text}}}
         ), text
     assert stacked_configs.list_yaml(TRICKY_TEXTS) == OmegaConf.to_yaml(TRICKY_TEXTS)
-    for longer in ["x" * 41, "a b", "a\tb", "é", "a\nb"]:
+    deep = {"a": {"b": {"c": {"d": {"e": TRICKY_TEXTS}}}}}
+    assert yaml_by_entry(deep) == OmegaConf.to_yaml(deep)
+    for longer in ["x" * 1025, "a b", "a\tb", "é", "a\nb"]:
         assert stacked_configs.scalar_text(longer) == ""  # dumped whole, as any other entry
         assert stacked_configs.list_yaml([longer]) == OmegaConf.to_yaml([longer])
 

@@ -8,11 +8,12 @@ differ, and the job's number, dir and name), so:
 - `yaml_by_entry` dumps a config entry by entry, each entry once a sweep: a block
   mapping's entries are emitted one after another, each starting on a new line at its own
   indent, so the text of the whole is the text of its entries dumped alone in their place
-  (the mappings above them as the first lines), one after another. An entry seen before
-  reuses its text; a mapping seen with other values is dumped entry by entry in turn, so
-  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped;
-  a number, a bool or null is its key's text and its own, each dumped once (a seed's
-  entry is new to each job, its text is not).
+  (the mappings above them as the first lines), one after another. An entry equal to the
+  last job's (in types too) reuses its text; a mapping with other values is dumped entry
+  by entry in turn, so a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`,
+  its overrides) are all that is dumped; a number, a bool, null or a text of one word
+  (and a list of them) is its key's text and its own (a seed's entry is new to each job,
+  its text is not), a text through PyYAML's C emitter.
   tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
 - `task_config_of` gives `OmegaConf.create` of the job's saved config as a copy of the
   last one created whole with the values that differ set, when the two have the same
@@ -137,15 +138,15 @@ def _key_prefix(path: tuple[str, ...], key: str) -> str:
     return prefix
 
 
-#: the longest text `scalar_text` writes: far inside the 80 columns where YAML folds,
-#: however deep the key
-TEXT_KEPT_WHOLE = 40
+#: the longest text `scalar_text` writes (a text with no space is never folded, however
+#: long: YAML breaks a plain or quoted line only at a space)
+TEXT_KEPT_WHOLE = 1024
 
 
 def scalar_text(value: Any) -> str:
     """The YAML of `value` after `key: ` or `- ` (its line's end included) when it never
     depends on where it stands: a number, a bool, null (each dumped once), or a text of at
-    most TEXT_KEPT_WHOLE printable ASCII characters with no space (never folded: dumped
+    most TEXT_KEPT_WHOLE printable ASCII characters with no space (never folded; dumped
     by PyYAML's C emitter, whose choice of plain or quoted is the Python one's, with
     OmegaConf's rule for texts that would read as another type); "" for any other."""
     kind = type(value)
