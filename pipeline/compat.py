@@ -561,6 +561,26 @@ class GroupOptions:
         return [folder for folder in found if os.path.isdir(folder)]
 
 
+#: interpolations' parse trees kept by `cache_interpolation_parses` (a sweep's configs hold a
+#: few dozen distinct `${...}` texts; every job reads the same ones)
+PARSES_KEPT = 4096
+
+
+def cache_interpolation_parses() -> None:
+    """Each `${...}` text parsed by OmegaConf's grammar once, not on every read.
+
+    OmegaConf (`omegaconf.base.parse`) runs its ANTLR parser each time an interpolated value
+    is read: the stacked launcher reads the same texts (a job's dir name, its task's
+    `${seed}`) in every job of a sweep. The trees are only visited, never changed, so one
+    tree serves every read; resolvers still run on each read, and a text that does not
+    parse raises each time, as before (failures are not kept)."""
+    import omegaconf.base
+
+    parse = omegaconf.base.parse
+    if not hasattr(parse, "cache_info"):
+        omegaconf.base.parse = functools.lru_cache(maxsize=PARSES_KEPT)(parse)
+
+
 def yaml_of(container: Any) -> str:
     """`OmegaConf.to_yaml` of a config already made a container (`OmegaConf.to_container`,
     resolve=False, enum_to_str=True): the same text with OmegaConf's own YAML dumper, so a

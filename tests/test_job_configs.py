@@ -143,3 +143,14 @@ def test_a_later_jobs_bad_value_fails_as_in_hydra(loaders):
     with pytest.raises(type(hydra_error.value)) as reusing_error:
         reusing.load_sweep_config(master, bad)
     assert str(reusing_error.value) == str(hydra_error.value)
+
+
+def test_the_groups_a_job_could_pick_are_the_loaders_own(hydra_loader_and_master):
+    """The groups a template is chosen by are read from one copy of the loader's repository:
+    the same nested groups (`hydra/launcher` and `hydra.launcher`) as asking the loader."""
+    from pipeline.sweeps.job_configs import all_groups
+
+    hydra_loader, _ = hydra_loader_and_master
+    groups = all_groups(compat.GroupOptions(hydra_loader))
+    assert sorted(groups) == sorted(all_groups(hydra_loader))
+    assert {"model", "hydra/launcher", "hydra.launcher"} <= set(groups)

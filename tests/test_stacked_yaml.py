@@ -99,3 +99,66 @@ def test_each_jobs_config_reads_as_omegaconfs_container(job_configs):
         want = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
         got = compat.config_container(cfg)
         assert got == want and repr(got) == repr(want)  # the same types, in the same order
+
+
+#: texts a job's entry may hold, many of which YAML reads as another type or must quote
+TRICKY_TEXTS = [
+    "", "0", "-1", "1_000", "0x1F", "0o17", "1e3", "-.inf", ".nan", "1:20", "2001-12-14",
+    "yes", "No", "on", "OFF", "y", "~", "null", "Null", "true", "=", "<<", "-", "--", "---",
+    "...", "?", ":", "a:b", "a:", ":a", "#a", "a#b", "[a]", "{a}", "a,b", "!a", "&a", "*a",
+    "|", ">", "%a", "@a", "`a", "'a'", '"a"', "a'b", "a\\b", "seed=3", "data.noise_std=0.01",
+    "/tmp/sweep/007_noise_std-0.01_seed-7", "x" * 40, "-x", "+1", "0.", ".5", "1.5e-3",
+    "/a/long/sweep/dir/" + "d" * 200 + "/007_noise_std-0.01_seed-7", "k=" + "9" * 120,
+]  # fmt: skip
+
+
+def test_a_short_texts_yaml_is_the_one_omegaconf_writes():
+    """A job's own texts (its dir, its overrides) are written without PyYAML's Python
+    emitter: each text, under a key, in a list, as OmegaConf's dumper writes it."""
+    for text in TRICKY_TEXTS:
+        assert yaml_by_entry({"hydra": {"job": {"id": text}}}) == OmegaConf.to_yaml(
+            {"hydra": {"job": {"id": text}}}
+        ), text
+    assert stacked_configs.list_yaml(TRICKY_TEXTS) == OmegaConf.to_yaml(TRICKY_TEXTS)
+    deep = {"a": {"b": {"c": {"d": {"e": TRICKY_TEXTS}}}}}
+    assert yaml_by_entry(deep) == OmegaConf.to_yaml(deep)
+    for longer in ["x" * 1025, "a b", "a\tb", "é", "a\nb"]:
+        assert stacked_configs.scalar_text(longer) == ""  # dumped whole, as any other entry
+        assert stacked_configs.list_yaml([longer]) == OmegaConf.to_yaml([longer])
+
+
+def test_an_entry_equal_in_python_but_not_in_yaml_is_dumped_again():
+    """`1`, `1.0` and `true` are equal in Python; `0.0` and `-0.0` too; a mapping's keys
+    in another order are equal: each job's entry is written as its own."""
+    for values in ([1, 1.0, True, 1], [0.0, -0.0, 0.0], [{"a": 1, "b": 2}, {"b": 2, "a": 1}]):
+        for value in values:
+            assert yaml_by_entry({"m": {"v": value}}) == OmegaConf.to_yaml({"m": {"v": value}})
+
+
+def test_a_list_of_short_texts_in_a_mapping_reads_as_omegaconfs():
+    """A job's overrides (`hydra.overrides.task`), written item by item, at every depth."""
+    for items in (TRICKY_TEXTS, ["seed=1", 2, 0.5, True, None], ["a b", "c"], [[1]], [{"a": 1}]):
+        for tree in ({"task": items}, {"hydra": {"overrides": {"task": items}}}):
+            assert yaml_by_entry(tree) == OmegaConf.to_yaml(tree), items
+
+
+def test_each_jobs_shown_config_is_omegaconfs_resolved_container(job_configs):
+    """What run.json shows of a job (its task config resolved) is read from its saved
+    config, OmegaConf resolving only the values that hold an interpolation."""
+    for cfg in job_configs:
+        saved = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+        del saved["hydra"]
+        made = task_config_of(saved)
+        assert stacked_configs.resolved_copy(made, saved) == OmegaConf.to_container(
+            made, resolve=True
+        )
+    saved = {"a": {"b": 1, "c": [2, "${a.b}"]}, "d": "${a}", "e": "x${a.b}", "f": "???"}
+    got = stacked_configs.resolved_copy(OmegaConf.create(saved), saved)
+    assert got == {"a": {"b": 1, "c": [2, 1]}, "d": {"b": 1, "c": [2, 1]}, "e": "x1", "f": "???"}
+    assert saved["a"]["c"][1] == "${a.b}"  # the saved config is left as it was
+    broken = {"a": "${nowhere}"}
+    with pytest.raises(Exception) as ours:
+        stacked_configs.resolved_copy(OmegaConf.create(broken), broken)
+    with pytest.raises(Exception) as omegaconfs:
+        OmegaConf.to_container(OmegaConf.create(broken), resolve=True)
+    assert str(ours.value) == str(omegaconfs.value)

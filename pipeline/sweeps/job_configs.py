@@ -25,7 +25,7 @@ from typing import Any
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.compat import overrides_dirname, parsed_override
+from pipeline.compat import GroupOptions, overrides_dirname, parsed_override
 
 #: templates kept at once (one per set of group choices a sweep visits; LRU beyond that)
 TEMPLATES_KEPT = 8
@@ -132,7 +132,9 @@ class ReusingConfigLoader:
         and every group the sweep's own config chose from (a `hydra.searchpath` adds some)."""
         if self._groups is None:
             chosen = OmegaConf.select(master_config, "hydra.runtime.choices", default={}) or {}
-            self._groups = {*all_groups(self._loader), *chosen}
+            # one copy of the loader's repository for every question (its own copies it
+            # for each, and the search walks every nested group)
+            self._groups = {*all_groups(GroupOptions(self._loader)), *chosen}
 
 
 def settable_value(override: Override) -> bool:

@@ -34,6 +34,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pipeline.compat import cache_interpolation_parses, config_container
 from pipeline.runinfo import RESUME_ENV
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import sweep_logging
@@ -134,13 +135,36 @@ def scalars_only(cfg: DictConfig) -> tuple[Any, int, list] | None:
     `ScalarSink`, every scalar of its task is one the stacked loop keeps and every other
     sink is one the launcher writes (pipeline/sweeps/stacked_sinks.py): then the launcher
     writes the job itself (pipeline/sweeps/stacked_write.py). None: its sinks replay it."""
+    nodes = list((cfg.get("sinks") or {}).values())
+    # the jobs of a sweep share their task and sinks: each set read once, unless a value
+    # in them is an interpolation (it may read what differs between jobs)
+    task_node = cfg.get("task")
+    task_given = None if task_node is None else config_container(task_node)
+    given = repr([task_given, [config_container(node) for node in nodes]])
+    if "${" in given or given not in _scalars_only_seen:
+        if len(_scalars_only_seen) >= SCALARS_ONLY_KEPT:
+            _scalars_only_seen.clear()
+        _scalars_only_seen[given] = _scalars_only_of(cfg, nodes)
+    seen = _scalars_only_seen[given]
+    if seen is None:
+        return None
+    task, every, scalar_index = seen
+    return task, every, [node for index, node in enumerate(nodes) if index != scalar_index]
+
+
+#: `_scalars_only_of` by the task and sinks it read (a sweep has one or a few)
+_scalars_only_seen: dict[str, Any] = {}
+SCALARS_ONLY_KEPT = 64
+
+
+def _scalars_only_of(cfg: DictConfig, nodes: list) -> Any:
+    """`scalars_only`'s (task, cadence, the scalar sink's place among the sinks), or None."""
     from pipeline.app import task_config
     from pipeline.contracts import build_task, class_of
     from pipeline.sinks.scalars import ScalarSink
     from pipeline.sweeps.stacked_sinks import writable
     from pipeline.sweeps.stacked_write import KEPT
 
-    nodes = list((cfg.get("sinks") or {}).values())
     scalar_nodes = [n for n in nodes if class_of(str(n.get("_target_"))) is ScalarSink]
     if len(scalar_nodes) != 1:
         return None
@@ -150,7 +174,8 @@ def scalars_only(cfg: DictConfig) -> tuple[Any, int, list] | None:
     others = [node for node in nodes if node is not scalar_nodes[0]]
     if not all(writable(node, task) for node in others):
         return None
-    return task, int(scalar_nodes[0].get("every", 1)), others
+    index = next(i for i, node in enumerate(nodes) if node is scalar_nodes[0])
+    return task, int(scalar_nodes[0].get("every", 1)), index
 
 
 @dataclass
@@ -283,6 +308,7 @@ class StackedLauncher(Launcher):
     ) -> Sequence[JobReturn]:
         """Compose every job of the batch, train the groups, then run the jobs in order."""
         setup_globals()
+        cache_interpolation_parses()  # every job reads the same `${...}` texts
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,12 @@ differ, and the job's number, dir and name), so:
 - `yaml_by_entry` dumps a config entry by entry, each entry once a sweep: a block
   mapping's entries are emitted one after another, each starting on a new line at its own
   indent, so the text of the whole is the text of its entries dumped alone in their place
-  (the mappings above them as the first lines), one after another. An entry seen before
-  reuses its text; a mapping seen with other values is dumped entry by entry in turn, so
-  a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`) are all that is dumped;
-  a number, a bool or null is its key's text and its own, each dumped once (a seed's
-  entry is new to each job, its text is not).
+  (the mappings above them as the first lines), one after another. An entry equal to the
+  last job's (in types too) reuses its text; a mapping with other values is dumped entry
+  by entry in turn, so a job's own values (`hydra.runtime.output_dir`, `hydra.job.num`,
+  its overrides) are all that is dumped; a number, a bool, null or a text of one word
+  (and a list of them) is its key's text and its own (a seed's entry is new to each job,
+  its text is not), a text through PyYAML's C emitter.
   tests/test_stacked_yaml.py checks the bytes against OmegaConf's own `to_yaml`.
 - `task_config_of` gives `OmegaConf.create` of the job's saved config as a copy of the
   last one created whole with the values that differ set, when the two have the same
@@ -23,17 +24,20 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 from collections import OrderedDict
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import Container, DictConfig, OmegaConf
 
-from pipeline.compat import yaml_of
+from pipeline.compat import config_yaml, yaml_of
+from pipeline.sweeps.stacked_logging import interpolated
 
-#: the YAML of recently dumped entries, by (the mappings above, repr(key), repr(value))
-_entry_yaml: OrderedDict[tuple[tuple[str, ...], str, str], str] = OrderedDict()
-#: entries kept (those every job shares stay: each job uses them again)
-ENTRIES_KEPT = 256
+#: each entry's last value and its YAML, by (the mappings above, repr(key)): a job's entry
+#: equal to the last one's (types too: `1` is not `true`) reuses its text
+_entry_yaml: OrderedDict[tuple[tuple[str, ...], str], tuple[Any, str]] = OrderedDict()
+#: entries kept (one a key of the configs dumped: a sweep's all stay)
+ENTRIES_KEPT = 4096
 #: a mapping's own line (`  runtime:`), by (the mappings above, repr(key))
 _head_yaml: dict[tuple[tuple[str, ...], str], str] = {}
 
@@ -52,21 +56,46 @@ def yaml_by_entry(container: dict, under: str = "") -> str:
 
 def _entry_text(path: tuple[str, ...], key: Any, value: Any) -> str:
     """The lines of `key: value` in the mappings `path`, as a dump of the whole writes them."""
-    seen = (path, repr(key), repr(value))
-    text = _entry_yaml.get(seen)
-    if text is not None:
+    seen = (path, repr(key))
+    last = _entry_yaml.get(seen)
+    if last is not None and same(last[0], value):
         _entry_yaml.move_to_end(seen)
-        return text
+        return last[1]
+    text = ""
     if isinstance(value, dict) and value and isinstance(key, str):
         head = _head(path, key)
         if head.strip() == f"{key}:":  # a plain key: its entries follow on lines of their own
             inner = (*path, key)
-            return head + "".join(_entry_text(inner, k, v) for k, v in value.items())
-    text = _scalar_entry(path, key, value) or _dumped(path, {key: value})
-    _entry_yaml[seen] = text
+            text = head + "".join(_entry_text(inner, k, v) for k, v in value.items())
+    elif isinstance(value, list) and value and isinstance(key, str):
+        text = _list_entry(path, key, value)
+    text = text or _scalar_entry(path, key, value) or _dumped(path, {key: value})
+    _entry_yaml[seen] = (value, text)
+    _entry_yaml.move_to_end(seen)
     if len(_entry_yaml) > ENTRIES_KEPT:
         _entry_yaml.popitem(last=False)
     return text
+
+
+def same(old: Any, new: Any) -> bool:
+    """Whether `new` dumps as `old` does: the same keys in the same order, the same
+    types (`1`, `1.0` and `true` are equal in Python, not in YAML) and values (a float's
+    text too: `-0.0`, `nan`)."""
+    if old is new:
+        return True
+    kind = type(old)
+    if kind is not type(new):
+        return False
+    if kind is dict:
+        return len(old) == len(new) and all(
+            type(a) is type(b) and a == b and same(old[a], new[b])
+            for a, b in zip(old, new, strict=True)
+        )
+    if kind is list:
+        return len(old) == len(new) and all(map(same, old, new))
+    if kind is float:
+        return repr(old) == repr(new)
+    return kind in (str, int, bool, type(None)) and old == new
 
 
 #: the text of a number, a bool or null as YAML writes it anywhere, by (type, repr)
@@ -76,22 +105,87 @@ _key_yaml: dict[tuple[tuple[str, ...], str], str] = {}
 
 
 def _scalar_entry(path: tuple[str, ...], key: Any, value: Any) -> str:
-    """`key: value` in the mappings `path` when the value is a number, a bool or null
-    (whose text never depends on where it stands: no quotes, no folding), from the key's
-    text and the value's, each dumped once; "" for any other entry."""
-    if type(value) not in (int, float, bool, type(None)) or not isinstance(key, str):
+    """`key: value` in the mappings `path` when the value is a number, a bool, null or a
+    short text of one line (whose text never depends on where it stands: no folding),
+    from the key's text and the value's; "" for any other entry."""
+    if not isinstance(key, str):
         return ""
+    text = scalar_text(value)
+    if not text:
+        return ""
+    prefix = _key_prefix(path, key)
+    return prefix + text if prefix else ""
+
+
+def _list_entry(path: tuple[str, ...], key: str, items: list) -> str:
+    """`key:` and its items, each on a line of its own at the key's indent (`- text`), when
+    every item is a short text, a number, a bool or null (`scalar_text`); else ""."""
+    prefix = _key_prefix(path, key)
+    texts = [scalar_text(item) for item in items]
+    if not prefix or not all(texts):
+        return ""
+    indent = prefix[: len(prefix) - len(prefix.lstrip(" "))]
+    return prefix.rstrip(" ") + "\n" + "".join(f"{indent}- {text}" for text in texts)
+
+
+def _key_prefix(path: tuple[str, ...], key: str) -> str:
+    """`  key: ` of a plain key in the mappings `path`, dumped once; "" for another key."""
     prefix = _key_yaml.get((path, repr(key)))
     if prefix is None:
         line = yaml_of(_nested(path, {key: 0})).splitlines(keepends=True)[len(path)]
         prefix = line[: -len("0\n")] if line.endswith(": 0\n") else ""
         _key_yaml[(path, repr(key))] = prefix
-    if not prefix:
+    return prefix
+
+
+#: the longest text `scalar_text` writes (a text with no space is never folded, however
+#: long: YAML breaks a plain or quoted line only at a space)
+TEXT_KEPT_WHOLE = 1024
+
+
+def scalar_text(value: Any) -> str:
+    """The YAML of `value` after `key: ` or `- ` (its line's end included) when it never
+    depends on where it stands: a number, a bool, null (each dumped once), or a text of at
+    most TEXT_KEPT_WHOLE printable ASCII characters with no space (never folded; dumped
+    by PyYAML's C emitter, whose choice of plain or quoted is the Python one's, with
+    OmegaConf's rule for texts that would read as another type); "" for any other."""
+    kind = type(value)
+    if kind is int:  # PyYAML writes an int as `str` does, plain (it reads back as one)
+        return f"{value}\n"
+    if kind in (float, bool, type(None)):
+        text = _scalar_yaml.get((kind, repr(value)))
+        if text is None:
+            text = _scalar_yaml[(kind, repr(value))] = yaml_of({"k": value})[len("k: ") :]
+        return text
+    if kind is not str or len(value) > TEXT_KEPT_WHOLE:
         return ""
-    text = _scalar_yaml.get((type(value), repr(value)))
+    text = _text_yaml.get(value)
     if text is None:
-        text = _scalar_yaml[(type(value), repr(value))] = yaml_of({"k": value})[len("k: ") :]
-    return prefix + text
+        text = ""
+        if _SHORT_TEXT.fullmatch(value):
+            text = config_yaml({"k": value})[len("k: ") :]
+            text = text if text.count("\n") == 1 else ""
+        _text_yaml[value] = text
+        if len(_text_yaml) > ENTRIES_KEPT:  # a sweep's own texts (its overrides) stay
+            _text_yaml.pop(next(iter(_text_yaml)))
+    return text
+
+
+#: `scalar_text` of recent texts (a noise level's override is in hundreds of jobs)
+_text_yaml: dict[str, str] = {}
+
+
+#: printable ASCII without a space (nor anything YAML escapes)
+_SHORT_TEXT = re.compile(r"[!-~]*")
+
+
+def list_yaml(items: list) -> str:
+    """`compat.yaml_of(items)` of a list (a job's overrides.yaml), item by item where each
+    is a short text (`scalar_text`)."""
+    texts = [scalar_text(item) for item in items]
+    if not items or not all(texts):
+        return yaml_of(items)
+    return "".join(f"- {text}" for text in texts)
 
 
 def _head(path: tuple[str, ...], key: str) -> str:
@@ -154,6 +248,37 @@ def _changed_values(old: Any, new: Any, path: tuple, changes: list) -> bool:
     if type(old) is not type(new) or old != new:
         changes.append((path, new))
     return True
+
+
+def resolved_copy(config: DictConfig, saved: dict) -> dict:
+    """`OmegaConf.to_container(config, resolve=True)` of a config made from `saved` (its
+    container, unresolved, as `task_config_of` takes it): `saved`'s dicts and lists, new
+    ones, with each value that holds an interpolation resolved by OmegaConf as
+    `to_container` resolves it; the rest is read from `saved`, not node by node. A value
+    that does not resolve is converted whole, to fail in OmegaConf's own words."""
+    copied = _copied(saved)
+    try:
+        for path in interpolated(saved):
+            parent, holder = config, copied
+            for key in path[:-1]:
+                parent, holder = parent._get_child(key), holder[key]
+            node = parent._get_child(path[-1])._dereference_node()
+            holder[path[-1]] = (
+                OmegaConf.to_container(node, resolve=True)
+                if isinstance(node, Container)
+                else node._value()
+            )
+    except Exception:  # noqa: BLE001  OmegaConf's conversion says what is wrong
+        return OmegaConf.to_container(config, resolve=True)
+    return copied
+
+
+def _copied(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {key: _copied(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_copied(value) for value in tree]
+    return tree
 
 
 def mentions(tree: Any, text: str) -> bool:

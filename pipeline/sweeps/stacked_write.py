@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.app import summary_line
 from pipeline.check import rerun
-from pipeline.compat import config_container, yaml_of
+from pipeline.compat import config_container
 from pipeline.runinfo import (
     COMPLETED,
     environment_values,
@@ -48,7 +48,13 @@ from pipeline.runinfo import (
 )
 from pipeline.sweeps.naming import staged_dir
 from pipeline.sweeps.search import objective
-from pipeline.sweeps.stacked_configs import mentions, task_config_of, yaml_by_entry
+from pipeline.sweeps.stacked_configs import (
+    list_yaml,
+    mentions,
+    resolved_copy,
+    task_config_of,
+    yaml_by_entry,
+)
 from pipeline.sweeps.stacked_logging import job_logging
 
 #: the scalars a stacked loop keeps, by `<writer>/<tag>` (pipeline/tasks.py's names)
@@ -169,7 +175,7 @@ def _write_job(
         made_with_configs(run_dir, str(hydra_node.output_subdir), {
             "config.yaml": yaml_by_entry(saved),
             "hydra.yaml": yaml_by_entry(hydra_saved, under="hydra"),
-            "overrides.yaml": yaml_of(task),
+            "overrides.yaml": list_yaml(task),
         })  # fmt: skip
     job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
@@ -178,7 +184,7 @@ def _write_job(
     task_cfg = task_config_of(saved)
     # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
     secrets = environment_values(task_cfg) if mentions(saved, "oc.env") else set()
-    shown = redacted(OmegaConf.to_container(task_cfg, resolve=True), secrets)
+    shown = redacted(resolved_copy(task_cfg, saved), secrets)
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
     metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars, durable)
