@@ -577,7 +577,9 @@ class Heartbeat:
         saved = checkpoint_step != self.running.get("checkpoint_step")
         if not saved and time.monotonic() - self.last < HEARTBEAT_SECONDS:
             return
-        self.running.update(steps=step, checkpoint_step=checkpoint_step, heartbeat_at=time.time())
+        self.running.update(steps=step, heartbeat_at=time.time())
+        if checkpoint_step is not None:  # a run without one has no such key, however long
+            self.running["checkpoint_step"] = checkpoint_step
         write_metrics(self.run_dir, self.running)
         self.last = time.monotonic()
 
