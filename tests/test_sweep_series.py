@@ -22,9 +22,10 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.hparams import metadata
 
 from pipeline.board_plugin import sweep_view
-from pipeline.board_plugin.digest import SweepDigest
+from pipeline.board_plugin.digest import SweepDigest, job_dirs, remember
 from pipeline.readback.groups import default_group_keys, group_rows
 from pipeline.readback.jobs import config_columns, read_sweep
+from pipeline.readback.report_cache import cache_path
 from pipeline.readback.runs import find_runs, load_run
 from pipeline.sweeps import summary
 from pipeline.sweeps.replicates import MEAN_DIR, write_replicate_runs
@@ -172,3 +173,29 @@ def test_the_summary_keeps_a_jobs_config_columns_only_in_the_launching_process(t
     saved = OmegaConf.create(OmegaConf.to_yaml(job_config))  # as read back from config.yaml
     assert kept == {**config_columns(saved, overrides), summary.NOISE_DRAW: None}
     assert kept["k_stderr"] > 0 and kept["hparams"]["seed"] == 3
+
+
+@pytest.mark.slow
+def test_the_tabs_digest_from_the_rows_read_once_is_the_one_reading_the_jobs_gives(
+    stacked, tmp_path, monkeypatch
+):
+    """The sweep's end hands the tab's digest each job's row as it read it for summary.csv
+    (no job read twice); a digest written afresh from the jobs' files alone is the same,
+    byte for byte, and one written from the rows read no job again."""
+    sweep_dir, cache = stacked
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(cache))
+    held = cache_path(sweep_dir, kind="board").read_text()
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(tmp_path / "afresh"))
+    remember(sweep_dir)  # nothing handed over: every job's files read
+    assert cache_path(sweep_dir, kind="board").read_text() == held
+    config_free: dict = {}
+    read_sweep(sweep_dir, config_free=config_free)
+    assert sorted(config_free) == sorted(path.name for path in job_dirs(sweep_dir))
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(tmp_path / "handed"))
+
+    def no_job_read(job, logdir):
+        raise AssertionError(f"{job} read although its row was handed over")
+
+    monkeypatch.setattr(sweep_view, "read_job_row", no_job_read)
+    remember(sweep_dir, rows=config_free)
+    assert cache_path(sweep_dir, kind="board").read_text() == held
