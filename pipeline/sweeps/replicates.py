@@ -17,16 +17,22 @@ every launcher.
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import shutil
+import socket
+import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.board_plugin.sweep_view import SweepSeries, read_job_series
-from pipeline.compat import write_events_with_c_crc
-from pipeline.runinfo import COMPLETED
+from pipeline.runinfo import COMPLETED, framed
 from pipeline.sweeps.naming import folder_settings
+from pipeline.sweeps.scalar_events import step_widths
 
 #: the aggregate runs' folder at the sweep root
 MEAN_DIR = "mean"
@@ -58,8 +64,6 @@ class SeedStatistics:
     def add_series(self, job: dict[str, dict[str, tuple[Any, Any]]]) -> None:
         """One job's series as sweep_view.JobSeries: writer -> tag -> (steps ascending,
         each step's last value), numpy arrays."""
-        import numpy as np
-
         self.jobs += 1
         if self.jobs == 1:
             for writer, series in job.items():
@@ -90,8 +94,6 @@ class SeedStatistics:
 
     def mean_and_band(self) -> dict[str, dict[str, list[tuple[int, float, float, float]]]]:
         """writer -> tag -> [(step, mean, mean - std, mean + std)] (std with n - 1)."""
-        import numpy as np
-
         out: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
         for writer in sorted(self.sums):
             for tag in sorted(self.sums[writer]):
@@ -139,9 +141,6 @@ def write_replicate_runs(
     `finals`, if given, gets each run's final scalars as a reader will read them (run ->
     tag -> (last step, value as float32)): the report cache's, without reading them back.
     """
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    write_events_with_c_crc()  # thousands of events: their checksums in C, not Python
     dirs = {row["job"]: Path(sweep_dir) / row["dir"] for row in rows}
     completed = {row["job"] for row in rows if row.get("status") == COMPLETED}
     shutil.rmtree(Path(sweep_dir) / MEAN_DIR, ignore_errors=True)
@@ -154,12 +153,7 @@ def write_replicate_runs(
         for writer_name, by_tag in aggregated.items():
             run = f"{MEAN_DIR}/{short_setting(group['setting'])}/{writer_name}"
             tags.update(by_tag)
-            writer = EventFileWriter(str(Path(sweep_dir) / run))
-            try:
-                for event in _mean_events(by_tag):
-                    writer.add_event(event)
-            finally:
-                writer.close()
+            write_mean_events(Path(sweep_dir) / run, by_tag)
             written.append(run)
             if finals is not None:
                 finals[run] = final_values(by_tag)
@@ -173,8 +167,6 @@ def final_values(
 ) -> dict[str, tuple[int, float]]:
     """Each tag of a mean run (`_mean_events`) at its last step, as its event file reads
     back: the float32 each value is written as."""
-    import numpy as np
-
     out = {}
     for tag, points in by_tag.items():
         if points:
@@ -185,33 +177,120 @@ def final_values(
     return out
 
 
-def _mean_events(
-    by_tag: dict[str, list[tuple[int, float, float, float]]],
-) -> Iterator[Any]:
-    """One event per step holding, for each tag with that step, its mean under the tag and
-    `spread/<tag>/mean|lower|upper`: each a TF2-style scalar (a float32 0-d tensor with the
-    scalars plugin's metadata, as `tf.summary.scalar` writes it). TensorBoard reads the
-    same tags, steps and values as from one event per value, at a quarter of the records.
-    Each value is its name's value proto (tag, metadata, a float32 0-d tensor: what
-    `make_tensor_proto` builds) parsed from its bytes made once, the number appended:
-    faster than building the value and copying its metadata in, and the same bytes."""
+def write_mean_events(directory: Path, by_tag: dict[str, list[MeanPoint]]) -> Path:
+    """A mean run's event file as TensorBoard's own event writer (`EventFileWriter`) names
+    and opens it, then one event per step (`mean_records`); returns the file."""
+    from tensorboard.compat.proto import event_pb2
+
+    seconds = time.time()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"events.out.tfevents.{int(seconds):010d}.{socket.gethostname()}"
+    path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}"
+    opening = event_pb2.Event(wall_time=seconds, file_version=FILE_VERSION)
+    opening.source_metadata.writer = WRITER_SOURCE
+    first = framed(np.frombuffer(opening.SerializeToString(), dtype=np.uint8)[None])
+    path.write_bytes(first.tobytes() + mean_records(by_tag))
+    return path
+
+
+#: a mean run's point: (step, mean, mean - std, mean + std)
+MeanPoint = tuple[int, float, float, float]
+#: what TensorBoard's event writer puts in a file's first event
+FILE_VERSION = "brain.Event:2"
+WRITER_SOURCE = "tensorboard.summary.writer.event_file_writer"
+#: the `<n>` of a mean run's file name: one count a process
+_file_numbers = itertools.count()
+
+
+def mean_records(by_tag: dict[str, list[MeanPoint]]) -> bytes:
+    """The framed records of a mean run: one event per step holding, for each tag with that
+    step, its mean under the tag and `spread/<tag>/mean|lower|upper`, each a TF2-style
+    scalar (a float32 0-d tensor with the scalars plugin's metadata, its number in
+    `float_val`). TensorBoard reads the same tags, steps and values as from one event per
+    value, at a quarter of the records. Built at once with numpy: events whose steps take
+    as many bytes and that hold the same names have the same bytes but for the step and
+    the values (`mean_event_template`); one wall time for all."""
+    names: list[str] = []
+    for tag in by_tag:
+        names += [tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper"]
+    every = [np.asarray([p[0] for p in points], dtype=np.int64) for points in by_tag.values()]
+    steps = np.unique(np.concatenate(every)) if every else np.zeros(0, dtype=np.int64)
+    if len(steps) == 0:
+        return b""
+    values = np.zeros((len(steps), len(names)), dtype=np.float32)
+    present = np.zeros((len(steps), len(names)), dtype=bool)
+    for index, (tag_steps, points) in enumerate(zip(every, by_tag.values(), strict=True)):
+        if len(points):
+            at = np.searchsorted(steps, tag_steps)
+            columns = np.asarray([(m, m, low, up) for _, m, low, up in points], dtype=np.float64)
+            with np.errstate(over="ignore"):  # past float32's range: infinite, as protobuf
+                values[at, 4 * index : 4 * index + 4] = columns.astype(np.float32)
+            present[at, 4 * index : 4 * index + 4] = True
+    # the events alike: as many bytes for the step, the same names
+    kinds, kind_of_row = np.unique(
+        np.hstack([step_widths(steps)[:, None], present]).astype(np.uint8),
+        axis=0,
+        return_inverse=True,
+    )
+    kind_of_row = kind_of_row.reshape(-1)
+    wall_time = np.frombuffer(struct.pack("<d", time.time()), dtype=np.uint8)
+    records: list[np.ndarray] = []
+    for kind, (width, *has) in enumerate(kinds.tolist()):
+        rows = np.flatnonzero(kind_of_row == kind)
+        held = np.flatnonzero(has)
+        template, offsets = mean_event_template(tuple(names[i] for i in held), width)
+        payloads = np.empty((len(rows), len(template)), dtype=np.uint8)
+        payloads[:] = np.frombuffer(template, dtype=np.uint8)
+        payloads[:, 1:9] = wall_time
+        unsigned = steps[rows].astype(np.uint64)
+        for byte in range(width):  # the step's varint, after the wall time and the step's key
+            bits = (unsigned >> np.uint64(7 * byte)) & np.uint64(0x7F)
+            payloads[:, 10 + byte] = bits | np.uint64(0x80 if byte < width - 1 else 0)
+        numbers = np.ascontiguousarray(values[rows][:, held], dtype="<f4").view(np.uint8)
+        for column, offset in enumerate(offsets):
+            payloads[:, offset : offset + 4] = numbers[:, 4 * column : 4 * column + 4]
+        records.append(framed(payloads))
+    if len(records) == 1:
+        return records[0].tobytes()
+    taken = [0] * len(records)
+    parts = []
+    for kind in kind_of_row.tolist():  # every event in step order
+        parts.append(records[kind][taken[kind]].tobytes())
+        taken[kind] += 1
+    return b"".join(parts)
+
+
+#: a float32 whose four bytes all differ from zero's: where a value's bytes are in an event
+_MARKER = struct.unpack("<f", bytes([1, 2, 3, 4]))[0]
+
+
+@functools.cache
+def mean_event_template(names: tuple[str, ...], width: int) -> tuple[bytes, list[int]]:
+    """An event of a mean run holding `names` (each value `_scalar_value` with its number
+    appended to `float_val`, as protobuf serialises it): its wall time at bytes 1-8, its
+    step's varint `width` bytes long from byte 10, and where each value's 4 bytes are."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
 
-    parse = summary_pb2.Summary.Value.FromString
-    at_step: dict[int, list[Any]] = {}
-    for tag, points in by_tag.items():
-        names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
-        templates = [_scalar_value(name) for name in names]
-        for step, mean, lower, upper in points:
-            values = at_step.setdefault(step, [])
-            for template, value in zip(templates, (mean, mean, lower, upper), strict=True):
-                proto = parse(template)
-                proto.tensor.float_val.append(value)
-                values.append(proto)
-    for step in sorted(at_step):
-        event = event_pb2.Event(wall_time=time.time(), step=step)
-        event.summary.value.extend(at_step.pop(step))
-        yield event
+    step = 0 if width == 0 else 1 << (7 * (width - 1))  # a step of that width
+    event = event_pb2.Event(wall_time=1.0, step=step)  # a wall time of 0 would be left out
+    for name in names:
+        value = summary_pb2.Summary.Value.FromString(_scalar_value(name))
+        value.tensor.float_val.append(0.0)
+        event.summary.value.append(value)
+    serialised = event.SerializeToString()
+    zero = np.frombuffer(serialised, dtype=np.uint8)
+    offsets = []
+    for value in event.summary.value:
+        value.tensor.float_val[0] = _MARKER
+        marked = np.frombuffer(event.SerializeToString(), dtype=np.uint8)
+        value.tensor.float_val[0] = 0.0
+        changed = np.flatnonzero(marked != zero).tolist()
+        if len(marked) != len(zero) or changed != list(range(changed[0], changed[0] + 4)):
+            raise AssertionError(f"unexpected layout of a mean event of {names!r}")
+        offsets.append(changed[0])
+    if not (serialised[0] == 0x09 and (width == 0 or serialised[9] == 0x10)):
+        raise AssertionError(f"unexpected layout of a mean event of {names!r}")
+    return serialised, offsets
 
 
 @functools.lru_cache(maxsize=1024)
