@@ -199,3 +199,21 @@ def test_the_tabs_digest_from_the_rows_read_once_is_the_one_reading_the_jobs_giv
     monkeypatch.setattr(sweep_view, "read_job_row", no_job_read)
     remember(sweep_dir, rows=config_free)
     assert cache_path(sweep_dir, kind="board").read_text() == held
+
+
+@pytest.mark.parametrize("steps", [[0, 1, 2, 5, 10], [0, 2, 1, 2, 5], [3], []])
+def test_the_held_values_are_taken_as_reading_their_files_takes_them(steps):
+    """Each step once, ascending, with its last value, whether the launcher's steps are in
+    order (taken as they are) or not (sorted, a step written twice taken with its last)."""
+    values = {
+        "train/k": np.arange(len(steps), dtype=np.float32) / 3,
+        "test/loss": np.arange(len(steps), dtype=np.float64) * 2,
+    }
+    held = sweep_view.written_series(np.array(steps), values)
+    for name, column in values.items():
+        writer, _, tag = name.partition("/")
+        got_steps, got_values = held[writer][tag]
+        want_steps, want_values = sweep_view.last_per_step(list(zip(steps, column.tolist())))
+        assert got_steps.tolist() == want_steps.tolist() and got_steps.dtype == np.int64
+        assert got_values.tolist() == [float(v) for v in want_values]
+        assert got_values.dtype == column.dtype and got_values is not column
