@@ -316,6 +316,9 @@ def _write_layout(sweep_dir: Path, tags: Sequence[str]) -> None:
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     from tensorboard.util import tensor_util
 
+    from pipeline.compat import write_events_with_c_crc
+
+    write_events_with_c_crc()  # its checksum in C, not Python
     charts = [
         layout_pb2.Chart(
             title=f"{tag}: mean over seeds, band = mean ± 1 std",

@@ -171,6 +171,9 @@ def write_root_run(
     from tensorboard.plugins.hparams import summary_v2 as hp
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+    from pipeline.compat import write_events_with_c_crc
+
+    write_events_with_c_crc()  # the pictures' checksums in C, not Python
     hparams = [
         hp.HParam(name, hparam_domain(hp, found)) for name, found in compared_settings(rows).items()
     ]
