@@ -2,12 +2,13 @@
 
 The story: "the mean over seeds of each setting is in TensorBoard, with its band, exactly as
 before the summary got faster". The summary builds a mean run's event file at once with
-numpy (`replicates.mean_records`) instead of one protobuf message a step through
+numpy (pipeline/sweeps/mean_events.py) instead of one protobuf message a step through
 TensorBoard's event writer. Here each event of such a file, read back with TensorBoard's
 own loader, is compared byte for byte (but for its wall time) with the event protobuf
-builds from the same points, on tags of different steps (some only at some steps), steps
-of every varint width from 0 on, and values float32 cannot hold exactly, infinite or NaN;
-and the file reads back through TensorBoard's reader as the same tags, steps and values.
+builds from the same points (the mean run as written before), on tags of different steps
+(some only at some steps), steps of every varint width from 0 on, and values float32
+cannot hold exactly, infinite or NaN; and the file reads back through TensorBoard's reader
+as the same tags, steps and values.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import (
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
-from pipeline.sweeps.replicates import SPREAD, _scalar_value, final_values, write_mean_events
+from pipeline.sweeps.mean_events import SPREAD, _scalar_value, write_mean_events
+from pipeline.sweeps.replicates import final_values
 
 #: tags of a mean run: `k` at every step (0, 1, 2, then wide ones), `loss` at fewer
 STEPS = [0, 1, 2, 127, 128, 300, 16383, 16384, 2**21, 2**35]

@@ -213,7 +213,8 @@ def test_the_held_values_are_taken_as_reading_their_files_takes_them(steps):
     for name, column in values.items():
         writer, _, tag = name.partition("/")
         got_steps, got_values = held[writer][tag]
-        want_steps, want_values = sweep_view.last_per_step(list(zip(steps, column.tolist())))
+        points = list(zip(steps, column.tolist(), strict=True))
+        want_steps, want_values = sweep_view.last_per_step(points)
         assert got_steps.tolist() == want_steps.tolist() and got_steps.dtype == np.int64
         assert got_values.tolist() == [float(v) for v in want_values]
         assert got_values.dtype == column.dtype and got_values is not column
