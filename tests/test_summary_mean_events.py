@@ -24,6 +24,7 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import (
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
+from pipeline.runinfo import framed
 from pipeline.sweeps.mean_events import SPREAD, _scalar_value, write_mean_events
 from pipeline.sweeps.replicates import final_values
 
@@ -71,6 +72,10 @@ def test_a_mean_runs_events_are_those_protobuf_builds(tmp_path):
                                         summary=expected.summary)  # fmt: skip
         wall_time = event_pb2.Event(wall_time=event.wall_time).SerializeToString()
         assert record == wall_time + expected.SerializeToString()[len(wall_time) :]
+    framing = framed(np.frombuffer(first, dtype=np.uint8)[None]).tobytes()
+    for record in records:  # each framed as runinfo.framed frames it, its checksums too
+        framing += framed(np.frombuffer(record, dtype=np.uint8)[None]).tobytes()
+    assert path.read_bytes() == framing
 
 
 def test_a_mean_run_reads_back_as_its_points(tmp_path):

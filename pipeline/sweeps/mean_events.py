@@ -103,7 +103,7 @@ def mean_records(by_tag: dict[str, list[MeanPoint]]) -> bytes:
         numbers = np.ascontiguousarray(values[rows][:, held], dtype="<f4").view(np.uint8)
         for column, offset in enumerate(offsets):
             payloads[:, offset : offset + 4] = numbers[:, 4 * column : 4 * column + 4]
-        records.append(framed(payloads))
+        records.append(framed_each(payloads))
     if len(records) == 1:
         return records[0].tobytes()
     taken = [0] * len(records)
@@ -112,6 +112,22 @@ def mean_records(by_tag: dict[str, list[MeanPoint]]) -> bytes:
         parts.append(records[kind][taken[kind]].tobytes())
         taken[kind] += 1
     return b"".join(parts)
+
+
+def framed_each(payloads: np.ndarray) -> np.ndarray:
+    """`runinfo.framed(payloads)`, each record's checksum computed on its own: a mean run's
+    events are long and of a few lengths each, where framed's tables (one a length, made
+    from 8 checksums a byte) would cost more than a C checksum a record."""
+    from pipeline.compat import masked_crc32c
+
+    count, length = payloads.shape
+    records = np.empty((count, length + 16), dtype=np.uint8)
+    if count:
+        records[:, :12] = framed(payloads[:1])[0, :12]  # the length and its checksum
+        records[:, 12:-4] = payloads
+        checksums = [masked_crc32c(row.tobytes()) for row in payloads]
+        records[:, -4:] = np.asarray(checksums, dtype="<u4").view(np.uint8).reshape(count, 4)
+    return records
 
 
 #: a float32 whose four bytes all differ from zero's: where a value's bytes are in an event
