@@ -22,9 +22,10 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.hparams import metadata
 
 from pipeline.board_plugin import sweep_view
-from pipeline.board_plugin.digest import SweepDigest
+from pipeline.board_plugin.digest import SweepDigest, job_dirs, remember
 from pipeline.readback.groups import default_group_keys, group_rows
 from pipeline.readback.jobs import config_columns, read_sweep
+from pipeline.readback.report_cache import cache_path
 from pipeline.readback.runs import find_runs, load_run
 from pipeline.sweeps import summary
 from pipeline.sweeps.replicates import MEAN_DIR, write_replicate_runs
@@ -172,3 +173,48 @@ def test_the_summary_keeps_a_jobs_config_columns_only_in_the_launching_process(t
     saved = OmegaConf.create(OmegaConf.to_yaml(job_config))  # as read back from config.yaml
     assert kept == {**config_columns(saved, overrides), summary.NOISE_DRAW: None}
     assert kept["k_stderr"] > 0 and kept["hparams"]["seed"] == 3
+
+
+@pytest.mark.slow
+def test_the_tabs_digest_from_the_rows_read_once_is_the_one_reading_the_jobs_gives(
+    stacked, tmp_path, monkeypatch
+):
+    """The sweep's end hands the tab's digest each job's row as it read it for summary.csv
+    (no job read twice); a digest written afresh from the jobs' files alone is the same,
+    byte for byte, and one written from the rows read no job again."""
+    sweep_dir, cache = stacked
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(cache))
+    held = cache_path(sweep_dir, kind="board").read_text()
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(tmp_path / "afresh"))
+    remember(sweep_dir)  # nothing handed over: every job's files read
+    assert cache_path(sweep_dir, kind="board").read_text() == held
+    config_free: dict = {}
+    read_sweep(sweep_dir, config_free=config_free)
+    assert sorted(config_free) == sorted(path.name for path in job_dirs(sweep_dir))
+    monkeypatch.setenv("TBPIPE_CACHE_DIR", str(tmp_path / "handed"))
+
+    def no_job_read(job, logdir):
+        raise AssertionError(f"{job} read although its row was handed over")
+
+    monkeypatch.setattr(sweep_view, "read_job_row", no_job_read)
+    remember(sweep_dir, rows=config_free)
+    assert cache_path(sweep_dir, kind="board").read_text() == held
+
+
+@pytest.mark.parametrize("steps", [[0, 1, 2, 5, 10], [0, 2, 1, 2, 5], [3], []])
+def test_the_held_values_are_taken_as_reading_their_files_takes_them(steps):
+    """Each step once, ascending, with its last value, whether the launcher's steps are in
+    order (taken as they are) or not (sorted, a step written twice taken with its last)."""
+    values = {
+        "train/k": np.arange(len(steps), dtype=np.float32) / 3,
+        "test/loss": np.arange(len(steps), dtype=np.float64) * 2,
+    }
+    held = sweep_view.written_series(np.array(steps), values)
+    for name, column in values.items():
+        writer, _, tag = name.partition("/")
+        got_steps, got_values = held[writer][tag]
+        points = list(zip(steps, column.tolist(), strict=True))
+        want_steps, want_values = sweep_view.last_per_step(points)
+        assert got_steps.tolist() == want_steps.tolist() and got_steps.dtype == np.int64
+        assert got_values.tolist() == [float(v) for v in want_values]
+        assert got_values.dtype == column.dtype and got_values is not column

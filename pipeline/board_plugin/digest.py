@@ -111,11 +111,14 @@ class SweepDigest:
     """The tab's views of one logdir: from the digest where the jobs' files are unchanged,
     read (through sweep_view and readback) where they changed; the digest then rewritten."""
 
-    def __init__(self, logdir: str | Path, series: Any = None):
+    def __init__(self, logdir: str | Path, series: Any = None, rows: Any = None):
         self.logdir = Path(logdir)
         #: the jobs' scalars as a sweep's end has them (sweep_view.SweepSeries), or None:
         #: the curves read each job's event files
         self.series = series
+        #: run -> its job's row as a sweep's end read it (`sweep_view.read_job_row` without
+        #: `run` and `path`), or None: each job's files are read
+        self.rows = rows or {}
         self.file = cache_path(self.logdir, kind="board")
         self._document: dict[str, Any] | None = None  # the digest as last read or written
         self._walked: tuple[float, dict[str, list]] | None = None  # (when, stamps)
@@ -182,6 +185,8 @@ class SweepDigest:
             entry = jobs.get(run)
             if isinstance(entry, dict) and entry.get("stamp") == stamp[:2]:
                 row = dict(entry["row"])
+            elif run in self.rows:
+                row = {**self.rows[run], "run": run}
             else:
                 row = read_job_row(path, self.logdir)
                 row.pop("path")
@@ -218,19 +223,21 @@ class SweepDigest:
                 temporary.unlink(missing_ok=True)
 
 
-def remember(sweep_dir: str | Path, series: Any = None) -> None:
+def remember(sweep_dir: str | Path, series: Any = None, rows: Any = None) -> None:
     """Write the digest of `sweep_dir` now: a sweep does it as it ends, so that even the
     first TensorBoard of it shows the tab without reading an event file (the curves of a
     sweep of more than CURVES_AT_SWEEP_END bytes of events are left to the tab). `series`:
     the jobs' scalars as the sweep's end has them (sweep_view.SweepSeries: held by its
-    launcher, or read once for the seed-mean runs), so no event file is read twice. Says
-    nothing: a failure here only leaves the reading to the tab."""
+    launcher, or read once for the seed-mean runs), so no event file is read twice;
+    `rows`: run -> its job's row as the sweep's end read it (readback.jobs.read_sweep's
+    `config_free`), so no job is read twice. Says nothing: a failure here only leaves the
+    reading to the tab."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            digest = SweepDigest(sweep_dir, series)
+            digest = SweepDigest(sweep_dir, series, rows)
             stamps = digest.stamps()
             digest.table(stamps)
             if event_bytes(stamps) <= CURVES_AT_SWEEP_END:

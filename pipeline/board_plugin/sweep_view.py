@@ -178,11 +178,15 @@ def _last_of_each_step(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
 def written_series(steps: np.ndarray, values: dict[str, np.ndarray]) -> JobSeries:
     """A job's scalars as its launcher wrote them (`<writer>/<tag>` -> one value per step of
     `steps`, pipeline/sweeps/stacked_write.Scalars), in the form read_job_series gives."""
-    steps = np.asarray(steps, dtype=np.int64)
+    steps = np.array(steps, dtype=np.int64)  # a copy: the launcher may reuse its arrays
+    ascending = bool((steps[1:] > steps[:-1]).all())  # each step once, in order (the rule)
     out: JobSeries = {}
     for name, column in values.items():
         writer, _, tag = name.partition("/")
-        out.setdefault(writer, {})[tag] = _last_of_each_step(steps, np.asarray(column))
+        if ascending:  # what _last_of_each_step gives, without sorting the steps again
+            out.setdefault(writer, {})[tag] = (steps, np.array(column))
+        else:
+            out.setdefault(writer, {})[tag] = _last_of_each_step(steps, np.asarray(column))
     return out
 
 

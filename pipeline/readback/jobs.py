@@ -130,10 +130,24 @@ def resolved_values(node: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(node, resolve=True)
 
 
+#: an override setting a dotted key to a plain decimal number (`seed=17`,
+#: `data.noise_std=0.01`), the shape of most of a sweep's: the grammar's INT and FLOAT
+#: tokens of these forms, which Hydra converts with int() and float()
+PLAIN_NUMBER_OVERRIDE = re.compile(
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)="
+    r"(?P<value>[+-]?(?:0|[1-9][0-9]*)(?P<point>\.[0-9]+)?)"
+)
+
+
 @functools.lru_cache(maxsize=65536)
 def parsed_setting(override: str) -> tuple[str, Any] | None:
     """(key, value) an override sets, None for a deletion; a sweep's jobs share most of
-    their overrides, and Hydra's grammar parser is slow."""
+    their overrides, and Hydra's grammar parser is slow: a key set to a plain number is
+    read as Hydra reads it (int or float) without it, anything else through it."""
+    plain = PLAIN_NUMBER_OVERRIDE.fullmatch(override)
+    if plain is not None:
+        convert = float if plain["point"] else int
+        return plain["key"], convert(plain["value"])
     (parsed,) = OverridesParser.create().parse_overrides([override])
     return None if parsed.is_delete() else (parsed.key_or_group, parsed.value())
 
@@ -152,6 +166,8 @@ def read_job(
     number_in_name: bool = False,
     config: bool = True,
     known: dict[str, Any] | None = None,
+    overrides: Sequence[str] | None = None,
+    config_free: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One summary row: a job's number, overrides, final metrics and how it ended.
 
@@ -159,13 +175,18 @@ def read_job(
     so), read from there instead of from `.hydra/hydra.yaml` (~6 KB of YAML a job).
     `config=False` leaves out what needs the job's whole config (`k_stderr`, `hparams`):
     building it costs most of the time a job takes to read. `known`: those columns as the
-    process that ran the job computed them from the config it saved (`config_columns`)."""
+    process that ran the job computed them from the config it saved (`config_columns`);
+    `overrides`: the job's overrides as that process saved them in `.hydra/overrides.yaml`
+    (Hydra's `JobReturn.overrides`), not read back. `config_free`, if given, gets the row
+    as `config=False` gives it, before the config's columns are added."""
     hydra_dir = job_dir / ".hydra"
     num = job_number(job_dir.name) if number_in_name else None
     if num is None:
         num = load_yaml(hydra_dir / "hydra.yaml")["hydra"]["job"]["num"]
         num = num if str(num).isdigit() else -1  # a single run (`???`): no job number
-    overrides = [str(o) for o in load_yaml(hydra_dir / "overrides.yaml") or []]
+    if overrides is None:
+        overrides = load_yaml(hydra_dir / "overrides.yaml") or []
+    overrides = [str(o) for o in overrides]
     row: dict[str, Any] = {
         "job": int(num),
         "dir": job_dir.name,
@@ -184,6 +205,8 @@ def read_job(
         row.update(status=FAILED, reason="the job wrote no metrics.json")
     elif row.get("status") == RUNNING:
         row.update(status=FAILED, reason=metrics.get("reason") or "the job never finished")
+    if config_free is not None:
+        config_free.update(row)
     if known is not None:
         row.update(known)
     elif config:
@@ -193,16 +216,29 @@ def read_job(
 
 
 def read_sweep(
-    sweep_dir: Path, known: Mapping[str, dict[str, Any]] | None = None
+    sweep_dir: Path,
+    known: Mapping[str, dict[str, Any]] | None = None,
+    overrides: Mapping[str, Sequence[str]] | None = None,
+    config_free: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Every job of a sweep, in job order (the directories Hydra gave a .hydra/ folder).
 
     `known`: job dir (absolute) -> its `config_columns`, for the jobs whose configs the
-    sweep's process held (Hydra's `on_job_end`): their saved config is not read back."""
+    sweep's process held (Hydra's `on_job_end`): their saved config is not read back;
+    `overrides`: job dir (absolute) -> the overrides that process saved for it, likewise.
+    `config_free`, if given, gets each job's row as `config=False` reads it, under its
+    dir's name (the job's run name under the sweep dir), for every job read whole."""
     jobs = [path.parent.parent for path in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
     named = numbers_in_names(Path(sweep_dir))
-    known = known or {}
-    rows = (read_job_or_say_why(job, named, known=known.get(os.path.abspath(job))) for job in jobs)
+    known, overrides = known or {}, overrides or {}
+    rows = []
+    for job in jobs:
+        path = os.path.abspath(job)
+        given = {"known": known.get(path), "overrides": overrides.get(path)}
+        free: dict[str, Any] = {}
+        rows.append(read_job_or_say_why(job, named, config_free=free, **given))
+        if config_free is not None and free:
+            config_free[job.name] = free
     return sorted(rows, key=lambda row: row["job"])
 
 
@@ -225,10 +261,12 @@ def read_job_or_say_why(
     number_in_name: bool = False,
     config: bool = True,
     known: dict[str, Any] | None = None,
+    overrides: Sequence[str] | None = None,
+    config_free: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A job whose files cannot be read is a failed row, not the end of the summary."""
     try:
-        return read_job(job_dir, number_in_name, config, known)
+        return read_job(job_dir, number_in_name, config, known, overrides, config_free)
     except Exception as error:
         num = job_number(job_dir.name)
         return {

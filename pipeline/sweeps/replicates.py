@@ -16,22 +16,21 @@ every launcher.
 
 from __future__ import annotations
 
-import functools
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.board_plugin.sweep_view import SweepSeries, read_job_series
-from pipeline.compat import write_events_with_c_crc
 from pipeline.runinfo import COMPLETED
+from pipeline.sweeps.mean_events import SPREAD, write_mean_events
 from pipeline.sweeps.naming import folder_settings
 
 #: the aggregate runs' folder at the sweep root
 MEAN_DIR = "mean"
-#: prefix of the band tags; sorts after the lesson's groups in TIME SERIES
-SPREAD = "spread"
 
 
 def short_setting(setting: dict[str, Any]) -> str:
@@ -58,8 +57,6 @@ class SeedStatistics:
     def add_series(self, job: dict[str, dict[str, tuple[Any, Any]]]) -> None:
         """One job's series as sweep_view.JobSeries: writer -> tag -> (steps ascending,
         each step's last value), numpy arrays."""
-        import numpy as np
-
         self.jobs += 1
         if self.jobs == 1:
             for writer, series in job.items():
@@ -90,8 +87,6 @@ class SeedStatistics:
 
     def mean_and_band(self) -> dict[str, dict[str, list[tuple[int, float, float, float]]]]:
         """writer -> tag -> [(step, mean, mean - std, mean + std)] (std with n - 1)."""
-        import numpy as np
-
         out: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
         for writer in sorted(self.sums):
             for tag in sorted(self.sums[writer]):
@@ -139,9 +134,6 @@ def write_replicate_runs(
     `finals`, if given, gets each run's final scalars as a reader will read them (run ->
     tag -> (last step, value as float32)): the report cache's, without reading them back.
     """
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    write_events_with_c_crc()  # thousands of events: their checksums in C, not Python
     dirs = {row["job"]: Path(sweep_dir) / row["dir"] for row in rows}
     completed = {row["job"] for row in rows if row.get("status") == COMPLETED}
     shutil.rmtree(Path(sweep_dir) / MEAN_DIR, ignore_errors=True)
@@ -154,12 +146,7 @@ def write_replicate_runs(
         for writer_name, by_tag in aggregated.items():
             run = f"{MEAN_DIR}/{short_setting(group['setting'])}/{writer_name}"
             tags.update(by_tag)
-            writer = EventFileWriter(str(Path(sweep_dir) / run))
-            try:
-                for event in _mean_events(by_tag):
-                    writer.add_event(event)
-            finally:
-                writer.close()
+            write_mean_events(Path(sweep_dir) / run, by_tag)
             written.append(run)
             if finals is not None:
                 finals[run] = final_values(by_tag)
@@ -173,8 +160,6 @@ def final_values(
 ) -> dict[str, tuple[int, float]]:
     """Each tag of a mean run (`_mean_events`) at its last step, as its event file reads
     back: the float32 each value is written as."""
-    import numpy as np
-
     out = {}
     for tag, points in by_tag.items():
         if points:
@@ -185,51 +170,6 @@ def final_values(
     return out
 
 
-def _mean_events(
-    by_tag: dict[str, list[tuple[int, float, float, float]]],
-) -> Iterator[Any]:
-    """One event per step holding, for each tag with that step, its mean under the tag and
-    `spread/<tag>/mean|lower|upper`: each a TF2-style scalar (a float32 0-d tensor with the
-    scalars plugin's metadata, as `tf.summary.scalar` writes it). TensorBoard reads the
-    same tags, steps and values as from one event per value, at a quarter of the records.
-    Each value is its name's value proto (tag, metadata, a float32 0-d tensor: what
-    `make_tensor_proto` builds) parsed from its bytes made once, the number appended:
-    faster than building the value and copying its metadata in, and the same bytes."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-
-    parse = summary_pb2.Summary.Value.FromString
-    at_step: dict[int, list[Any]] = {}
-    for tag, points in by_tag.items():
-        names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
-        templates = [_scalar_value(name) for name in names]
-        for step, mean, lower, upper in points:
-            values = at_step.setdefault(step, [])
-            for template, value in zip(templates, (mean, mean, lower, upper), strict=True):
-                proto = parse(template)
-                proto.tensor.float_val.append(value)
-                values.append(proto)
-    for step in sorted(at_step):
-        event = event_pb2.Event(wall_time=time.time(), step=step)
-        event.summary.value.extend(at_step.pop(step))
-        yield event
-
-
-@functools.lru_cache(maxsize=1024)
-def _scalar_value(tag: str) -> bytes:
-    """`tag`'s scalar value without its number: the scalars plugin's metadata and an empty
-    float32 0-d tensor, serialized once per tag, not once per event."""
-    from tensorboard.compat.proto import summary_pb2
-    from tensorboard.compat.proto.types_pb2 import DT_FLOAT
-    from tensorboard.plugins.scalar import metadata
-
-    value = summary_pb2.Summary.Value(
-        tag=tag, metadata=metadata.create_summary_metadata(display_name=tag, description="")
-    )
-    value.tensor.dtype = DT_FLOAT
-    value.tensor.tensor_shape.SetInParent()
-    return value.SerializeToString()
-
-
 def _write_layout(sweep_dir: Path, tags: Sequence[str]) -> None:
     """CUSTOM SCALARS: one margin chart per tag, drawing each setting's mean and band."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -237,6 +177,9 @@ def _write_layout(sweep_dir: Path, tags: Sequence[str]) -> None:
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     from tensorboard.util import tensor_util
 
+    from pipeline.compat import write_events_with_c_crc
+
+    write_events_with_c_crc()  # its checksum in C, not Python
     charts = [
         layout_pb2.Chart(
             title=f"{tag}: mean over seeds, band = mean ± 1 std",

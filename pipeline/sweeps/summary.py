@@ -3,17 +3,17 @@
 `SweepSummary` is a Hydra callback named in conf/config.yaml (`hydra.callbacks.summary`).
 Its `on_multirun_end` runs once, in the process that launched the sweep, whatever the
 launcher; it reads each job's metrics.json and .hydra/*.yaml (pipeline/readback/jobs.py),
-except the config of a job that ended in its process (the basic and stacked launchers:
-Hydra calls `on_job_end` there with the config it saved, whose columns are kept), then
+except the config and overrides of a job that ended in its process (the basic and stacked
+launchers: Hydra calls `on_job_end` there with what it saved, whose columns are kept), then
 writes summary.csv, summary.png and the HParams experiment config at the sweep root and
 prints a short table. The seed-mean runs and the tab's curves take each job's scalars
 from its launcher where it held them (`hand_over`: the stacked launcher writes a
 scalars-only job from arrays; Hydra calls `on_job_end` in the launcher's process under the
 basic and stacked launchers), else from its event files, read once for both; the report
 cache it fills for `tbpipe report` takes the final scalars of the runs this process wrote
-(those jobs', the mean runs) as it wrote them, and reads the rest. It stays light (no
-TensorFlow, no matplotlib at import): Hydra imports it to build the callback before any
-job runs.
+(those jobs', the mean runs) as it wrote them, and reads the rest; the tab's digest
+takes each job's row as read here. It stays light (no TensorFlow, no matplotlib at
+import): Hydra imports it to build the callback before any job runs.
 """
 
 from __future__ import annotations
@@ -171,6 +171,9 @@ def write_root_run(
     from tensorboard.plugins.hparams import summary_v2 as hp
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+    from pipeline.compat import write_events_with_c_crc
+
+    write_events_with_c_crc()  # the pictures' checksums in C, not Python
     hparams = [
         hp.HParam(name, hparam_domain(hp, found)) for name, found in compared_settings(rows).items()
     ]
@@ -377,6 +380,8 @@ class SweepSummary(Callback):
         #: job dir -> what its summary row takes from its config (`config_columns`, and
         #: `data.noise_draw`), for each job that ended in this process
         self.configs: dict[str, dict[str, Any]] = {}
+        #: job dir -> its overrides as Hydra saved them (`JobReturn.overrides`), likewise
+        self.overrides: dict[str, list[str]] = {}
         #: job dir -> writer -> its folder (`writer.train`, ...), of each job held
         self.writer_dirs: dict[str, dict[str, str]] = {}
         #: the process that launched the sweep (a joblib or Slurm job ends in its own,
@@ -386,6 +391,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.held.clear()
         self.configs.clear()
+        self.overrides.clear()
         self.writer_dirs.clear()
         self.launching_pid = os.getpid()
 
@@ -414,10 +420,12 @@ class SweepSummary(Callback):
 
     def _keep_config(self, output_dir: str, job_return: Any) -> None:
         """The job's task config as Hydra saved it in `.hydra/config.yaml` (`JobReturn.cfg`,
-        with the overrides saved beside it): taken from here, it is not read back."""
+        with the overrides saved beside it in `overrides.yaml`): taken from here, neither
+        is read back."""
         job_config, overrides = getattr(job_return, "cfg", None), job_return.overrides
         if not isinstance(job_config, DictConfig) or not isinstance(overrides, list):
             return
+        self.overrides[os.path.abspath(output_dir)] = [str(o) for o in overrides]
         try:
             columns = config_columns(job_config, [str(o) for o in overrides])
             columns[NOISE_DRAW] = OmegaConf.select(job_config, "data.noise_draw")
@@ -431,12 +439,14 @@ class SweepSummary(Callback):
         finally:
             self.held.clear()
             self.configs.clear()
+            self.overrides.clear()
             self.writer_dirs.clear()
 
     def _summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         draws = {path: columns.pop(NOISE_DRAW) for path, columns in self.configs.items()}
-        rows = read_sweep(sweep_dir, self.configs)
+        config_free: dict[str, dict[str, Any]] = {}  # each job's row as the tab reads it
+        rows = read_sweep(sweep_dir, self.configs, self.overrides, config_free)
         if not rows:
             log.warning("sweep summary: no jobs found in %s", sweep_dir)
             return
@@ -476,4 +486,5 @@ class SweepSummary(Callback):
         remember(sweep_dir, finals)
         from pipeline.board_plugin.digest import remember as remember_tab
 
-        remember_tab(sweep_dir, series)  # and the first TensorBoard's tab shows it without them
+        # and the first TensorBoard's tab shows it without them, nor reading a job again
+        remember_tab(sweep_dir, series, config_free)
