@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -165,6 +166,20 @@ def page(board: str, section: str = "settings") -> str:
     return f"{board}/data/plugin_entry.html?name=tbpipe#section={section}"
 
 
+@pytest.fixture(scope="module")
+def dom(browser, board) -> Callable[[str], Element]:
+    """The tab's page at `section` as Chromium renders it, rendered once a section: the
+    tests below only read it."""
+    pages: dict[str, Element] = {}
+
+    def section_page(section: str = "settings") -> Element:
+        if section not in pages:
+            pages[section] = rendered(browser, page(board, section))
+        return pages[section]
+
+    return section_page
+
+
 def metrics_of(sweep: Path) -> dict[str, list[dict]]:
     """noise level -> the metrics.json of each of its jobs, read from the job dirs."""
     jobs: dict[str, list[dict]] = {noise: [] for noise in NOISE}
@@ -186,9 +201,8 @@ def test_tensorboard_lists_the_tbpipe_plugin(board):
     }
 
 
-def test_each_setting_is_one_row_with_its_n_and_means(board, browser, sweep):
-    dom = rendered(browser, page(board))
-    rows = dom.find_all("tr", class_="setting-row")
+def test_each_setting_is_one_row_with_its_n_and_means(dom, sweep):
+    rows = dom().find_all("tr", class_="setting-row")
     assert [row.attrs["data-label"] for row in rows] == [f"data.noise_std={n}" for n in NOISE]
     jobs = metrics_of(sweep)
     for row, noise in zip(rows, NOISE, strict=True):
@@ -207,53 +221,50 @@ def test_each_setting_is_one_row_with_its_n_and_means(board, browser, sweep):
     assert [len([m for m in jobs[n] if m["status"] == "completed"]) for n in NOISE] == [3, 3, 0]
 
 
-def test_every_setting_has_a_legend_entry_and_a_line(board, browser):
-    dom = rendered(browser, page(board))
-    entries = [e.text for e in dom.find_all("span", class_="entry")]
+def test_every_setting_has_a_legend_entry_and_a_line(dom):
+    shown = dom()
+    entries = [e.text for e in shown.find_all("span", class_="entry")]
     assert entries == ["data.noise_std=0.1 (n=3)", "data.noise_std=0.5 (n=3)",
                        "data.noise_std=30 (n=0)"]  # fmt: skip
-    charts = {chart.attrs["data-tag"]: chart for chart in dom.find_all("div", class_="chart")}
+    charts = {chart.attrs["data-tag"]: chart for chart in shown.find_all("div", class_="chart")}
     assert {"train/k", "train/loss", "test/loss"} <= set(charts)
     lines = [line.attrs["data-setting"] for line in charts["train/k"].find_all("polyline")]
     assert lines == ["data.noise_std=0.1", "data.noise_std=0.5"]  # the diverged: left out
 
 
-def test_the_diverged_jobs_are_listed_with_their_reason(board, browser, sweep):
-    dom = rendered(browser, page(board))
+def test_the_diverged_jobs_are_listed_with_their_reason(dom, sweep):
     listed = {
         item.text.split()[1]: item.find_all("span", class_="reason")[0].text
-        for item in dom.find_all("li", class_="failure")
+        for item in dom().find_all("li", class_="failure")
     }
     diverged = {m["dir"]: m["reason"] for m in metrics_of(sweep)["30"]}
     assert listed == diverged
     assert all("NaN or Inf" in reason for reason in listed.values())
 
 
-def test_the_config_diff_names_the_swept_keys(board, browser):
-    dom = rendered(browser, page(board, "diff"))
-    keys = [row.find_all("td")[0].text for row in dom.find_all("table", class_="across")[0]
+def test_the_config_diff_names_the_swept_keys(dom):
+    keys = [row.find_all("td")[0].text for row in dom("diff").find_all("table", class_="across")[0]
             .find_all("tr")[1:]]  # fmt: skip
     assert keys == ["data.noise_std", "seed"]
 
 
-def test_the_distribution_guide_gives_edges_and_shares(board, browser):
-    dom = rendered(browser, page(board, "distributions"))
-    edges = dom.find_all("table", class_="edges")[0].find_all("tr")[1:]
+def test_the_distribution_guide_gives_edges_and_shares(dom):
+    guide = dom("distributions")
+    edges = guide.find_all("table", class_="edges")[0].find_all("tr")[1:]
     assert [row.find_all("td")[0].text for row in edges] == [
         "0%", "6.68%", "15.87%", "30.85%", "50%", "69.15%", "84.13%", "93.32%", "100%"
     ]  # fmt: skip
     shares = {
         row.find_all("td")[0].text: [td.text for td in row.find_all("td")[1:]]
-        for row in dom.find_all("table", class_="shares")[0].find_all("tr")[1:]
+        for row in guide.find_all("table", class_="shares")[0].find_all("tr")[1:]
     }
     assert shares["within mean ± 0.5 std"][1] == "38.3%"
     assert shares["within mean ± 1.5 std"][1] == "86.6%"
     assert shares["within mean ± 0.5 std"][0].endswith("%")
 
 
-def test_images_are_side_by_side_by_setting(board, browser):
-    dom = rendered(browser, page(board, "images"))
-    rows = dom.find_all("div", class_="images-row")
+def test_images_are_side_by_side_by_setting(board, dom):
+    rows = dom("images").find_all("div", class_="images-row")
     assert [len(row.find_all("img")) for row in rows][:2] == [3, 3]
     source = rows[0].find_all("img")[0].attrs["src"]
     assert get(f"{board}/data/plugin/tbpipe/{source.removeprefix('./')}").startswith(b"\x89PNG")

@@ -369,13 +369,18 @@ def test_an_interrupted_run_says_how_long_it_trained(tmp_path):
          "trainer.progress=false", "hydra.run.dir=run"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    events = tmp_path / "run" / "train"
-    deadline = time.monotonic() + 180
-    while not list(events.glob("*tfevents*")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2)  # training for a while
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=120)
+    try:
+        events = tmp_path / "run" / "train"
+        deadline = time.monotonic() + 180
+        while not list(events.glob("*tfevents*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # training for a while
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:  # a run of 10^8 steps is never left behind, whatever failed above
+        if run.poll() is None:
+            run.kill()
+            run.wait()
     assert run.returncode == 130 and len(err.splitlines()) == 1, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["steps"] > 0

@@ -4,8 +4,8 @@ One sweep over noise, learning rate and seeds, with a learning rate that diverge
 through the console script with every default sink (the suite's shared `grid_sweep`,
 conftest.py: only read here); `tbpipe board` then serves it and the tests
 ask TensorBoard's own HTTP API (and, where Chromium is installed, the page it renders)
-what the landing view opens on, how the runs are named, whether any run is empty, and
-what the HPARAMS tab compares.
+what the landing view opens on, how the runs are named, whether any run is empty, what
+CUSTOM SCALARS draws of the seeds and what the HPARAMS tab compares; Ctrl-C ends it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -59,15 +60,19 @@ def board(grid_sweep, tmp_path_factory):
     )
     try:
         url = server.stdout.readline().split()[1]
+        assert url.startswith("http://127.0.0.1:"), url
         expected = 1 + 3 * len(JOBS) + len(MEANS)  # the root, per job its root, train, test
         deadline = time.monotonic() + 90
         while len(get(url, "data/runs")) < expected and time.monotonic() < deadline:
             time.sleep(0.5)  # TensorBoard loads the logdir in the background
         time.sleep(1)
         yield sweep_dir, url
+        server.send_signal(signal.SIGINT)  # Ctrl-C: `tbpipe board` ends cleanly
+        assert server.wait(timeout=30) == 0
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
 
 
 def get(url: str, path: str, body: dict | None = None):
@@ -165,6 +170,22 @@ def test_the_rendered_time_series_page_opens_on_the_lesson(board):
         cards[name] = re.findall(r'<tb-truncated-path[^>]*class="tag"[^>]*title="([^"]*)"', section)
     assert cards["k"] == ["k", "k/error"] and cards["loss"] == ["loss"]
     assert all(not cards[name] for name in headings[2:]), cards  # later groups start closed
+
+
+def test_custom_scalars_draws_each_settings_mean_with_its_band(board):
+    """The seeds summary's layout: a margin chart of k over the seeds (its mean run, and
+    the mean -/+ one std as its band), as the live TensorBoard serves it."""
+    _, url = board
+    layout = get(url, "data/plugin/custom_scalars/layout")
+    deadline = time.monotonic() + 60
+    while not layout and time.monotonic() < deadline:
+        time.sleep(0.5)
+        layout = get(url, "data/plugin/custom_scalars/layout")
+    charts = {c["title"]: c for cat in layout["category"] for c in cat["chart"]}
+    k_chart = next(c for title, c in charts.items() if title.startswith("k:"))
+    assert k_chart["margin"]["series"] == [
+        {"value": "spread/k/mean", "lower": "spread/k/lower", "upper": "spread/k/upper"}
+    ]
 
 
 def test_hparams_compares_only_what_differs_k_error_first(board):
