@@ -161,10 +161,12 @@ def final_values(
     """Each tag of a mean run (`_mean_events`) at its last step, as its event file reads
     back: the float32 each value is written as."""
     out = {}
-    for tag, points in by_tag.items():
-        if points:
+    with np.errstate(over="ignore"):  # a mean past float32's range reads back as inf
+        for tag, points in by_tag.items():
+            if not points:
+                continue
             step, mean, lower, upper = points[-1]
-            names = (tag, f"{SPREAD}/{tag}/mean", f"{SPREAD}/{tag}/lower", f"{SPREAD}/{tag}/upper")
+            names = (tag, *(f"{SPREAD}/{tag}/{part}" for part in ("mean", "lower", "upper")))
             for name, value in zip(names, (mean, mean, lower, upper), strict=True):
                 out[name] = (step, float(np.float32(value)))
     return out
