@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+#: how long `close` lets the worker finish what it was asked before stopping it
+CLOSE_SECONDS = 2.0
+
 
 def fit_png(plot: Any, data: Any, label: str, line: tuple, step: int, k: float) -> tuple:
     """(the plot, its PNG) of a run's fit: `data` drawn in `plot` (a spare figure, or None),
@@ -114,8 +117,17 @@ class FitPictures:
                 self._draw_here(future, request)
 
     def close(self) -> None:
-        """Let the worker end once it has answered what it was asked."""
+        """End the worker once it has answered what it was asked (at most a few seconds:
+        a process left with pictures not taken, e.g. interrupted, stops it) and reap it."""
         self._asked.put(None)
+        worker = self._worker
+        if worker is None:
+            return
+        try:
+            worker.wait(timeout=CLOSE_SECONDS)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def _serve() -> None:
