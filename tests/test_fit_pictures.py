@@ -48,7 +48,7 @@ def test_the_workers_pictures_are_the_bytes_drawn_here():
         got = [future.result(timeout=120) for future in futures]
     finally:
         pictures.close()
-    assert pictures._worker is not None  # drawn by the worker, not here
+    assert pictures._local_plot is None  # drawn by the worker, none here
     assert got == drawn_here(asked)
     assert all(png.startswith(b"\x89PNG") for png in got)
 
@@ -76,3 +76,21 @@ def test_an_error_in_the_worker_is_raised_where_the_picture_is_taken():
         assert after.result(timeout=120) == drawn_here(requests()[1:2])[0]
     finally:
         pictures.close()
+
+
+def test_closing_with_pictures_not_taken_ends_and_reaps_the_worker():
+    """An interrupted sweep leaves pictures nobody takes: `close` does not draw them all
+    (neither there nor here) and leaves no process behind."""
+    import time
+
+    from pipeline.sinks.fit_pictures import CLOSE_SECONDS
+
+    asked = requests() * 25
+    pictures = FitPictures()
+    worker = pictures._worker
+    for request in asked:
+        pictures.submit(*request)
+    started = time.monotonic()
+    pictures.close()
+    assert time.monotonic() - started < CLOSE_SECONDS + 5
+    assert worker.poll() is not None  # ended and reaped

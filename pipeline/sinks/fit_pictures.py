@@ -52,6 +52,7 @@ class FitPictures:
         self._waiting: deque[tuple[Future, tuple]] = deque()  # sent, not answered yet
         self._lock = threading.Lock()
         self._local_plot: Any = None  # the figure of pictures drawn here (worker gone)
+        self._closed = False  # `close` ended the worker: nothing is drawn after it
         try:
             self._worker: subprocess.Popen | None = subprocess.Popen(
                 [sys.executable, "-m", __name__],
@@ -111,14 +112,21 @@ class FitPictures:
                 future.set_exception(RuntimeError(answer))
         with self._lock:  # whatever it had not answered is drawn here, in order
             self._worker = None
-            left = list(self._waiting)
+            left = [] if self._closed else list(self._waiting)
             self._waiting.clear()
             for future, request in left:
                 self._draw_here(future, request)
 
     def close(self) -> None:
         """End the worker once it has answered what it was asked (at most a few seconds:
-        a process left with pictures not taken, e.g. interrupted, stops it) and reap it."""
+        a process left with pictures not taken, e.g. interrupted, stops it) and reap it.
+        Pictures not sent to it yet are not drawn."""
+        self._closed = True
+        try:
+            while self._asked.get_nowait() is not None:
+                pass
+        except queue.Empty:
+            pass
         self._asked.put(None)
         worker = self._worker
         if worker is None:
