@@ -100,8 +100,19 @@ class FitPlot:
 
     def draw_background(self) -> None:
         """Draw everything but the changing artists and the legend (marked animated) and
-        keep the pixels; the legend alone too, the first time."""
-        self.canvas.draw()
+        keep the pixels; the legend alone too, the first time.
+
+        The axes' title is animated, yet a full draw still works out where it would go
+        (laying the y axis out once more to see whether its offset text is in the way);
+        `set_fit` puts each picture's title back at its usual height anyway, so the
+        draw runs with the title empty, which matplotlib leaves alone."""
+        ax = self.figure.axes[0]
+        title = ax.title.get_text()
+        ax.title.set_text("")
+        try:
+            self.canvas.draw()
+        finally:
+            ax.title.set_text(title)
         if self._legend is None:
             self._legend = self._legend_alone()
         self._background = self.canvas.copy_from_bbox(self.figure.bbox)

@@ -61,6 +61,8 @@ class JobSinks:
     path: np.ndarray  # (steps + 1,) k after s updates
     data: Any  # pipeline.data.Dataset, as the job's own `LinearData` drew it
     label: str  # what sets the job apart, for its plots' titles
+    #: its last fit picture, being drawn beside the launcher (`submit_picture`), or None
+    picture: Any = None
 
     def writers_used(self) -> set[str]:
         """The writers these sinks write to (opened beside the scalars')."""
@@ -100,8 +102,10 @@ class JobSinks:
             task=group.task,
         )
         sinks = group.sinks
+        pictured = group.images if self.picture is not None else None  # drawn already
         for sink in sorted(sinks, key=lambda sink: not sink.in_graph):  # as app.train
-            sink.start(experiment)
+            if sink is not pictured:
+                sink.start(experiment)
         handles = {name: writer_handle(writer) for name, writer in writers.items()}
         path = tf.constant(self.path)
         for sink in sinks:
@@ -110,11 +114,40 @@ class JobSinks:
                 in_loop_writing(sink, model)(steps_of, path, tensors, handles)
         model.k.assign(self.path[steps])  # the final state, for the Python sinks
         for sink in sinks:
-            if not sink.in_graph:
+            if sink is pictured:
+                self.write_picture(sink, experiment, steps, final)
+            elif not sink.in_graph:
                 with tf.summary.record_if(True):
                     sink.record(experiment, steps, dict(final))
         for sink in sinks:
+            if sink is not pictured:
+                sink.finish(experiment, COMPLETED)
+
+    def write_picture(
+        self, sink: Any, experiment: Any, step: int, final: Mapping[str, float]
+    ) -> None:
+        """The fit picture drawn beside the launcher, written as the image sink's `record`
+        writes it at the last step. It was drawn with the job's last k as its title's
+        estimate; should the task's `train/k` say otherwise, it is drawn again here."""
+        import tensorflow as tf
+
+        from pipeline.sinks.images import write_png
+        from pipeline.sinks.tags import PLOTS
+
+        png = self.picture.result()
+        k = float(final.get("train/k", float("nan")))
+        if not _same_number(k, float(self.path[step])):
+            sink.start(experiment)
+            with tf.summary.record_if(True):
+                sink.record(experiment, step, dict(final))
             sink.finish(experiment, COMPLETED)
+            return
+        with tf.summary.record_if(True), sink.writer_of(experiment).as_default(step=step):
+            write_png(PLOTS + "fit", png)
+
+
+def _same_number(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)  # NaN is NaN here
 
 
 def settings_config(shown: Mapping[str, Any], overrides: Sequence[str]) -> DictConfig:
@@ -141,6 +174,10 @@ class GroupSinks:
         self.task = pieces.task
         self.model = pieces.loop.model
         self.sinks = [sink for sink in pieces.sinks if not isinstance(sink, ScalarSink)]
+        from pipeline.sinks.images import ImageSink
+
+        #: the image sink (the fit at the last step only: `writable`), or None
+        self.images = next((sink for sink in self.sinks if isinstance(sink, ImageSink)), None)
         x, y = pieces.tensors["x_train"], pieces.tensors["y_train"]
         # serialised once: as `tf.summary.graph` serialises a graph (shapes added)
         self.graph = pieces.loop.step_graph(x, y).as_graph_def(add_shapes=True)
@@ -214,4 +251,30 @@ def job_sinks(
     data = Dataset(setting.x_train, setting.y_train, setting.x_test, setting.y_test, k_true)
     hydra = cfg.hydra
     label = label_of(hydra.overrides.task, hydra.job.config.override_dirname.exclude_keys)
-    return JobSinks(group, np.asarray(path, np.float32), data, label)
+    path = np.asarray(path, np.float32)
+    picture = submit_picture(group, data, label, path) if group.images is not None else None
+    return JobSinks(group, path, data, label, picture)
+
+
+def submit_picture(group: GroupSinks, data: Any, label: str, path: np.ndarray) -> Any:
+    """The job's last fit picture, handed to the process that draws them beside the
+    launcher (pipeline/sinks/fit_pictures.py): the line the image sink's `fit` draws,
+    the group's model holding the job's last k."""
+    import tensorflow as tf
+
+    from pipeline.sinks.fit_plot import data_extent
+
+    steps = len(path) - 1
+    lo, hi = data_extent(data)
+    line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
+    group.model.k.assign(path[steps])
+    line_y = group.model(tf.constant(line_x)).numpy()
+    return fit_pictures().submit(data, label, (line_x, line_y), steps, float(path[steps]))
+
+
+@functools.cache
+def fit_pictures() -> Any:
+    """The one process of this one that draws the written jobs' fit pictures."""
+    from pipeline.sinks.fit_pictures import FitPictures
+
+    return FitPictures()
