@@ -41,7 +41,6 @@ from pipeline.compat import (
     hydra_config_loader,
     parsed_override,
     split_sweep,
-    structured_configs_made_when_read,
 )
 
 # Hydra flags that print a composed config and run nothing: the overrides are checked as
@@ -138,7 +137,7 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
         overrides.append(searchpath_override(args.config_dir))
     config_name = args.config_name or CONFIG_NAME
     mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-    with structured_configs_made_when_read(), tbpipe_configs(args.config_path):
+    with tbpipe_configs(args.config_path):
         loader = hydra_config_loader()
 
         def compose(job_overrides: list[str], run_mode: RunMode = mode) -> DictConfig:
