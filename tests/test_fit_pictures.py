@@ -17,6 +17,8 @@ from pipeline.data import LinearData
 from pipeline.sinks.fit_pictures import FitPictures, fit_png
 from pipeline.sinks.fit_plot import data_extent
 
+pytestmark = pytest.mark.slow  # each test starts the worker, a Python process of its own
+
 JOBS = ((0.01, 0), (1.0, 2), (10.0, 4), (0.1, 3))
 
 

@@ -96,7 +96,7 @@ FAST_JOBS = [JOBS[0], JOBS[1], JOBS[4], JOBS[14]]
     "jobs",
     [
         pytest.param(FAST_JOBS, id="one of each kind"),
-        pytest.param(SWEEP, id="a sweep's jobs of one shape"),
+        pytest.param(SWEEP, id="a sweep's jobs of one shape", marks=pytest.mark.slow),
         pytest.param(JOBS, id="every job", marks=pytest.mark.slow),  # `make test` only
     ],
 )

@@ -4,8 +4,12 @@ nodes, and a job whose task or sinks differ, or hold an interpolation, is read o
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.sweeps import stacked
 from tests.conftest import compose_config
+
+pytestmark = pytest.mark.slow  # composes a 12-job sweep's configs: `make test` only
 
 
 def test_jobs_that_share_their_task_and_sinks_read_them_once(monkeypatch):
