@@ -279,20 +279,11 @@ def read_events_without_tensorflow() -> bool:
         return False
     name = TENSORBOARD_NO_TENSORFLOW
     sys.modules.setdefault(name, types.ModuleType(name))
-    # The stub's gfile imports botocore and boto3 when installed (hydra-ray-launcher brings
-    # them), for s3:// paths: slow imports for a report, which reads local folders only. A None
-    # entry in sys.modules makes that import fail as if they were absent, for the stub alone.
-    s3_left_out = "botocore" not in sys.modules
-    if s3_left_out:
-        sys.modules["botocore"] = None
-    try:
+    with _without_botocore():  # a report reads local folders only
         from tensorboard.compat import tf
 
         if tf.__version__ != "stub":
             return False
-    finally:
-        if s3_left_out and sys.modules.get("botocore", 0) is None:
-            del sys.modules["botocore"]  # anyone else importing botocore gets it
     # The stub checks each record's CRC-32C in Python (once half a report's time);
     # the same check in C (google-crc32c) gives the same answers.
     from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
@@ -305,19 +296,28 @@ def summaries_without_s3() -> None:
     """Import TensorBoard's TensorFlow stub now, without its S3 support.
 
     A run's first summary op makes TensorFlow import `tensorboard.summary`, whose helpers
-    import the stub; the stub's gfile imports botocore and boto3 when they are installed
-    (hydra-ray-launcher brings them) for s3:// paths, which a run never reads through it:
-    a slow import in every run. A None entry in sys.modules makes that one import fail as if
-    they were absent, for the stub alone; botocore itself still imports for anyone else.
-    Does nothing once the stub is loaded.
+    import the stub, and with it botocore (`_without_botocore`): a slow import in every run,
+    for s3:// paths a run never reads through it. Does nothing once the stub is loaded.
     """
     if "tensorboard.compat.tensorflow_stub" in sys.modules or "botocore" in sys.modules:
         return
-    sys.modules["botocore"] = None
-    try:
+    with _without_botocore():
         import tensorboard.compat.tensorflow_stub  # noqa: F401
+
+
+@contextlib.contextmanager
+def _without_botocore() -> Iterator[None]:
+    """Inside the block, importing botocore fails as if it were absent (a None entry in
+    sys.modules), unless it is loaded already: TensorBoard's stub gfile imports botocore
+    and boto3 when installed (hydra-ray-launcher brings them), for s3:// paths, a slow
+    import tbpipe's reading and writing never needs. Afterwards anyone else gets it."""
+    left_out = "botocore" not in sys.modules
+    if left_out:
+        sys.modules["botocore"] = None
+    try:
+        yield
     finally:
-        if sys.modules.get("botocore", 0) is None:
+        if left_out and sys.modules.get("botocore", 0) is None:
             del sys.modules["botocore"]
 
 
