@@ -216,17 +216,19 @@ def made_with_configs(run_dir: Path, subdir: str, files: Mapping[str, str]) -> N
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = staged_dir(run_dir)
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed process of the same pid
-    saved_dir = staging / subdir
-    saved_dir.mkdir(parents=True)  # mode from the umask, as the job dir's own
-    for name in sorted(files, key="config.yaml".__eq__):  # config.yaml last
-        (saved_dir / name).write_text(files[name], encoding="utf-8")
+    _write_configs(staging / subdir, files)
     try:
         os.rename(staging, run_dir)  # over an empty dir too: POSIX replaces it
-    except OSError:  # the dir holds files: its configs written there, config.yaml last
+    except OSError:  # the dir holds files: its configs written there
         shutil.rmtree(staging)
-        (run_dir / subdir).mkdir(parents=True, exist_ok=True)
-        for name in sorted(files, key="config.yaml".__eq__):
-            (run_dir / subdir / name).write_text(files[name], encoding="utf-8")
+        _write_configs(run_dir / subdir, files)
+
+
+def _write_configs(saved_dir: Path, files: Mapping[str, str]) -> None:
+    """`files` written into `saved_dir` (made with the umask's mode), config.yaml last."""
+    saved_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files, key="config.yaml".__eq__):
+        (saved_dir / name).write_text(files[name], encoding="utf-8")
 
 
 def write_run(
