@@ -87,6 +87,7 @@ def check_command_line(argv: Sequence[str]) -> OutputDir | None:
             )
     _check_digits(argv)
     args = hydra_args_parser().parse_args(list(argv))
+    _check_one_mode(args)
     if args.config_path is not None and not os.path.isabs(args.config_path):
         return None  # Hydra resolves a relative --config-path its own way; let it report
     multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
@@ -101,6 +102,21 @@ def check_command_line(argv: Sequence[str]) -> OutputDir | None:
             raise
         first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise BadInput(first) from None
+
+
+def _check_one_mode(args: Any) -> None:
+    """Hydra does one of a run, a sweep, a printed config or its info at a time, and says
+    so with a traceback when given two: refused here in one line instead."""
+    modes = {
+        "--run": args.run, "--multirun": args.multirun,
+        "--cfg": args.cfg is not None, "--info": args.info is not None,
+    }  # fmt: skip
+    given = [flag for flag, on in modes.items() if on]
+    if len(given) > 1:
+        raise BadInput(
+            f"{' and '.join(given)} given together: a command does one of "
+            f"{', '.join(modes)} (drop all but one)"
+        )
 
 
 #: a whole number: Python reads at most `sys.get_int_max_str_digits()` digits of one
