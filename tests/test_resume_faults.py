@@ -6,11 +6,15 @@ own copy of that dir after making something go wrong (a damaged checkpoint, kill
 the middle of the event-file rewrite, a full disk, a reused pid) with the console script,
 and compares every series, read with TensorBoard's reader, with a run never stopped
 (made in this process through `pipeline.api`: the same series as the console script's):
-bit for bit, each step once.
+bit for bit, each step once. Where a resume was itself cut short (killed mid-rewrite,
+refused by a full disk), the console script's part is the one cut short; the resume
+that finishes it runs in this process (`api.resume_run`, what `tbpipe resume` does): the
+numbers are the point there, and the console script's resume is read by the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -105,38 +109,85 @@ def never_stopped(tmp_path_factory) -> Path:
     return api.run_experiment(*RUN, run_dir=tmp_path_factory.mktemp("whole") / "run").run_dir
 
 
-def assert_resumed_as_never_stopped(run_dir: Path, whole: Path, saved: int, cwd: Path) -> str:
-    """`tbpipe resume` goes on from `saved` and ends as the run never stopped; its stdout."""
-    resumed = run_tbpipe("resume", str(run_dir), cwd=cwd)
-    for word in ("ERROR", "Traceback", "warning", "WARNING"):
-        assert word not in resumed.stderr, resumed.stderr
+def assert_resumed_as_never_stopped(
+    run_dir: Path, whole: Path, saved: int, cwd: Path, in_process: bool = False
+) -> str:
+    """`tbpipe resume` goes on from `saved` and ends as the run never stopped; its stdout.
+    `in_process`: resumed by `api.resume_run` instead (no console, no job log: "")."""
+    if in_process:
+        with contextlib.chdir(cwd):
+            api.resume_run(run_dir)
+    else:
+        resumed = run_tbpipe("resume", str(run_dir), cwd=cwd)
+        for word in ("ERROR", "Traceback", "warning", "WARNING"):
+            assert word not in resumed.stderr, resumed.stderr
+        assert f"resumed from step {saved}" in (run_dir / "tbpipe.log").read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
-    assert f"resumed from step {saved}" in (run_dir / "tbpipe.log").read_text()
     series, written = read_once(whole)
     assert every_series(run_dir) == series  # bit for bit, every step
     got = records(run_dir)
     assert set(got.values()) == {1} and got == written
-    return resumed.stdout
+    return "" if in_process else resumed.stdout
 
 
-def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(
-    tmp_path, tmp_path_factory, never_stopped
-):
-    """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob.
-    The killed run was made in such a dir; a copy of it, in a dir named alike, resumes."""
+def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
+    """A live process that got `pid` after its first owner died (the kernel's next pid set
+    through /proc/sys/kernel/ns_last_pid, as root); None where that cannot be done."""
+    for _ in range(20):
+        try:
+            Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+        except OSError:
+            return None
+        process = subprocess.Popen(["sleep", "900"])  # outlives a resume on a busy machine
+        if process.pid == pid:
+            return process
+        process.kill()
+        process.wait()
+    return None
+
+
+@pytest.fixture(scope="module")
+def bracket_resumed(tmp_path_factory, never_stopped) -> dict:
+    """A copy of the killed run in a dir named like BRACKETED, its dead pid given to a
+    new, unrelated process where this machine allows it (root), then `tbpipe status` and
+    `tbpipe resume` on it, resumed as the run never stopped: one resume that the bracket's
+    and the reused pid's tests read (what each looks at differs, the resume is the same).
+    """
     made, saved = killed_once(tmp_path_factory)
-    assert made.name == "run[scalars]"
-    run_dir = tmp_path / BRACKETED
+    workdir = tmp_path_factory.mktemp("bracket")
+    run_dir = workdir / BRACKETED
     shutil.copytree(made, run_dir, symlinks=True)
     recorded = (run_dir / "run.json").read_bytes()
-    stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
-    assert f"from step {saved}" in stdout
+    dead = json.loads((run_dir / "metrics.json").read_text())
+    impostor = pid_given_to_a_new_process(dead["pid"])
+    try:
+        status = run_tbpipe("status", str(run_dir), "--json", cwd=workdir, check=False)
+        stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, workdir)
+        left_alone = impostor is not None and impostor.poll() is None
+    finally:
+        if impostor is not None:
+            impostor.kill()
+            impostor.wait()
+    return {
+        "made": made, "run_dir": run_dir, "saved": saved, "recorded": recorded,
+        "dead": dead, "impostor": impostor is not None, "status": json.loads(status.stdout),
+        "stdout": stdout, "left_alone": left_alone,
+    }  # fmt: skip
+
+
+def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(bracket_resumed):
+    """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob.
+    The killed run was made in such a dir; a copy of it, in a dir named alike, resumes
+    (as the run never stopped: `bracket_resumed`)."""
+    run_dir, saved = bracket_resumed["run_dir"], bracket_resumed["saved"]
+    assert bracket_resumed["made"].name == run_dir.name == "run[scalars]"
+    assert f"from step {saved}" in bracket_resumed["stdout"]
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
     assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
     # nothing of the run was edited: its run.json is left as it was (an edited run's is
     # rewritten: tests/test_resume_extended.py)
-    assert (run_dir / "run.json").read_bytes() == recorded
+    assert (run_dir / "run.json").read_bytes() == bracket_resumed["recorded"]
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
@@ -212,7 +263,7 @@ def test_kill_9_during_the_event_file_rewrite_then_resume_loses_nothing(
     assert loss == list(range(0, SCALARS_EVERY * len(loss), SCALARS_EVERY)) and loss[-1] > saved
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"  # died
 
-    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
+    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path, in_process=True)
     assert not list(run_dir.rglob(f"{REWRITING}*"))
 
 
@@ -267,40 +318,18 @@ def test_a_full_disk_during_resume_loses_nothing_and_resume_goes_on_later(
     assert status[0]["state"] == "died" and status[0]["checkpoint_step"] == saved  # not failed
 
     filler.unlink()
-    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, small_disk)
+    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, small_disk, in_process=True)
 
 
-def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
-    """A live process that got `pid` after its first owner died (the kernel's next pid set
-    through /proc/sys/kernel/ns_last_pid, as root); None where that cannot be done."""
-    for _ in range(20):
-        try:
-            Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
-        except OSError:
-            return None
-        process = subprocess.Popen(["sleep", "900"])  # outlives a resume on a busy machine
-        if process.pid == pid:
-            return process
-        process.kill()
-        process.wait()
-    return None
-
-
-def test_a_reused_pid_is_not_taken_for_the_run(tmp_path, tmp_path_factory, never_stopped):
-    run_dir, saved = killed_run(tmp_path_factory, tmp_path)
-    dead = json.loads((run_dir / "metrics.json").read_text())
+def test_a_reused_pid_is_not_taken_for_the_run(bracket_resumed):
+    """The killed run's pid, alive again in an unrelated process: status still says died,
+    and the run resumes as the run never stopped (`bracket_resumed`)."""
+    dead = bracket_resumed["dead"]
     assert dead["host"] == socket.gethostname() and dead["pid_started"] is not None
-    impostor = pid_given_to_a_new_process(dead["pid"])
-    if impostor is None:
+    if not bracket_resumed["impostor"]:
         pytest.skip("cannot give a pid to a new process here (needs root and ns_last_pid)")
-    try:
-        status = run_tbpipe("status", str(run_dir), "--json", cwd=tmp_path, check=False)
-        assert json.loads(status.stdout)[0]["state"] == "died"
-        assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path)
-        assert impostor.poll() is None  # the unrelated process was left alone
-    finally:
-        impostor.kill()
-        impostor.wait()
+    assert bracket_resumed["status"][0]["state"] == "died"
+    assert bracket_resumed["left_alone"]  # the unrelated process was left alone
 
 
 def test_resume_of_a_sweep_that_has_just_started_is_refused(tmp_path):
