@@ -1,7 +1,8 @@
 """A sweep killed in its third job and resumed: finished jobs untouched, the stopped job
 continued from its checkpoint, the missing job run, one summary of every job, and every
-series equal to a sweep never stopped. Resuming with other settings is refused, in one
-line, with nothing changed.
+series equal to a sweep never stopped. Resuming with other settings, or with a job dir
+that is a link or holds files without their settings, is refused, in one line, with
+nothing changed; a job dir removed or left empty is a job still to run.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def kill_in_third_job(args: list[str], sweep_dir: Path, cwd: Path) -> int:
 @pytest.fixture(scope="module")
 def never_stopped(tmp_path_factory) -> Path:
     """The sweep run whole by the console script, from a config dir of its own: what the
-    resumed sweep must equal, and the sweep whose job dirs a test damages in a copy."""
+    resumed sweep must equal."""
     workdir = tmp_path_factory.mktemp("whole")
     whole = workdir / "sweep"
     run_tbpipe(*sweep_args(write_config_dir(workdir / "conf"), whole), cwd=workdir)
@@ -102,6 +103,9 @@ def never_stopped(tmp_path_factory) -> Path:
 def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(
     tmp_path, never_stopped
 ):
+    """Killed in job 2; before the resume, job 1's dir goes through the job dirs a resume
+    refuses (a link; files without .hydra/) and is then removed, and job 3's dir is made
+    empty: the resume runs both again, goes on with job 2, and leaves job 0 untouched."""
     config_dir = write_config_dir(tmp_path / "conf")
     sweep_dir = tmp_path / "sweep"
     saved = kill_in_third_job(sweep_args(config_dir, sweep_dir), sweep_dir, tmp_path)
@@ -125,19 +129,31 @@ def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(
     assert files_of(sweep_dir) == before
     write_config_dir(config_dir)
 
+    # job dirs without their settings: refused with nothing changed, or run again
+    second = job_dir(sweep_dir, 1)
+    second.rename(tmp_path / "elsewhere")
+    second.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "metrics.json").unlink()  # the link's job is to run again
+    assert_refused(sweep_dir, "resume with a job dir that is a link", tmp_path)
+    second.unlink()
+    (second / "train").mkdir(parents=True)  # files, but no recorded settings
+    assert_refused(sweep_dir, "resume with a job dir without .hydra", tmp_path)
+    shutil.rmtree(second)  # now job 1's dir is gone and job 3's is empty: both run
+    (sweep_dir / job_dir(never_stopped, 3).name).mkdir()
+
     resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
     for word in ("ERROR", "Traceback", "warning", "WARNING"):
         assert word not in resumed.stderr, resumed.stderr
     after = files_of(sweep_dir)
-    for num in (0, 1):  # untouched: every file and dir, mtime and size
-        name = job_dir(sweep_dir, num).name
-        kept = {path: stamp for path, stamp in before.items() if path.startswith(name)}
-        changed = [path for path, stamp in kept.items() if after.get(path) != stamp]
-        assert kept and not changed, changed
+    name = job_dir(sweep_dir, 0).name  # untouched: every file and dir, mtime and size
+    kept = {path: stamp for path, stamp in before.items() if path.startswith(name)}
+    changed = [path for path, stamp in kept.items() if after.get(path) != stamp]
+    assert kept and not changed, changed
     third = json.loads((job_dir(sweep_dir, 2) / "metrics.json").read_text())
     assert third["status"] == "completed" and third["resumed_from"] == saved
-    fourth = json.loads((job_dir(sweep_dir, 3) / "metrics.json").read_text())
-    assert fourth["status"] == "completed" and "resumed_from" not in fourth
+    for num in (1, 3):  # the dir removed, the empty dir: run from the start
+        again = json.loads((job_dir(sweep_dir, num) / "metrics.json").read_text())
+        assert again["status"] == "completed" and "resumed_from" not in again, num
     with open(sweep_dir / "summary.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert [row["job"] for row in rows] == ["0", "1", "2", "3"]
@@ -155,7 +171,7 @@ def test_a_sweep_killed_in_its_third_job_resumes_to_the_uninterrupted_result(
 
 def test_a_search_is_not_resumed_and_says_why(tmp_path):
     sweep_dir = tmp_path / "search"
-    run_tbpipe("-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=2", "trainer.steps=20",
+    run_tbpipe("-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=1", "trainer.steps=20",
                "trainer.progress=false", "sinks=[scalars]", f"hydra.sweep.dir={sweep_dir}",
                cwd=tmp_path)  # fmt: skip
     before = files_of(sweep_dir)
@@ -163,32 +179,6 @@ def test_a_search_is_not_resumed_and_says_why(tmp_path):
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert "OptunaSweeper" in refused.stderr and "start a new search" in refused.stderr
     assert files_of(sweep_dir) == before
-
-
-def test_job_dirs_without_their_settings_are_run_again_or_refused_in_one_line(
-    tmp_path, never_stopped
-):
-    """An empty job dir is a job still to run; a link, or files without .hydra/, is one
-    line and exit 2 with nothing changed (never a traceback). On a copy of a finished
-    sweep (resume goes on in the dir it is given)."""
-    sweep_dir = tmp_path / "sweep"
-    shutil.copytree(never_stopped, sweep_dir, symlinks=True)
-    second, third = job_dir(sweep_dir, 1), job_dir(sweep_dir, 2)
-    second.rename(tmp_path / "elsewhere")
-    second.symlink_to(tmp_path / "elsewhere")
-    for path in [*third.iterdir()]:  # the third job: an empty dir
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    (tmp_path / "elsewhere" / "metrics.json").unlink()  # the link's job is to run again
-    assert_refused(sweep_dir, "resume with a job dir that is a link", tmp_path)
-    second.unlink()
-    (second / "train").mkdir(parents=True)  # files, but no recorded settings
-    assert_refused(sweep_dir, "resume with a job dir without .hydra", tmp_path)
-    shutil.rmtree(second)  # now one job dir is gone, one is empty: both jobs run
-
-    resumed = run_tbpipe("resume", str(sweep_dir), cwd=tmp_path)
-    assert "Traceback" not in resumed.stderr, resumed.stderr
-    done = run_tbpipe("status", str(sweep_dir), cwd=tmp_path)
-    assert done.stdout.strip().endswith("4 jobs: 4 completed")
 
 
 def assert_refused(sweep_dir: Path, what: str, cwd: Path) -> None:
