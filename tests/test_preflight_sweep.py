@@ -70,31 +70,47 @@ def test_checking_the_changed_values_says_what_checking_every_job_says(
     assert not (tmp_path / "sweep").exists()
 
 
-def test_a_later_jobs_whole_config_is_not_validated_again(tmp_path, monkeypatch):
-    """3 noise levels x 4 seeds: the first job's config is validated whole, the others by
-    their noise level and seed (and data.seed, which interpolates the seed)."""
-    validated = []
-    whole = preflight._validate
-    monkeypatch.setattr(preflight, "_validate", lambda *args: validated.append(whole(*args)))
-    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
-    assert outcome(argv) == "ok"
-    assert len(validated) == 1
-
-
-def test_later_jobs_share_one_working_copy_of_their_config(tmp_path, monkeypatch):
-    """3 noise levels x 4 seeds: the first job's config and one copy that the 11 later
-    jobs set their values on, in turn; every job's dir is still its own."""
-    copies = []
-    copy = preflight._Template.copy
+@pytest.fixture(scope="module")
+def twelve_jobs(tmp_path_factory) -> dict:
+    """3 noise levels x 4 seeds, checked once, counting what the preflight does on the way:
+    the configs it validates whole, the working copies of a config it makes, the job dirs
+    it resolves from a config, and the dir each job gets. The three tests below read it."""
+    validated, copies, resolved, dirs = [], [], [], []
+    whole, copy = preflight._validate, preflight._Template.copy
+    job_dir_of, finish = paths.job_dir_of, sweep_paths.SweepPaths.finish
 
     def counted(template):
         copies.append(copy(template))
         return copies[-1]
 
-    monkeypatch.setattr(preflight._Template, "copy", counted)
-    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
-    assert outcome(argv) == "ok"
-    assert len(copies) == 2
+    where = tmp_path_factory.mktemp("twelve")
+    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={where}/s"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "_validate", lambda *args: validated.append(whole(*args)))
+        patch.setattr(preflight._Template, "copy", counted)
+        patch.setattr(
+            sweep_paths, "job_dir_of", lambda *args: resolved.append(args) or job_dir_of(*args)
+        )
+        patch.setattr(
+            sweep_paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
+        )
+        said = outcome(argv)
+    return {"said": said, "validated": validated, "copies": copies, "resolved": resolved,
+            "dirs": dirs}  # fmt: skip
+
+
+def test_a_later_jobs_whole_config_is_not_validated_again(twelve_jobs):
+    """The first job's config is validated whole, the others by their noise level and
+    seed (and data.seed, which interpolates the seed)."""
+    assert twelve_jobs["said"] == "ok"
+    assert len(twelve_jobs["validated"]) == 1
+
+
+def test_later_jobs_share_one_working_copy_of_their_config(twelve_jobs, tmp_path):
+    """The first job's config and one copy that the 11 later jobs set their values on, in
+    turn; every job's dir is still its own."""
+    assert twelve_jobs["said"] == "ok"
+    assert len(twelve_jobs["copies"]) == 2
     clash = ["-m", "data.noise_std=0.01,0.1", "seed=range(2)", "hydra.sweep.subdir=s${seed}"]
     said = outcome([*clash, f"hydra.sweep.dir={tmp_path}/t"])
     assert said.startswith("bad value hydra.sweep.subdir=s0: jobs 0 and 2 would share the dir")
@@ -131,18 +147,9 @@ def test_a_later_jobs_dir_found_from_its_number_is_the_one_its_config_gives(
     assert not (tmp_path / "sweep").exists()
 
 
-def test_a_later_jobs_dir_is_found_from_its_number(tmp_path, monkeypatch):
-    """3 noise levels x 4 seeds: the first job's dir and paths come from its config, the
-    11 others' from their numbers; each job has a dir of its own."""
-    resolved, dirs = [], []
-    job_dir_of, finish = paths.job_dir_of, sweep_paths.SweepPaths.finish
-    monkeypatch.setattr(
-        sweep_paths, "job_dir_of", lambda *args: resolved.append(args) or job_dir_of(*args)
-    )
-    monkeypatch.setattr(
-        sweep_paths.SweepPaths, "finish", lambda self: [dirs.append(self.owner), finish(self)]
-    )
-    argv = ["-m", "data.noise_std=0.01,0.1,1", "seed=range(4)", f"hydra.sweep.dir={tmp_path}/s"]
-    assert outcome(argv) == "ok"
-    assert len(resolved) == 1
-    assert sorted(dirs[0].values()) == list(range(12))
+def test_a_later_jobs_dir_is_found_from_its_number(twelve_jobs):
+    """The first job's dir and paths come from its config, the 11 others' from their
+    numbers; each job has a dir of its own."""
+    assert twelve_jobs["said"] == "ok"
+    assert len(twelve_jobs["resolved"]) == 1
+    assert sorted(twelve_jobs["dirs"][0].values()) == list(range(12))
