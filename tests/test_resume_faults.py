@@ -1,15 +1,15 @@
 """Resume never loses a checkpoint, whatever goes wrong around it.
 
 A real `tbpipe` run is killed with -9 after a checkpoint with event records past it,
-once, in a run dir named with `[` (TensorFlow reads it as a glob); each test resumes its
-own copy of that dir after making something go wrong (a damaged checkpoint, kill -9 in
-the middle of the event-file rewrite, a full disk, a reused pid) with the console script,
-and compares every series, read with TensorBoard's reader, with a run never stopped
-(made in this process through `pipeline.api`: the same series as the console script's):
-bit for bit, each step once. Where a resume was itself cut short (killed mid-rewrite,
-refused by a full disk), the console script's part is the one cut short; the resume
-that finishes it runs in this process (`api.resume_run`, what `tbpipe resume` does): the
-numbers are the point there, and the console script's resume is read by the others.
+once, in a run dir named with `[` (TensorFlow reads it as a glob); the tests resume
+copies of that dir after making something go wrong, and compare every series, read with
+TensorBoard's reader, with a run never stopped (made in this process through
+`pipeline.api`: the same series as the console script's): bit for bit, each step once.
+The console script resumes one copy past three faults at once (a dir named with `[`, a
+damaged newest checkpoint, its pid reused; three tests read it) and one with no readable
+checkpoint; a resume that is itself cut short (kill -9 in the middle of the event-file
+rewrite, a full disk) is finished in this process (`api.resume_run`, what `tbpipe
+resume` does), where the numbers are the point.
 """
 
 from __future__ import annotations
@@ -109,26 +109,23 @@ def never_stopped(tmp_path_factory) -> Path:
     return api.run_experiment(*RUN, run_dir=tmp_path_factory.mktemp("whole") / "run").run_dir
 
 
-def assert_resumed_as_never_stopped(
-    run_dir: Path, whole: Path, saved: int, cwd: Path, in_process: bool = False
-) -> str:
-    """`tbpipe resume` goes on from `saved` and ends as the run never stopped; its stdout.
-    `in_process`: resumed by `api.resume_run` instead (no console, no job log: "")."""
-    if in_process:
-        with contextlib.chdir(cwd):
-            api.resume_run(run_dir)
-    else:
-        resumed = run_tbpipe("resume", str(run_dir), cwd=cwd)
-        for word in ("ERROR", "Traceback", "warning", "WARNING"):
-            assert word not in resumed.stderr, resumed.stderr
-        assert f"resumed from step {saved}" in (run_dir / "tbpipe.log").read_text()
+def assert_ends_as_never_stopped(run_dir: Path, whole: Path, resumed_from: int) -> None:
+    """The run, resumed from step `resumed_from`, completed with every series and record
+    of the run never stopped (`whole`): bit for bit, each step once."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["resumed_from"] == saved
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == resumed_from
     series, written = read_once(whole)
     assert every_series(run_dir) == series  # bit for bit, every step
     got = records(run_dir)
     assert set(got.values()) == {1} and got == written
-    return "" if in_process else resumed.stdout
+
+
+def resume_in_process(run_dir: Path, cwd: Path) -> None:
+    """`api.resume_run` (what `tbpipe resume` does) from `cwd`: for a resume that finishes
+    one the console script began (its own output is read where the console script's
+    resume completes: `resumed_past_three_faults`)."""
+    with contextlib.chdir(cwd):
+        api.resume_run(run_dir)
 
 
 def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
@@ -147,67 +144,72 @@ def pid_given_to_a_new_process(pid: int) -> subprocess.Popen | None:
     return None
 
 
+def checkpoint_data_files(run_dir: Path) -> list[Path]:
+    """The run's checkpoint data files, oldest first."""
+    files = (run_dir / "checkpoints").glob("ckpt-*.data-*")
+    return sorted(files, key=lambda p: int(p.name[5:].split(".")[0]))
+
+
 @pytest.fixture(scope="module")
-def bracket_resumed(tmp_path_factory, never_stopped) -> dict:
-    """A copy of the killed run in a dir named like BRACKETED, its dead pid given to a
-    new, unrelated process where this machine allows it (root), then `tbpipe status` and
-    `tbpipe resume` on it, resumed as the run never stopped: one resume that the bracket's
-    and the reused pid's tests read (what each looks at differs, the resume is the same).
-    """
-    made, saved = killed_once(tmp_path_factory)
+def resumed_past_three_faults(tmp_path_factory, never_stopped) -> dict:
+    """One console-script resume that three tests read, each a fault of its own: a copy
+    of the killed run in a dir named like BRACKETED (TensorFlow reads `[` as a glob), its
+    newest checkpoint's data file cut in half, and its dead pid given to a new, unrelated
+    process where this machine allows it (root); `tbpipe status`, then `tbpipe resume`.
+    The resume goes on from the checkpoint before the damaged one, as the run never
+    stopped: its stderr is the one line naming the damaged file."""
+    made, _ = killed_once(tmp_path_factory)
     workdir = tmp_path_factory.mktemp("bracket")
     run_dir = workdir / BRACKETED
     shutil.copytree(made, run_dir, symlinks=True)
     recorded = (run_dir / "run.json").read_bytes()
+    kept = checkpoint_data_files(run_dir)  # two checkpoints kept
+    assert len(kept) == 2
+    previous = int(kept[0].name[5:].split(".")[0])
+    os.truncate(kept[-1], kept[-1].stat().st_size // 2)  # a truncated data file
     dead = json.loads((run_dir / "metrics.json").read_text())
     impostor = pid_given_to_a_new_process(dead["pid"])
     try:
         status = run_tbpipe("status", str(run_dir), "--json", cwd=workdir, check=False)
-        stdout = assert_resumed_as_never_stopped(run_dir, never_stopped, saved, workdir)
+        resumed = run_tbpipe("resume", str(run_dir), cwd=workdir)
         left_alone = impostor is not None and impostor.poll() is None
     finally:
         if impostor is not None:
             impostor.kill()
             impostor.wait()
+    assert_ends_as_never_stopped(run_dir, never_stopped, previous)
+    assert f"resumed from step {previous}" in (run_dir / "tbpipe.log").read_text()
     return {
-        "made": made, "run_dir": run_dir, "saved": saved, "recorded": recorded,
-        "dead": dead, "impostor": impostor is not None, "status": json.loads(status.stdout),
-        "stdout": stdout, "left_alone": left_alone,
+        "made": made, "run_dir": run_dir, "previous": previous, "damaged": kept[-1],
+        "recorded": recorded, "dead": dead, "impostor": impostor is not None,
+        "status": json.loads(status.stdout), "resumed": resumed, "left_alone": left_alone,
     }  # fmt: skip
 
 
-def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(bracket_resumed):
+def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(resumed_past_three_faults):
     """A `[` in a run dir's name (a user's hydra.run.dir): TensorFlow reads it as a glob.
     The killed run was made in such a dir; a copy of it, in a dir named alike, resumes
-    (as the run never stopped: `bracket_resumed`)."""
-    run_dir, saved = bracket_resumed["run_dir"], bracket_resumed["saved"]
-    assert bracket_resumed["made"].name == run_dir.name == "run[scalars]"
-    assert f"from step {saved}" in bracket_resumed["stdout"]
+    (as the run never stopped: `resumed_past_three_faults`)."""
+    resumed = resumed_past_three_faults
+    run_dir = resumed["run_dir"]
+    assert resumed["made"].name == run_dir.name == "run[scalars]"
+    assert f"from step {resumed['previous']}" in resumed["resumed"].stdout
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
     assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
     # nothing of the run was edited: its run.json is left as it was (an edited run's is
     # rewritten: tests/test_resume_extended.py)
-    assert (run_dir / "run.json").read_bytes() == bracket_resumed["recorded"]
+    assert (run_dir / "run.json").read_bytes() == resumed["recorded"]
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
-    tmp_path, tmp_path_factory, never_stopped
-):
-    run_dir, saved = killed_run(tmp_path_factory, tmp_path)  # two checkpoints kept
-    newest = sorted(
-        (run_dir / "checkpoints").glob("ckpt-*.data-*"), key=lambda p: int(p.name[5:].split(".")[0])
-    )
-    assert len(newest) == 2
-    previous = int(newest[0].name[5:].split(".")[0])
-    os.truncate(newest[-1], newest[-1].stat().st_size // 2)  # a truncated data file
-
-    resumed = run_tbpipe("resume", str(run_dir), cwd=tmp_path)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(resumed_past_three_faults):
+    """Its newest checkpoint cut in half: the resume goes on from the one before, as the
+    run never stopped (`resumed_past_three_faults`), and says so in one line."""
+    resumed = resumed_past_three_faults["resumed"]
     (line,) = resumed.stderr.splitlines()  # one line naming the file at fault
-    assert f"checkpoint {newest[-1]} cannot be read" in line, resumed.stderr
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["resumed_from"] == previous
-    assert every_series(run_dir) == read_once(never_stopped)[0]
-    assert set(records(run_dir).values()) == {1}
+    damaged = resumed_past_three_faults["damaged"]
+    assert f"checkpoint {damaged} cannot be read" in line, resumed.stderr
+    for word in ("ERROR", "Traceback", "warning", "WARNING"):
+        assert word not in line, line
 
 
 def test_no_readable_checkpoint_starts_over_and_says_so_in_one_line(
@@ -263,7 +265,8 @@ def test_kill_9_during_the_event_file_rewrite_then_resume_loses_nothing(
     assert loss == list(range(0, SCALARS_EVERY * len(loss), SCALARS_EVERY)) and loss[-1] > saved
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"  # died
 
-    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, tmp_path, in_process=True)
+    resume_in_process(run_dir, tmp_path)
+    assert_ends_as_never_stopped(run_dir, never_stopped, saved)
     assert not list(run_dir.rglob(f"{REWRITING}*"))
 
 
@@ -318,18 +321,20 @@ def test_a_full_disk_during_resume_loses_nothing_and_resume_goes_on_later(
     assert status[0]["state"] == "died" and status[0]["checkpoint_step"] == saved  # not failed
 
     filler.unlink()
-    assert_resumed_as_never_stopped(run_dir, never_stopped, saved, small_disk, in_process=True)
+    resume_in_process(run_dir, small_disk)
+    assert_ends_as_never_stopped(run_dir, never_stopped, saved)
 
 
-def test_a_reused_pid_is_not_taken_for_the_run(bracket_resumed):
+def test_a_reused_pid_is_not_taken_for_the_run(resumed_past_three_faults):
     """The killed run's pid, alive again in an unrelated process: status still says died,
-    and the run resumes as the run never stopped (`bracket_resumed`)."""
-    dead = bracket_resumed["dead"]
+    the process is left alone, and the run resumes (`resumed_past_three_faults`)."""
+    resumed = resumed_past_three_faults
+    dead = resumed["dead"]
     assert dead["host"] == socket.gethostname() and dead["pid_started"] is not None
-    if not bracket_resumed["impostor"]:
+    if not resumed["impostor"]:
         pytest.skip("cannot give a pid to a new process here (needs root and ns_last_pid)")
-    assert bracket_resumed["status"][0]["state"] == "died"
-    assert bracket_resumed["left_alone"]  # the unrelated process was left alone
+    assert resumed["status"][0]["state"] == "died"
+    assert resumed["left_alone"]  # the unrelated process was left alone
 
 
 def test_resume_of_a_sweep_that_has_just_started_is_refused(tmp_path):
