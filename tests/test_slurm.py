@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.readback import status
 from pipeline.runinfo import COMPLETED, DIED, INTERRUPTED, RUNNING, read_metrics, write_metrics
 from pipeline.sweeps.slurm import record_slurm_ending
 from tests.conftest import TBPIPE, launcher_sweep
@@ -174,7 +175,9 @@ def ended_early(cluster, tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 @needs_slurm
-def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(ended_early):
+def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(
+    ended_early, capsys
+):
     """The cancelled job ends early; the others complete, the sweep ends with one summary
     whose row for it says interrupted, by Slurm's CANCELLED; so does `tbpipe status`."""
     sweep_dir, stdout, stderr = (ended_early[key] for key in ("sweep_dir", "stdout", "stderr"))
@@ -193,12 +196,12 @@ def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(
     steps = int(rows[CANCELLED]["steps"])
     (long_job,) = dirs_of_job(sweep_dir, CANCELLED)
     assert 0 < steps < 5_000_000 and read_metrics(long_job)["steps"] == steps
-    # `tbpipe status` says the same (and exits 1: not every job completed)
-    status = subprocess.run(
-        [TBPIPE, "status", str(sweep_dir), "--json"], capture_output=True, text=True
-    )
-    assert status.returncode == 1 and status.stderr == "", status.stderr
-    jobs = {row["job"]: row for row in json.loads(status.stdout)}
+    # `tbpipe status` says the same (and exits 1: not every job completed); its main() in
+    # this process (the console script's own runs: tests/test_statuses.py)
+    assert status.main([str(sweep_dir), "--json"]) == 1
+    printed = capsys.readouterr()
+    assert printed.err == "", printed.err
+    jobs = {row["job"]: row for row in json.loads(printed.out)}
     assert [jobs[job]["state"] for job in range(4)] == [
         COMPLETED, INTERRUPTED, COMPLETED, COMPLETED
     ], jobs  # fmt: skip
