@@ -36,7 +36,7 @@ def test_a_job_that_never_ran_is_run_by_the_sweeps_own_launcher(
     shutil.rmtree(second)  # as if the sweep had stopped before its second job
     (sweep_dir / "summary.csv").unlink()
 
-    # what `tbpipe status` reads (its console script: tests/test_statuses.py, test_slurm.py)
+    # what `tbpipe status` reads (its console script runs in tests/test_statuses.py)
     assert [job.state for job in status_of(sweep_dir)] == ["completed", "pending"]
     resumed = run_tbpipe("resume", str(sweep_dir), more_workers, cwd=tmp_path)
     for word in ("ERROR", "Traceback"):
