@@ -1,7 +1,7 @@
 """A sweep on a local Ray cluster (`hydra/launcher=ray`), installed beside joblib and Slurm.
 
 The story: "my lab runs Ray". The same 2-job sweep as tests/test_launchers.py runs through
-hydra-ray-launcher on a Ray cluster it starts on this machine (2 CPUs); every job's scalar
+hydra-ray-launcher on a Ray cluster it starts on this machine (one CPU); every job's scalar
 series must equal the basic launcher's bit for bit, and Ray's dashboard and its token
 authentication stay off unless the user turns them on. `ray` is in the dev extra, so
 these run in `make test`; `pytest -m "not slow"` leaves them out.
@@ -20,14 +20,16 @@ from tests.test_launchers import assert_one_summary, assert_same_results, job_di
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="tbpipe[ray] is not installed")
 
-#: a small local cluster: this machine's 2 cores
-TWO_CPUS = "+hydra.launcher.ray.init.num_cpus=2"
+#: the smallest local cluster: one CPU, so Ray starts one worker and runs both jobs in it,
+#: one after the other (as the basic launcher runs them in one process): one Python and one
+#: TensorFlow start in a worker instead of two
+ONE_CPU = "+hydra.launcher.ray.init.num_cpus=1"
 
 
 @pytest.fixture(scope="module")
 def ray(tmp_path_factory) -> tuple[Path, str, str]:
     home = tmp_path_factory.mktemp("home")  # where Ray would write its token (~/.ray)
-    return (*launcher_sweep(tmp_path_factory, "ray", TWO_CPUS, env={"HOME": str(home)}), home)
+    return (*launcher_sweep(tmp_path_factory, "ray", ONE_CPU, env={"HOME": str(home)}), home)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from pipeline.readback.status import status_of
 from tests.conftest import run_tbpipe
 from tests.test_resume import every_series
 
@@ -35,8 +36,8 @@ def test_a_job_that_never_ran_is_run_by_the_sweeps_own_launcher(
     shutil.rmtree(second)  # as if the sweep had stopped before its second job
     (sweep_dir / "summary.csv").unlink()
 
-    status = run_tbpipe("status", str(sweep_dir), "--json", cwd=tmp_path, check=False)
-    assert [job["state"] for job in json.loads(status.stdout)] == ["completed", "pending"]
+    # what `tbpipe status` reads (its console script runs in tests/test_statuses.py)
+    assert [job.state for job in status_of(sweep_dir)] == ["completed", "pending"]
     resumed = run_tbpipe("resume", str(sweep_dir), more_workers, cwd=tmp_path)
     for word in ("ERROR", "Traceback"):
         assert word not in resumed.stderr, resumed.stderr

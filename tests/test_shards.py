@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 
 from pipeline import api
 from pipeline.readback.runs import load_run
-from tests.conftest import run_tbpipe
+from tests.conftest import environment_kept, run_tbpipe
 
 pytestmark = pytest.mark.slow  # every test here trains, or runs tbpipe in a subprocess
 
@@ -98,18 +99,35 @@ def test_shards_killed_and_resumed_equal_the_run_never_stopped(never_stopped):
 
 
 @pytest.mark.parametrize(
-    ("override", "said"),
+    ("override", "said", "console"),
     [
-        ("data.train_files=none/*.csv", "bad value data.train_files=none/*.csv: no file matches"),
-        ("data.target=yy", "bad value data.target=yy: no column 'yy'"),
-        ("trainer.batch_size=null", "missing value trainer.batch_size: data=shards"),
+        ("data.train_files=none/*.csv", "bad value data.train_files=none/*.csv: no file matches",
+         True),
+        ("data.target=yy", "bad value data.target=yy: no column 'yy'", False),
+        ("trainer.batch_size=null", "missing value trainer.batch_size: data=shards", False),
     ],
+    ids=["no-file-matches", "no-such-column", "no-batch-size"],
 )  # fmt: skip
-def test_bad_shards_are_one_line_before_tensorflow(tmp_path, override, said):
+def test_bad_shards_are_one_line_before_tensorflow(
+    tmp_path, monkeypatch, capsys, override, said, console
+):
+    """The real `tbpipe` for the first; the others through tbpipe's own main() in this
+    process (the same checks and the same line, without a Python start each)."""
     write_shards(tmp_path, train_shards=1, rows=20)
-    result = run_tbpipe(*ARGS, override, "hydra.run.dir=run", cwd=tmp_path, check=False)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"tbpipe: {said}") and result.stderr.count("\n") == 1
+    argv = [*ARGS, override, "hydra.run.dir=run"]
+    if console:
+        result = run_tbpipe(*argv, cwd=tmp_path, check=False)
+        code, stderr = result.returncode, result.stderr
+    else:
+        from pipeline.__main__ import main
+
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "argv", ["tbpipe", *argv])
+        with environment_kept(), pytest.raises(SystemExit) as ended:
+            main()
+        code, stderr = ended.value.code, capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith(f"tbpipe: {said}") and stderr.count("\n") == 1
     assert not (tmp_path / "run").exists()  # nothing written
 
 

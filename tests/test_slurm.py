@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.readback import status
 from pipeline.runinfo import COMPLETED, DIED, INTERRUPTED, RUNNING, read_metrics, write_metrics
 from pipeline.sweeps.slurm import record_slurm_ending
-from tests.conftest import LAUNCHER_SWEEP, TBPIPE, launcher_sweep
+from tests.conftest import TBPIPE, launcher_sweep
 from tests.test_launchers import (
     assert_one_summary,
     assert_same_results,
@@ -92,71 +93,9 @@ def test_slurm_jobs_ran_as_slurm_jobs_with_their_logs_in_the_job_dir(slurm):
     assert len(slurm_ids) == 2 and len({i.split("_")[0] for i in slurm_ids}) == 1  # one array
 
 
-@pytest.mark.slow
-@needs_slurm
-def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(cluster, tmp_path):
-    """Job 1 trains for minutes; scancel it once it runs. Job 0 completes, the sweep ends
-    with one summary whose row 1 says interrupted, by Slurm's CANCELLED; so does
-    `tbpipe status`."""
-    sweep_dir = tmp_path / "sweep"
-    command = [
-        TBPIPE,
-        *LAUNCHER_SWEEP,
-        "hydra/launcher=slurm",
-        ONE_CORE,
-        f"hydra.sweep.dir={sweep_dir}",
-        "trainer.steps=50,5000000",  # job 1: 5 million steps, several minutes
-        "data.noise_std=1",
-    ]
-    sweep = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        long_job = wait_until_training(sweep_dir, job=1, timeout=120)
-        slurm_id = slurm_job_of(sweep_dir, job=1)
-        subprocess.run(["scancel", slurm_id], check=True)
-        stdout, stderr = sweep.communicate(timeout=120)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-            subprocess.run(["scancel", "--name=tbpipe"], check=False)
-    assert sweep.returncode == 0, stderr  # one job cancelled; the sweep itself ran to its end
-    assert "Traceback" not in stderr and "sacct" not in stdout + stderr, stderr
-    assert f"job 1 (Slurm job {slurm_id}) ended CANCELLED without a result" in stdout + stderr
-    assert stdout.count("sweep summary (2 jobs)") == 1, stdout
-    with open(sweep_dir / "summary.csv") as stream:
-        rows = {row["job"]: row for row in csv.DictReader(stream)}
-    assert rows["0"]["status"] == COMPLETED
-    assert rows["1"]["status"] == INTERRUPTED, rows["1"]
-    assert f"Slurm job {slurm_id} ended CANCELLED" in rows["1"]["reason"], rows["1"]
-    steps = int(rows["1"]["steps"])
-    assert 0 < steps < 5_000_000 and read_metrics(long_job)["steps"] == steps
-    # `tbpipe status` says the same (and exits 1: not every job completed)
-    status = subprocess.run(
-        [TBPIPE, "status", str(sweep_dir), "--json"], capture_output=True, text=True
-    )
-    assert status.returncode == 1 and status.stderr == "", status.stderr
-    jobs = {row["job"]: row for row in json.loads(status.stdout)}
-    assert (jobs[0]["state"], jobs[1]["state"]) == (COMPLETED, INTERRUPTED), jobs
-    assert f"Slurm job {slurm_id} ended CANCELLED" in jobs[1]["reason"], jobs[1]
-
-
 def dirs_of_job(sweep_dir: Path, job: int) -> list[Path]:
     """Job `job`'s dir: `<num>_<setting>`, or `<num>` alone when nothing varies by job."""
     return [p for p in sweep_dir.glob(f"{job}*") if p.name.split("_", 1)[0] == str(job)]
-
-
-def wait_until_training(sweep_dir: Path, job: int, timeout: float) -> Path:
-    """The job dir of `job` once its run is training (TensorFlow loaded, writers open)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for job_dir in dirs_of_job(sweep_dir, job):
-            train = job_dir / "train"
-            if (job_dir / "metrics.json").exists() and any(train.glob("*tfevents*")):
-                time.sleep(2)  # a few chunks in
-                return job_dir
-        time.sleep(0.5)
-    raise AssertionError(f"job {job} did not start training within {timeout} s")
 
 
 def slurm_job_of(sweep_dir: Path, job: int) -> str:
@@ -182,21 +121,24 @@ def test_a_run_killed_before_it_could_say_so_died(tmp_path):
     assert metrics["reason"] == reason == "Slurm job 7_0 ended OUT_OF_MEMORY without a result"
 
 
-@pytest.mark.slow
-@needs_slurm
-def test_requeued_jobs_go_on_from_their_checkpoints_to_the_same_series(cluster, tmp_path):
-    """Three jobs with the same settings (`seed=0,0,0`): job 0 runs through. Job 1 is
-    requeued with `scontrol requeue`, as a preemption does (SIGTERM, back in the queue).
-    Job 2 gets USR2, which Slurm sends `signal_delay_s` before the time limit: submitit
-    calls the launcher's checkpoint hook and, as `max_num_timeout` allows, requeues it.
-    Both run again, go on from their last checkpoint, and end with job 0's series: the
-    same float32 bytes at every recorded step (every 10th), each step once."""
-    sweep_dir = tmp_path / "sweep"
+#: what Slurm does to a running job, one job each, in one sweep (one submission, one array):
+#: job 0 is requeued (`scontrol requeue`, as a preemption does: SIGTERM, back in the queue),
+#: job 1 (5 million steps, minutes) is cancelled (`scancel`), job 2 gets USR2 (Slurm sends
+#: it `signal_delay_s` before the time limit), job 3 runs through untouched
+ENDED_EARLY_STEPS = ("12000", "5000000", "12000", "12000")
+REQUEUED, CANCELLED, USR2, UNTOUCHED = range(4)
+
+
+@pytest.fixture(scope="module")
+def ended_early(cluster, tmp_path_factory) -> dict:
+    """ENDED_EARLY_STEPS swept through Slurm, each job treated as its number says once it
+    has saved a checkpoint: the sweep dir, its return code, stdout and stderr, the Slurm id
+    of the cancelled job."""
+    sweep_dir = tmp_path_factory.mktemp("ended_early") / "sweep"
     command = [
         TBPIPE,
         "-m",
-        "seed=0,0,0",
-        "trainer.steps=12000",
+        f"trainer.steps={','.join(ENDED_EARLY_STEPS)}",
         "trainer.checkpoint_every=500",
         "trainer.progress=false",
         # not `sinks=[scalars]`: TensorFlow reads a checkpoint back through a glob, and a
@@ -210,26 +152,75 @@ def test_requeued_jobs_go_on_from_their_checkpoints_to_the_same_series(cluster, 
         f"hydra.sweep.dir={sweep_dir}",
     ]
     sweep = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=sweep_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_until_checkpointed(sweep_dir, job=1, timeout=180)
-        subprocess.run(["scontrol", "requeue", slurm_job_of(sweep_dir, job=1)], check=True)
-        wait_until_checkpointed(sweep_dir, job=2, timeout=180)
-        usr2 = ["scancel", "--signal=USR2", slurm_job_of(sweep_dir, job=2)]
+        # jobs 0 and 1 start first (a core each); job 2 gets the core job 0 leaves
+        wait_until_checkpointed(sweep_dir, job=REQUEUED, timeout=180)
+        subprocess.run(["scontrol", "requeue", slurm_job_of(sweep_dir, REQUEUED)], check=True)
+        wait_until_checkpointed(sweep_dir, job=CANCELLED, timeout=180)  # a step past 0
+        cancelled = slurm_job_of(sweep_dir, CANCELLED)
+        subprocess.run(["scancel", cancelled], check=True)
+        wait_until_checkpointed(sweep_dir, job=USR2, timeout=180)
+        usr2 = ["scancel", "--signal=USR2", slurm_job_of(sweep_dir, USR2)]
         subprocess.run(usr2, check=True)
         stdout, stderr = sweep.communicate(timeout=400)
     finally:
         if sweep.poll() is None:
             sweep.kill()
             subprocess.run(["scancel", "--name=tbpipe"], check=False)
-    assert sweep.returncode == 0, stderr
+    return {"sweep_dir": sweep_dir, "returncode": sweep.returncode, "stdout": stdout,
+            "stderr": stderr, "cancelled": cancelled}  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_scancel_of_a_job_is_an_honest_row_in_the_summary_and_the_others_finish(
+    ended_early, capsys
+):
+    """The cancelled job ends early; the others complete, the sweep ends with one summary
+    whose row for it says interrupted, by Slurm's CANCELLED; so does `tbpipe status`."""
+    sweep_dir, stdout, stderr = (ended_early[key] for key in ("sweep_dir", "stdout", "stderr"))
+    slurm_id = ended_early["cancelled"]
+    assert ended_early["returncode"] == 0, stderr  # one job cancelled; the sweep ran to its end
     assert "Traceback" not in stderr and "sacct" not in stdout + stderr, stderr
-    assert stdout.count("sweep summary (3 jobs)") == 1, stdout
+    said = f"job {CANCELLED} (Slurm job {slurm_id}) ended CANCELLED without a result"
+    assert said in stdout + stderr
+    assert stdout.count("sweep summary (4 jobs)") == 1, stdout
+    with open(sweep_dir / "summary.csv") as stream:
+        rows = {int(row["job"]): row for row in csv.DictReader(stream)}
+    assert [rows[job]["status"] for job in sorted(rows)] == [
+        COMPLETED, INTERRUPTED, COMPLETED, COMPLETED
+    ], rows  # fmt: skip
+    assert f"Slurm job {slurm_id} ended CANCELLED" in rows[CANCELLED]["reason"], rows[CANCELLED]
+    steps = int(rows[CANCELLED]["steps"])
+    (long_job,) = dirs_of_job(sweep_dir, CANCELLED)
+    assert 0 < steps < 5_000_000 and read_metrics(long_job)["steps"] == steps
+    # `tbpipe status` says the same (and exits 1: not every job completed); its main() in
+    # this process (the console script's own runs: tests/test_statuses.py)
+    assert status.main([str(sweep_dir), "--json"]) == 1
+    printed = capsys.readouterr()
+    assert printed.err == "", printed.err
+    jobs = {row["job"]: row for row in json.loads(printed.out)}
+    assert [jobs[job]["state"] for job in range(4)] == [
+        COMPLETED, INTERRUPTED, COMPLETED, COMPLETED
+    ], jobs  # fmt: skip
+    assert f"Slurm job {slurm_id} ended CANCELLED" in jobs[CANCELLED]["reason"], jobs[CANCELLED]
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_requeued_jobs_go_on_from_their_checkpoints_to_the_same_series(ended_early):
+    """The job requeued by `scontrol requeue` and the one given USR2 (submitit calls the
+    launcher's checkpoint hook and, as `max_num_timeout` allows, requeues it) run again,
+    go on from their last checkpoint, and end with the untouched job's series: the same
+    float32 bytes at every recorded step (every 10th), each step once."""
+    sweep_dir = ended_early["sweep_dir"]
     jobs = {int(name.split("_")[0]): path for name, path in job_dirs(sweep_dir).items()}
-    reference = scalar_series(jobs[0])
+    reference = scalar_series(jobs[UNTOUCHED])
     assert len(reference["train/loss"][0]) == 1201  # steps 0, 10, ..., 12000, each once
-    for num in (1, 2):
+    assert "resumed_from" not in read_metrics(jobs[UNTOUCHED])
+    for num in (REQUEUED, USR2):
         metrics = read_metrics(jobs[num])
         assert metrics["status"] == COMPLETED and metrics["resumed_from"] > 0, metrics
         got = scalar_series(jobs[num])
@@ -237,8 +228,8 @@ def test_requeued_jobs_go_on_from_their_checkpoints_to_the_same_series(cluster, 
         for tag, (steps, values) in reference.items():
             assert np.array_equal(got[tag][0], steps), (num, tag)
             assert got[tag][1].tobytes() == values.tobytes(), (num, tag)
-    assert "Calling checkpoint method" in slurm_logs(sweep_dir, job=2)  # submitit's hook
-    assert "DUE TO JOB REQUEUE" in slurm_logs(sweep_dir, job=1)  # Slurm's own requeue
+    assert "Calling checkpoint method" in slurm_logs(sweep_dir, job=USR2)  # submitit's hook
+    assert "DUE TO JOB REQUEUE" in slurm_logs(sweep_dir, job=REQUEUED)  # Slurm's own requeue
 
 
 def wait_until_checkpointed(sweep_dir: Path, job: int, timeout: float) -> Path:
