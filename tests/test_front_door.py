@@ -164,58 +164,82 @@ def saved_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def users_job(quadratic_commands) -> Path:
+    """EXTENDING's sweep job of the user's own model, data and sink (made in their folder)."""
+    _, ran = quadratic_commands
+    (sweep,) = [Path(c["dir"]) for c in ran if "-m" in c["words"]]
+    (job,) = sweep.glob("0_*")
+    assert "quadratic_two_param" in job.name
+    return job
+
+
 #: the rerun command before `tbpipe rerun`, with a path relative to where it is typed
 OLD_RERUN = ("--config-path", "{relative}/.hydra", "--config-name", "config")
 
 
 @pytest.fixture(scope="module")
-def three_reruns(saved_run, tmp_path_factory) -> tuple[Path, list[bytes]]:
-    """Three reruns of the saved run started together from another directory: two
-    `tbpipe rerun RUN`, and the old command (OLD_RERUN, RUN relative to that directory),
-    which is a rerun too. That directory and each one's stderr."""
+def two_reruns(saved_run, users_job, tmp_path_factory) -> tuple[Path, list[bytes], list[Path]]:
+    """Two reruns started together from another directory: `tbpipe rerun RUN` of the saved
+    run, and the old command (OLD_RERUN, relative to that directory), which is a rerun too,
+    of the sweep job of the user's pieces. That directory, each one's stderr, and the run
+    each one reran."""
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    relative = os.path.relpath(saved_run, elsewhere)
+    relative = os.path.relpath(users_job, elsewhere)
     old = [word.format(relative=relative) for word in OLD_RERUN]
     started = [
         subprocess.Popen([TBPIPE, *args], cwd=elsewhere, stderr=subprocess.PIPE)
-        for args in (["rerun", str(saved_run)], ["rerun", str(saved_run)], old)
+        for args in (["rerun", str(saved_run)], old)
     ]
-    assert [p.wait(timeout=300) for p in started] == [0, 0, 0]
-    return elsewhere, [p.stderr.read() for p in started]
+    assert [p.wait(timeout=300) for p in started] == [0, 0]
+    return elsewhere, [p.stderr.read() for p in started], [saved_run, users_job]
+
+
+def rerun_of(elsewhere: Path, source: Path) -> Path:
+    """The one run dir under `elsewhere` that reran `source` (its run.json says so)."""
+    (found,) = [
+        new
+        for new in (elsewhere / "outputs").glob("*/*")
+        if json.loads((new / "run.json").read_text())["command"]
+        == f"tbpipe rerun {source.resolve()}"
+    ]
+    return found
 
 
 @pytest.mark.slow
-def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, three_reruns):
+def test_a_rerun_from_another_directory_gives_the_same_numbers(saved_run, two_reruns):
+    """Of tbpipe's own MLP, and of a sweep job of the user's own model, data and sink."""
     rerun = json.loads((saved_run / "run.json").read_text())["rerun"]
     assert rerun == f"tbpipe rerun {saved_run.resolve()}"
-    elsewhere, stderrs = three_reruns
-    assert stderrs == [b"", b"", b""]
-    reruns = list((elsewhere / "outputs").glob("*/*"))
-    assert len(reruns) == 3
-    for new in reruns:
-        assert scalars(new) == scalars(saved_run)
+    elsewhere, stderrs, sources = two_reruns
+    assert stderrs == [b"", b""]
+    assert len(list((elsewhere / "outputs").glob("*/*"))) == 2
+    for source in sources:
+        new = rerun_of(elsewhere, source)  # its command: `tbpipe rerun SOURCE`
+        assert scalars(new) == scalars(source)
         info = json.loads((new / "run.json").read_text())
-        assert info["command"] == f"tbpipe rerun {saved_run.resolve()}"
-        assert info["config"] == json.loads((saved_run / "run.json").read_text())["config"]
+        assert info["config"] == json.loads((source / "run.json").read_text())["config"]
+        # named `<time>_rerun`: the override that lays the saved values over names nothing
+        assert new.name.endswith("_rerun") and "saved_run" not in new.name
 
 
 @pytest.mark.slow
-def test_three_reruns_started_together_get_three_dirs(three_reruns):
-    elsewhere, stderrs = three_reruns
-    assert stderrs == [b"", b"", b""]
+def test_two_reruns_started_together_get_two_dirs(two_reruns):
+    elsewhere, stderrs, _ = two_reruns
+    assert stderrs == [b"", b""]
     dirs = list((elsewhere / "outputs").glob("*/*"))
-    assert len(dirs) == 3
+    assert len(dirs) == 2
     for run_dir in dirs:  # one event file per writer: nobody wrote into another's dir
         assert len(list((run_dir / "train").iterdir())) == 1
 
 
 @pytest.mark.slow
-def test_a_rerun_takes_checked_overrides_is_named_rerun_and_warns_of_other_versions(
-    saved_run, tmp_path
+def test_a_rerun_takes_checked_overrides_and_name_and_warns_of_other_versions(
+    saved_run, two_reruns, users_job, tmp_path
 ):
-    """A rerun with an override, of a copy of the saved run that says it ran with another
-    TensorFlow: the saved model, the new step count, a `<time>_rerun` folder, a warning;
-    then a rerun of that rerun named by `name=`."""
+    """A rerun of a rerun (of `saved_run`), with an override and `name=`, of a copy that
+    says it ran with another TensorFlow: the saved model, the new step count, a
+    `<time>_<name>` folder, a warning."""
     typo = run_tbpipe("rerun", str(saved_run), "optimizer.lr=1", cwd=tmp_path, check=False)
     assert typo.returncode == 2 and list(tmp_path.iterdir()) == []
     assert typo.stderr.splitlines() == [
@@ -223,22 +247,23 @@ def test_a_rerun_takes_checked_overrides_is_named_rerun_and_warns_of_other_versi
         "(optimizer has learning_rate)"
     ]
     saved = tmp_path / "saved"
-    shutil.copytree(saved_run, saved)
+    shutil.copytree(rerun_of(two_reruns[0], saved_run), saved)
     info = json.loads((saved / "run.json").read_text())
     ours = info["versions"]["tensorflow"]
     info["versions"]["tensorflow"] = "2.0.0"  # made with another TensorFlow
     (saved / "run.json").write_text(json.dumps(info))
-    longer = run_tbpipe("rerun", str(saved), "trainer.steps=50", cwd=tmp_path)
+    longer = run_tbpipe("rerun", str(saved), "trainer.steps=50", "name=again", cwd=tmp_path)
     assert longer.stderr == (
         f"tbpipe: warning: {saved} ran with tensorflow 2.0.0, this is tensorflow {ours}; "
         "the rerun's numbers could differ from the saved run's\n"
     )
+    assert "outputs/" in longer.stdout and "_again |" in longer.stdout
     (rerun_dir,) = (tmp_path / "outputs").glob("*/*")
-    assert rerun_dir.name.endswith("_rerun") and "saved_run" not in rerun_dir.name
+    assert rerun_dir.name.endswith("_again")
     metrics = json.loads((rerun_dir / "metrics.json").read_text())
     assert metrics["steps"] == 50 and metrics["status"] == "completed"
     # the saved run's own overrides kept, the one given anew in place of its old value
-    overrides = ["model=mlp", "sinks=[scalars]", "trainer.steps=50"]
+    overrides = ["model=mlp", "sinks=[scalars]", "trainer.steps=50", "name=again"]
     recorded = json.loads((rerun_dir / "run.json").read_text())
     assert recorded["overrides"] == overrides
     assert list(OmegaConf.load(rerun_dir / ".hydra" / "overrides.yaml")) == overrides
@@ -247,72 +272,68 @@ def test_a_rerun_takes_checked_overrides_is_named_rerun_and_warns_of_other_versi
     )
     config, saved_config = recorded["config"], info["config"]
     assert config["model"] == saved_config["model"] and config["model"]["hidden"] > 1  # the MLP
-    named = run_tbpipe("rerun", str(rerun_dir), "name=again", cwd=tmp_path)
-    assert "outputs/" in named.stdout and "_again |" in named.stdout and named.stderr == ""
     nothing = run_tbpipe("rerun", str(tmp_path), cwd=tmp_path, check=False)
     assert nothing.returncode == 2 and len(nothing.stderr.splitlines()) == 1
     assert "holds no saved run" in nothing.stderr
+    refused = run_tbpipe("rerun", str(users_job.parent), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "is a sweep; rerun one of its jobs" in refused.stderr
 
 
 @pytest.fixture(scope="module")
-def own_config_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A run from a config dir of one's own given by a relative `--config-path`, into a
-    run dir named with `[`, `,`, `=` and a space: the folder it ran from, what it printed."""
+def own_config_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A sweep from a config dir of one's own given by a relative `--config-path`, into a
+    sweep dir named with `[`, `,`, `=` and a space, whose second job asks for more inter-op
+    threads than its process already runs with: the folder it ran from, what it printed."""
     where = tmp_path_factory.mktemp("own")
     shutil.copytree(ROOT / "conf", where / "myconf")
     own = run_tbpipe(
-        "--config-path", "myconf", "trainer.steps=5", "sinks=[scalars]",
-        "hydra.run.dir='runs/k=2, [x]'", cwd=where,
+        "-m", "--config-path", "myconf", "trainer.inter_op_threads=1,2,1", "trainer.steps=5",
+        "sinks=[scalars]", "hydra.sweep.dir='runs/k=2, [x]'", cwd=where,
     )  # fmt: skip
     return where, own
 
 
 @pytest.mark.slow
 def test_the_old_rerun_command_and_a_relative_config_path_work(
-    saved_run, three_reruns, own_config_run
+    users_job, two_reruns, own_config_sweep
 ):
     """`--config-path RUN/.hydra --config-name config` (relative, too) is a rerun now: the
-    third of `three_reruns`, whose dirs all hold the saved run's numbers (tested above)."""
-    elsewhere, stderrs = three_reruns
-    assert not os.path.isabs(OLD_RERUN[1].format(relative=os.path.relpath(saved_run, elsewhere)))
-    assert stderrs[2] == b""
-    commands = {
-        json.loads((new / "run.json").read_text())["command"]
-        for new in (elsewhere / "outputs").glob("*/*")
-    }
-    assert commands == {f"tbpipe rerun {saved_run.resolve()}"}  # what the old one ran too
-    where, own = own_config_run  # a config dir of one's own, relative
-    assert own.stderr == "" and (where / "runs" / "k=2, [x]" / "metrics.json").exists()
+    second of `two_reruns`, whose dir holds the job's numbers (tested above)."""
+    elsewhere, stderrs, _ = two_reruns
+    assert not os.path.isabs(OLD_RERUN[1].format(relative=os.path.relpath(users_job, elsewhere)))
+    assert stderrs[1] == b""
+    assert rerun_of(elsewhere, users_job).is_dir()  # what the old one ran: `tbpipe rerun JOB`
+    where, own = own_config_sweep  # a config dir of one's own, relative
+    jobs = sorted((where / "runs" / "k=2, [x]").glob("*_inter_op_threads-*"))
+    assert len(jobs) == 3 and all((job / "metrics.json").exists() for job in jobs)
+    assert "ERROR" not in own.stderr and "Traceback" not in own.stderr
 
 
 @pytest.mark.slow
-def test_the_printed_tensorboard_command_pastes_into_a_shell(own_config_run):
-    """tbpipe's own folder names need no quoting; a run dir the user names with `[`, `,`,
+def test_the_printed_tensorboard_command_pastes_into_a_shell(own_config_sweep):
+    """tbpipe's own folder names need no quoting; a folder the user names with `[`, `,`,
     `=` and a space does, and the printed command quotes it, so a shell hands TensorBoard
     the folder as it is."""
-    where, own = own_config_run
-    command = own.stdout.strip().rsplit(" | ", 1)[1]
+    where, own = own_config_sweep
+    (line,) = [line for line in own.stdout.splitlines() if "/0_inter_op_threads-1 |" in line]
+    command = line.rsplit(" | ", 1)[1]
     words = shlex.split(command)
     assert words[:2] == ["tensorboard", "--logdir"] and (where / words[2]).is_dir()
-    assert words[2] == "runs/k=2, [x]" and "'" in command
+    assert words[2] == "runs/k=2, [x]/0_inter_op_threads-1" and "'" in command
     shell = subprocess.run(["bash", "-O", "failglob", "-c", f"ls -d {command.split(' ', 2)[2]}"],
                            cwd=where, capture_output=True, text=True)  # fmt: skip
     assert shell.returncode == 0 and shell.stdout.strip() == words[2]
 
 
-def test_a_sweep_job_of_a_users_pieces_reruns_from_anywhere(quadratic_commands, tmp_path):
-    """EXTENDING's sweep of both models: its job of the user's own model, data and sink."""
-    _, ran = quadratic_commands
-    (sweep,) = [Path(c["dir"]) for c in ran if "-m" in c["words"]]
-    (job,) = sweep.glob("0_*")
-    assert "quadratic_two_param" in job.name
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    result = run_tbpipe("rerun", str(job), "hydra.run.dir=again", cwd=elsewhere)
-    assert result.stderr == ""
-    assert scalars(elsewhere / "again") == scalars(job)
-    refused = run_tbpipe("rerun", str(sweep), cwd=elsewhere, check=False)
-    assert refused.returncode == 2 and "is a sweep; rerun one of its jobs" in refused.stderr
+@pytest.mark.slow
+def test_inter_op_threads_that_cannot_apply_say_so_once(own_config_sweep):
+    """The sweep's only line on stderr (the second job's; the third asks for what runs)."""
+    _, own = own_config_sweep
+    assert own.stderr.splitlines() == [
+        "tbpipe: trainer.inter_op_threads=2 not applied: TensorFlow already runs in this process "
+        "with 1 inter-op thread (fixed when it ran its first op, e.g. an earlier job of a sweep "
+        "or a notebook cell); it applies in a new process"
+    ]
 
 
 # -- what a run leaves, read back light --------------------------------------------------
@@ -387,19 +408,6 @@ def test_an_interrupted_run_says_how_long_it_trained(tmp_path):
     assert 1.0 < metrics["train_seconds"] <= metrics["seconds"]
     log = (tmp_path / "run" / "tbpipe.log").read_text()
     assert "ended: interrupted after" in log
-
-
-@pytest.mark.slow
-def test_inter_op_threads_that_cannot_apply_say_so_once(tmp_path):
-    result = run_tbpipe(
-        "-m", "trainer.inter_op_threads=1,2,1", "trainer.steps=5", "sinks=[]",
-        "hydra.sweep.dir=sweep", cwd=tmp_path,
-    )  # fmt: skip
-    assert result.stderr.splitlines() == [
-        "tbpipe: trainer.inter_op_threads=2 not applied: TensorFlow already runs in this process "
-        "with 1 inter-op thread (fixed when it ran its first op, e.g. an earlier job of a sweep "
-        "or a notebook cell); it applies in a new process"
-    ]
 
 
 def test_the_extending_commands_run_from_the_users_folder_without_an_error_line(
