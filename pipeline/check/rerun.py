@@ -6,7 +6,8 @@ own config with the saved overrides again, so the schemas and checks apply and t
 gets tbpipe's run dir (with microseconds) and job log, and then lays the saved values over
 it (stored in Hydra's ConfigStore, added with `+saved_run=config`): a default changed since
 cannot change the numbers. New overrides come last and are checked like any other. Works
-for a sweep's job dir and from any directory (the original working dir is searched for a
+for a sweep's job dir and from any directory (the original working dir, and for a rerun of a
+rerun the earlier runs' too, is searched for a
 user's modules, after everything else). A run made with other versions of tbpipe or of
 what shapes its numbers is rerun with a warning (`tbpipe resume` refuses it).
 """
@@ -75,7 +76,8 @@ def command_line(argv: Sequence[str]) -> list[str]:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(group=SAVED_GROUP, name="config", node=values, package="_global_")
-    _find_modules_in(str(hydra.runtime.cwd))
+    for folder in module_folders(run_dir):
+        _find_modules_in(folder)
     for package, was, now in changed_versions(run_dir)[:1]:  # resume refuses this case
         report(
             f"warning: {argv[0]} ran with {package} {was}, this is {package} {now}; "
@@ -182,6 +184,26 @@ def config_flags(hydra) -> list[str]:
 
 def _key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~").partition("@")[0]
+
+
+def module_folders(run_dir: Path) -> list[str]:
+    """The working dir `run_dir`'s run started in, then, for a rerun, those of the runs it
+    reran in turn: a rerun started from another folder found the user's modules in the
+    first run's folder, and so must a rerun of it. A run no longer there ends the chain."""
+    folders: list[str] = []
+    seen: set[Path] = set()
+    while run_dir not in seen:
+        seen.add(run_dir)
+        try:
+            hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
+            folders.append(str(hydra.runtime.cwd))
+            words = shlex.split(json.loads((run_dir / RUN_FILE).read_text())["command"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            break
+        if words[:2] != ["tbpipe", "rerun"] or len(words) < 3:
+            break
+        run_dir = Path(words[2])
+    return folders
 
 
 def _find_modules_in(folder: str) -> None:
