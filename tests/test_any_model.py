@@ -137,7 +137,7 @@ def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
     # long enough for the kill to land well past the first checkpoint (at 500) and well
     # before the end; an image at a checkpoint step (1000), so its replay is checked too
     args = (
-        "+experiment=digits_classifier", "trainer.steps=3000", "trainer.checkpoint_every=500",
+        "+experiment=digits_classifier", "trainer.steps=2000", "trainer.checkpoint_every=500",
         "writer.flush_millis=100", "trainer.progress=false", "sinks.images.every=1000",
     )  # fmt: skip
     # killed -9 through the console script, resumed in this process (`api.resume_run`,
