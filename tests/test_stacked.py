@@ -160,7 +160,7 @@ def scalars_compared(job: Path, reference: Path, name: str, scalars_only: bool =
 
 def report_runs(capsys, sweep_dir: Path, jobs: set[str]) -> dict[str, dict]:
     """`tbpipe report --json` of a sweep, run in this process (`report.main`; the console
-    script's own is tests/test_report.py's): its jobs' runs by name."""
+    script's own `report --json` is tests/test_report_reader.py's): its jobs' runs by name."""
     from pipeline.readback import report
 
     capsys.readouterr()
