@@ -89,24 +89,46 @@ def test_a_users_keras_model_on_their_own_data(your_model_commands):
     assert any(name.startswith("update/") for name in names)
 
 
-def test_digits_reach_95_percent_on_the_test_split(tmp_path):
-    result = run_tbpipe("+experiment=digits_classifier", "hydra.run.dir=run", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def bundled_experiments(tmp_path_factory) -> tuple[dict[str, Path], str]:
+    """Both bundled experiments as written, one sweep through the console script (one
+    process: each job still traces its own loop, a user's Keras model is not reused): each
+    job dir by experiment, and what the sweep printed (its stderr clean)."""
+    workdir = tmp_path_factory.mktemp("bundled")
+    result = run_tbpipe("-m", "+experiment=digits_classifier,diabetes_regression",
+                        "hydra.sweep.dir=sweep", cwd=workdir)  # fmt: skip
     clean(result.stderr)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    jobs = {
+        job.name.split("experiment-")[1]: job for job in (workdir / "sweep").glob("*_experiment-*")
+    }
+    assert sorted(jobs) == ["diabetes_regression", "digits_classifier"], jobs
+    return jobs, result.stdout
+
+
+def summary_line_of(stdout: str, job: Path) -> str:
+    """The line the job ended with (a sweep prints each job's)."""
+    (line,) = [line for line in stdout.splitlines() if f"logs: sweep/{job.name} " in line]
+    return line
+
+
+def test_digits_reach_95_percent_on_the_test_split(bundled_experiments):
+    jobs, stdout = bundled_experiments
+    run_dir = jobs["digits_classifier"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["main_metric"] == "test/accuracy"
     assert metrics["final"]["test/accuracy"] >= 0.95
-    train, test = load_run(tmp_path / "run" / "train"), load_run(tmp_path / "run" / "test")
+    assert summary_line_of(stdout, run_dir).startswith("test/accuracy = ")
+    train, test = load_run(run_dir / "train"), load_run(run_dir / "test")
     assert test.scalars("accuracy")[-1][1] == pytest.approx(metrics["final"]["test/accuracy"])
     assert "plots/confusion_matrix" in train.tags("images")
     assert "residuals" not in train.tags("histograms")  # labels have no residuals
 
 
-def test_diabetes_explains_40_percent_of_the_test_variance(tmp_path):
-    result = run_tbpipe("+experiment=diabetes_regression", "hydra.run.dir=run", cwd=tmp_path)
-    clean(result.stderr)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def test_diabetes_explains_40_percent_of_the_test_variance(bundled_experiments):
+    jobs, stdout = bundled_experiments
+    metrics = json.loads((jobs["diabetes_regression"] / "metrics.json").read_text())
     assert metrics["final"]["test/r2"] >= 0.4
-    assert result.stdout.startswith("test/r2 = ")
+    assert summary_line_of(stdout, jobs["diabetes_regression"]).startswith("test/r2 = ")
 
 
 def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
@@ -115,7 +137,7 @@ def test_a_keras_run_killed_and_resumed_equals_the_run_never_stopped(tmp_path):
     # long enough for the kill to land well past the first checkpoint (at 500) and well
     # before the end; an image at a checkpoint step (1000), so its replay is checked too
     args = (
-        "+experiment=digits_classifier", "trainer.steps=3000", "trainer.checkpoint_every=500",
+        "+experiment=digits_classifier", "trainer.steps=2000", "trainer.checkpoint_every=500",
         "writer.flush_millis=100", "trainer.progress=false", "sinks.images.every=1000",
     )  # fmt: skip
     # killed -9 through the console script, resumed in this process (`api.resume_run`,

@@ -33,53 +33,73 @@ TOLERANCE = 1e-6
 NOISE_SEEDS = ("data.noise_std=0.01,0.1,1", "seed=0,1,2,3")
 FEW_STEPS = ("trainer.steps=20", "trainer.progress=false")
 SCALARS_ONLY = ("sinks=[scalars]",)
-#: full-batch jobs, which stack, and mini-batch ones, which do not, trained by Adam
-MIXED = ("trainer.batch_size=null,50", "seed=0,1", "optimizer=adam", "sinks=[scalars]")
-#: the default sinks with the fit drawn during training too: a sink the launcher does not
-#: write itself, so every job is built and replays its group's weights
-REPLAYED = ("data.noise_std=0.1,1", "seed=0,1", "sinks.images.every=10")
+#: each job of NOISE_SEEDS twice: with `sinks=[scalars]` (no job built: the launcher writes
+#: its files, pipeline/sweeps/stacked_write.py) and with the default sinks (written from the
+#: group's tensors too: pipeline/sweeps/stacked_sinks.py); both in one group
+BOTH_SINKS = ("sinks=[scalars],[graph,scalars,histograms,images,text,hparams]",)
+#: the run's name read from the environment: a job the launcher writes keeps it out of its files
+SECRET_NAME = ("name=${oc.env:TBPIPE_TEST_SECRET}",)
+#: the default sinks with the fit drawn during training too (a sink the launcher does not
+#: write itself, so a full-batch job is built and replays its group's weights), and
+#: mini-batch jobs, which do not stack; trained by Adam
+REPLAYED_OR_ALONE = (
+    "data.noise_std=0.1,1", "seed=0,1", "trainer.batch_size=null,50", "optimizer=adam",
+    "sinks.images.every=10",
+)  # fmt: skip
 
 
-def sweep(tmp_path_factory, launcher: str, *overrides: str) -> tuple[Path, str]:
-    """A real sweep under `hydra/launcher=<launcher>`: its dir and stdout (stderr clean)."""
+def sweep_output(
+    tmp_path_factory, launcher: str, *overrides: str, env: dict | None = None
+) -> tuple[Path, str, str]:
+    """A real sweep under `hydra/launcher=<launcher>`: its dir, stdout and stderr (clean)."""
     workdir = tmp_path_factory.mktemp(launcher)
     sweep_dir = workdir / "sweep"
     result = run_tbpipe(
         "-m", *overrides, *FEW_STEPS, f"hydra/launcher={launcher}",
-        f"hydra.sweep.dir={sweep_dir}", cwd=workdir,
+        f"hydra.sweep.dir={sweep_dir}", cwd=workdir, env=env,
     )  # fmt: skip
     assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
-    return sweep_dir, result.stdout
+    return sweep_dir, result.stdout, result.stderr
+
+
+def sweep(tmp_path_factory, launcher: str, *overrides: str) -> tuple[Path, str]:
+    """A real sweep under `hydra/launcher=<launcher>`: its dir and stdout (stderr clean)."""
+    return sweep_output(tmp_path_factory, launcher, *overrides)[:2]
 
 
 @pytest.fixture(scope="module")
-def noise_seeds(tmp_path_factory) -> dict[str, tuple[Path, str]]:
-    """3 noise levels x 4 seeds, default sinks, under each launcher."""
-    return {launcher: sweep(tmp_path_factory, launcher, *NOISE_SEEDS) for launcher in LAUNCHERS}
+def noise_seeds(tmp_path_factory) -> dict[str, tuple[Path, str, str]]:
+    """3 noise levels x 4 seeds, each with `sinks=[scalars]` and with the default sinks,
+    the run's name read from the environment, under each launcher: dir, stdout, stderr."""
+    from tests.test_secrets import ENV
+
+    overrides = (*BOTH_SINKS, *NOISE_SEEDS, *SECRET_NAME)
+    return {launcher: sweep_output(tmp_path_factory, launcher, *overrides, env=ENV)
+            for launcher in LAUNCHERS}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def scalars_only(tmp_path_factory) -> tuple[Path, str]:
-    """The same 3 x 4 sweep with `sinks=[scalars]` under the stacked launcher: written by
-    the launcher itself (pipeline/sweeps/stacked_write.py)."""
+    """The 3 x 4 sweep with `sinks=[scalars]` alone under the stacked launcher: the sweep
+    never stopped of tests/test_stacked_resume.py."""
     return sweep(tmp_path_factory, "stacked", *NOISE_SEEDS, *SCALARS_ONLY)
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory) -> dict[str, tuple[Path, str]]:
-    return {launcher: sweep(tmp_path_factory, launcher, *REPLAYED) for launcher in LAUNCHERS}
-
-
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory) -> dict[str, tuple[Path, str]]:
-    return {launcher: sweep(tmp_path_factory, launcher, *MIXED) for launcher in LAUNCHERS}
+def replayed_or_alone(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """REPLAYED_OR_ALONE under each launcher: dir and stdout."""
+    return {launcher: sweep(tmp_path_factory, launcher, *REPLAYED_OR_ALONE)
+            for launcher in LAUNCHERS}  # fmt: skip
 
 
 LAUNCHERS = ("basic", "stacked")
+#: how a job dir's name says which sinks it ran with (BOTH_SINKS)
+SCALARS_JOB, DEFAULT_SINKS_JOB = "_sinks-scalars_", "_sinks-graph-scalars-"
 
 
-def job_dirs(sweep_dir: Path) -> dict[str, Path]:
-    return {p.name: p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()}
+def job_dirs(sweep_dir: Path, named: str = "") -> dict[str, Path]:
+    """The sweep's job dirs by name (`named`: those whose name holds it)."""
+    return {p.name: p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir() and named in p.name}
 
 
 def relative(value: np.ndarray, expected: np.ndarray) -> float:
@@ -138,11 +158,16 @@ def scalars_compared(job: Path, reference: Path, name: str, scalars_only: bool =
     return compared
 
 
-def report_runs(sweep_dir: Path, jobs: set[str]) -> dict[str, dict]:
-    """`tbpipe report --json` of a sweep: its jobs' runs by name."""
-    report = run_tbpipe("report", str(sweep_dir), "--json", cwd=sweep_dir.parent)
-    rows = json.loads(report.stdout)["runs"]
-    return {row["run"]: row for row in rows if row["run"].split("/")[0] in jobs}
+def report_runs(capsys, sweep_dir: Path, jobs: set[str]) -> dict[str, dict]:
+    """`tbpipe report --json` of a sweep, run in this process (`report.main`; the console
+    script's own `report --json` is tests/test_report_reader.py's): its jobs' runs by name."""
+    from pipeline.readback import report
+
+    capsys.readouterr()
+    assert report.main([str(sweep_dir), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return {row["run"]: row for row in json.loads(out)["runs"] if row["run"].split("/")[0] in jobs}
 
 
 def graph(value: np.ndarray) -> GraphDef:
@@ -162,14 +187,15 @@ def files_of(job: Path) -> list[str]:
 def test_the_launcher_says_every_job_was_stacked(noise_seeds):
     """With the default sinks too the launcher writes every job itself (graph, scalars,
     histograms, the fit, text, HParams: pipeline/sweeps/stacked_sinks.py)."""
-    _, stdout = noise_seeds["stacked"]
-    assert "stacked 12 of 12 jobs in 1 group" in stdout, stdout
-    assert "(12 written straight from the group's tensors)" in stdout, stdout
+    _, stdout, _ = noise_seeds["stacked"]
+    assert "stacked 24 of 24 jobs in 1 group" in stdout, stdout
+    assert "(24 written straight from the group's tensors)" in stdout, stdout
 
 
 @pytest.mark.slow
 def test_every_summary_of_every_job_equals_the_basic_launchers(noise_seeds):
-    stacked, basic = job_dirs(noise_seeds["stacked"][0]), job_dirs(noise_seeds["basic"][0])
+    stacked = job_dirs(noise_seeds["stacked"][0], DEFAULT_SINKS_JOB)
+    basic = job_dirs(noise_seeds["basic"][0], DEFAULT_SINKS_JOB)
     assert sorted(stacked) == sorted(basic) and len(basic) == 12
     scalars = sum(scalars_compared(stacked[n], basic[n], n) for n in sorted(basic))
     assert scalars == 12 * 4 * 21, scalars  # k, k/error, loss (train), loss (test); 21 steps
@@ -180,6 +206,7 @@ def test_every_summary_of_every_job_equals_the_basic_launchers(noise_seeds):
 @pytest.mark.slow
 def test_metrics_and_the_sweep_summary_equal_the_basic_launchers(noise_seeds):
     stacked_dir, basic_dir = noise_seeds["stacked"][0], noise_seeds["basic"][0]
+    assert len(job_dirs(basic_dir)) == len(job_dirs(stacked_dir)) == 24
     for name, job in job_dirs(basic_dir).items():
         want = json.loads((job / "metrics.json").read_text())
         got = json.loads((stacked_dir / name / "metrics.json").read_text())
@@ -204,15 +231,13 @@ def test_metrics_and_the_sweep_summary_equal_the_basic_launchers(noise_seeds):
 
 @pytest.mark.slow
 def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers(
-    scalars_only, noise_seeds
+    noise_seeds, capsys
 ):
     """With `sinks=[scalars]` no job is built: the launcher writes each job's files from its
     group's tensors, and they read as the basic launcher's (its scalars, metrics.json, the
     sweep summary), the job dir holding what a scalars-only run holds."""
-    stacked_dir, stdout = scalars_only
-    assert "stacked 12 of 12 jobs in 1 group" in stdout, stdout
-    basic_dir = noise_seeds["basic"][0]
-    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+    stacked_dir, basic_dir = noise_seeds["stacked"][0], noise_seeds["basic"][0]
+    stacked, basic = job_dirs(stacked_dir, SCALARS_JOB), job_dirs(basic_dir, SCALARS_JOB)
     assert sorted(stacked) == sorted(basic) and len(basic) == 12
     scalars = sum(
         scalars_compared(stacked[n], basic[n], n, scalars_only=True) for n in sorted(basic)
@@ -236,7 +261,7 @@ def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers
         for mine, expected in zip(csv.DictReader(got), csv.DictReader(want), strict=True):
             assert float(mine["k"]) == pytest.approx(float(expected["k"]), rel=TOLERANCE)
     # `tbpipe report` reads the stacked sweep as the basic one: every run, its final scalars
-    mine, expected = (report_runs(where, set(basic)) for where in (stacked_dir, basic_dir))
+    mine, expected = (report_runs(capsys, where, set(basic)) for where in (stacked_dir, basic_dir))
     runs = [run for run in expected if run.split("/")[-1] in ("train", "test")]
     assert sorted(mine) == sorted(runs) and len(runs) == 24
     for run in runs:
@@ -247,46 +272,44 @@ def test_a_scalars_only_sweep_written_by_the_launcher_equals_the_basic_launchers
 
 
 @pytest.mark.slow
-def test_jobs_that_cannot_be_stacked_run_one_by_one_with_the_same_results(mixed):
-    (stacked_dir, stdout), (basic_dir, _) = mixed["stacked"], mixed["basic"]
-    assert "stacked 2 of 4 jobs in 1 group" in stdout, stdout  # the full-batch ones
-    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+def test_jobs_that_cannot_be_stacked_run_one_by_one_with_the_same_results(replayed_or_alone):
+    (stacked_dir, stdout), (basic_dir, _) = replayed_or_alone["stacked"], replayed_or_alone["basic"]
+    assert "stacked 4 of 8 jobs in 1 group" in stdout, stdout  # the full-batch ones
+    stacked, basic = job_dirs(stacked_dir, "batch_size-50"), job_dirs(basic_dir, "batch_size-50")
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     for name in basic:
         assert scalars_compared(stacked[name], basic[name], name) > 0
 
 
 @pytest.mark.slow
-def test_a_sink_the_launcher_cannot_write_replays_the_job_with_the_same_summaries(replayed):
+def test_a_sink_the_launcher_cannot_write_replays_the_job_with_the_same_summaries(
+    replayed_or_alone,
+):
     """The fit drawn every 10 steps is not written by the launcher: each job is built and
     its sinks replay the weights its group computed, to the basic launcher's summaries."""
-    (stacked_dir, stdout), (basic_dir, _) = replayed["stacked"], replayed["basic"]
-    assert "stacked 4 of 4 jobs in 1 group (0 written straight" in stdout, stdout
+    (stacked_dir, stdout), (basic_dir, _) = replayed_or_alone["stacked"], replayed_or_alone["basic"]
+    assert "stacked 4 of 8 jobs in 1 group (0 written straight" in stdout, stdout
     stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
-    assert sorted(stacked) == sorted(basic) and len(basic) == 4
+    assert sorted(stacked) == sorted(basic) and len(basic) == 8
     for name in basic:
         assert scalars_compared(stacked[name], basic[name], name) == 4 * 21
         assert files_of(stacked[name]) == files_of(basic[name]), name
 
 
 @pytest.mark.slow
-def test_a_written_job_keeps_a_value_read_from_the_environment_out_of_its_files(tmp_path):
+def test_a_written_job_keeps_a_value_read_from_the_environment_out_of_its_files(noise_seeds):
     """A job the launcher writes itself redacts what `${oc.env:...}` read, as `app.run`
-    does: it names no folder and reaches no file (run.json, .hydra/, tbpipe.log) or output."""
-    from tests.test_secrets import ENV, leaks
+    does: it names no folder and reaches no file (run.json, .hydra/, tbpipe.log, event
+    files) or output."""
+    from tests.test_secrets import leaks
 
-    result = run_tbpipe(
-        "-m", "seed=0,1", "name=${oc.env:TBPIPE_TEST_SECRET}", "trainer.steps=5",
-        "sinks=[scalars]", "hydra/launcher=stacked", "hydra.sweep.dir=sweep",
-        cwd=tmp_path, env=ENV,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "(2 written straight from the group's tensors)" in result.stdout, result.stdout
-    jobs = sorted((tmp_path / "sweep").glob("*_seed-*"))
-    assert len(jobs) == 2
-    for job in jobs:
+    sweep_dir, stdout, stderr = noise_seeds["stacked"]
+    assert "(24 written straight from the group's tensors)" in stdout, stdout
+    jobs = job_dirs(sweep_dir)
+    assert len(jobs) == 24
+    for job in jobs.values():
         assert json.loads((job / "run.json").read_text())["config"]["name"] == REDACTED
-    assert leaks(tmp_path, result.stdout, result.stderr) == []
+    assert leaks(sweep_dir.parent, stdout, stderr) == []
 
 
 def test_which_sinks_the_launcher_writes_itself():

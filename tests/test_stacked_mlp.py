@@ -21,7 +21,17 @@ from pipeline.readback.runs import HISTOGRAMS, SCALARS
 from pipeline.runinfo import PROCESS_KEYS
 from pipeline.sweeps.stacked import stack_key
 from tests.conftest import compose_config
-from tests.test_stacked import compare, files_of, job_dirs, relative, sweep
+from tests.test_stacked import (
+    BOTH_SINKS,
+    DEFAULT_SINKS_JOB,
+    LAUNCHERS,
+    SCALARS_JOB,
+    compare,
+    files_of,
+    job_dirs,
+    relative,
+    sweep,
+)
 
 #: how far a stacked MLP's scalar or histogram may be from the basic launcher's, relative
 #: (docs/LAUNCHERS.md): TensorFlow does not promise that a batched matmul adds a job's
@@ -34,28 +44,19 @@ MLP_SWEEP = ("model=mlp", "model.hidden=16", "data.noise_std=0.5", "seed=0,1", "
 
 
 @pytest.fixture(scope="module")
-def mlp_basic(tmp_path_factory) -> tuple[Path, str]:
-    """The MLP sweep (default sinks) under the basic launcher."""
-    return sweep(tmp_path_factory, "basic", *MLP_SWEEP)
-
-
-@pytest.fixture(scope="module")
-def mlp_stacked(tmp_path_factory) -> tuple[Path, str]:
-    """The same sweep stacked: its jobs replayed through their own sinks."""
-    return sweep(tmp_path_factory, "stacked", *MLP_SWEEP)
-
-
-@pytest.fixture(scope="module")
-def mlp_scalars(tmp_path_factory) -> tuple[Path, str]:
-    """The same sweep stacked with `sinks=[scalars]`: written by the launcher."""
-    return sweep(tmp_path_factory, "stacked", *MLP_SWEEP, "sinks=[scalars]")
+def mlp_sweeps(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """The MLP sweep, each job with the default sinks (replayed through each job's own
+    sinks) and with `sinks=[scalars]` (written by the launcher), under each launcher."""
+    return {launcher: sweep(tmp_path_factory, launcher, *BOTH_SINKS, *MLP_SWEEP)
+            for launcher in LAUNCHERS}  # fmt: skip
 
 
 @pytest.mark.slow
-def test_every_summary_of_every_mlp_job_equals_the_basic_launchers(mlp_stacked, mlp_basic):
-    (stacked_dir, stdout), (basic_dir, _) = mlp_stacked, mlp_basic
-    assert "stacked 4 of 4 jobs in 2 groups (0 written straight" in stdout, stdout
-    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+def test_every_summary_of_every_mlp_job_equals_the_basic_launchers(mlp_sweeps):
+    (stacked_dir, stdout), (basic_dir, _) = mlp_sweeps["stacked"], mlp_sweeps["basic"]
+    assert "stacked 8 of 8 jobs in 2 groups (4 written straight" in stdout, stdout
+    stacked = job_dirs(stacked_dir, DEFAULT_SINKS_JOB)
+    basic = job_dirs(basic_dir, DEFAULT_SINKS_JOB)
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     largest = {SCALARS: 0.0, HISTOGRAMS: 0.0}
     for name in sorted(basic):
@@ -72,12 +73,10 @@ def test_every_summary_of_every_mlp_job_equals_the_basic_launchers(mlp_stacked, 
 
 
 @pytest.mark.slow
-def test_a_scalars_only_mlp_sweep_is_written_by_the_launcher_with_the_same_scalars(
-    mlp_scalars, mlp_basic
-):
-    (stacked_dir, stdout), (basic_dir, _) = mlp_scalars, mlp_basic
-    assert "stacked 4 of 4 jobs in 2 groups (4 written straight" in stdout, stdout
-    stacked, basic = job_dirs(stacked_dir), job_dirs(basic_dir)
+def test_a_scalars_only_mlp_sweep_is_written_by_the_launcher_with_the_same_scalars(mlp_sweeps):
+    (stacked_dir, stdout), (basic_dir, _) = mlp_sweeps["stacked"], mlp_sweeps["basic"]
+    assert "stacked 8 of 8 jobs in 2 groups (4 written straight" in stdout, stdout
+    stacked, basic = job_dirs(stacked_dir, SCALARS_JOB), job_dirs(basic_dir, SCALARS_JOB)
     assert sorted(stacked) == sorted(basic) and len(basic) == 4
     largest = 0.0
     for name in sorted(basic):
