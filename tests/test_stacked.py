@@ -135,12 +135,36 @@ def compare(
                         seen[plugin] = [max(seen[plugin][0], gap), seen[plugin][1] + 1]
                         assert gap <= tolerance, (where, value, expected)
                     elif plugin == IMAGES:
-                        assert bytes(value[2]) == bytes(expected[2]), where
+                        exact = tolerance <= TOLERANCE  # numbers bit for bit: the same bytes
+                        assert same_picture(value[2], expected[2], exact), where
                     elif plugin == GRAPHS:  # the same nodes (a map's bytes may come in any order)
                         assert graph(value) == graph(expected), where
                     else:  # text, the HParams session
                         assert np.array_equal(value, expected), where
     return seen
+
+
+#: a picture drawn from numbers within a tolerance (not bit for bit) may differ from the
+#: reference where a line's edge falls: in at most this share of its pixels, each by at
+#: most this many levels of 255 (seen: 2 pixels of 120,000 by 1 level, an MLP job on an
+#: AVX-512 CPU whose batched matmul adds in another order than the job's own)
+PIXELS_APART, LEVELS_APART = 1e-3, 2
+
+
+def same_picture(png: bytes, expected: bytes, exact: bool) -> bool:
+    """The same PNG bytes; or, unless `exact`, the same size and all but a few pixels the
+    same (PIXELS_APART, LEVELS_APART)."""
+    if bytes(png) == bytes(expected) or exact:
+        return bytes(png) == bytes(expected)
+    from io import BytesIO
+
+    from matplotlib.image import imread
+
+    mine, want = (np.round(imread(BytesIO(bytes(b))) * 255) for b in (png, expected))
+    if mine.shape != want.shape:
+        return False
+    apart = np.abs(mine - want).max(axis=-1)
+    return apart.max() <= LEVELS_APART and (apart > 0).mean() <= PIXELS_APART
 
 
 def scalars_compared(job: Path, reference: Path, name: str, scalars_only: bool = False) -> int:

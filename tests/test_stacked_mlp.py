@@ -35,11 +35,12 @@ from tests.test_stacked import (
 
 #: how far a stacked MLP's scalar or histogram may be from the basic launcher's, relative
 #: (docs/LAUNCHERS.md): TensorFlow does not promise that a batched matmul adds a job's
-#: points and hidden units in the order of the job's own matmul. The sweeps below were
-#: equal bit for bit (the tests print the largest difference); the same steps taken
-#: eagerly differ from the compiled ones by up to 2.5e-6 (`test_the_stacked_mlp_loop_...`):
-#: a 4x margin over that
-TOLERANCE = 1e-5
+#: points and hidden units in the order of the job's own matmul. On some CPUs the sweeps
+#: below are equal bit for bit (the tests print the largest difference); on an AVX-512 CPU
+#: with oneDNN's kernels they were 7.9e-6 apart, and the same steps taken eagerly 2.75e-5
+#: from the compiled ones (`test_the_stacked_mlp_loop_...`, a k near 4e-4): a margin over
+#: that, still far below what another seed or learning rate moves
+TOLERANCE = 1e-4
 MLP_SWEEP = ("model=mlp", "model.hidden=16", "data.noise_std=0.5", "seed=0,1", "optimizer=sgd,adam")
 
 
