@@ -9,9 +9,9 @@ TensorBoard's own scalar plugin) is repeated over rows and those bytes are set p
 records are framed by `runinfo.framed`, the project's one TFRecord framing. The file is
 named as TensorFlow names a summary file and starts with its `brain.Event:2` event; each
 Event equals TensorFlow's byte for byte but for its wall time, one time a file
-(tests/test_scalar_events.py). Beside summaries that only TensorFlow's writers write (a
-job's histograms, images), the records are appended to the file such a writer left once
-closed: a directory keeps one event file, as TensorBoard reads a run's.
+(tests/test_scalar_events.py). Beside a job's other summaries (its histograms, images: built
+by pipeline/sweeps/sink_events.py) the scalars follow them in the same file: a directory
+keeps one event file, as TensorBoard reads a run's.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runinfo import EVENT_FILE_MARK, framed
+from pipeline.runinfo import framed
 
 #: what TensorFlow's event writer puts in a file's first event
 FILE_VERSION = "brain.Event:2"
@@ -67,25 +67,6 @@ def new_event_file(directory: Path, records: bytes) -> Path:
     first = framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()
     path.write_bytes(first + records)
     return path
-
-
-def append_scalar_files(
-    run_dir: Path,
-    writer_dirs: Mapping[str, str],
-    steps: np.ndarray,
-    values: Mapping[str, np.ndarray],
-) -> list[Path]:
-    """The same events appended to the event file a closed TensorFlow writer of this
-    process left last in each writer's directory (its other summaries in it); the files."""
-    files = []
-    mine = f".{os.getpid()}."
-    for _, directory, records in scalar_records(run_dir, writer_dirs, steps, values):
-        written = [path for path in directory.glob(f"*{EVENT_FILE_MARK}*") if mine in path.name]
-        path = max(written, key=lambda path: path.stat().st_mtime_ns)
-        with open(path, "ab") as stream:
-            stream.write(records)
-        files.append(path)
-    return files
 
 
 def scalar_records(
