@@ -157,3 +157,30 @@ def test_a_jobs_steps_bucketed_together_equal_each_steps_own(size):
         each = many_histogram_buckets([rows[0][step], rows[1][step]], 30)
         for index, buckets in enumerate(each):
             np.testing.assert_array_equal(together[step, index], buckets.numpy())
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data.noise_std=0.1", "seed=3"],
+        ["model=linear", "sinks=[scalars]", "optimizer.learning_rate=0.5", "+experiment=x"],
+        ["sinks.0=x", "data.points.1=2", "data=linear", "trainer.batch_size=null", "hydra.a=1"],
+    ],
+)
+def test_a_jobs_settings_read_from_the_parts_kept_equal_the_whole_configs(overrides):
+    from omegaconf import OmegaConf
+
+    from pipeline.sinks.settings import hparams_of
+    from pipeline.sweeps.stacked_sinks import settings_config
+
+    shown = {
+        "data": {"_target_": "pipeline.data.LinearData", "noise_std": 0.1, "points": [1, 2]},
+        "model": {"_target_": "pipeline.models.LinearModel", "k_init": 0.0},
+        "optimizer": {"_target_": "keras.optimizers.SGD", "learning_rate": 0.02},
+        "trainer": {"steps": 20, "batch_size": None, "progress": False},
+        "sinks": {"scalars": {"_target_": "pipeline.sinks.scalars.ScalarSink", "every": 1}},
+        "seed": 3,
+    }
+    want = hparams_of(OmegaConf.create(shown), overrides)
+    got = hparams_of(settings_config(shown, overrides), overrides)
+    assert list(got.items()) == list(want.items())

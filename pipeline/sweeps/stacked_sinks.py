@@ -1,14 +1,16 @@
-"""A stacked job's other sinks (graph, histograms, images, text, HParams) written by their own code.
+"""A stacked job's other sinks (graph, histograms, images, text, HParams), from their own code.
 
 Under `hydra/launcher=stacked` the launcher writes a job straight from its group's tensors
 (pipeline/sweeps/stacked_write.py) when it can write every sink the job has. The scalars
 are columns of the group's loop; the other sinks of tbpipe's default config need the job's
-model at a few steps, its data and its config, and nothing else of the run. So each is
-called here as `app.run` calls it, on an `Experiment` made for the job: `start` (the graph,
-the text, the HParams settings, the fit plot's background), `record` at the steps the run
-records it (the histograms at their cadence in one compiled call, the images at the last
-step), `finish` (the HParams session). The model is one `LinearModel` per group whose
-weight is set to the job's path: the sinks see what the job's own model held at that step.
+model at a few steps, its data and its config, and nothing else of the run. So here each
+gives what `app.run` would have it write, in that order: the graph of the group's training
+step, the config and command as text, the HParams settings, the histograms at their
+cadence (the sink's own data at each step, the group's `LinearModel` holding the job's
+weight from its path, bucketed in one compiled call a job), the fit picture at the last
+step (drawn beside the launcher: pipeline/sinks/fit_pictures.py), the HParams session.
+Each is an Event built as TensorFlow's writer would write it (pipeline/sweeps/sink_events.py):
+no summary writer is opened, no summary op runs.
 
 A sink this module cannot write this way (a user's, images drawn during training, a
 histogram of named Keras layers) leaves the job to its per-job run (pipeline/sweeps/stacked.py).
@@ -184,14 +186,36 @@ def _same_number(a: float, b: float) -> bool:
 
 
 def settings_config(shown: Mapping[str, Any], overrides: Sequence[str]) -> DictConfig:
-    """The parts of a job's config its HPARAMS settings are read from (those the overrides
-    and the main settings name): `hparams_of` reads the same values from them as from the
-    whole config, which takes several times longer to make into a `DictConfig`."""
+    """The values of a job's config its HPARAMS settings are read from (those the overrides
+    and the main settings name; of a node, only its `_target_`): `hparams_of` reads the
+    same values from them as from the whole config, which takes many times longer to make
+    into a `DictConfig`. A key that passes through a list keeps its whole top node."""
     from pipeline.sinks.settings import MAIN_SETTINGS, given_setting
 
     keys = [setting[0] for o in overrides if (setting := given_setting(o)) is not None]
-    tops = {key.split(".")[0] for key in (*keys, *MAIN_SETTINGS)}
-    return OmegaConf.create({name: value for name, value in shown.items() if name in tops})
+    picked: dict[str, Any] = {}
+    whole = set()
+    for key in dict.fromkeys([*keys, *MAIN_SETTINGS]):
+        *path, last = key.split(".")
+        node, into = shown, picked
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+            if not isinstance(node, Mapping):
+                break
+            into = into.setdefault(part, {})
+        else:
+            if isinstance(node, Mapping) and last in node:
+                value = node[last]
+                if isinstance(value, Mapping):  # a node: its class, if it names one
+                    value = {"_target_": value["_target_"]} if "_target_" in value else {}
+                    into.setdefault(last, {}).update(value)
+                else:
+                    into[last] = value
+            continue
+        if node is not None:  # a list (or a value) on the way: its top node as it is
+            whole.add(key.split(".")[0])
+    picked.update({name: shown[name] for name in whole if name in shown})
+    return OmegaConf.create(picked)
 
 
 class GroupSinks:

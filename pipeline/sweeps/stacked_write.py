@@ -248,7 +248,7 @@ def write_run(
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
     sinks = scalars.sinks
     also = None
-    if sinks is not None:  # the other sinks, on the same writers
+    if sinks is not None:  # the other sinks' Events, first in the same files
         also = functools.partial(
             sinks.events, run_dir=run_dir, shown=shown, command=command, overrides=overrides,
             final=final,
