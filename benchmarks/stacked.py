@@ -18,9 +18,8 @@ after, since the machine is shared (docs/PERFORMANCE.md gives figures with their
 events of the same jobs alone cost: every job's train/ and test/ event files written by the
 stacked launcher's own writing (pipeline/sweeps/stacked_write.py's write_events), with
 nothing else of a job: built whole with numpy (pipeline/sweeps/scalar_events.py) in files
-of their own as with `sinks=[scalars]`, and, on fewer jobs, appended to the files of
-TensorFlow's writers as beside other sinks (the writers opened and closed, nothing else
-written).
+of their own, as with `sinks=[scalars]` (beside other sinks they follow those sinks' Events,
+built in Python too: pipeline/sweeps/sink_events.py).
 `--preflight` times the same sweep's check before Hydra runs it (pipeline/check/preflight.py:
 every job's config composed and checked, its dir computed), in this process.
 """
@@ -70,10 +69,8 @@ def run_sweep(command: list[str], workdir: Path) -> tuple[float, float, float]:
 
 def floor(jobs: int, steps: int) -> None:
     """The scalar events of `jobs` jobs of `steps` steps alone: k, k/error, loss on train,
-    loss on test at every step (what `sinks=[scalars]` writes), each way timed after one
-    warm-up job: in files built whole (the launcher's scalars-only path), and appended to
-    the files of TensorFlow's writers, opened and closed with nothing else written (its
-    path beside other sinks, on at most `TENSORFLOW_JOBS` jobs)."""
+    loss on test at every step (what `sinks=[scalars]` writes), in files built whole (the
+    launcher's scalars-only path), timed after one warm-up job."""
     import numpy as np
 
     from pipeline.sweeps.stacked_write import Scalars, write_events
@@ -85,33 +82,20 @@ def floor(jobs: int, steps: int) -> None:
     values = {name: np.random.rand(steps + 1).astype(np.float32) for name in names}
     scalars = Scalars(written, values, 2.0, "train/k/error", 0.0)
     dirs = {"train": "train", "test": "test"}
-    ways = (
-        ("built whole (scalars only)", jobs, None),
-        ("appended to TensorFlow's writers' files", min(jobs, TENSORFLOW_JOBS), no_sinks),
+    with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
+        write_events(Path(workdir) / "warm-up", dirs, scalars)
+        before = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
+        for job in range(jobs):
+            write_events(Path(workdir) / str(job), dirs, scalars)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    events = jobs * len(names) * (steps + 1)
+    print(
+        f"scalar events alone, built whole: {jobs} jobs, {events} events: {seconds:.2f} s wall, "
+        f"{cpu:.2f} s CPU, {cpu / jobs * 1000:.2f} ms CPU a job, "
+        f"{cpu / events * 1e6:.3f} us CPU an event (load {before:.1f}, "
+        f"{os.getloadavg()[0]:.1f})"
     )
-    for way, count, also in ways:
-        with tempfile.TemporaryDirectory(prefix="stacked-floor-") as workdir:
-            write_events(Path(workdir) / "warm-up", dirs, scalars, also)
-            before = os.getloadavg()[0]
-            started, cpu = time.perf_counter(), time.process_time()
-            for job in range(count):
-                write_events(Path(workdir) / str(job), dirs, scalars, also)
-            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        events = count * len(names) * (steps + 1)
-        print(
-            f"scalar events alone, {way}: {count} jobs, {events} events: {seconds:.2f} s wall, "
-            f"{cpu:.2f} s CPU, {cpu / count * 1000:.2f} ms CPU a job, "
-            f"{cpu / events * 1e6:.3f} us CPU an event (load {before:.1f}, "
-            f"{os.getloadavg()[0]:.1f})"
-        )
-
-
-#: how many jobs the floor writes through TensorFlow's writers, for comparison
-TENSORFLOW_JOBS = 50
-
-
-def no_sinks(writers: dict) -> None:
-    """No other sink: TensorFlow's writers still opened and closed (the floor's comparison)."""
 
 
 def forget_parsed() -> None:

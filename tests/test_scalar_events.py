@@ -23,7 +23,7 @@ from tensorboard.util import tensor_util
 
 from pipeline.compat import masked_crc32c
 from pipeline.runinfo import Records, framed
-from pipeline.sweeps.scalar_events import append_scalar_files, write_scalar_files
+from pipeline.sweeps.scalar_events import write_scalar_files
 from pipeline.sweeps.stacked_write import written_steps
 
 #: steps whose varints take 0 (step 0) to 4 bytes, and a run's every-7th steps and last
@@ -160,26 +160,31 @@ def test_framed_records_carry_each_records_own_checksums(varying):
     assert [data for _, _, data in Records(built.tobytes())] == [r.tobytes() for r in payloads]
 
 
-def test_appended_after_tensorflows_other_summaries_they_read_the_same(both, tmp_path):
-    """Beside other sinks the scalars are appended to the file a closed TensorFlow writer
-    left: one file, its own first event and summaries kept, the scalars as TensorFlow's."""
-    import tensorflow as tf
+def test_after_other_summaries_they_read_the_same(both, tmp_path):
+    """Beside other sinks the scalars follow their Events in the same file (one a
+    directory): its own first event, the other summaries kept first, the scalars as
+    TensorFlow's."""
+    from pipeline.sweeps.sink_events import framed as framed_event
+    from pipeline.sweeps.sink_events import text_event
 
     tensorflow_dir, _, _, _ = both
-    writer = tf.summary.create_file_writer(str(tmp_path / "train"))
-    with writer.as_default(step=3):
-        tf.summary.text("config", "seed: 0")
-    writer.close()
-    (file,) = (tmp_path / "train").iterdir()
-    before = records(file)
+    other = text_event("config", "seed: 0", step=3)
     values = {name: column for name, column in job_values().items() if name.startswith("train/")}
-    assert append_scalar_files(tmp_path, {"train": "train"}, STEPS, values) == [file]
+    (file,) = write_scalar_files(
+        tmp_path, {"train": "train", "test": "test"}, STEPS, values, {"train": framed_event(other)}
+    )
+    assert list((tmp_path / "train").iterdir()) == [file]
     after = records(file)
-    assert after[: len(before)] == before and len(after) == len(before) + 3 * len(STEPS)
+    assert after[1] == other and len(after) == 2 + 3 * len(STEPS)
     want = records(only_file(tensorflow_dir / "train"))[1:]
-    assert [data[9:] for data in after[len(before) :]] == [data[9:] for data in want]
+    assert [data[9:] for data in after[2:]] == [data[9:] for data in want]
     read = event_accumulator.EventAccumulator(str(tmp_path / "train"), size_guidance=EVERY)
     tags = read.Reload().Tags()["tensors"]
     assert sorted(tags) == ["config", "k", "k/error", "loss"]
     assert [event.step for event in read.Tensors("config")] == [3]
     assert [event.step for event in read.Tensors("k")] == STEPS.tolist()
+    # a writer with other summaries and no scalars gets a file of its own
+    (alone,) = write_scalar_files(
+        tmp_path / "b", {"test": "test"}, STEPS, {}, {"test": framed_event(other)}
+    )
+    assert alone.parent == tmp_path / "b" / "test" and records(alone)[1:] == [other]

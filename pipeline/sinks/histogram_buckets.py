@@ -50,10 +50,34 @@ def many_histogram_buckets(datas: Sequence[tf.Tensor], bucket_count: int = 30) -
     return [next(together) if i in small else _alone(d, bucket_count) for i, d in enumerate(datas)]
 
 
+def rows_histogram_buckets(rows: Sequence[tf.Tensor], bucket_count: int = 30) -> tf.Tensor:
+    """(R, len(rows), bucket_count, 3): the buckets of each row (first axis, R long) of each
+    of these tensors, the same numbers as `many_histogram_buckets` gives each row; rows
+    of known size below `ALONE_ABOVE` bucketed together in one set of ops (e.g. a
+    histogram's data at every step of a run, bucketed after the run)."""
+    count = int(rows[0].shape[0])
+    sizes = [row.shape[1:].num_elements() for row in rows]
+    if all(size is not None and size < ALONE_ABOVE for size in sizes):
+        flat = [tf.reshape(tf.cast(row, tf.float64), [-1]) for row in rows]
+        every = [size for size in sizes for _ in range(count)]  # histogram by histogram
+        buckets = _bucketed(tf.concat(flat, 0), every, bucket_count)
+        buckets = tf.reshape(buckets, [len(rows), count, bucket_count, 3])
+        return tf.transpose(buckets, [1, 0, 2, 3])
+    each = [many_histogram_buckets(list(tf.unstack(row, num=count)), bucket_count) for row in rows]
+    return tf.stack([tf.stack(list(step)) for step in zip(*each, strict=True)])
+
+
 def _together(datas: Sequence[tf.Tensor], bucket_count: int) -> tf.Tensor:
     """(N, bucket_count, 3) buckets of N tensors of known sizes, in one set of ops."""
-    n, sizes = len(datas), [int(data.shape.num_elements()) for data in datas]
+    sizes = [int(data.shape.num_elements()) for data in datas]
     values = tf.concat([tf.reshape(tf.cast(data, tf.float64), [-1]) for data in datas], 0)
+    return _bucketed(values, sizes, bucket_count)
+
+
+def _bucketed(values: tf.Tensor, sizes: Sequence[int], bucket_count: int) -> tf.Tensor:
+    """(N, bucket_count, 3) buckets of N histograms' float64 `values`, concatenated, the
+    i-th `sizes[i]` long."""
+    n = len(sizes)
     segment = tf.constant(np.repeat(np.arange(n, dtype=np.int32), sizes))
     is_nan = tf.math.is_nan(values)
     # segment reductions skip a NaN where tf.reduce_min returns it: put it back

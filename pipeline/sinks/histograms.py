@@ -58,8 +58,25 @@ class HistogramSink(Sink):
         return self.single_values or variable.shape.num_elements() != 1
 
     def record(self, experiment: Experiment, step: Any, stats: Mapping[str, Any]) -> None:
-        """Bucket every histogram of this step together (one set of ops, not one per
-        histogram: `many_histogram_buckets`), then write each under its tag and writer."""
+        """Bucket every histogram of this step together (`histograms`), then write each
+        under its tag and writer."""
+        for writer, tag, buckets in self.histograms(experiment):
+            with self.writer_of(experiment, writer).as_default(step=step):
+                write_histogram(tag, buckets)
+
+    def histograms(self, experiment: Experiment) -> list[tuple[str, str, Any]]:
+        """(writer, tag, buckets) of every histogram of the model's present state, bucketed
+        together (one set of ops, not one per histogram: `many_histogram_buckets`)."""
+        shown = self.shown_data(experiment)
+        if not shown:
+            return []
+        buckets = many_histogram_buckets([data for *_, data in shown], self.buckets)
+        return [(writer, tag, each) for (writer, tag, _), each in zip(shown, buckets, strict=True)]
+
+    def shown_data(self, experiment: Experiment) -> list[tuple[str, str, Any]]:
+        """(writer, tag, data) of every histogram of the model's present state, before
+        bucketing (the stacked launcher buckets a job's steps together from them:
+        pipeline/sweeps/stacked_sinks.py)."""
         model, t = experiment.model, experiment.tensors
         shown = [
             (self.writer, PARAMETERS + variable_tag(variable), variable)
@@ -74,13 +91,7 @@ class HistogramSink(Sink):
             y, prediction = t[f"y_{split}"], model(t[f"x_{split}"])
             if y.dtype.is_floating and y.shape == prediction.shape:
                 shown.append((split, RESIDUALS, y - prediction))
-        shown = [item for item in shown if item[2].shape.num_elements() != 0]  # nothing to show
-        if not shown:
-            return
-        buckets = many_histogram_buckets([data for *_, data in shown], self.buckets)
-        for (writer, tag, _), each in zip(shown, buckets, strict=True):
-            with self.writer_of(experiment, writer).as_default(step=step):
-                write_histogram(tag, each)
+        return [item for item in shown if item[2].shape.num_elements() != 0]  # nothing to show
 
     def activations(self, model: Any, x: Any) -> dict[str, Any]:
         """The model's own `activations(x)`, and the outputs of the layers the config names."""

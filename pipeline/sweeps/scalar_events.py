@@ -9,9 +9,9 @@ TensorBoard's own scalar plugin) is repeated over rows and those bytes are set p
 records are framed by `runinfo.framed`, the project's one TFRecord framing. The file is
 named as TensorFlow names a summary file and starts with its `brain.Event:2` event; each
 Event equals TensorFlow's byte for byte but for its wall time, one time a file
-(tests/test_scalar_events.py). Beside summaries that only TensorFlow's writers write (a
-job's histograms, images), the records are appended to the file such a writer left once
-closed: a directory keeps one event file, as TensorBoard reads a run's.
+(tests/test_scalar_events.py). Beside a job's other summaries (its histograms, images: built
+by pipeline/sweeps/sink_events.py) the scalars follow them in the same file: a directory
+keeps one event file, as TensorBoard reads a run's.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runinfo import EVENT_FILE_MARK, framed
+from pipeline.runinfo import framed
 
 #: what TensorFlow's event writer puts in a file's first event
 FILE_VERSION = "brain.Event:2"
@@ -41,40 +41,32 @@ def write_scalar_files(
     writer_dirs: Mapping[str, str],
     steps: np.ndarray,
     values: Mapping[str, np.ndarray],
+    before: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
     """One event file per writer (`train`, `test`, under `run_dir / writer_dirs[writer]`)
     holding `values` (`<writer>/<tag>` -> float32 column, one value a step of `steps`) as
     `tf.summary.scalar` on that writer would: for each step in order, each of the writer's
-    tags in the order of `values`. Returns the files written."""
+    tags in the order of `values`; after `before[writer]`, the framed records of the
+    writer's other summaries (pipeline/sweeps/sink_events.py), if any. Returns the files."""
+    before = dict(before or {})
     files = []
-    for directory, records in scalar_records(run_dir, writer_dirs, steps, values):
-        seconds = int(time.time())
-        directory.mkdir(parents=True, exist_ok=True)
-        name = f"events.out.tfevents.{seconds:010d}.{socket.gethostname()}"
-        path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}.v2"
-        first = framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()
-        path.write_bytes(first + records)
-        files.append(path)
+    for writer, directory, records in scalar_records(run_dir, writer_dirs, steps, values):
+        files.append(new_event_file(directory, before.pop(writer, b"") + records))
+    for writer, records in before.items():  # a writer with no scalars
+        files.append(new_event_file(run_dir / str(writer_dirs[writer]), records))
     return files
 
 
-def append_scalar_files(
-    run_dir: Path,
-    writer_dirs: Mapping[str, str],
-    steps: np.ndarray,
-    values: Mapping[str, np.ndarray],
-) -> list[Path]:
-    """The same events appended to the event file a closed TensorFlow writer of this
-    process left last in each writer's directory (its other summaries in it); the files."""
-    files = []
-    mine = f".{os.getpid()}."
-    for directory, records in scalar_records(run_dir, writer_dirs, steps, values):
-        written = [path for path in directory.glob(f"*{EVENT_FILE_MARK}*") if mine in path.name]
-        path = max(written, key=lambda path: path.stat().st_mtime_ns)
-        with open(path, "ab") as stream:
-            stream.write(records)
-        files.append(path)
-    return files
+def new_event_file(directory: Path, records: bytes) -> Path:
+    """A new event file in `directory` (made if need be), named as TensorFlow's writer
+    names one now, holding its first event then `records` (framed); its path."""
+    seconds = int(time.time())
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"events.out.tfevents.{seconds:010d}.{socket.gethostname()}"
+    path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}.v2"
+    first = framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()
+    path.write_bytes(first + records)
+    return path
 
 
 def scalar_records(
@@ -82,8 +74,8 @@ def scalar_records(
     writer_dirs: Mapping[str, str],
     steps: np.ndarray,
     values: Mapping[str, np.ndarray],
-) -> Iterable[tuple[Path, bytes]]:
-    """Each writer's directory and its scalar events' records, framed, in order."""
+) -> Iterable[tuple[str, Path, bytes]]:
+    """Each writer, its directory and its scalar events' records, framed, in order."""
     layout: dict[str, list[str]] = {}
     for name in values:
         writer, _, tag = name.partition("/")
@@ -91,7 +83,7 @@ def scalar_records(
     steps = np.asarray(steps, dtype=np.int64)
     for writer, tags in layout.items():
         columns = [np.asarray(values[f"{writer}/{tag}"], dtype=np.float32) for tag in tags]
-        yield run_dir / str(writer_dirs[writer]), records_of(tags, steps, columns)
+        yield writer, run_dir / str(writer_dirs[writer]), records_of(tags, steps, columns)
 
 
 def records_of(tags: list[str], steps: np.ndarray, columns: list[np.ndarray]) -> bytes:

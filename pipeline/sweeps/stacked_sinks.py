@@ -1,14 +1,16 @@
-"""A stacked job's other sinks (graph, histograms, images, text, HParams) written by their own code.
+"""A stacked job's other sinks (graph, histograms, images, text, HParams), from their own code.
 
 Under `hydra/launcher=stacked` the launcher writes a job straight from its group's tensors
 (pipeline/sweeps/stacked_write.py) when it can write every sink the job has. The scalars
 are columns of the group's loop; the other sinks of tbpipe's default config need the job's
-model at a few steps, its data and its config, and nothing else of the run. So each is
-called here as `app.run` calls it, on an `Experiment` made for the job: `start` (the graph,
-the text, the HParams settings, the fit plot's background), `record` at the steps the run
-records it (the histograms at their cadence in one compiled call, the images at the last
-step), `finish` (the HParams session). The model is one `LinearModel` per group whose
-weight is set to the job's path: the sinks see what the job's own model held at that step.
+model at a few steps, its data and its config, and nothing else of the run. So here each
+gives what `app.run` would have it write, in that order: the graph of the group's training
+step, the config and command as text, the HParams settings, the histograms at their
+cadence (the sink's own data at each step, the group's `LinearModel` holding the job's
+weight from its path, bucketed in one compiled call a job), the fit picture at the last
+step (drawn beside the launcher: pipeline/sinks/fit_pictures.py), the HParams session.
+Each is an Event built as TensorFlow's writer would write it (pipeline/sweeps/sink_events.py):
+no summary writer is opened, no summary op runs.
 
 A sink this module cannot write this way (a user's, images drawn during training, a
 histogram of named Keras layers) leaves the job to its per-job run (pipeline/sweeps/stacked.py).
@@ -17,6 +19,8 @@ histogram of named Keras layers) leaves the job to its per-job run (pipeline/swe
 from __future__ import annotations
 
 import functools
+import io
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +56,10 @@ def writable(node: Any, task: Any) -> bool:
     return True
 
 
+#: the job's data as the sinks' `tensors` hold it
+DATA = ("x_train", "y_train", "x_test", "y_test")
+
+
 @dataclass
 class JobSinks:
     """What the launcher needs to write one job's other sinks: its group's shared parts,
@@ -64,86 +72,113 @@ class JobSinks:
     #: its last fit picture, being drawn beside the launcher (`submit_picture`), or None
     picture: Any = None
 
-    def writers_used(self) -> set[str]:
-        """The writers these sinks write to (opened beside the scalars')."""
-        from pipeline.app import writers_used
-
-        return writers_used(self.group.sinks)
-
-    def write(
-        self, writers: Mapping[str, Any], run_dir: Path, shown: Any, command: str,
-        overrides: Sequence[str], final: Mapping[str, float],
-    ) -> None:  # fmt: skip
-        """Every sink's summaries of the job, in the order `app.run` calls them, on the
-        job's open `writers`; `final` is its last step's statistics."""
-        import tensorflow as tf
-
-        from pipeline.compat import config_yaml, writer_handle
-        from pipeline.sinks.base import Experiment
+    def events(
+        self, run_dir: Path, shown: Any, command: str, overrides: Sequence[str],
+        final: Mapping[str, float],
+    ) -> dict[str, bytes]:  # fmt: skip
+        """Every sink's Events of the job, framed, by writer (`train`, `test`), in the order
+        `app.run` writes them (pipeline/sweeps/sink_events.py: no writer, no summary op);
+        the HParams session's files at the run dir's root written here. `final` is its
+        last step's statistics."""
+        from pipeline.compat import config_yaml
+        from pipeline.sinks.graph import GraphSink
+        from pipeline.sinks.hparams import HParamsSink
         from pipeline.sinks.settings import hparams_of
+        from pipeline.sinks.text import TextSink, indent_code
+        from pipeline.sweeps.sink_events import framed, graph_event, text_event
 
-        group, steps = self.group, len(self.path) - 1
-        model = group.model
-        tensors = {
-            name: tf.constant(getattr(self.data, name))
-            for name in ("x_train", "y_train", "x_test", "y_test")
-        }
-        experiment = Experiment(
-            model=model,
-            data=self.data,
-            tensors=tensors,
-            writers=writers,
-            step_graph=lambda: group.graph,
-            config_yaml=config_yaml(shown),
-            command=command,
-            run_dir=run_dir,
-            hparams=hparams_of(settings_config(shown, overrides), overrides),
-            label=self.label,
-            task=group.task,
-        )
-        sinks = group.sinks
-        pictured = group.images if self.picture is not None else None  # drawn already
-        for sink in sorted(sinks, key=lambda sink: not sink.in_graph):  # as app.train
-            if sink is not pictured:
-                sink.start(experiment)
-        handles = {name: writer_handle(writer) for name, writer in writers.items()}
-        path = tf.constant(self.path)
-        for sink in sinks:
-            if sink.in_graph and sink.every is not None:  # the histograms
-                steps_of = tf.constant(written_steps(steps, sink.every))
-                in_loop_writing(sink, model)(steps_of, path, tensors, handles)
-        model.k.assign(self.path[steps])  # the final state, for the Python sinks
-        for sink in sinks:
-            if sink is pictured:
-                self.write_picture(sink, experiment, steps, final)
-            elif not sink.in_graph:
-                with tf.summary.record_if(True):
-                    sink.record(experiment, steps, dict(final))
-        for sink in sinks:
-            if sink is not pictured:
-                sink.finish(experiment, COMPLETED)
+        group = self.group
+        records: dict[str, list[bytes]] = {}
 
-    def write_picture(
-        self, sink: Any, experiment: Any, step: int, final: Mapping[str, float]
-    ) -> None:
-        """The fit picture drawn beside the launcher, written as the image sink's `record`
-        writes it at the last step. It was drawn with the job's last k as its title's
-        estimate; should the task's `train/k` say otherwise, it is drawn again here."""
+        def add(writer: str, event: bytes) -> None:
+            records.setdefault(writer, []).append(framed(event))
+
+        started = time.time()  # the HParams session's start
+        hparams = {}
+        if any(isinstance(sink, HParamsSink) for sink in group.sinks):
+            hparams = hparams_of(settings_config(shown, overrides), overrides)
+        for sink in sorted(group.sinks, key=lambda sink: not sink.in_graph):  # as app.train
+            if isinstance(sink, GraphSink):
+                add(sink.writer, graph_event(group.graph))
+            elif isinstance(sink, TextSink):
+                add(sink.writer, text_event("config", indent_code(config_yaml(shown))))
+                add(sink.writer, text_event("command", indent_code(command)))
+            elif isinstance(sink, HParamsSink) and hparams:
+                self._settings(sink, hparams, run_dir, add)
+        for sink in group.sinks:  # the histograms, at their steps
+            if sink.in_graph and sink.every is not None:
+                for writer, event in self._histograms(sink):
+                    add(writer, event)
+        if group.images is not None:
+            add(group.images.writer, self._picture(final))
+        for sink in group.sinks:
+            if isinstance(sink, HParamsSink) and hparams:
+                self._session(sink, hparams, started, run_dir, add)
+        return {writer: b"".join(framed) for writer, framed in records.items()}
+
+    def _histograms(self, sink: Any) -> list[tuple[str, bytes]]:
+        """(writer, Event) of each histogram at each step the sink records, from the
+        group's compiled bucketing of the job's path."""
         import tensorflow as tf
 
-        from pipeline.sinks.images import write_png
-        from pipeline.sinks.tags import PLOTS
+        from pipeline.sweeps.sink_events import histogram_events
 
+        group, steps = self.group, written_steps(len(self.path) - 1, sink.every)
+        bucketing = histogram_bucketing(sink, group.model, tuple(steps.tolist()))
+        tensors = {name: tf.constant(getattr(self.data, name)) for name in DATA}
+        buckets = bucketing(tf.constant(self.path), tensors).numpy()
+        layout = bucketing.layout  # (writer, tag) of each histogram, known once traced
+        tags = [tag for _, tag in layout]
+        return [(layout[i][0], event) for i, event in histogram_events(tags, steps, buckets)]
+
+    def _picture(self, final: Mapping[str, float]) -> bytes:
+        """The fit picture's Event at the last step, as the image sink's `record` writes it:
+        drawn beside the launcher with the job's last k as its title's estimate; should the
+        task's `train/k` say otherwise, drawn again with that."""
+        from PIL import Image
+
+        from pipeline.sinks.tags import PLOTS
+        from pipeline.sweeps.sink_events import image_event
+
+        steps = len(self.path) - 1
         png = self.picture.result()
         k = float(final.get("train/k", float("nan")))
-        if not _same_number(k, float(self.path[step])):
-            sink.start(experiment)
-            with tf.summary.record_if(True):
-                sink.record(experiment, step, dict(final))
-            sink.finish(experiment, COMPLETED)
-            return
-        with tf.summary.record_if(True), sink.writer_of(experiment).as_default(step=step):
-            write_png(PLOTS + "fit", png)
+        if not _same_number(k, float(self.path[steps])):
+            png = submit_picture(self.group, self.data, self.label, self.path, k).result()
+        width, height = Image.open(io.BytesIO(png)).size
+        return image_event(PLOTS + "fit", width, height, png, steps)
+
+    def _settings(self, sink: Any, hparams: dict, run_dir: Path, add: Any) -> None:
+        """What the HParams sink's `start` writes: the settings as a table, at the run
+        dir's root (a file of its own, as the sink's own writer leaves) or in train/."""
+        from pipeline.sinks.hparams import settings_table
+        from pipeline.sweeps.scalar_events import new_event_file
+        from pipeline.sweeps.sink_events import framed, text_event
+
+        event = text_event("settings", settings_table(hparams))
+        if sink.session_run == "train":
+            add("train", event)
+        else:
+            new_event_file(run_dir, framed(event))
+
+    def _session(self, sink: Any, hparams: dict, started: float, run_dir: Path, add: Any) -> None:
+        """What the HParams sink's `finish` writes of a completed run: its session's start
+        (settings, trial id: the run dir's name) and end, where `start` wrote the settings."""
+        from tensorboard.plugins.hparams import summary as hp_v1
+        from tensorboard.plugins.hparams import summary_v2 as hp
+
+        from pipeline.sinks.hparams import SESSION_STATUS
+        from pipeline.sweeps.scalar_events import new_event_file
+        from pipeline.sweeps.sink_events import framed, summary_event
+
+        start = hp.hparams_pb(hparams, trial_id=run_dir.name, start_time_secs=started)
+        end = hp_v1.session_end_pb(SESSION_STATUS[COMPLETED], end_time_secs=time.time())
+        events = [summary_event(start), summary_event(end)]
+        if sink.session_run == "train":
+            for event in events:
+                add("train", event)
+        else:
+            new_event_file(run_dir, b"".join(map(framed, events)))
 
 
 def _same_number(a: float, b: float) -> bool:
@@ -151,14 +186,36 @@ def _same_number(a: float, b: float) -> bool:
 
 
 def settings_config(shown: Mapping[str, Any], overrides: Sequence[str]) -> DictConfig:
-    """The parts of a job's config its HPARAMS settings are read from (those the overrides
-    and the main settings name): `hparams_of` reads the same values from them as from the
-    whole config, which takes several times longer to make into a `DictConfig`."""
+    """The values of a job's config its HPARAMS settings are read from (those the overrides
+    and the main settings name; of a node, only its `_target_`): `hparams_of` reads the
+    same values from them as from the whole config, which takes many times longer to make
+    into a `DictConfig`. A key that passes through a list keeps its whole top node."""
     from pipeline.sinks.settings import MAIN_SETTINGS, given_setting
 
     keys = [setting[0] for o in overrides if (setting := given_setting(o)) is not None]
-    tops = {key.split(".")[0] for key in (*keys, *MAIN_SETTINGS)}
-    return OmegaConf.create({name: value for name, value in shown.items() if name in tops})
+    picked: dict[str, Any] = {}
+    whole = set()
+    for key in dict.fromkeys([*keys, *MAIN_SETTINGS]):
+        *path, last = key.split(".")
+        node, into = shown, picked
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+            if not isinstance(node, Mapping):
+                break
+            into = into.setdefault(part, {})
+        else:
+            if isinstance(node, Mapping) and last in node:
+                value = node[last]
+                if isinstance(value, Mapping):  # a node: its class, if it names one
+                    value = {"_target_": value["_target_"]} if "_target_" in value else {}
+                    into.setdefault(last, {}).update(value)
+                else:
+                    into[last] = value
+            continue
+        if node is not None:  # a list (or a value) on the way: its top node as it is
+            whole.add(key.split(".")[0])
+    picked.update({name: shown[name] for name in whole if name in shown})
+    return OmegaConf.create(picked)
 
 
 class GroupSinks:
@@ -179,8 +236,30 @@ class GroupSinks:
         #: the image sink (the fit at the last step only: `writable`), or None
         self.images = next((sink for sink in self.sinks if isinstance(sink, ImageSink)), None)
         x, y = pieces.tensors["x_train"], pieces.tensors["y_train"]
-        # serialised once: as `tf.summary.graph` serialises a graph (shapes added)
-        self.graph = pieces.loop.step_graph(x, y).as_graph_def(add_shapes=True)
+        #: the GraphDef's bytes as `tf.summary.graph` writes them (shapes added)
+        self.graph = written_graph(pieces.loop.step_graph(x, y))
+
+
+def written_graph(graph: Any) -> bytes:
+    """The bytes of `graph`'s GraphDef in the Event `tf.summary.graph` writes: written once
+    by TensorFlow's own writer in a scratch dir and read back (its C++ serialises the
+    GraphDef's maps in an order of its own, which Python's protobuf need not share)."""
+    import tempfile
+
+    import tensorflow as tf
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    from pipeline.runinfo import Records
+
+    with tempfile.TemporaryDirectory(prefix="tbpipe-graph-") as scratch:
+        writer = tf.summary.create_file_writer(scratch)
+        with writer.as_default():
+            tf.summary.graph(graph)
+        writer.close()
+        (path,) = Path(scratch).iterdir()
+        events = [Event.FromString(data) for *_, data in Records(path.read_bytes())]
+    (graph_def,) = [event.graph_def for event in events if event.graph_def]
+    return graph_def
 
 
 def written_steps(steps: int, every: int) -> np.ndarray:
@@ -191,29 +270,48 @@ def written_steps(steps: int, every: int) -> np.ndarray:
 
 
 @functools.cache
-def in_loop_writing(sink: Any, model: Any) -> Any:
-    """The compiled recording of `sink` at given steps, `model`'s weight set from a path
-    before each (traced once a group; a job's steps, path, data and writers are arguments),
-    each record made as the training loop makes it (pipeline/train.py's `_write`)."""
+def histogram_bucketing(sink: Any, model: Any, steps: tuple[int, ...]) -> Any:
+    """The compiled bucketing of `sink`'s histograms at `steps`, `model`'s weight set from
+    a job's path before each (traced once a group; a job's path and data are arguments):
+    (steps, histograms, buckets, 3) float64. A loop over the steps keeps each step's data
+    as the sink shows it (`shown_data`); after it they are all bucketed together in one
+    set of ops (`rows_histogram_buckets`: each histogram's numbers are the same however
+    many are bucketed with it). Its `layout`: the (writer, tag) of each histogram."""
     import tensorflow as tf
 
-    from pipeline.compat import writer_from_handle
     from pipeline.sinks.base import Experiment
-    from pipeline.train import _write
+    from pipeline.sinks.histogram_buckets import rows_histogram_buckets
 
-    def write(steps, path, tensors, handles):
-        writers = {name: writer_from_handle(handle) for name, handle in handles.items()}
-        experiment = Experiment(model, None, tensors, writers, None, "", "", Path())
+    def bucketing(path, tensors):
+        experiment = Experiment(model, None, tensors, {}, None, "", "", Path())
         (variable,) = model.trainable_variables
+        at = tf.constant(steps)
 
-        def body(row):
-            variable.assign(path[steps[row]])
-            _write(sink, experiment, steps[row], {})
-            return (row + 1,)
+        def shown(row):
+            variable.assign(path[at[row]])
+            found = sink.shown_data(experiment)
+            compiled.layout = [(writer, tag) for writer, tag, _ in found]
+            return [data for *_, data in found]
 
-        tf.while_loop(lambda row: row < tf.shape(steps)[0], body, [tf.constant(0)])
+        first = shown(0)  # the data's shapes and dtypes, for the lists kept
+        kept = [
+            tf.TensorArray(data.dtype, size=len(steps), element_shape=data.shape) for data in first
+        ]
 
-    return tf.function(write, autograph=False)
+        def body(row, *kept):
+            return (
+                row + 1,
+                *[k.write(row, data) for k, data in zip(kept, shown(row), strict=True)],
+            )
+
+        _, *kept = tf.while_loop(lambda row, *_: row < len(steps), body, [tf.constant(0), *kept])
+        if not kept:
+            return tf.zeros([len(steps), 0, sink.buckets, 3], tf.float64)
+        return rows_histogram_buckets([k.stack() for k in kept], sink.buckets)
+
+    compiled = tf.function(bucketing, autograph=False)
+    compiled.layout = []
+    return compiled
 
 
 def group_sinks(cfg: DictConfig) -> GroupSinks:
@@ -256,10 +354,12 @@ def job_sinks(
     return JobSinks(group, path, data, label, picture)
 
 
-def submit_picture(group: GroupSinks, data: Any, label: str, path: np.ndarray) -> Any:
+def submit_picture(
+    group: GroupSinks, data: Any, label: str, path: np.ndarray, k: float | None = None
+) -> Any:
     """The job's last fit picture, handed to the process that draws them beside the
     launcher (pipeline/sinks/fit_pictures.py): the line the image sink's `fit` draws,
-    the group's model holding the job's last k."""
+    the group's model holding the job's last k; titled with `k` (by default that k)."""
     import tensorflow as tf
 
     from pipeline.sinks.fit_plot import data_extent
@@ -269,7 +369,8 @@ def submit_picture(group: GroupSinks, data: Any, label: str, path: np.ndarray) -
     line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]
     group.model.k.assign(path[steps])
     line_y = group.model(tf.constant(line_x)).numpy()
-    return fit_pictures().submit(data, label, (line_x, line_y), steps, float(path[steps]))
+    k = float(path[steps]) if k is None else k
+    return fit_pictures().submit(data, label, (line_x, line_y), steps, k)
 
 
 @functools.cache

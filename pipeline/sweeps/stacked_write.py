@@ -248,9 +248,9 @@ def write_run(
     final = {name: float(values[-1]) for name, values in scalars.values.items()}
     sinks = scalars.sinks
     also = None
-    if sinks is not None:  # the other sinks, on the same writers
+    if sinks is not None:  # the other sinks' Events, first in the same files
         also = functools.partial(
-            sinks.write, run_dir=run_dir, shown=shown, command=command, overrides=overrides,
+            sinks.events, run_dir=run_dir, shown=shown, command=command, overrides=overrides,
             final=final,
         )  # fmt: skip
     write_events(run_dir, shown["writer"], scalars, also)
@@ -284,22 +284,10 @@ def write_events(
     """The train/ and test/ event files: each scalar at each of its steps, as
     `tf.summary.scalar` on the writers `app.run` would open writes it, built whole
     (pipeline/sweeps/scalar_events.py: TensorFlow's bytes but for the wall times, no
-    summary writer or op). With the job's other sinks, `also(writers)` writes them on
-    TensorFlow's writers first, and the scalars are appended to the file each closed writer
-    left: one event file a directory (pipeline/writers.py), as a run's."""
-    from pipeline.sweeps.scalar_events import append_scalar_files, write_scalar_files
+    summary writer or op). With the job's other sinks, `also()` gives their Events by
+    writer (pipeline/sweeps/stacked_sinks.py), written first in the same files: one event
+    file a directory (pipeline/writers.py), as a run's."""
+    from pipeline.sweeps.scalar_events import write_scalar_files
 
-    if also is None and scalars.sinks is None:
-        write_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values)
-        return
-    from pipeline.writers import close_writers, open_writers
-
-    used = {name.partition("/")[0] for name in scalars.values}
-    used |= scalars.sinks.writers_used() if scalars.sinks is not None else set()
-    writers = open_writers(run_dir, used=used, **writer_dirs)
-    try:
-        if also is not None:
-            also(writers)
-    finally:
-        close_writers(writers)
-    append_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values)
+    before = also() if also is not None else None
+    write_scalar_files(run_dir, writer_dirs, scalars.steps, scalars.values, before)
