@@ -106,6 +106,21 @@ def framed(payloads: np.ndarray) -> np.ndarray:
     return records
 
 
+def framed_record(payload: bytes) -> bytes:
+    """One record's data framed as a TFRecord (its length, the length's CRC-32C, the data,
+    the data's), each checksum computed on its own: for a few records of their own lengths,
+    where `framed`'s tables would cost more than they save."""
+    import struct
+
+    from pipeline.compat import masked_crc32c
+
+    header = struct.pack("<Q", len(payload))
+    return b"".join(
+        (header, struct.pack("<I", masked_crc32c(header)), payload,
+         struct.pack("<I", masked_crc32c(payload)))
+    )  # fmt: skip
+
+
 def _crc32c(data: Any) -> int:
     """The plain (unmasked) CRC-32C of `data` (bytes or a buffer), by google-crc32c (in C)."""
     from google_crc32c import value

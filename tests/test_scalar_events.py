@@ -164,7 +164,7 @@ def test_after_other_summaries_they_read_the_same(both, tmp_path):
     """Beside other sinks the scalars follow their Events in the same file (one a
     directory): its own first event, the other summaries kept first, the scalars as
     TensorFlow's."""
-    from pipeline.sweeps.sink_events import framed as framed_event
+    from pipeline.runinfo import framed_record as framed_event
     from pipeline.sweeps.sink_events import text_event
 
     tensorflow_dir, _, _, _ = both

@@ -25,7 +25,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.hparams import summary as hp_v1
 from tensorboard.plugins.hparams import summary_v2 as hp
 
-from pipeline.runinfo import Records
+from pipeline.runinfo import Records, framed_record
 from pipeline.sinks.histogram_buckets import (
     many_histogram_buckets,
     rows_histogram_buckets,
@@ -133,7 +133,7 @@ def test_the_graph_event_holds_the_graph_tensorflow_writes(tmp_path):
 
 def test_events_are_framed_in_an_event_file_tensorflows_reader_reads(tmp_path):
     events = [sink_events.text_event("config", "a"), sink_events.text_event("config", "b")]
-    file = new_event_file(tmp_path / "run", b"".join(map(sink_events.framed, events)))
+    file = new_event_file(tmp_path / "run", b"".join(map(framed_record, events)))
     walk = Records(file.read_bytes())  # both CRCs of every record checked
     found = [data for *_, data in walk]
     assert walk.problem is None and found[1:] == events

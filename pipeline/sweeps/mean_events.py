@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runinfo import framed
+from pipeline.runinfo import framed_record
 from pipeline.sweeps.scalar_events import step_widths
 
 #: prefix of the band tags; sorts after the lesson's groups in TIME SERIES
@@ -42,8 +42,7 @@ def write_mean_events(directory: Path, by_tag: dict[str, list[MeanPoint]]) -> Pa
     path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}"
     opening = event_pb2.Event(wall_time=seconds, file_version=FILE_VERSION)
     opening.source_metadata.writer = WRITER_SOURCE
-    first = framed(np.frombuffer(opening.SerializeToString(), dtype=np.uint8)[None])
-    path.write_bytes(first.tobytes() + mean_records(by_tag))
+    path.write_bytes(framed_record(opening.SerializeToString()) + mean_records(by_tag))
     return path
 
 
@@ -123,7 +122,8 @@ def framed_each(payloads: np.ndarray) -> np.ndarray:
     count, length = payloads.shape
     records = np.empty((count, length + 16), dtype=np.uint8)
     if count:
-        records[:, :12] = framed(payloads[:1])[0, :12]  # the length and its checksum
+        head = framed_record(payloads[0].tobytes())[:12]  # the length and its checksum
+        records[:, :12] = np.frombuffer(head, dtype=np.uint8)
         records[:, 12:-4] = payloads
         checksums = [masked_crc32c(row.tobytes()) for row in payloads]
         records[:, -4:] = np.asarray(checksums, dtype="<u4").view(np.uint8).reshape(count, 4)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runinfo import framed
+from pipeline.runinfo import framed, framed_record
 
 #: what TensorFlow's event writer puts in a file's first event
 FILE_VERSION = "brain.Event:2"
@@ -64,7 +64,7 @@ def new_event_file(directory: Path, records: bytes) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     name = f"events.out.tfevents.{seconds:010d}.{socket.gethostname()}"
     path = directory / f"{name}.{os.getpid()}.{next(_file_numbers)}.v2"
-    first = framed(np.frombuffer(first_event(seconds), dtype=np.uint8)[None]).tobytes()
+    first = framed_record(first_event(seconds))
     path.write_bytes(first + records)
     return path
 

@@ -15,7 +15,6 @@ GraphDef's bytes). Equal to TensorFlow's bytes but for the wall time
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Iterable, Sequence
 
@@ -23,17 +22,6 @@ import numpy as np
 
 #: a tensor's dtype as TensorFlow's types.proto numbers it
 DT_DOUBLE, DT_STRING = 2, 7
-
-
-def framed(payload: bytes) -> bytes:
-    """One Event's bytes as a TFRecord: length, its CRC, the data, the data's CRC."""
-    from pipeline.compat import masked_crc32c
-
-    header = struct.pack("<Q", len(payload))
-    return b"".join(
-        (header, struct.pack("<I", masked_crc32c(header)), payload,
-         struct.pack("<I", masked_crc32c(payload)))
-    )  # fmt: skip
 
 
 def graph_event(graph_def: bytes, step: int = 0) -> bytes:

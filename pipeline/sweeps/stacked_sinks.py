@@ -81,11 +81,12 @@ class JobSinks:
         the HParams session's files at the run dir's root written here. `final` is its
         last step's statistics."""
         from pipeline.compat import config_yaml
+        from pipeline.runinfo import framed_record as framed
         from pipeline.sinks.graph import GraphSink
         from pipeline.sinks.hparams import HParamsSink
         from pipeline.sinks.settings import hparams_of
         from pipeline.sinks.text import TextSink, indent_code
-        from pipeline.sweeps.sink_events import framed, graph_event, text_event
+        from pipeline.sweeps.sink_events import graph_event, text_event
 
         group = self.group
         records: dict[str, list[bytes]] = {}
@@ -151,9 +152,10 @@ class JobSinks:
     def _settings(self, sink: Any, hparams: dict, run_dir: Path, add: Any) -> None:
         """What the HParams sink's `start` writes: the settings as a table, at the run
         dir's root (a file of its own, as the sink's own writer leaves) or in train/."""
+        from pipeline.runinfo import framed_record as framed
         from pipeline.sinks.hparams import settings_table
         from pipeline.sweeps.scalar_events import new_event_file
-        from pipeline.sweeps.sink_events import framed, text_event
+        from pipeline.sweeps.sink_events import text_event
 
         event = text_event("settings", settings_table(hparams))
         if sink.session_run == "train":
@@ -167,9 +169,10 @@ class JobSinks:
         from tensorboard.plugins.hparams import summary as hp_v1
         from tensorboard.plugins.hparams import summary_v2 as hp
 
+        from pipeline.runinfo import framed_record as framed
         from pipeline.sinks.hparams import SESSION_STATUS
         from pipeline.sweeps.scalar_events import new_event_file
-        from pipeline.sweeps.sink_events import framed, summary_event
+        from pipeline.sweeps.sink_events import summary_event
 
         start = hp.hparams_pb(hparams, trial_id=run_dir.name, start_time_secs=started)
         end = hp_v1.session_end_pb(SESSION_STATUS[COMPLETED], end_time_secs=time.time())
