@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.compat import cache_interpolation_parses, config_container
 from pipeline.runinfo import RESUME_ENV
+from pipeline.sweeps.heap import full_scans_waiting
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import sweep_logging
 
@@ -313,12 +314,14 @@ class StackedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = []
-        for num, overrides in enumerate(job_overrides, start=initial_job_idx):
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(cfg):
-                cfg.hydra.job.id = num
-                cfg.hydra.job.num = num
-            configs.append(cfg)
+        with full_scans_waiting():  # each config stays until its job runs: none is garbage
+            for num, overrides in enumerate(job_overrides, start=initial_job_idx):
+                loader = self.hydra_context.config_loader
+                cfg = loader.load_sweep_config(self.config, list(overrides))
+                with open_dict(cfg):
+                    cfg.hydra.job.id = num
+                    cfg.hydra.job.num = num
+                configs.append(cfg)
         jobs, groups = stacked_jobs(configs)  # TensorFlow loaded quietly there
         direct = sum(job.scalars is not None for job in jobs.values())
         log.info(
