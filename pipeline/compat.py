@@ -581,6 +581,21 @@ def cache_interpolation_parses() -> None:
         omegaconf.base.parse = functools.lru_cache(maxsize=PARSES_KEPT)(parse)
 
 
+@contextlib.contextmanager
+def interpolation_parses_kept() -> Iterator[None]:
+    """`cache_interpolation_parses` while the block runs (the preflight's check of every job
+    of a sweep, each reading the same `${...}` texts), OmegaConf's own parse after it, as
+    it was before: a launcher other than the stacked one runs as it always did."""
+    import omegaconf.base
+
+    parse = omegaconf.base.parse
+    cache_interpolation_parses()
+    try:
+        yield
+    finally:
+        omegaconf.base.parse = parse
+
+
 def yaml_of(container: Any) -> str:
     """`OmegaConf.to_yaml` of a config already made a container (`OmegaConf.to_container`,
     resolve=False, enum_to_str=True): the same text with OmegaConf's own YAML dumper, so a

@@ -39,6 +39,7 @@ from pipeline.compat import (
     compose_with_hydra,
     hydra_args_parser,
     hydra_config_loader,
+    interpolation_parses_kept,
     parsed_override,
     split_sweep,
 )
@@ -174,14 +175,15 @@ def _check_configs(args, multirun: bool, runs: bool = True) -> OutputDir:
             # each job's dir is found while its config is at hand (a later job's config is
             # one copy that each job sets its values on); its errors come after validation's
             paths, standing_in, count = SweepPaths(cfg), [], 0
-            for job_cfg, job, values_checked, shape in jobs:
-                if not values_checked:
-                    _validate(job_cfg, job)
-                count += 1
-                if runs and jobs.every_job:
-                    paths.add(job_cfg, job, *shape)
-                elif runs:
-                    standing_in.append((job_cfg, job))
+            with interpolation_parses_kept():  # each job reads the same `${...}` texts
+                for job_cfg, job, values_checked, shape in jobs:
+                    if not values_checked:
+                        _validate(job_cfg, job)
+                    count += 1
+                    if runs and jobs.every_job:
+                        paths.add(job_cfg, job, *shape)
+                    elif runs:
+                        standing_in.append((job_cfg, job))
             if runs and jobs.every_job and not count:
                 raise BadInput(f"the sweep has no jobs: {_empty_sweep(overrides)}; nothing was run")
             if runs and jobs.every_job:

@@ -12,11 +12,18 @@ collection) is called once, as the second job in a process starts, after one ful
 collection: the first job's garbage is freed, not kept. A process that runs one job
 (a single run, a Slurm job) never pays for that collection. Objects made later are
 collected as before, so memory stays flat (tests/test_sweep_memory.py).
+
+The stacked launcher makes every job config of a batch before the first job runs, and
+each stays alive until its job has run: `full_scans_waiting` keeps the collector from
+walking the growing heap again and again while they are made (Python starts a full
+collection each time what lived on grows by a quarter), and collects nothing less.
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -35,3 +42,20 @@ class FreezeWhatTheFirstJobLoaded(Callback):
         if self.jobs_started == 2:
             gc.collect()  # the first job's garbage goes; what is left is what stays
             gc.freeze()
+
+
+#: a count of young collections that a batch's configs never reach
+_NEVER = 2**30
+
+
+@contextmanager
+def full_scans_waiting() -> Iterator[None]:
+    """While the block runs, the collector's young generations are collected as usual (an
+    object that dies young goes), its full collections wait; the block's end restores
+    the thresholds as they were, and the next full collection comes at its usual time."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], _NEVER)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)

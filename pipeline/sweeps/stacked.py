@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.compat import cache_interpolation_parses, config_container
 from pipeline.runinfo import RESUME_ENV
+from pipeline.sweeps.heap import full_scans_waiting
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import sweep_logging
 
@@ -109,18 +110,20 @@ def setting_of(cfg: DictConfig) -> Any:
     from pipeline.contracts import build_piece, check_data, target_of
     from pipeline.sweeps.stacked_train import Setting
 
-    data = check_data("data", build_piece(cfg.data, "data"), target_of(cfg.data))
+    data = check_data("data", linear_data(cfg.data), LINEAR_DATA)
     weights = None
     if target_of(cfg.model) == MLP_MODEL:
         from pipeline.sweeps.stacked_mlp import starting_weights
 
         weights = starting_weights(build_piece(cfg.model, "model"))
-    optimizer = cfg.optimizer
+    # each node's values read at once: `DictConfig.get` of a key a struct node lacks
+    # (SGD's beta1) costs an exception inside OmegaConf
+    model, optimizer = (OmegaConf.to_container(cfg[key], resolve=True) for key in PARAMETERS)
     return Setting(
         x_train=data.x_train,
         y_train=data.y_train,
-        k_init=float(cfg.model.get("k_init", 0.0)),
-        learning_rate=float(optimizer.learning_rate),
+        k_init=float(model.get("k_init", 0.0)),
+        learning_rate=float(optimizer["learning_rate"]),
         beta1=float(optimizer.get("beta1", 0.9)),
         beta2=float(optimizer.get("beta2", 0.999)),
         epsilon=float(optimizer.get("epsilon", 1e-7)),
@@ -128,6 +131,32 @@ def setting_of(cfg: DictConfig) -> Any:
         y_test=data.y_test,
         weights=weights,
     ), data.k_true
+
+
+#: the nodes a stacked job's starting values are read from
+PARAMETERS = ("model", "optimizer")
+
+
+def linear_data(node: DictConfig) -> Any:
+    """The job's `LinearData` (`stack_key` found it is its data's class), as
+    `contracts.build_piece` builds it: a node of plain values is the class called with them
+    (tbpipe's own class, which keeps the data contract, with no nested `_target_` to check);
+    any other node goes through `build_piece`."""
+    from pipeline.contracts import build_piece
+    from pipeline.data import LinearData
+
+    values = OmegaConf.to_container(node, resolve=True)
+    values.pop("_target_", None)
+    if all(
+        isinstance(name, str) and not name.startswith("_") and type(value) in PLAIN
+        for name, value in values.items()
+    ):
+        return LinearData(**values)
+    return build_piece(node, "data")
+
+
+#: the values a `LinearData` node of a stacked job holds
+PLAIN = (int, float, bool, str, type(None))
 
 
 def scalars_only(cfg: DictConfig) -> tuple[Any, int, list] | None:
@@ -313,12 +342,14 @@ class StackedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = []
-        for num, overrides in enumerate(job_overrides, start=initial_job_idx):
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(cfg):
-                cfg.hydra.job.id = num
-                cfg.hydra.job.num = num
-            configs.append(cfg)
+        with full_scans_waiting():  # each config stays until its job runs: none is garbage
+            for num, overrides in enumerate(job_overrides, start=initial_job_idx):
+                loader = self.hydra_context.config_loader
+                cfg = loader.load_sweep_config(self.config, list(overrides))
+                with open_dict(cfg):
+                    cfg.hydra.job.id = num
+                    cfg.hydra.job.num = num
+                configs.append(cfg)
         jobs, groups = stacked_jobs(configs)  # TensorFlow loaded quietly there
         direct = sum(job.scalars is not None for job in jobs.values())
         log.info(
