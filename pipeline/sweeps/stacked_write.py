@@ -46,7 +46,7 @@ from pipeline.runinfo import (
     write_metrics,
     write_run_info,
 )
-from pipeline.sweeps.naming import staged_dir
+from pipeline.sweeps.naming import job_dir_of, staged_dir
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import (
     list_yaml,
@@ -162,12 +162,16 @@ def _write_job(
     hydra_node = config.hydra
     OmegaConf.set_readonly(hydra_node, True)
     HydraConfig.instance().cfg = config
-    sweep = hydra_node.sweep
-    run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
-    with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
-        hydra_node.runtime.output_dir = str(run_dir)
     saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
+    # the job dir's name read from the container where it can be (pipeline/sweeps/naming.py)
+    subdir = job_dir_of(hydra_saved)
+    sweep = hydra_node.sweep
+    subdir = str(sweep.subdir) if subdir is None else subdir
+    run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), subdir)))
+    with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
+        hydra_node.runtime.output_dir = str(run_dir)
+    hydra_saved["runtime"]["output_dir"] = str(run_dir)  # in its place, or last if new
     task = list(hydra_saved["overrides"]["task"])
     if hydra_node.output_subdir is None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +200,12 @@ def _write_job(
     job_log.info("%s", line)
     print(line, flush=True)
     ret = JobReturn(overrides=task, cfg=task_cfg, hydra_cfg=HydraConfig.instance().cfg)
-    direction = str(config.hydra.sweeper.get("direction", "minimize")).lower()
-    ret.return_value = objective(metrics, config.get("objective"), direction == "maximize")
+    sweeper = hydra_saved.get("sweeper")
+    direction = "minimize"  # the sweeper's, where it has one (an Enum's text is its own)
+    if not isinstance(sweeper, dict) or "direction" in sweeper:
+        direction = str(config.hydra.sweeper.get("direction", "minimize"))
+    name = plain(saved, "objective", config, None)
+    ret.return_value = objective(metrics, name, direction.lower() == "maximize")
     ret.status = JobStatus.COMPLETED
     ret.working_dir = os.getcwd()
     ret.task_name = JobRuntime.instance().get("name")
@@ -205,6 +213,16 @@ def _write_job(
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
     return ret
+
+
+def plain(saved: dict[str, Any], key: str, node: DictConfig, default: Any) -> Any:
+    """`node.get(key, default)`, read from `saved` (`node` as a container, unresolved) where
+    it holds no such key, null, or a text that is a value of its own (no `${...}`, not
+    `???`); else OmegaConf's value (resolved, its type kept)."""
+    value = saved.get(key, default)
+    if value is None or (type(value) is str and "${" not in value and value != "???"):
+        return value
+    return node.get(key, default)
 
 
 def made_with_configs(run_dir: Path, subdir: str, files: Mapping[str, str]) -> None:
