@@ -73,6 +73,10 @@ class Scalars:
     train_seconds: float  # the job's share of its group's training
     #: the job's other sinks (pipeline/sweeps/stacked_sinks.py's JobSinks), or None: scalars only
     sinks: Any = None
+    #: the job's task config resolved (plain dicts, lists, values), set by `write_job` when
+    #: nothing in it is read from the environment: the sweep summary reads its row's
+    #: columns from it (pipeline/sweeps/summary.py `resolved_job_columns`)
+    resolved_config: dict[str, Any] | None = None
 
 
 def scalars_of(
@@ -187,8 +191,11 @@ def _write_job(
     # render its help pages (resolvers that compose every config group)
     task_cfg = task_config_of(saved)
     # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
-    secrets = environment_values(task_cfg) if mentions(saved, "oc.env") else set()
-    shown = redacted(resolved_copy(task_cfg, saved), secrets)
+    from_environment = mentions(saved, "oc.env")
+    secrets = environment_values(task_cfg) if from_environment else set()
+    resolved = resolved_copy(task_cfg, saved)
+    shown = redacted(resolved, secrets) if secrets else resolved  # (new lists and dicts)
+    scalars.resolved_config = None if from_environment else resolved
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
     metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars, durable)
