@@ -243,8 +243,9 @@ def job_dir_of(hydra: dict[str, Any]) -> str | None:
     """What `_job_dir_resolver` names a job's dir, read from the job's `hydra` node as a
     container, unresolved (the stacked launcher converts every job's config once anyway):
     when `hydra.sweep.subdir` is `JOB_SUBDIR`, the sweep is not being resumed (its dirs are
-    found on disk) and the values read are plain (no `${...}`); else None, and OmegaConf
-    resolves the subdir itself."""
+    found on disk) and the keys left out of names and the width are plain (no `${...}`;
+    the overrides are taken as typed either way); else None, and OmegaConf resolves the
+    subdir itself."""
     from pipeline.runinfo import RESUME_ENV
 
     try:
@@ -253,16 +254,19 @@ def job_dir_of(hydra: dict[str, Any]) -> str | None:
         num, width = job["num"], env.get(JOB_WIDTH_ENV, 1)
         overrides = hydra["overrides"]["task"]
         excluded = job["config"]["override_dirname"]["exclude_keys"] or []
-        texts = [*overrides, *excluded]
+        texts = [*excluded, width] if isinstance(width, str) else excluded
         if (
             hydra["sweep"]["subdir"] != JOB_SUBDIR
             or RESUME_ENV in env
             or type(num) is not int
             or not isinstance(width, (int, str))
-            or not all(isinstance(text, str) and "${" not in text for text in texts)
+            or not (isinstance(overrides, list) and isinstance(excluded, list))
+            or not all(
+                isinstance(text, str) and "${" not in text and text != "???" for text in texts
+            )
         ):
             return None
-        return job_dir_name(num, overrides, excluded, width=int(width))
+        return job_dir_name(num, [str(o) for o in overrides], excluded, width=int(width))
     except (KeyError, TypeError, AttributeError, ValueError):
         return None
 

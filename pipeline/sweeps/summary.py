@@ -269,9 +269,10 @@ def resolved_job_columns(resolved: dict[str, Any], overrides: list) -> dict[str,
     config resolved into plain values (`readback.jobs.resolved_columns`); None where that
     could differ from reading its DictConfig."""
     columns = resolved_columns(resolved, [str(o) for o in overrides])
-    data = resolved.get("data") or {}
-    draw = data.get("noise_draw")
-    if columns is None or not (draw is None or type(draw) in (str, int, float, bool)):
+    if columns is None:  # the data are a mapping here, or none
+        return None
+    draw = (resolved.get("data") or {}).get("noise_draw")
+    if not (draw is None or type(draw) in (str, int, float, bool)):
         return None
     if isinstance(draw, str) and ("${" in draw or draw == "???"):
         return None
