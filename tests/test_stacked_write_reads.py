@@ -23,7 +23,8 @@ from pipeline.readback.jobs import config_columns
 from pipeline.runinfo import RESUME_ENV, framed
 from pipeline.sweeps.naming import JOB_SUBDIR, JOB_WIDTH_ENV, job_dir_of
 from pipeline.sweeps.scalar_events import layout_of, records_of, scalar_payloads
-from pipeline.sweeps.stacked_write import written_steps
+from pipeline.sweeps.stacked_configs import references_resolved, resolved_copy, task_config_of
+from pipeline.sweeps.stacked_write import WrittenJobReturn, written_steps
 from pipeline.sweeps.summary import NOISE_DRAW, resolved_job_columns
 from tests.conftest import compose_config
 
@@ -145,3 +146,24 @@ def test_each_jobs_records_from_one_layout_are_framed_as_each_alone():
         assert got == framed_alone(tags, steps, columns, wall), job
     assert layout_of(tuple(tags), steps) is layout_of(tuple(tags), steps.copy())
     assert records_of(tags, steps[:0], [c[:0] for c in columns]) == b""
+
+
+def test_a_tasks_references_read_from_its_container_are_omegaconfs(task_configs):
+    saved = copy.deepcopy(task_configs[0][0])
+    saved["trainer"]["label"] = "${data.noise_draw}"  # a text, beside `data.seed: ${seed}`
+    want = resolved_copy(task_config_of(saved), saved)
+    got = references_resolved(saved)
+    assert got == want and got["data"]["seed"] == saved["seed"] == 7
+    assert got["trainer"]["label"] == saved["data"]["noise_draw"]
+    for other in ("${oc.env:HOME}", "${hydra:job.num}", "${hydra.job.num}", "${data}",
+                  "${nowhere}", "x ${seed}", "${..seed}"):  # fmt: skip
+        assert references_resolved({**saved, "other": other}) is None, other
+
+
+def test_a_written_jobs_config_is_made_only_when_read(task_configs):
+    saved, overrides = task_configs[0]
+    job_return = WrittenJobReturn(saved, overrides=overrides)
+    assert job_return._cfg is not None and job_return._saved is saved  # not made yet
+    assert job_return.cfg == OmegaConf.create(saved) and job_return.cfg is job_return.cfg
+    job_return.cfg = None  # as ForgetJobConfigs drops it
+    assert job_return.cfg is None and job_return._saved is None

@@ -51,6 +51,7 @@ from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import (
     list_yaml,
     mentions,
+    references_resolved,
     resolved_copy,
     task_config_of,
     yaml_by_entry,
@@ -187,13 +188,15 @@ def _write_job(
         })  # fmt: skip
     job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
-    # the job's own config, as its task would get it: resolving the `hydra` node would also
-    # render its help pages (resolvers that compose every config group)
-    task_cfg = task_config_of(saved)
-    # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
+    # the job's own config resolved, as its task would get it: resolving the `hydra` node
+    # would also render its help pages (resolvers that compose every config group); read
+    # from `saved` where its interpolations only name plain values, else by OmegaConf
     from_environment = mentions(saved, "oc.env")
+    resolved = None if from_environment else references_resolved(saved)
+    task_cfg = _UNMADE if resolved is not None else task_config_of(saved)
+    # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
     secrets = environment_values(task_cfg) if from_environment else set()
-    resolved = resolved_copy(task_cfg, saved)
+    resolved = resolved_copy(task_cfg, saved) if resolved is None else resolved
     shown = redacted(resolved, secrets) if secrets else resolved  # (new lists and dicts)
     scalars.resolved_config = None if from_environment else resolved
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
@@ -206,7 +209,7 @@ def _write_job(
     line = summary_line(metrics, run_dir)
     job_log.info("%s", line)
     print(line, flush=True)
-    ret = JobReturn(overrides=task, cfg=task_cfg, hydra_cfg=HydraConfig.instance().cfg)
+    ret = WrittenJobReturn(saved, task_cfg, overrides=task, hydra_cfg=HydraConfig.instance().cfg)
     sweeper = hydra_saved.get("sweeper")
     direction = "minimize"  # the sweeper's, where it has one (an Enum's text is its own)
     if not isinstance(sweeper, dict) or "direction" in sweeper:
@@ -220,6 +223,31 @@ def _write_job(
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
     return ret
+
+
+#: a written job's task config not made yet (`WrittenJobReturn`)
+_UNMADE: Any = object()
+
+
+class WrittenJobReturn(JobReturn):
+    """A written job's `JobReturn`, whose `cfg` (its task config as a DictConfig, as
+    Hydra's `run_job` gives it) is made from its saved container only when read: the
+    sweep summary takes the job's columns from its resolved config instead, and nothing
+    else of tbpipe reads it."""
+
+    def __init__(self, saved: dict, cfg: Any = _UNMADE, **fields: Any) -> None:
+        super().__init__(**fields)
+        self._saved, self._cfg = saved, cfg
+
+    @property
+    def cfg(self) -> Any:
+        if self._cfg is _UNMADE:
+            self._cfg = task_config_of(self._saved)
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Any) -> None:
+        self._cfg, self._saved = value, None
 
 
 def plain(saved: dict[str, Any], key: str, node: DictConfig, default: Any) -> Any:

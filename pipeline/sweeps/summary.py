@@ -443,13 +443,17 @@ class SweepSummary(Callback):
         with the overrides saved beside it in `overrides.yaml`): taken from here, neither
         is read back. `resolved`: that config resolved, as the stacked launcher wrote it
         (nothing in it to redact), its columns read from it where they can be."""
-        job_config, overrides = getattr(job_return, "cfg", None), job_return.overrides
+        overrides = job_return.overrides
+        if resolved is not None and isinstance(overrides, list):  # its DictConfig not read
+            found = resolved_job_columns(resolved, overrides)
+            if found is not None:
+                self.overrides[os.path.abspath(output_dir)] = [str(o) for o in overrides]
+                self.configs[os.path.abspath(output_dir)] = found
+                return
+        job_config = getattr(job_return, "cfg", None)
         if not isinstance(job_config, DictConfig) or not isinstance(overrides, list):
             return
         self.overrides[os.path.abspath(output_dir)] = [str(o) for o in overrides]
-        if resolved is not None and (found := resolved_job_columns(resolved, overrides)):
-            self.configs[os.path.abspath(output_dir)] = found
-            return
         try:
             columns = config_columns(job_config, [str(o) for o in overrides])
             columns[NOISE_DRAW] = OmegaConf.select(job_config, "data.noise_draw")
