@@ -323,12 +323,18 @@ def write_run(
         "train_seconds": round(scalars.train_seconds, 4),
         "checkpoint_seconds": 0.0,
         "status": COMPLETED,
-        **this_process(),
+        **process_of(os.getpid()),
         "started_at": begun,
         "heartbeat_at": time.time(),
     }
     durable.finish(run_dir, (command, overrides, shown), metrics)
     return metrics
+
+
+@functools.lru_cache(maxsize=1)
+def process_of(pid: int) -> dict[str, Any]:
+    """`runinfo.this_process()` of the launcher's process `pid`, read once for its jobs."""
+    return this_process()
 
 
 def write_events(
