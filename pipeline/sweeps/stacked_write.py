@@ -74,9 +74,9 @@ class Scalars:
     train_seconds: float  # the job's share of its group's training
     #: the job's other sinks (pipeline/sweeps/stacked_sinks.py's JobSinks), or None: scalars only
     sinks: Any = None
-    #: the job's task config resolved (plain dicts, lists, values), set by `write_job` when
-    #: nothing in it is read from the environment: the sweep summary reads its row's
-    #: columns from it (pipeline/sweeps/summary.py `resolved_job_columns`)
+    #: the job's task config resolved (plain dicts, lists, values), set by `write_job` while
+    #: the job ends when nothing in it is read from the environment: the sweep summary
+    #: reads its row's columns from it (pipeline/sweeps/summary.py `resolved_job_columns`)
     resolved_config: dict[str, Any] | None = None
 
 
@@ -222,6 +222,7 @@ def _write_job(
     for handler in logging.getLogger("tbpipe").handlers:
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
+    scalars.resolved_config = None  # read by the summary as the job ended
     return ret
 
 
