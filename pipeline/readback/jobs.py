@@ -23,7 +23,7 @@ from omegaconf import AnyNode, DictConfig, OmegaConf, ValueNode
 
 from pipeline.readback.status import SWEEP_FILE, job_number, load_yaml
 from pipeline.runinfo import FAILED, METRIC_KEYS, RUNNING, environment_values, redacted
-from pipeline.sinks.settings import hparams_of
+from pipeline.sinks.settings import hparams_of, hparams_of_values
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,32 @@ def config_columns(job_config: DictConfig, overrides: Sequence[str]) -> dict[str
     if "oc.env" in repr(job_config):  # a value read from the environment is not shown
         columns["hparams"] = redacted(columns["hparams"], environment_values(job_config))
     return columns
+
+
+def resolved_columns(
+    resolved: Mapping[str, Any], overrides: Sequence[str]
+) -> dict[str, Any] | None:
+    """`config_columns` of a job whose task config, resolved into plain dicts, lists and
+    values, is `resolved` and holds no `oc.env` (nothing to redact), read without making it
+    a DictConfig (the stacked launcher's jobs); None where that could differ (then
+    `config_columns` reads the config itself, with its warnings)."""
+    hparams = hparams_of_values(dict(resolved), overrides)
+    data = resolved.get("data")
+    if hparams is None or not isinstance(data, (dict, type(None))):
+        return None
+    if data is None or "noise_std" not in data:
+        return {"k_stderr": None, "hparams": hparams}
+    try:
+        from pipeline.check.targets import check_target
+
+        params = copy.deepcopy(dict(data))
+        data_class = check_target("data", params)  # meets the data contract: nothing else runs
+        params.pop("_target_")
+        x = data_class(**params).generate().x_train
+        stderr = float(params["noise_std"]) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+    except Exception:  # noqa: BLE001  `slope_stderr` says why, in its own words
+        return None
+    return {"k_stderr": stderr, "hparams": hparams}
 
 
 def read_job(

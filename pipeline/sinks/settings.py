@@ -8,6 +8,7 @@ summary lists them again at the sweep root, so they live here, below both.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,3 +60,50 @@ def hparams_of(
         elif key in given:
             hparams[key] = given[key]
     return hparams
+
+
+#: a key `hparams_of` looks up as nested mappings' names (`optimizer.learning_rate`)
+PLAIN_KEY = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
+_UNREAD = object()
+
+
+def hparams_of_values(
+    values: dict[str, Any], overrides: Sequence[str] = ()
+) -> dict[str, bool | int | float | str] | None:
+    """`hparams_of(OmegaConf.create(values), overrides)` of a config already resolved into
+    plain dicts, lists and values (a stacked job's), read without making it a DictConfig;
+    None where OmegaConf could read it otherwise: a key that is not plain names, one that
+    goes through a list or a value, a text that holds `${` or is `???`."""
+    given = dict(setting for o in overrides if (setting := given_setting(o)) is not None)
+    hparams: dict[str, bool | int | float | str] = {}
+    for key in dict.fromkeys([*given, *MAIN_SETTINGS]):
+        node = _value_at(values, key) if PLAIN_KEY.fullmatch(key) else _UNREAD
+        if node is _UNREAD or _holds_text_to_resolve(node):
+            return None
+        if isinstance(node, dict) and "_target_" in node:
+            hparams[key] = str(node["_target_"]).rsplit(".", 1)[-1]
+        elif node is not None and not isinstance(node, dict):
+            hparams[key] = hparam_value(node)
+        elif key in given:
+            hparams[key] = given[key]
+    return hparams
+
+
+def _value_at(values: dict[str, Any], key: str) -> Any:
+    """The value at dotted `key`, None where a name is missing; _UNREAD through a value."""
+    node: Any = values
+    for name in key.split("."):
+        if not isinstance(node, dict):
+            return _UNREAD
+        node = node.get(name)
+        if node is None:
+            return None
+    return node
+
+
+def _holds_text_to_resolve(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(map(_holds_text_to_resolve, node.values()))
+    if isinstance(node, list):
+        return any(map(_holds_text_to_resolve, node))
+    return isinstance(node, str) and ("${" in node or node == "???")

@@ -239,6 +239,38 @@ def _job_dir_resolver(num: Any, _root_: DictConfig) -> str:
     return job_dir_name(num, *_given(_root_), width=int(width))
 
 
+def job_dir_of(hydra: dict[str, Any]) -> str | None:
+    """What `_job_dir_resolver` names a job's dir, read from the job's `hydra` node as a
+    container, unresolved (the stacked launcher converts every job's config once anyway):
+    when `hydra.sweep.subdir` is `JOB_SUBDIR`, the sweep is not being resumed (its dirs are
+    found on disk) and the keys left out of names and the width are plain (no `${...}`;
+    the overrides are taken as typed either way); else None, and OmegaConf resolves the
+    subdir itself."""
+    from pipeline.runinfo import RESUME_ENV
+
+    try:
+        job = hydra["job"]
+        env = job.get("env_set") or {}
+        num, width = job["num"], env.get(JOB_WIDTH_ENV, 1)
+        overrides = hydra["overrides"]["task"]
+        excluded = job["config"]["override_dirname"]["exclude_keys"] or []
+        texts = [*excluded, width] if isinstance(width, str) else excluded
+        if (
+            hydra["sweep"]["subdir"] != JOB_SUBDIR
+            or RESUME_ENV in env
+            or type(num) is not int
+            or not isinstance(width, (int, str))
+            or not (isinstance(overrides, list) and isinstance(excluded, list))
+            or not all(
+                isinstance(text, str) and "${" not in text and text != "???" for text in texts
+            )
+        ):
+            return None
+        return job_dir_name(num, [str(o) for o in overrides], excluded, width=int(width))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
 def job_dir_names(cfg: DictConfig) -> Any:
     """job number -> what `_job_dir_resolver` names its dir, for every job whose config is
     `cfg` but for its number (the preflight checks a sweep's dirs with it); None for a

@@ -23,6 +23,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,20 +89,113 @@ def scalar_records(
 
 def records_of(tags: list[str], steps: np.ndarray, columns: list[np.ndarray]) -> bytes:
     """The framed records of `columns[i][row]` under `tags[i]` at `steps[row]`, row by row,
-    at this wall time."""
-    wall_time = struct.pack("<d", time.time())
-    parts = []
+    at this wall time: the layout's records (`layout_of`) with the values, the wall time
+    and each record's data checksum set."""
+    if len(steps) == 0 or not tags:
+        return b""
+    layout = layout_of(tuple(tags), steps)
+    wall_time = np.frombuffer(struct.pack("<d", time.time()), dtype=np.uint8)
+    values = np.concatenate([np.asarray(c, dtype="<f4") for c in columns])[layout.order]
+    value_bytes = values.view(np.uint8).reshape(-1, 4)
+    # each record's data checksum: the layout's, changed by its value's and wall time's bytes
+    changes = layout.value_changes[layout.value_tables + value_bytes]
+    walls = np.bitwise_xor.reduce(layout.wall_changes[:, _EIGHT, wall_time], axis=1)
+    crc = layout.crc ^ walls[layout.kind_of]
+    crc ^= changes[:, 0] ^ changes[:, 1] ^ changes[:, 2] ^ changes[:, 3]
+    masked = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(MASK_DELTA)
+    crc_bytes = masked.astype("<u4").view(np.uint8).reshape(-1, 4)
+    records = layout.records.copy()
+    first = 0  # the kind's first record in `order`
+    for start, rows, row_bytes, data_at, value_at, crc_at in layout.kinds:
+        view = records[start : start + rows * row_bytes].reshape(rows, row_bytes)
+        view[:, data_at + 1 : data_at + 9] = wall_time  # the Event's first field, after its key
+        view[:, value_at : value_at + 4] = value_bytes[first : first + rows]
+        view[:, crc_at : crc_at + 4] = crc_bytes[first : first + rows]
+        first += rows
+    return records.tobytes()
+
+
+#: TFRecord's checksum mask: the CRC rotated right by 15 bits plus this
+MASK_DELTA = 0xA282EAD8
+_FOUR, _EIGHT = np.arange(4), np.arange(8)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The framed records of some tags at some steps with every wall time and value zero,
+    and where in them what a job's records change: each record's value (4 bytes), its wall
+    time (8 bytes) and its data's checksum (4 bytes). A kind of record (a tag, and its
+    step's width) lies at a fixed column of the rows of a run of steps of one width, one row
+    a step. A CRC-32C is affine in its data, so a record's checksum is the layout's xor, for
+    each changed byte, a table entry of that byte at its column
+    (`runinfo._byte_crc_tables`), one table a kind (one length, the value at one column)."""
+
+    records: np.ndarray  # (bytes,) uint8
+    #: each kind's (first byte of its run, rows, bytes a row, and its Event's, its value's,
+    #: its checksum's column in a row), in the order of its records below
+    kinds: list[tuple[int, int, int, int, int, int]]
+    order: np.ndarray  # (n,) each record's value: index into the tags' columns, end to end
+    kind_of: np.ndarray  # (n,) each record's kind
+    crc: np.ndarray  # (n,) uint32: each record's data checksum, unmasked
+    value_tables: np.ndarray  # (n, 4) where each value byte's table starts in value_changes
+    value_changes: np.ndarray  # (kinds * 4 * 256,) uint32: a value byte's change to the CRC
+    wall_changes: np.ndarray  # (kinds, 8, 256) uint32: a wall-time byte's change
+
+
+#: the layouts of the tags and steps written lately (a sweep's jobs share a few)
+_layouts: dict[tuple, Layout] = {}
+LAYOUTS_KEPT = 16
+
+
+def layout_of(tags: tuple[str, ...], steps: np.ndarray) -> Layout:
+    """The `Layout` of `tags` at `steps` (not empty), made once (by `runinfo.framed`, from
+    each tag's `scalar_payloads`) for the tags and steps of many jobs."""
+    steps = np.asarray(steps, dtype=np.int64)
+    key = (tags, steps.tobytes())
+    found = _layouts.get(key)
+    if found is not None:
+        return found
+    from pipeline.runinfo import _byte_crc_tables
+
+    runs, kinds, order, crcs, value_changes, wall_changes = [], [], [], [], [], []
+    offset = 0  # where the run's records start
     for start, stop, width in runs_of_step_width(steps):
         rows = steps[start:stop]
-        parts.append(
-            np.hstack(
-                [
-                    framed(scalar_payloads(tag, wall_time, width, rows, column[start:stop]))
-                    for tag, column in zip(tags, columns, strict=True)
-                ]
-            ).tobytes()
-        )
-    return b"".join(parts)
+        zeros = np.zeros(len(rows), dtype="<f4")
+        framed_tags = [framed(scalar_payloads(tag, bytes(8), width, rows, zeros)) for tag in tags]
+        row_bytes = sum(records.shape[1] for records in framed_tags)
+        column = 0  # where the tag's record starts in a row of the run (a step's records)
+        for number, (tag, records) in enumerate(zip(tags, framed_tags, strict=True)):
+            length = records.shape[1] - 16  # the Event's, after the record's first 12 bytes
+            value_column = event_template(tag, width)[1]
+            data_at = column + 12
+            kinds.append(
+                (offset, len(rows), row_bytes, data_at, data_at + value_column, data_at + length)
+            )
+            order.append(number * len(steps) + np.arange(start, stop))
+            masked = records[:, -4:].copy().view("<u4")[:, 0] - np.uint32(MASK_DELTA)
+            crcs.append((masked << np.uint32(15)) | (masked >> np.uint32(17)))  # unmasked
+            tables = _byte_crc_tables(length)
+            value_changes.append(tables[value_column : value_column + 4])
+            wall_changes.append(tables[1:9])
+            column += records.shape[1]
+        runs.append(np.hstack(framed_tags).reshape(-1))
+        offset += row_bytes * len(rows)
+    kind_of = np.concatenate([np.full(rows, kind) for kind, (_, rows, *_) in enumerate(kinds)])
+    layout = Layout(
+        records=np.concatenate(runs),
+        kinds=kinds,
+        order=np.concatenate(order),
+        kind_of=kind_of,
+        crc=np.concatenate(crcs),
+        value_tables=kind_of[:, None] * 1024 + _FOUR * 256,
+        value_changes=np.stack(value_changes).reshape(-1),
+        wall_changes=np.stack(wall_changes),
+    )
+    if len(_layouts) >= LAYOUTS_KEPT:
+        _layouts.pop(next(iter(_layouts)))
+    _layouts[key] = layout
+    return layout
 
 
 def first_event(seconds: int) -> bytes:

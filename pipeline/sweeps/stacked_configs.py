@@ -273,6 +273,35 @@ def resolved_copy(config: DictConfig, saved: dict) -> dict:
     return copied
 
 
+#: `${a.b}`: an interpolation that only names another key, from the root
+KEY_REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+_absent = object()
+
+
+def references_resolved(saved: dict) -> dict | None:
+    """`resolved_copy` of the task config made from `saved` (its container, unresolved: the
+    config `task_config_of` makes holds untyped values), read from `saved` alone, when each
+    interpolation in it is a reference to a plain value of the task's (`seed: ${seed}`: a
+    number, a bool, null or a text of its own, not in Hydra's node); else None."""
+    copied = _copied(saved)
+    for path in interpolated(saved):
+        holder = copied
+        for key in path[:-1]:
+            holder = holder[key]
+        found = KEY_REFERENCE.fullmatch(holder[path[-1]])
+        if found is None or found[1].split(".")[0] == "hydra":
+            return None
+        value: Any = saved
+        for name in found[1].split("."):
+            value = value.get(name, _absent) if isinstance(value, dict) else _absent
+        if value is _absent or isinstance(value, (dict, list)):
+            return None
+        if isinstance(value, str) and ("${" in value or value == "???"):
+            return None
+        holder[path[-1]] = value
+    return copied
+
+
 def _copied(tree: Any) -> Any:
     if isinstance(tree, dict):
         return {key: _copied(value) for key, value in tree.items()}

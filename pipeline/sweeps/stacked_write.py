@@ -46,11 +46,12 @@ from pipeline.runinfo import (
     write_metrics,
     write_run_info,
 )
-from pipeline.sweeps.naming import staged_dir
+from pipeline.sweeps.naming import job_dir_of, staged_dir
 from pipeline.sweeps.search import objective
 from pipeline.sweeps.stacked_configs import (
     list_yaml,
     mentions,
+    references_resolved,
     resolved_copy,
     task_config_of,
     yaml_by_entry,
@@ -73,6 +74,10 @@ class Scalars:
     train_seconds: float  # the job's share of its group's training
     #: the job's other sinks (pipeline/sweeps/stacked_sinks.py's JobSinks), or None: scalars only
     sinks: Any = None
+    #: the job's task config resolved (plain dicts, lists, values), set by `write_job` while
+    #: the job ends when nothing in it is read from the environment: the sweep summary
+    #: reads its row's columns from it (pipeline/sweeps/summary.py `resolved_job_columns`)
+    resolved_config: dict[str, Any] | None = None
 
 
 def scalars_of(
@@ -162,12 +167,16 @@ def _write_job(
     hydra_node = config.hydra
     OmegaConf.set_readonly(hydra_node, True)
     HydraConfig.instance().cfg = config
-    sweep = hydra_node.sweep
-    run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
-    with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
-        hydra_node.runtime.output_dir = str(run_dir)
     saved = config_container(config)  # OmegaConf.to_container(resolve=False, enum_to_str=True)
     hydra_saved = saved.pop("hydra")
+    # the job dir's name read from the container where it can be (pipeline/sweeps/naming.py)
+    subdir = job_dir_of(hydra_saved)
+    sweep = hydra_node.sweep
+    subdir = str(sweep.subdir) if subdir is None else subdir
+    run_dir = Path(os.path.abspath(os.path.join(str(sweep.dir), subdir)))
+    with read_write(hydra_node.runtime), open_dict(hydra_node.runtime):
+        hydra_node.runtime.output_dir = str(run_dir)
+    hydra_saved["runtime"]["output_dir"] = str(run_dir)  # in its place, or last if new
     task = list(hydra_saved["overrides"]["task"])
     if hydra_node.output_subdir is None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -179,12 +188,17 @@ def _write_job(
         })  # fmt: skip
     job_logging.configure(config, {**saved, "hydra": hydra_saved})  # tbpipe.log, as Hydra's
     callbacks.on_job_start(config=config, task_function=task_function)
-    # the job's own config, as its task would get it: resolving the `hydra` node would also
-    # render its help pages (resolvers that compose every config group)
-    task_cfg = task_config_of(saved)
+    # the job's own config resolved, as its task would get it: resolving the `hydra` node
+    # would also render its help pages (resolvers that compose every config group); read
+    # from `saved` where its interpolations only name plain values, else by OmegaConf
+    from_environment = mentions(saved, "oc.env")
+    resolved = None if from_environment else references_resolved(saved)
+    task_cfg = _UNMADE if resolved is not None else task_config_of(saved)
     # values read with ${oc.env:...} are not recorded (none: nothing to resolve for them)
-    secrets = environment_values(task_cfg) if mentions(saved, "oc.env") else set()
-    shown = redacted(resolved_copy(task_cfg, saved), secrets)
+    secrets = environment_values(task_cfg) if from_environment else set()
+    resolved = resolved_copy(task_cfg, saved) if resolved is None else resolved
+    shown = redacted(resolved, secrets) if secrets else resolved  # (new lists and dicts)
+    scalars.resolved_config = None if from_environment else resolved
     command = redacted(rerun.command_for(task) or shlex.join(["tbpipe", *task]), secrets)
     job_log.info("started: %s (run dir %s)", command, run_dir)
     metrics = write_run(run_dir, shown, command, redacted(task, secrets), scalars, durable)
@@ -195,16 +209,56 @@ def _write_job(
     line = summary_line(metrics, run_dir)
     job_log.info("%s", line)
     print(line, flush=True)
-    ret = JobReturn(overrides=task, cfg=task_cfg, hydra_cfg=HydraConfig.instance().cfg)
-    direction = str(config.hydra.sweeper.get("direction", "minimize")).lower()
-    ret.return_value = objective(metrics, config.get("objective"), direction == "maximize")
+    ret = WrittenJobReturn(saved, task_cfg, overrides=task, hydra_cfg=HydraConfig.instance().cfg)
+    sweeper = hydra_saved.get("sweeper")
+    direction = "minimize"  # the sweeper's, where it has one (an Enum's text is its own)
+    if not isinstance(sweeper, dict) or "direction" in sweeper:
+        direction = str(config.hydra.sweeper.get("direction", "minimize"))
+    name = plain(saved, "objective", config, None)
+    ret.return_value = objective(metrics, name, direction.lower() == "maximize")
     ret.status = JobStatus.COMPLETED
     ret.working_dir = os.getcwd()
     ret.task_name = JobRuntime.instance().get("name")
     for handler in logging.getLogger("tbpipe").handlers:
         handler.flush()
     callbacks.on_job_end(config=config, job_return=ret)
+    scalars.resolved_config = None  # read by the summary as the job ended
     return ret
+
+
+#: a written job's task config not made yet (`WrittenJobReturn`)
+_UNMADE: Any = object()
+
+
+class WrittenJobReturn(JobReturn):
+    """A written job's `JobReturn`, whose `cfg` (its task config as a DictConfig, as
+    Hydra's `run_job` gives it) is made from its saved container only when read: the
+    sweep summary takes the job's columns from its resolved config instead, and nothing
+    else of tbpipe reads it."""
+
+    def __init__(self, saved: dict, cfg: Any = _UNMADE, **fields: Any) -> None:
+        super().__init__(**fields)
+        self._saved, self._cfg = saved, cfg
+
+    @property
+    def cfg(self) -> Any:
+        if self._cfg is _UNMADE:
+            self._cfg = task_config_of(self._saved)
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Any) -> None:
+        self._cfg, self._saved = value, None
+
+
+def plain(saved: dict[str, Any], key: str, node: DictConfig, default: Any) -> Any:
+    """`node.get(key, default)`, read from `saved` (`node` as a container, unresolved) where
+    it holds no such key, null, or a text that is a value of its own (no `${...}`, not
+    `???`); else OmegaConf's value (resolved, its type kept)."""
+    value = saved.get(key, default)
+    if value is None or (type(value) is str and "${" not in value and value != "???"):
+        return value
+    return node.get(key, default)
 
 
 def made_with_configs(run_dir: Path, subdir: str, files: Mapping[str, str]) -> None:
@@ -270,12 +324,18 @@ def write_run(
         "train_seconds": round(scalars.train_seconds, 4),
         "checkpoint_seconds": 0.0,
         "status": COMPLETED,
-        **this_process(),
+        **process_of(os.getpid()),
         "started_at": begun,
         "heartbeat_at": time.time(),
     }
     durable.finish(run_dir, (command, overrides, shown), metrics)
     return metrics
+
+
+@functools.lru_cache(maxsize=1)
+def process_of(pid: int) -> dict[str, Any]:
+    """`runinfo.this_process()` of the launcher's process `pid`, read once for its jobs."""
+    return this_process()
 
 
 def write_events(

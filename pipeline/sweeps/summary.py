@@ -45,6 +45,7 @@ from pipeline.readback.jobs import (
     config_columns,
     main_metric_of_rows,
     read_sweep,
+    resolved_columns,
     result_columns,
     swept_keys,
 )
@@ -263,6 +264,21 @@ PROPORTIONAL_WITHIN = 0.05
 NOISE_DRAW = "data.noise_draw"
 
 
+def resolved_job_columns(resolved: dict[str, Any], overrides: list) -> dict[str, Any] | None:
+    """What `SweepSummary` keeps of a job (`config_columns`, `data.noise_draw`) from its task
+    config resolved into plain values (`readback.jobs.resolved_columns`); None where that
+    could differ from reading its DictConfig."""
+    columns = resolved_columns(resolved, [str(o) for o in overrides])
+    if columns is None:  # the data are a mapping here, or none
+        return None
+    draw = (resolved.get("data") or {}).get("noise_draw")
+    if not (draw is None or type(draw) in (str, int, float, bool)):
+        return None
+    if isinstance(draw, str) and ("${" in draw or draw == "???"):
+        return None
+    return {**columns, NOISE_DRAW: draw}
+
+
 def noise_draws(
     rows: Sequence[dict[str, Any]], sweep_dir: Path, known: Mapping[str, Any] | None = None
 ) -> str:
@@ -405,7 +421,9 @@ class SweepSummary(Callback):
         if not output_dir:
             return
         if os.getpid() == self.launching_pid:
-            self._keep_config(str(output_dir), job_return)
+            written = handed is not None and handed[0] is config
+            resolved = getattr(handed[1], "resolved_config", None) if written else None
+            self._keep_config(str(output_dir), job_return, resolved)
         if handed is None or handed[0] is not config:
             return  # a job its launcher did not write from arrays: its files are read
         from hydra.core.utils import JobStatus
@@ -418,11 +436,21 @@ class SweepSummary(Callback):
                 name: str(folders.get(name, name)) for name in sorted(writers)
             }
 
-    def _keep_config(self, output_dir: str, job_return: Any) -> None:
+    def _keep_config(
+        self, output_dir: str, job_return: Any, resolved: dict[str, Any] | None = None
+    ) -> None:
         """The job's task config as Hydra saved it in `.hydra/config.yaml` (`JobReturn.cfg`,
         with the overrides saved beside it in `overrides.yaml`): taken from here, neither
-        is read back."""
-        job_config, overrides = getattr(job_return, "cfg", None), job_return.overrides
+        is read back. `resolved`: that config resolved, as the stacked launcher wrote it
+        (nothing in it to redact), its columns read from it where they can be."""
+        overrides = job_return.overrides
+        if resolved is not None and isinstance(overrides, list):  # its DictConfig not read
+            found = resolved_job_columns(resolved, overrides)
+            if found is not None:
+                self.overrides[os.path.abspath(output_dir)] = [str(o) for o in overrides]
+                self.configs[os.path.abspath(output_dir)] = found
+                return
+        job_config = getattr(job_return, "cfg", None)
         if not isinstance(job_config, DictConfig) or not isinstance(overrides, list):
             return
         self.overrides[os.path.abspath(output_dir)] = [str(o) for o in overrides]
