@@ -1,7 +1,8 @@
 """pipeline/sweeps/heap.py's `full_scans_waiting` (the stacked launcher makes a batch's job
 configs inside it): no full collection while it holds, young garbage still collected, the
-collector's thresholds as they were afterwards. A failure after a Python upgrade means its
-collector changed how `gc.set_threshold`'s third count works: mend heap.py."""
+collector's thresholds as they were afterwards; and `freeze_a_first_batch`. A failure after
+a Python upgrade means its collector changed how `gc.set_threshold`'s third count works:
+mend heap.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import weakref
 
 import pytest
 
-from pipeline.sweeps.heap import full_scans_waiting
+from pipeline.sweeps.heap import freeze_a_first_batch, full_scans_waiting
 
 #: objects made and kept: enough young collections for Python to start a full one
 KEPT = 100_000
@@ -66,3 +67,23 @@ def test_the_thresholds_come_back_when_the_block_raises():
     with pytest.raises(KeyError), full_scans_waiting():
         raise KeyError("a job's config")
     assert gc.get_threshold() == thresholds
+
+
+def test_a_first_batch_is_frozen_and_a_later_one_stays_collectable():
+    """The stacked launcher's first batch is left out of later scans; once something is
+    frozen (a first batch, or the second job's `FreezeWhatTheFirstJobLoaded`), a later
+    batch's configs are not, so they go once their jobs are written."""
+    gc.unfreeze()  # this process as a launcher before its first batch
+    try:
+        freeze_a_first_batch()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        later = [Cycle() for _ in range(1000)]
+        freeze_a_first_batch()
+        assert gc.get_freeze_count() == frozen
+        gone = weakref.ref(later[0])
+        del later
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

@@ -59,3 +59,13 @@ def full_scans_waiting() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*thresholds)
+
+
+def freeze_a_first_batch() -> None:
+    """The stacked launcher's first batch, once composed and trained: what is alive now (its
+    job configs, TensorFlow, the groups) out of later scans. `FreezeWhatTheFirstJobLoaded`
+    would freeze them all at the second job anyway (each config lives until its job runs),
+    after one full collection walking them once more; that collection now walks only what
+    the first job made. A later batch's configs stay collectable, as before."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()

@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.compat import cache_interpolation_parses, config_container
 from pipeline.runinfo import RESUME_ENV
-from pipeline.sweeps.heap import full_scans_waiting
+from pipeline.sweeps.heap import freeze_a_first_batch, full_scans_waiting
 from pipeline.sweeps.job_configs import ReusingConfigLoader
 from pipeline.sweeps.stacked_logging import sweep_logging
 
@@ -351,6 +351,7 @@ class StackedLauncher(Launcher):
                     cfg.hydra.job.num = num
                 configs.append(cfg)
         jobs, groups = stacked_jobs(configs)  # TensorFlow loaded quietly there
+        freeze_a_first_batch()
         direct = sum(job.scalars is not None for job in jobs.values())
         log.info(
             f"stacked {len(jobs)} of {len(configs)} jobs in {groups} "
