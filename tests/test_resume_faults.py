@@ -34,6 +34,7 @@ from pipeline.readback.runs import load_run
 from tests.conftest import TBPIPE, made_once, run_tbpipe
 from tests.test_bad_input import ROWS
 from tests.test_resume import (
+    behind_the_test,
     checkpoint_step,
     every_series,
     read_once,
@@ -67,7 +68,8 @@ def kill_after_a_checkpoint(
     checkpoint at step `at_least` or later and event records past it, SIGKILL it. The run
     dir and the step of its newest checkpoint."""
     process = subprocess.Popen([TBPIPE, *args], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=behind_the_test)  # fmt: skip
     run_dir = signal_past_a_checkpoint(process, find_dir, signal.SIGKILL, at_least)
     return run_dir, checkpoint_step(run_dir)
 
