@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from tests.conftest import run_tbpipe
-from tests.test_resume_faults import RUN, killed_run
+from tests.test_resume_faults import RUN, STEPS, killed_run
 
 pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
 
@@ -21,14 +21,15 @@ pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
 def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(
     tmp_path, tmp_path_factory
 ):
-    assert "trainer.steps=8000" in RUN
+    longer = STEPS + 1000
+    assert f"trainer.steps={STEPS}" in RUN
     run_dir, saved = killed_run(tmp_path_factory, tmp_path)  # killed -9 after a checkpoint
     before = json.loads((run_dir / "run.json").read_text())
-    assert "trainer.steps=8000" in before["command"]
+    assert f"trainer.steps={STEPS}" in before["command"]
     hydra = run_dir / ".hydra"
     for name, old, new in (
-        ("config.yaml", "  steps: 8000\n", "  steps: 9000\n"),
-        ("overrides.yaml", "trainer.steps=8000", "trainer.steps=9000"),
+        ("config.yaml", f"  steps: {STEPS}\n", f"  steps: {longer}\n"),
+        ("overrides.yaml", f"trainer.steps={STEPS}", f"trainer.steps={longer}"),
     ):
         text = (hydra / name).read_text()
         assert text.count(old) == 1, (name, text)
@@ -38,10 +39,11 @@ def test_a_run_extended_by_editing_its_hydra_files_records_the_new_command(
     assert "Traceback" not in resumed.stderr and "ERROR" not in resumed.stderr, resumed.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert (metrics["status"], metrics["steps"], metrics["resumed_from"]) == (
-        "completed", 9000, saved
+        "completed", longer, saved
     )  # fmt: skip
     info = json.loads((run_dir / "run.json").read_text())
-    assert "trainer.steps=9000" in info["command"] and "8000" not in info["command"]
-    assert "trainer.steps=9000" in info["overrides"] and info["config"]["trainer"]["steps"] == 9000
+    assert f"trainer.steps={longer}" in info["command"] and str(STEPS) not in info["command"]
+    assert f"trainer.steps={longer}" in info["overrides"]
+    assert info["config"]["trainer"]["steps"] == longer
     # `tbpipe rerun` still names this run dir (the killed run's copy, where it resumed)
     assert shlex.split(info["rerun"]) == ["tbpipe", "rerun", str(run_dir.resolve())]

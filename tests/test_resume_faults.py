@@ -47,12 +47,13 @@ ROW = {row.what: row for row in ROWS}
 
 pytestmark = pytest.mark.slow  # every test here runs tbpipe in a subprocess
 
-#: a few seconds of training, a checkpoint every 1,000 steps, records reach the file fast;
-#: scalars every 4th step (a quarter of the records to read back after each resume, and
-#: still far more than the full disk's room)
-SCALARS_EVERY = 4
+#: a few seconds of training (a fast machine trains 8,000 steps in half a second, too
+#: short for a test to look at the files and stop it past a checkpoint), a checkpoint
+#: every 1,000 steps, records reach the file fast; scalars every 20th step (2,000 records
+#: a tag to read back after each resume, still far more than the full disk's room)
+STEPS, SCALARS_EVERY = 40_000, 20
 RUN = (
-    "trainer.steps=8000",
+    f"trainer.steps={STEPS}",
     "trainer.checkpoint_every=1000",
     "writer.flush_millis=100",
     "sinks=[scalars]",
@@ -197,7 +198,8 @@ def test_a_run_dir_named_with_a_bracket_resumes_from_its_checkpoint(resumed_past
     assert resumed["made"].name == run_dir.name == "run[scalars]"
     assert f"from step {resumed['previous']}" in resumed["resumed"].stdout
     kept = sorted((run_dir / "checkpoints").glob("ckpt-*.index"))
-    assert [p.name for p in kept] == ["ckpt-6000.index", "ckpt-7000.index"]  # max_to_keep
+    last_two = [STEPS - 2000, STEPS - 1000]  # max_to_keep; none at the last step
+    assert [p.name for p in kept] == [f"ckpt-{step}.index" for step in last_two]
     # nothing of the run was edited: its run.json is left as it was (an edited run's is
     # rewritten: tests/test_resume_extended.py)
     assert (run_dir / "run.json").read_bytes() == resumed["recorded"]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import run_tbpipe
 from tests.test_resume import checkpoint_step, stop_mid_run
-from tests.test_resume_faults import RUN
+from tests.test_resume_faults import RUN, STEPS
 
 pytestmark = pytest.mark.slow  # runs tbpipe in a subprocess
 
@@ -32,7 +32,7 @@ def test_ctrl_c_records_the_newest_checkpoint_and_resume_goes_on_from_it(tmp_pat
         """The run is alive (held just past a checkpoint): status and resume see it so."""
         code, (row,) = status_json(run_dir)
         assert code == 1 and row["state"] == "running" and row["pid"] == process.pid
-        assert row["steps_planned"] == 8000 and row["step"] >= 1000 and row["job"] == 0
+        assert row["steps_planned"] == STEPS and row["step"] >= 1000 and row["job"] == 0
         assert 1000 <= row["checkpoint_step"] <= checkpoint_step(run_dir)
         assert row["run_dir"] == str(run_dir)
         refused = run_tbpipe("resume", str(run_dir), cwd=tmp_path, check=False)
