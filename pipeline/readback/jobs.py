@@ -83,15 +83,21 @@ def slope_stderr(job_config: DictConfig) -> float | None:
     if data_cfg is None or "noise_std" not in data_cfg:
         return None
     try:
-        from pipeline.check.targets import check_target
-
-        params = resolved_values(data_cfg)
-        data_class = check_target("data", params)  # meets the data contract: nothing else runs
-        params.pop("_target_")
-        x = data_class(**params).generate().x_train
+        return stderr_of(resolved_values(data_cfg))
     except Exception as error:  # a job's config that no longer builds: no reference line
         log.warning("no standard error for %s: %s", data_cfg, error)
         return None
+
+
+def stderr_of(data: Mapping[str, Any]) -> float:
+    """sigma / sqrt(sum x^2) of the training x that a data node's plain values (its
+    `_target_` among them) draw; raises what building the data raises."""
+    from pipeline.check.targets import check_target
+
+    params = copy.deepcopy(dict(data))
+    data_class = check_target("data", params)  # meets the data contract: nothing else runs
+    params.pop("_target_")
+    x = data_class(**params).generate().x_train
     return float(params["noise_std"]) / math.sqrt(float((x.astype("float64") ** 2).sum()))
 
 
@@ -175,13 +181,7 @@ def resolved_columns(
     if data is None or "noise_std" not in data:
         return {"k_stderr": None, "hparams": hparams}
     try:
-        from pipeline.check.targets import check_target
-
-        params = copy.deepcopy(dict(data))
-        data_class = check_target("data", params)  # meets the data contract: nothing else runs
-        params.pop("_target_")
-        x = data_class(**params).generate().x_train
-        stderr = float(params["noise_std"]) / math.sqrt(float((x.astype("float64") ** 2).sum()))
+        stderr = stderr_of(data)
     except Exception:  # noqa: BLE001  `slope_stderr` says why, in its own words
         return None
     return {"k_stderr": stderr, "hparams": hparams}
