@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from pipeline.data import LinearData
-from pipeline.sinks.fit_plot import FitPlot, data_extent
+from pipeline.data import LinearData, data_extent
+from pipeline.sinks.fit_plot import FitPlot
 
 
 def picture(noise: float, seed: int, spare: FitPlot | None) -> tuple[FitPlot, bytes]:

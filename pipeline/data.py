@@ -27,6 +27,15 @@ class Dataset:
     streams: Streams | None = None
 
 
+def data_extent(data: Dataset) -> tuple[float, float]:
+    """The smallest and largest x of the train and test points: where the fit pictures
+    draw their lines (here, not beside the plots: a process that only asks for pictures
+    to be drawn need not load matplotlib)."""
+    lo = float(min(data.x_train.min(), data.x_test.min()))
+    hi = float(max(data.x_train.max(), data.x_test.max()))
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class Streams:
     """Train and test examples as tf.data pipelines, for data that does not fit in memory:

@@ -60,7 +60,8 @@ def test_a_fit_drawn_in_parts_is_the_figure_drawn_whole():
     drawn at once shows: the same pixels but for blending's rounding at the legend's text
     edges (a level or two, a few more after the palette), the legend's frame whole and the
     fit seen through it as through the frame a whole draw gives."""
-    from pipeline.sinks.fit_plot import data_extent, fit_figure, palette_png
+    from pipeline.data import data_extent
+    from pipeline.sinks.fit_plot import fit_figure, palette_png
 
     spare = None
     for noise, seed in ((0.01, 0), (1.0, 2), (10.0, 4)):  # the fit under the legend or not

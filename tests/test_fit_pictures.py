@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.data import LinearData
+from pipeline.data import LinearData, data_extent
 from pipeline.sinks.fit_pictures import FitPictures, fit_png
-from pipeline.sinks.fit_plot import data_extent
 
 pytestmark = pytest.mark.slow  # each test starts the worker, a Python process of its own
 
@@ -43,27 +42,31 @@ def drawn_here(asked: list[tuple]) -> list[bytes]:
 
 
 def test_the_workers_pictures_are_the_bytes_drawn_here():
-    asked = requests()
-    pictures = FitPictures()
+    """Two workers share the pictures (each draws in the figure of its last): the bytes
+    are the same as one figure drawing them all in order here."""
+    asked = requests() * 2
+    pictures = FitPictures(workers=2)
     try:
         futures = [pictures.submit(*request) for request in asked]
         got = [future.result(timeout=120) for future in futures]
     finally:
         pictures.close()
-    assert pictures._local_plot is None  # drawn by the worker, none here
+    assert pictures._local_plot is None  # drawn by the workers, none here
     assert got == drawn_here(asked)
     assert all(png.startswith(b"\x89PNG") for png in got)
+    assert all(not worker.alive and worker.process.poll() == 0 for worker in pictures._workers)
 
 
 def test_pictures_left_by_a_dead_worker_are_drawn_here_and_errors_reach_the_caller():
     asked = requests()
     pictures = FitPictures()
+    (worker,) = pictures._workers
     first = pictures.submit(*asked[0])
     assert first.result(timeout=120) == drawn_here(asked[:1])[0]
-    pictures._worker.kill()
+    worker.process.kill()
     rest = [pictures.submit(*request) for request in asked[1:]]
     assert [future.result(timeout=120) for future in rest] == drawn_here(asked)[1:]
-    assert pictures._worker is None
+    assert not worker.alive
     with pytest.raises(AttributeError):  # no data to draw: raised where it is taken
         pictures.submit(None, "", asked[0][2], 1000, 2.0).result(timeout=120)
 
@@ -88,11 +91,10 @@ def test_closing_with_pictures_not_taken_ends_and_reaps_the_worker():
     from pipeline.sinks.fit_pictures import CLOSE_SECONDS
 
     asked = requests() * 25
-    pictures = FitPictures()
-    worker = pictures._worker
+    pictures = FitPictures(workers=2)
     for request in asked:
         pictures.submit(*request)
     started = time.monotonic()
     pictures.close()
-    assert time.monotonic() - started < CLOSE_SECONDS + 5
-    assert worker.poll() is not None  # ended and reaped
+    assert time.monotonic() - started < 2 * CLOSE_SECONDS + 5
+    assert all(worker.process.poll() is not None for worker in pictures._workers)  # reaped

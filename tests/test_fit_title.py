@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.data import LinearData
-from pipeline.sinks.fit_plot import FitPlot, data_extent
+from pipeline.data import LinearData, data_extent
+from pipeline.sinks.fit_plot import FitPlot
 
 
 class PlainFullDraw(FitPlot):

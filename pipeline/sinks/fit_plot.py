@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, data_extent
 
 #: the truth's colour: red against the blue/orange points and the black fit
 TRUTH_COLOUR = "#d62728"
@@ -238,13 +238,6 @@ def legend_labels(data: Dataset) -> list[str]:
 def truth_label(k_true: float) -> str:
     """The truth's entry in the legend."""
     return f"truth, k = {k_true:g}"
-
-
-def data_extent(data: Dataset) -> tuple[float, float]:
-    """The smallest and largest x of the train and test points: where lines are drawn."""
-    lo = float(min(data.x_train.min(), data.x_test.min()))
-    hi = float(max(data.x_train.max(), data.x_test.max()))
-    return lo, hi
 
 
 #: points drawn per split at most: a million would take matplotlib seconds and show no more

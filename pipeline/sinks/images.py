@@ -68,7 +68,7 @@ class ImageSink(Sink):
         if self._plot is None:  # a resumed run does not start its sinks again
             self.start(experiment)
         plot = self._plot.result()  # drawn by now (or its error raised here)
-        from pipeline.sinks.fit_plot import data_extent
+        from pipeline.data import data_extent
 
         lo, hi = data_extent(experiment.data)
         line_x = np.linspace(lo, hi, 101, dtype=np.float32)[:, None]

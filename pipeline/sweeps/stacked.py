@@ -227,6 +227,9 @@ def stacked_jobs(configs: Sequence[DictConfig]) -> tuple[dict[int, StackedJob], 
 
     if not configs:
         return {}, 0
+    from pipeline.sweeps.stacked_sinks import start_fit_pictures
+
+    start_fit_pictures(configs[0])  # while TensorFlow loads
     threads = configs[0].trainer.get("inter_op_threads")
     import_tensorflow(threads)  # quietly, as a basic sweep's first job does
     apply_inter_op_threads(threads)  # as the jobs run (fixed by TensorFlow's first op)

@@ -31,11 +31,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.runinfo import COMPLETED
 
+#: the image sink's `_target_`: it draws the fit
+IMAGE_SINK = "pipeline.sinks.images.ImageSink"
 #: the sinks written here, by `_target_`, beside the `ScalarSink` stacked_write.py writes
 WRITTEN = (
     "pipeline.sinks.graph.GraphSink",
     "pipeline.sinks.histograms.HistogramSink",
-    "pipeline.sinks.images.ImageSink",
+    IMAGE_SINK,
     "pipeline.sinks.text.TextSink",
     "pipeline.sinks.hparams.HParamsSink",
 )
@@ -365,7 +367,7 @@ def submit_picture(
     the group's model holding the job's last k; titled with `k` (by default that k)."""
     import tensorflow as tf
 
-    from pipeline.sinks.fit_plot import data_extent
+    from pipeline.data import data_extent
 
     steps = len(path) - 1
     lo, hi = data_extent(data)
@@ -378,7 +380,28 @@ def submit_picture(
 
 @functools.cache
 def fit_pictures() -> Any:
-    """The one process of this one that draws the written jobs' fit pictures."""
+    """The processes that draw the written jobs' fit pictures beside this one: one a usable
+    CPU but the launcher's, at most `PICTURE_WORKERS`. A picture costs more CPU than
+    writing its job (docs/PERFORMANCE.md), so where there are spare cores a second and a
+    third worker keep up with the launcher; on two cores one does (a second would take
+    the launcher's core)."""
     from pipeline.sinks.fit_pictures import FitPictures
+    from pipeline.sweeps.launchers import usable_cpus
 
-    return FitPictures()
+    return FitPictures(workers=min(PICTURE_WORKERS, usable_cpus() - 1))
+
+
+#: at most this many processes draw a sweep's fit pictures: a picture costs more than
+#: writing its job, not many times more, so a few keep up with the launcher
+PICTURE_WORKERS = 3
+
+
+def start_fit_pictures(cfg: DictConfig) -> None:
+    """Start the fit pictures' processes now if `cfg`'s sinks draw the fit (the image sink):
+    their Python and matplotlib load while the launcher loads TensorFlow and trains, so
+    the first picture asked is drawn at once."""
+    from pipeline.contracts import target_of
+
+    nodes = (cfg.get("sinks") or {}).values()
+    if any(node is not None and target_of(node) == IMAGE_SINK for node in nodes):
+        fit_pictures()
