@@ -283,8 +283,11 @@ RESERVE_FILE = ".tbpipe-reserve"
 RESERVE_BYTES = 64 * 1024
 
 
-def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    """Write metrics.json durably: a temporary file, fsync, rename, fsync of the dir.
+def write_metrics(
+    run_dir: Path, metrics: dict[str, Any], batch: DurableBatch | None = None
+) -> Path:
+    """Write metrics.json durably: a temporary file, fsync, rename, fsync of the dir (or
+    staged in `batch`, which makes it durable with others).
 
     A reader sees the old file or the new one, never a half-written or empty one (what a
     full disk or a crash between write and rename would leave). On a full disk the run
@@ -293,12 +296,13 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
     path = Path(run_dir) / METRICS_FILE
     clean = {key: strict_json_value(value) for key, value in metrics.items()}
     text = json.dumps(clean, indent=2, allow_nan=False) + "\n"
+    write = write_durably if batch is None else batch.stage
     try:
-        write_durably(path, text)
+        write(path, text)
     except OSError as error:
         if error.errno not in DISK_FULL_ERRNOS or not release_reserve(run_dir):
             raise
-        write_durably(path, text)  # the reserve's blocks are free now
+        write(path, text)  # the reserve's blocks are free now
     return path
 
 
@@ -312,11 +316,7 @@ def write_durably(
     (a 0-byte one is what a full disk would leave)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w" if isinstance(data, str) else "wb") as stream:
-            for chunk in [data] if isinstance(data, str) else data:
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
+        _write_file(tmp, data, sync=True)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -328,6 +328,68 @@ def write_durably(
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _write_file(path: Path, data: str | list[bytes], sync: bool) -> None:
+    """`data` (text, or chunks of bytes) as the file `path`; fsynced when `sync`."""
+    with open(path, "w" if isinstance(data, str) else "wb") as stream:
+        for chunk in [data] if isinstance(data, str) else data:
+            stream.write(chunk)
+        if sync:
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+class DurableBatch:
+    """Files replaced atomically and on disk together, as `write_durably` replaces one:
+    `stage` writes each to its temporary file, `commit` syncs the filesystem once (every
+    staged file's bytes on disk), renames them all in the order staged, and syncs once
+    more (the renames on disk). Two syncs a batch instead of two or three a file: each
+    sync waits for the disk, which is most of what writing a small file durably costs.
+    A crash leaves each file as it was or whole, never half-written or empty; a file staged
+    after another is renamed after it (a run's metrics.json after its run.json)."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []  # (temporary file, file)
+
+    def __len__(self) -> int:
+        return len(self._staged)
+
+    def stage(self, path: Path, data: str | list[bytes]) -> None:
+        """`data` written as `<path>.tmp`, renamed over `path` by `commit` (on an error
+        no temporary file stays)."""
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            _write_file(tmp, data, sync=False)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._staged.append((tmp, path))
+
+    def commit(self) -> None:
+        """Every staged file in its place, on disk."""
+        if not self._staged:
+            return
+        where = self._staged[0][1].parent
+        sync_filesystem(where)
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+        self._staged.clear()
+        sync_filesystem(where)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Everything written to the filesystem holding `path` on disk: Linux's syncfs(2),
+    elsewhere (or should it fail) `os.sync()`, every filesystem's."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 #: errno of a full disk (ENOSPC) or a quota reached (EDQUOT)
@@ -453,12 +515,13 @@ def write_run_info(
     overrides: Sequence[str] = (),
     config: Any = None,
     sync_dir: bool = True,
+    batch: DurableBatch | None = None,
 ) -> Path:
     """run.json: what reproduces this run: command, overrides, resolved config, versions.
 
     `rerun` runs the saved config (.hydra/) again, checked, into a new run dir.
     `sync_dir=False` when metrics.json is written durably next (its dir fsync makes
-    run.json's rename last too: see `write_durably`).
+    run.json's rename last too: see `write_durably`); `batch`: staged there instead.
     """
     run_dir = Path(run_dir)
     info = {
@@ -470,7 +533,11 @@ def write_run_info(
         "config": config,
     }
     path = run_dir / RUN_FILE
-    write_durably(path, json.dumps(info, indent=2) + "\n", sync_dir=sync_dir)
+    text = json.dumps(info, indent=2) + "\n"
+    if batch is not None:
+        batch.stage(path, text)
+    else:
+        write_durably(path, text, sync_dir=sync_dir)
     return path
 
 

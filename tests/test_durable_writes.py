@@ -8,13 +8,21 @@ import json
 
 import pytest
 
-from pipeline.runinfo import METRICS_FILE, RUN_FILE
+from pipeline.runinfo import (
+    METRICS_FILE,
+    RUN_FILE,
+    DurableBatch,
+    read_metrics,
+    write_metrics,
+    write_run_info,
+)
 from pipeline.sweeps.stacked_write import DurableWrites
 
 
-def test_every_job_handed_over_is_on_disk_when_the_block_ends(tmp_path):
+@pytest.mark.parametrize("together", [1, 32])  # job by job; a batch of 32, then one of 8
+def test_every_job_handed_over_is_on_disk_when_the_block_ends(tmp_path, together):
     dirs = [tmp_path / f"{job}_job" for job in range(40)]
-    with DurableWrites() as durable:
+    with DurableWrites(together) as durable:
         for job, run_dir in enumerate(dirs):
             run_dir.mkdir()
             durable.finish(run_dir, (f"tbpipe seed={job}", [f"seed={job}"], {"seed": job}),
@@ -44,3 +52,25 @@ def test_an_error_in_the_block_is_not_hidden_by_a_job_that_failed(tmp_path):
     with pytest.raises(KeyboardInterrupt), DurableWrites() as durable:
         durable.finish(tmp_path / "never_made", ("tbpipe", [], {}), {"status": "completed"})
         raise KeyboardInterrupt
+
+
+def test_a_batch_puts_its_files_in_place_only_when_synced(tmp_path):
+    """`runinfo.DurableBatch`: a staged file is its temporary file until `commit` syncs
+    the disk and renames it (run.json before metrics.json): a reader never sees a file
+    half-written, and a job cut short before its batch is synced reads as pending."""
+    run_dir = tmp_path / "0_job"
+    run_dir.mkdir()
+    (run_dir / METRICS_FILE).write_text('{"status": "running"}')  # an earlier status
+    batch = DurableBatch()
+    write_run_info(run_dir, "tbpipe seed=0", ["seed=0"], {"seed": 0}, batch=batch)
+    write_metrics(run_dir, {"status": "completed", "seed": 0}, batch=batch)
+    assert len(batch) == 2
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        METRICS_FILE, METRICS_FILE + ".tmp", RUN_FILE + ".tmp"
+    ]  # fmt: skip
+    assert read_metrics(run_dir) == {"status": "running"}
+    batch.commit()
+    assert sorted(p.name for p in run_dir.iterdir()) == [METRICS_FILE, RUN_FILE]
+    assert read_metrics(run_dir) == {"status": "completed", "seed": 0}
+    assert json.loads((run_dir / RUN_FILE).read_text())["overrides"] == ["seed=0"]
+    assert len(batch) == 0

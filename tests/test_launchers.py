@@ -167,6 +167,16 @@ def test_slurm_without_sbatch_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+def test_stacked_jobs_synced_together_must_be_a_whole_number_of_one_or_more():
+    stacked = {"_target_": "hydra_plugins.tbpipe_launchers.StackedLauncher"}
+    assert check_launcher_can_run({**stacked, "synced_together": 32}) is None
+    assert check_launcher_can_run(stacked) is None
+    for bad in (0, -1, 2.5, True, "many"):
+        problem = check_launcher_can_run({**stacked, "synced_together": bad})
+        assert problem.startswith(f"bad value hydra.launcher.synced_together={bad}: "), problem
+        assert "whole number >= 1" in problem
+
+
 def test_a_linked_log_is_the_same_file_and_keeps_growing(tmp_path):
     source, target = tmp_path / "123_0_log.out", tmp_path / "job" / "stdout.log"
     target.parent.mkdir()

@@ -65,8 +65,9 @@ def test_a_killed_stacked_sweep_resumes_to_the_numbers_of_one_never_stopped(
     scalars_only,  # noqa: F811
 ):
     sweep_dir = tmp_path / "sweep"
+    # job by job on disk (by default 32 written jobs are synced together: all 12 at once)
     args = ["-m", *NOISE_SEEDS, *SCALARS_ONLY, *FEW_STEPS, "hydra/launcher=stacked",
-            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+            "hydra.launcher.synced_together=1", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
     done = kill_after_first_job(args, sweep_dir, tmp_path)
     assert 1 <= len(done) < 12, done  # killed part-way
 

@@ -138,6 +138,12 @@ def check_launcher_can_run(launcher: DictConfig | dict) -> str | None:
             "this machine. Run the sweep from a Slurm login node, or try the same code path "
             "here with hydra/launcher=submitit_local"
         )
+    together = launcher.get("synced_together", 1) if launcher_name(launcher) == "stacked" else 1
+    if isinstance(together, bool) or not isinstance(together, int) or together < 1:
+        return (
+            f"bad value hydra.launcher.synced_together={together}: must be a whole number "
+            ">= 1 (how many written jobs are synced to disk together)"
+        )
     return None
 
 

@@ -318,8 +318,10 @@ jobs_written = 0
 class StackedLauncher(Launcher):
     """Hydra's basic launcher with each group of same-shape jobs trained as one."""
 
-    def __init__(self) -> None:
+    def __init__(self, synced_together: int = 32) -> None:
         super().__init__()
+        #: written jobs whose run.json and metrics.json are synced to disk together
+        self.synced_together = synced_together
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -363,7 +365,7 @@ class StackedLauncher(Launcher):
         )
         from pipeline.sweeps.stacked_write import DurableWrites
 
-        with DurableWrites() as durable:  # every written job on disk before the batch ends
+        with DurableWrites(self.synced_together) as durable:  # all on disk when it ends
             return self._run_jobs(job_overrides, initial_job_idx, configs, jobs, durable)
 
     def _run_jobs(

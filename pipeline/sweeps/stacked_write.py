@@ -21,11 +21,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import shlex
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from pipeline.check import rerun
 from pipeline.compat import config_container
 from pipeline.runinfo import (
     COMPLETED,
+    DurableBatch,
     environment_values,
     redacted,
     this_process,
@@ -105,38 +107,65 @@ def written_steps(steps: int, every: int) -> np.ndarray:
 
 
 class DurableWrites:
-    """Each written job's run.json and metrics.json put on disk off the launcher's thread.
+    """Each written job's run.json and metrics.json put on disk off the launcher's thread,
+    many jobs' at once.
 
-    Why: both files are written durably (`runinfo.write_durably`: fsync, rename, fsync of
-    the dir), and the wait for the disk, not the CPU, is most of what they cost; the
-    launcher writes the next job meanwhile. A job's two files are written in order by one
-    task, after every other file of the job, so metrics.json is still its last file and a
-    job cut short still reads as pending. Leaving the block waits for every job handed
-    over and raises the first error (a full disk) as writing them in line would have.
+    Why: both files are written durably (atomically, and on disk before the job counts as
+    done), and the wait for the disk, not the CPU, is most of what that costs. A thread of
+    its own writes them as the launcher hands them over, staged in a `runinfo.DurableBatch`:
+    every `together` jobs (the launcher's `synced_together`), or once no job has come for
+    `PAUSE_SECONDS`, the batch is synced and renamed into place, two syncs for the batch
+    where each job alone would take three fsyncs. A job's two files come after every other
+    file of the job, metrics.json last, so a job cut short (by a kill, before its batch was
+    synced) still reads as pending. Leaving the block commits what was handed over and
+    raises the first error (a full disk): the jobs before it are written, those after it
+    are left pending.
     """
 
-    def __init__(self, threads: int = 4):
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="tbpipe-durable")
-        self._pending: list[Future] = []
+    #: the longest a staged job waits for more jobs before its batch is synced
+    PAUSE_SECONDS = 0.5
+
+    def __init__(self, together: int = 1) -> None:
+        self._together = max(1, together)
+        self._handed: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write, name="tbpipe-durable", daemon=True)
+        self._writer.start()
 
     def __enter__(self) -> DurableWrites:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._pool.shutdown(wait=True)
-        if exc_info[0] is None:  # an error already on its way is not hidden by a later one
-            for future in self._pending:
-                future.result()
+        self._handed.put(None)
+        self._writer.join()
+        if exc_info[0] is None and self._error is not None:  # an error on its way stays
+            raise self._error
 
     def finish(self, run_dir: Path, run_info: tuple, metrics: dict[str, Any]) -> None:
         """run.json (`write_run_info(run_dir, *run_info)`), then metrics.json, on disk."""
+        self._handed.put((run_dir, run_info, metrics))
 
-        def both() -> None:
-            # its dir is fsynced with metrics.json's, written durably in the same dir last
-            write_run_info(run_dir, *run_info, sync_dir=False)
-            write_metrics(run_dir, metrics)
-
-        self._pending.append(self._pool.submit(both))
+    def _write(self) -> None:
+        batch = DurableBatch()
+        while True:
+            try:
+                job = self._handed.get(timeout=self.PAUSE_SECONDS if len(batch) else None)
+            except queue.Empty:
+                job = ()  # a pause: what is staged is committed
+            if job and self._error is None:
+                run_dir, run_info, metrics = job
+                try:
+                    write_run_info(run_dir, *run_info, batch=batch)
+                    write_metrics(run_dir, metrics, batch=batch)
+                except BaseException as error:  # e.g. a full disk: the jobs after it wait
+                    self._error = error
+            if job is None or not job or len(batch) >= 2 * self._together or self._error:
+                try:
+                    batch.commit()
+                except BaseException as error:
+                    self._error = self._error or error
+            if job is None:
+                return
 
 
 def write_job(
