@@ -612,6 +612,12 @@ def yaml_of(container: Any) -> str:
     )
 
 
+def resolved_further(value: Any) -> bool:
+    """Whether OmegaConf reads `value`, as `config_container` gives it, as something else
+    than itself: a text holding an interpolation (`${...}`) or the missing value `???`."""
+    return isinstance(value, str) and ("${" in value or value == "???")
+
+
 def config_container(config: Any) -> Any:
     """`OmegaConf.to_container(config, resolve=False, enum_to_str=True)` read straight
     from the nodes' stored values (OmegaConf's `_content` and `_val`): the same dicts,

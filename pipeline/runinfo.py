@@ -306,14 +306,11 @@ def write_metrics(
     return path
 
 
-def write_durably(
-    path: Path, data: str | list[bytes], tmp: Path | None = None, sync_dir: bool = True
-) -> None:
+def write_durably(path: Path, data: str | list[bytes], tmp: Path | None = None) -> None:
     """`path` replaced by `data` (text, or chunks of bytes) atomically and on disk: `tmp`
-    (default `<path>.tmp`) written, fsynced and renamed over it, then the dir fsynced
-    (`sync_dir=False`: left to the next file written durably in the same dir, whose dir
-    fsync makes both renames last). On any error nothing changes and no temp file stays
-    (a 0-byte one is what a full disk would leave)."""
+    (default `<path>.tmp`) written, fsynced and renamed over it, then the dir fsynced. On
+    any error nothing changes and no temp file stays (a 0-byte one is what a full disk
+    would leave)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
     try:
         _write_file(tmp, data, sync=True)
@@ -321,8 +318,6 @@ def write_durably(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if not sync_dir:
-        return
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -514,14 +509,12 @@ def write_run_info(
     command: str,
     overrides: Sequence[str] = (),
     config: Any = None,
-    sync_dir: bool = True,
     batch: DurableBatch | None = None,
 ) -> Path:
-    """run.json: what reproduces this run: command, overrides, resolved config, versions.
+    """run.json: what reproduces this run: command, overrides, resolved config, versions;
+    written durably, or staged in `batch`, which makes it durable with others.
 
     `rerun` runs the saved config (.hydra/) again, checked, into a new run dir.
-    `sync_dir=False` when metrics.json is written durably next (its dir fsync makes
-    run.json's rename last too: see `write_durably`); `batch`: staged there instead.
     """
     run_dir = Path(run_dir)
     info = {
@@ -533,11 +526,8 @@ def write_run_info(
         "config": config,
     }
     path = run_dir / RUN_FILE
-    text = json.dumps(info, indent=2) + "\n"
-    if batch is not None:
-        batch.stage(path, text)
-    else:
-        write_durably(path, text, sync_dir=sync_dir)
+    write = write_durably if batch is None else batch.stage
+    write(path, json.dumps(info, indent=2) + "\n")
     return path
 
 

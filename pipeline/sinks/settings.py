@@ -15,6 +15,8 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.compat import resolved_further
+
 #: The main settings every run reports to the HPARAMS tab, swept or not.
 MAIN_SETTINGS = (
     "data.noise_std",
@@ -106,4 +108,4 @@ def _holds_text_to_resolve(node: Any) -> bool:
         return any(map(_holds_text_to_resolve, node.values()))
     if isinstance(node, list):
         return any(map(_holds_text_to_resolve, node))
-    return isinstance(node, str) and ("${" in node or node == "???")
+    return resolved_further(node)

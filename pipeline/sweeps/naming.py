@@ -38,7 +38,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check import registry
-from pipeline.compat import add_sweep_hydra_override, parsed_override
+from pipeline.compat import add_sweep_hydra_override, parsed_override, resolved_further
 
 #: Longest folder name we write; file systems stop at 255 bytes.
 MAX_NAME_BYTES = 200
@@ -261,9 +261,7 @@ def job_dir_of(hydra: dict[str, Any]) -> str | None:
             or type(num) is not int
             or not isinstance(width, (int, str))
             or not (isinstance(overrides, list) and isinstance(excluded, list))
-            or not all(
-                isinstance(text, str) and "${" not in text and text != "???" for text in texts
-            )
+            or not all(isinstance(text, str) and not resolved_further(text) for text in texts)
         ):
             return None
         return job_dir_name(num, [str(o) for o in overrides], excluded, width=int(width))

@@ -30,7 +30,7 @@ from typing import Any
 
 from omegaconf import Container, DictConfig, OmegaConf
 
-from pipeline.compat import config_yaml, yaml_of
+from pipeline.compat import config_yaml, resolved_further, yaml_of
 from pipeline.sweeps.stacked_logging import interpolated
 
 #: each entry's last value and its YAML, by (the mappings above, repr(key)): a job's entry
@@ -296,7 +296,7 @@ def references_resolved(saved: dict) -> dict | None:
             value = value.get(name, _absent) if isinstance(value, dict) else _absent
         if value is _absent or isinstance(value, (dict, list)):
             return None
-        if isinstance(value, str) and ("${" in value or value == "???"):
+        if resolved_further(value):
             return None
         holder[path[-1]] = value
     return copied

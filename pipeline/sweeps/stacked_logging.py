@@ -22,7 +22,7 @@ from typing import Any
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.compat import config_container
+from pipeline.compat import config_container, resolved_further
 
 _unresolved = object()
 
@@ -56,9 +56,7 @@ def resolved(config: DictConfig, saved: dict, path: tuple) -> Any:
         value = saved
         for name in key.split("."):
             value = value.get(name, _unresolved) if isinstance(value, dict) else _unresolved
-        if isinstance(value, (dict, list)) or (
-            isinstance(value, str) and ("${" in value or value == "???")
-        ):
+        if isinstance(value, (dict, list)) or resolved_further(value):
             value = _unresolved  # a node, or a value OmegaConf resolves further
         elif value is not _unresolved and key not in _plain_keys:
             _plain_keys[key] = not isinstance(OmegaConf.select(config, key), Enum)

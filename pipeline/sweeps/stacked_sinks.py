@@ -154,16 +154,10 @@ class JobSinks:
     def _settings(self, sink: Any, hparams: dict, run_dir: Path, add: Any) -> None:
         """What the HParams sink's `start` writes: the settings as a table, at the run
         dir's root (a file of its own, as the sink's own writer leaves) or in train/."""
-        from pipeline.runinfo import framed_record as framed
         from pipeline.sinks.hparams import settings_table
-        from pipeline.sweeps.scalar_events import new_event_file
         from pipeline.sweeps.sink_events import text_event
 
-        event = text_event("settings", settings_table(hparams))
-        if sink.session_run == "train":
-            add("train", event)
-        else:
-            new_event_file(run_dir, framed(event))
+        _in_session_run(sink, [text_event("settings", settings_table(hparams))], run_dir, add)
 
     def _session(self, sink: Any, hparams: dict, started: float, run_dir: Path, add: Any) -> None:
         """What the HParams sink's `finish` writes of a completed run: its session's start
@@ -171,19 +165,25 @@ class JobSinks:
         from tensorboard.plugins.hparams import summary as hp_v1
         from tensorboard.plugins.hparams import summary_v2 as hp
 
-        from pipeline.runinfo import framed_record as framed
         from pipeline.sinks.hparams import SESSION_STATUS
-        from pipeline.sweeps.scalar_events import new_event_file
         from pipeline.sweeps.sink_events import summary_event
 
         start = hp.hparams_pb(hparams, trial_id=run_dir.name, start_time_secs=started)
         end = hp_v1.session_end_pb(SESSION_STATUS[COMPLETED], end_time_secs=time.time())
-        events = [summary_event(start), summary_event(end)]
-        if sink.session_run == "train":
-            for event in events:
-                add("train", event)
-        else:
-            new_event_file(run_dir, b"".join(map(framed, events)))
+        _in_session_run(sink, [summary_event(start), summary_event(end)], run_dir, add)
+
+
+def _in_session_run(sink: Any, events: list[bytes], run_dir: Path, add: Any) -> None:
+    """The HParams sink's `events` where its session run is: train/ (`add`), or a file of
+    their own at the run dir's root, as the sink's own writer leaves them."""
+    from pipeline.runinfo import framed_record as framed
+    from pipeline.sweeps.scalar_events import new_event_file
+
+    if sink.session_run == "train":
+        for event in events:
+            add("train", event)
+    else:
+        new_event_file(run_dir, b"".join(map(framed, events)))
 
 
 def _same_number(a: float, b: float) -> bool:

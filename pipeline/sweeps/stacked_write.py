@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.app import summary_line
 from pipeline.check import rerun
-from pipeline.compat import config_container
+from pipeline.compat import config_container, resolved_further
 from pipeline.runinfo import (
     COMPLETED,
     DurableBatch,
@@ -159,7 +159,7 @@ class DurableWrites:
                     write_metrics(run_dir, metrics, batch=batch)
                 except BaseException as error:  # e.g. a full disk: the jobs after it wait
                     self._error = error
-            if job is None or not job or len(batch) >= 2 * self._together or self._error:
+            if not job or len(batch) >= 2 * self._together or self._error:  # end, pause
                 try:
                     batch.commit()
                 except BaseException as error:
@@ -285,7 +285,7 @@ def plain(saved: dict[str, Any], key: str, node: DictConfig, default: Any) -> An
     it holds no such key, null, or a text that is a value of its own (no `${...}`, not
     `???`); else OmegaConf's value (resolved, its type kept)."""
     value = saved.get(key, default)
-    if value is None or (type(value) is str and "${" not in value and value != "???"):
+    if value is None or (type(value) is str and not resolved_further(value)):
         return value
     return node.get(key, default)
 

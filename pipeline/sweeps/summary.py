@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.check.schema import is_number
 from pipeline.check.text_table import Column, sweep_number, text_table
+from pipeline.compat import resolved_further
 from pipeline.readback.groups import (
     GROUPED_FILE,
     default_group_keys,
@@ -274,7 +275,7 @@ def resolved_job_columns(resolved: dict[str, Any], overrides: list) -> dict[str,
     draw = (resolved.get("data") or {}).get("noise_draw")
     if not (draw is None or type(draw) in (str, int, float, bool)):
         return None
-    if isinstance(draw, str) and ("${" in draw or draw == "???"):
+    if resolved_further(draw):
         return None
     return {**columns, NOISE_DRAW: draw}
 
